@@ -1,0 +1,1 @@
+"""AWS side of deploy: session, intent-level client, inventory, planner, executor."""

@@ -1,0 +1,69 @@
+"""Where AWS calls go: region, profile and endpoint with the AWS CLI's precedence
+(command-line option, then ``AWS_*`` environment variables, then the profile / config files),
+plus the endpoint that a running ``jobctl dev`` advertises in ``.cronplane/dev.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEV_FILE = Path(".cronplane") / "dev.json"
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+    def with_defaults(self, region: str | None = None, root: str | os.PathLike[str] = ".") -> "AwsConfig":
+        """Fill what the command line left open: the manifest's region comes after the
+        environment (as the AWS CLI's config file does); the dev endpoint only while that
+        ``jobctl dev`` process is alive and no endpoint was given some other way."""
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or dev_endpoint(root)
+        chosen_region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or region
+        return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint)
+
+    def session(self) -> Any:
+        import boto3
+
+        if self.endpoint_url and not _has_credentials_env():
+            # The local emulator accepts any credentials; do not make newcomers configure some.
+            return boto3.session.Session(
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                region_name=self.region or "us-east-1",
+            )
+        return boto3.session.Session(profile_name=self.profile, region_name=self.region)
+
+    def client(self, service: str, session: Any = None) -> Any:
+        from botocore.config import Config
+
+        session = session or self.session()
+        config = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=32)
+        return session.client(service, endpoint_url=self.endpoint_url, config=config)
+
+
+def _has_credentials_env() -> bool:
+    return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
+
+
+def dev_endpoint(root: str | os.PathLike[str] = ".") -> str | None:
+    path = Path(root) / DEV_FILE
+    try:
+        info = json.loads(path.read_text())
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(info.get("endpoint_url")) or None
+
+
+def write_dev_file(root: str | os.PathLike[str], endpoint_url: str, region: str) -> Path:
+    path = Path(root) / DEV_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"endpoint_url": endpoint_url, "region": region, "pid": os.getpid()}) + "\n")
+    return path

@@ -1,0 +1,100 @@
+"""Entry point of ``jobctl``. Subcommands are imported only when they run (click's "complex"
+example), so ``--help`` and ``validate`` never pay for boto3. This is the one place that maps
+errors to exit codes and hides tracebacks unless ``--debug`` is given."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from cronplane.errors import CronplaneError
+
+# command name -> "module:attribute" (inside cronplane.cli), loaded on first use
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("manifest_cmds:validate", "Check jobs.yaml and report every problem."),
+    "list": ("manifest_cmds:list_jobs", "List the jobs with their schedules and next run."),
+    "next": ("manifest_cmds:next_times", "Show the next fire times of a job or an expression."),
+    "schema": ("manifest_cmds:schema", "Print the JSON Schema of jobs.yaml."),
+    "plan": ("deploy_cmds:plan", "Show what deploy would change in AWS."),
+    "deploy": ("deploy_cmds:deploy", "Create or update everything the jobs need in AWS."),
+    "destroy": ("deploy_cmds:destroy", "Delete every resource of the namespace."),
+    "run-now": ("run_cmds:run_now", "Trigger a job by hand, remotely or --local."),
+    "history": ("run_cmds:history", "Show the run history of one job or all jobs."),
+    "dev": ("dev_cmds:dev", "Run the whole platform locally on an embedded AWS emulator."),
+    "audit": ("ops_cmds:audit", "Match promised fire times with runs: missed, late, failed."),
+    "dlq": ("ops_cmds:dlq", "List or replay a job's dead-letter messages."),
+    "pause": ("ops_cmds:pause", "Disable a job's trigger without a deploy."),
+    "resume": ("ops_cmds:resume", "Enable a paused job's trigger again."),
+    "backfill": ("ops_cmds:backfill", "Run the missed fire times of a window."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target = COMMANDS[cmd_name][0]
+        module_name, attr = target.split(":")
+        module = importlib.import_module(f"cronplane.cli.{module_name}")
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table above, so `jobctl --help` imports no command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, info[1]) for name, info in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cronplane")
+def cli() -> None:
+    """jobctl: scheduled jobs on AWS Lambda from one jobs.yaml.
+
+    Add --debug to any command to see tracebacks.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args = [a for a in args if a != "--debug"]
+    try:
+        return cli.main(args=args, prog_name="jobctl", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CronplaneError as exc:
+        if debug:
+            raise
+        click.echo(_red(f"Error: {exc}") if sys.stderr.isatty() else f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # an unexpected failure: still one line unless --debug
+        if debug:
+            raise
+        click.echo(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
+        sys.exit(1)
+
+
+def _red(text: str) -> str:
+    return click.style(text, fg="red")
+
+
+if __name__ == "__main__":
+    main()

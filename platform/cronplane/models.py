@@ -1,0 +1,149 @@
+"""The manifest as frozen values: what ``manifest.load_manifest`` returns and every later
+stage (resources, planner, runtime settings, local runner) reads. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cronplane.schedule import Schedule
+
+
+class Concurrency(str, Enum):
+    ALLOW = "allow"
+    FORBID = "forbid"
+
+
+class Architecture(str, Enum):
+    ARM64 = "arm64"
+    X86_64 = "x86_64"
+
+
+class TriggerMode(str, Enum):
+    """Manifest-level switch: ``auto`` uses an EventBridge rule unless the job needs
+    Scheduler (timezone, at()); ``scheduler`` puts every job on EventBridge Scheduler."""
+
+    AUTO = "auto"
+    SCHEDULER = "scheduler"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3  # total attempts, the first one included
+    backoff_base: float = 2.0  # seconds; attempt n waits random(0, min(cap, base * 2**(n-1)))
+    backoff_cap: float = 60.0
+    # Exception class names that are retried; empty means every exception except NonRetryable.
+    retry_on: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_attempts": self.max_attempts,
+            "backoff_base": self.backoff_base,
+            "backoff_cap": self.backoff_cap,
+            "retry_on": list(self.retry_on),
+        }
+
+
+@dataclass(frozen=True)
+class Vpc:
+    subnets: tuple[str, ...]
+    security_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Permission:
+    """An extra IAM statement a job declares."""
+
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    effect: str = "Allow"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """``env`` is the environment variable the job reads; ``source`` is ``ssm`` or
+    ``secretsmanager``; ``name`` the parameter name (``/billing/db``) or secret id."""
+
+    env: str
+    source: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    handler: str  # "team/module.py:function", relative to the jobs/ folder
+    schedule: Schedule
+    team: str
+    owner: str | None = None
+    description: str = ""
+    timezone: str | None = None
+    timeout: int = 300
+    memory: int = 256
+    retries: RetryPolicy = RetryPolicy()
+    concurrency: Concurrency = Concurrency.ALLOW
+    enabled: bool = True
+    payload: Any = field(default_factory=dict)
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    architecture: Architecture = Architecture.ARM64
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
+    vpc: Vpc | None = None
+    kms_key: str | None = None
+    log_retention_days: int = 30
+    line: int | None = None  # where the job starts in jobs.yaml, for messages
+
+    @property
+    def handler_file(self) -> str:
+        """Path of the handler's file relative to jobs/, e.g. ``billing/nightly_report.py``."""
+        return self.handler.split(":", 1)[0]
+
+    @property
+    def handler_function(self) -> str:
+        return self.handler.split(":", 1)[1]
+
+    @property
+    def handler_module(self) -> str:
+        """Dotted module inside the Lambda zip, e.g. ``billing.nightly_report``."""
+        return self.handler_file[: -len(".py")].replace("/", ".")
+
+    @property
+    def team_folder(self) -> str:
+        """The folder under jobs/ that ships in this job's zip."""
+        return self.handler_file.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class Manifest:
+    namespace: str
+    region: str
+    jobs: tuple[Job, ...]
+    history: HistorySettings = HistorySettings()
+    trigger_mode: TriggerMode = TriggerMode.AUTO
+    path: str = "jobs.yaml"
+    root: str = "."  # directory holding jobs.yaml; jobs/ is resolved against it
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        from cronplane.errors import JobNotFoundError
+
+        known = ", ".join(j.name for j in self.jobs) or "none"
+        raise JobNotFoundError(f"{self.path}: no job named {name!r} (jobs: {known})")
+
+    @property
+    def jobs_dir(self) -> str:
+        import os
+
+        return os.path.join(self.root, "jobs")
