@@ -1,0 +1,213 @@
+"""The one door to AWS for deploy-side code: inventory, executor, lock and the ops commands
+call ``AwsClient.call(service, operation, **params)`` and never touch raw boto3.
+
+What it owns, so no caller has to:
+
+- counting: every call is recorded as a read or a write (the no-change deploy must make zero
+  writes, and the benchmark reports the split);
+- retries with backoff and an injectable ``sleep`` for throttling and for IAM's propagation
+  delay ("The role defined for the function cannot be assumed by Lambda" right after
+  ``create_role``);
+- errors: botocore failures become ``AwsError`` with one clear message; a failed call keeps its
+  AWS error code in ``AwsCallError.code`` so callers can branch on "already exists" or "not
+  found" without importing botocore;
+- a ``before_write`` hook, which tests use to kill a deploy after its k-th write.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from cronplane.aws.session import AwsConfig
+from cronplane.errors import AwsError
+
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
+    "RequestLimitExceeded", "ProvisionedThroughputExceededException", "RequestThrottled",
+    "SlowDown", "LimitExceededException",
+})
+ACCESS_DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
+    "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
+})
+READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
+
+# IAM is eventually consistent: a role is usable by Lambda a few seconds after create_role.
+PROPAGATION_MARKERS = ("cannot be assumed by Lambda", "role defined for the function cannot be assumed")
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+    write: bool
+
+
+class AwsCallError(AwsError):
+    """An AWS call that failed with an error code the caller may handle."""
+
+    def __init__(self, service: str, operation: str, code: str, detail: str) -> None:
+        super().__init__(f"AWS {service} {operation} failed: {code}: {detail}")
+        self.service = service
+        self.operation = operation
+        self.code = code
+        self.detail = detail
+
+
+def is_write(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+class AwsClient:
+    def __init__(
+        self,
+        config: AwsConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 6,
+        before_write: Callable[[Call], None] | None = None,
+        session: Any = None,
+    ) -> None:
+        self.config = config
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.before_write = before_write
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.calls: list[Call] = []
+        self._account_id: str | None = None
+
+    # -- counting -------------------------------------------------------------------------
+    @property
+    def reads(self) -> int:
+        return sum(1 for c in self.calls if not c.write)
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for c in self.calls if c.write)
+
+    def write_calls(self) -> list[str]:
+        return [f"{c.service}.{c.operation}" for c in self.calls if c.write]
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.calls = []
+
+    # -- raw calls --------------------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        return self._client("sts").meta.region_name  # type: ignore[no-any-return]
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    try:
+                        self._session = self.config.session()
+                    except Exception as exc:  # botocore ProfileNotFound and friends
+                        raise AwsError(f"AWS settings: {exc}") from exc
+                self._clients[service] = self.config.client(service, self._session)
+            return self._clients[service]
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One AWS API call, counted, retried when throttled, errors made readable."""
+        from botocore.exceptions import (
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            NoRegionError,
+            PartialCredentialsError,
+        )
+
+        client = self._client(service)
+        write = is_write(operation)
+        call = Call(service, operation, write)
+        if write and self.before_write is not None:
+            self.before_write(call)
+        method = getattr(client, operation)
+        for attempt in range(1, self.max_attempts + 1):
+            with self._lock:
+                self.calls.append(call)
+            try:
+                return method(**params)  # type: ignore[no-any-return]
+            except ClientError as exc:
+                err = exc.response.get("Error", {})
+                code = str(err.get("Code", "Unknown"))
+                detail = str(err.get("Message", "")) or str(exc)
+                if attempt < self.max_attempts and _retryable(code, detail):
+                    self.sleep(_backoff(attempt))
+                    continue
+                raise _translate(service, operation, code, detail) from exc
+            except (NoCredentialsError, PartialCredentialsError) as exc:
+                raise AwsError(
+                    "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                    "pass --profile, or use --endpoint-url for a local emulator."
+                ) from exc
+            except NoRegionError as exc:
+                raise AwsError("No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml.") from exc
+            except EndpointConnectionError as exc:
+                raise AwsError(f"Cannot reach the AWS endpoint for {service} ({exc}). Check --endpoint-url / network.") from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
+        """All items of a paginated list call, one counted call per page."""
+        client = self._client(service)
+        if not client.can_paginate(operation):
+            return list(self.call(service, operation, **params).get(key, []))
+        token_in, token_out = _tokens(client, operation)
+        items: list[Any] = []
+        while True:
+            page = self.call(service, operation, **params)
+            items.extend(page.get(key, []))
+            token = page.get(token_out)
+            if not token:
+                return items
+            params[token_in] = token
+
+    # -- identity ---------------------------------------------------------------------------
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = str(self.call("sts", "get_caller_identity")["Account"])
+        return self._account_id
+
+
+def _tokens(client: Any, operation: str) -> tuple[str, str]:
+    """Input and output token names of a paginated operation, from botocore's paginator model."""
+    paginator = client.get_paginator(operation)
+    cfg = paginator._pagination_cfg
+    token_in = cfg["input_token"]
+    token_out = cfg["output_token"]
+    if isinstance(token_in, list):
+        token_in, token_out = token_in[0], token_out[0]
+    return str(token_in), str(token_out)
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
+def _retryable(code: str, detail: str) -> bool:
+    if code in THROTTLING_CODES:
+        return True
+    return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
+
+
+def _backoff(attempt: int) -> float:
+    """Full jitter: random(0, min(20, 0.5 * 2**attempt)) seconds."""
+    return random.uniform(0, min(20.0, 0.5 * 2**attempt))
+
+
+def _translate(service: str, operation: str, code: str, detail: str) -> AwsError:
+    if code in ACCESS_DENIED_CODES:
+        return AwsCallError(
+            service, operation, code,
+            f"{detail} — access denied. The credentials in use need permission for {service}:{_camel(operation)}.",
+        )
+    if code in THROTTLING_CODES:
+        return AwsCallError(service, operation, code, f"{detail} — still throttled after retries; try again later.")
+    return AwsCallError(service, operation, code, detail)

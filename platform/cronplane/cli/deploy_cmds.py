@@ -1,0 +1,150 @@
+"""``jobctl plan``, ``jobctl deploy`` and ``jobctl destroy``: thin commands over
+``cronplane.deployer`` (build, call, print)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
+from cronplane.errors import CronplaneError
+
+SYMBOL_COLOURS = {"+": "green", "~": "yellow", "-": "red"}
+
+
+def render_plan(plan: Any, *, colour: bool = False) -> str:
+    """The plan as a person reads it: one line per change with its reason, the changed fields
+    old → new underneath, notes, and the summary line."""
+    lines: list[str] = []
+    current_job: object = object()
+    for action in plan.changes:
+        if action.job != current_job:
+            current_job = action.job
+            lines.append(f"job {action.job}:" if action.job else "shared:")
+        symbol = action.op.symbol
+        head = f"  {symbol} {action.kind.value} {action.name}"
+        if colour:
+            head = click.style(head, fg=SYMBOL_COLOURS.get(symbol))
+        lines.append(f"{head}  ({action.reason})")
+        if action.op.value == "update":
+            for change in action.fields:
+                lines.append(f"      {change.describe()}")
+    if plan.notes:
+        lines.append("Notes:")
+        lines.extend(f"  {note}" for note in plan.notes)
+    lines.append(plan.summary() if plan.changes else "No changes. AWS matches the manifest.")
+    return "\n".join(lines)
+
+
+def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None,
+           progress: Any = None, **kwargs: Any) -> tuple[Any, Any, Any]:
+    import os
+
+    from cronplane.aws.client import AwsClient
+    from cronplane.deployer import Deployer
+    from cronplane.manifest import load_manifest
+
+    manifest = load_manifest(manifest_path)
+    root = os.path.dirname(os.path.abspath(manifest_path))
+    config = aws_config(region, profile, endpoint_url, manifest.region, root)
+    client = AwsClient(config)
+    return manifest, client, Deployer(client, progress=progress, **kwargs)
+
+
+def _confirm(prompt: str, yes: bool) -> Any:
+    def ask(plan: Any) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise CronplaneError(f"{prompt} needs confirmation, and there is no terminal to ask: pass --yes.")
+        return click.confirm(f"{prompt}?", default=False)
+
+    return ask
+
+
+def _report(result: Any, client: Any, started: float, verb: str) -> None:
+    if result.applied is None:
+        if result.plan.has_changes:
+            click.echo("Nothing applied.")
+        else:
+            click.echo(f"({client.reads} reads, {client.writes} writes in {time.monotonic() - started:.1f}s)")
+        return
+    plan = result.plan
+    click.echo(
+        f"{verb} complete: {plan.count(_op('create'))} created, "
+        f"{plan.count(_op('update'))} updated, {plan.count(_op('delete'))} deleted "
+        f"in {time.monotonic() - started:.1f}s ({client.reads} reads, {client.writes} writes)."
+    )
+
+
+def _op(name: str) -> Any:
+    from cronplane.aws.planner import Op
+
+    return Op(name)
+
+
+@click.command()
+@manifest_option
+@output_option("text", "json")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
+@click.option("--unpause", multiple=True, metavar="JOB", help="Plan to enable this paused job's trigger again.")
+@aws_options
+def plan(manifest_path: str, output: str, detailed_exitcode: bool, unpause: tuple[str, ...],
+         region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Show what deploy would change in AWS (reads only)."""
+    manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url)
+    result = deployer.plan(manifest, unpause=unpause)
+    if output == "json":
+        click.echo(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        click.echo(render_plan(result, colour=sys.stdout.isatty()))
+    if detailed_exitcode and result.changes:
+        sys.exit(2)
+
+
+@click.command()
+@manifest_option
+@click.option("-y", "--yes", is_flag=True, help="Apply without asking.")
+@click.option("--unpause", multiple=True, metavar="JOB", help="Enable this paused job's trigger again.")
+@click.option("--workers", type=click.IntRange(1, 32), default=8, show_default=True, help="Jobs applied in parallel.")
+@aws_options
+def deploy(manifest_path: str, yes: bool, unpause: tuple[str, ...], workers: int,
+           region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Create or update everything the jobs need in AWS, and remove what they no longer need."""
+    started = time.monotonic()
+    manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url, progress=click.echo,
+                                        workers=workers)
+
+    def confirm(p: Any) -> bool:
+        click.echo(render_plan(p, colour=sys.stdout.isatty()))
+        return bool(_confirm("Deploy", yes)(p))
+
+    result = deployer.deploy(manifest, confirm=confirm, unpause=unpause)
+    if not result.plan.has_changes:
+        click.echo(render_plan(result.plan))
+    _report(result, client, started, "Deploy")
+
+
+@click.command()
+@manifest_option
+@click.option("-y", "--yes", is_flag=True, help="Delete without asking.")
+@click.option("--include-history", is_flag=True, help="Also delete the run-history table.")
+@aws_options
+def destroy(manifest_path: str, yes: bool, include_history: bool,
+            region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Delete every resource of the namespace (the history table only with --include-history)."""
+    started = time.monotonic()
+    manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url, progress=click.echo)
+
+    def confirm(p: Any) -> bool:
+        click.echo(render_plan(p, colour=sys.stdout.isatty()))
+        return bool(_confirm(f"Destroy namespace {manifest.namespace}", yes)(p))
+
+    result = deployer.deploy(manifest, confirm=confirm, destroy=True, include_history=include_history)
+    if not result.plan.has_changes:
+        click.echo(render_plan(result.plan))
+    _report(result, client, started, "Destroy")

@@ -1,0 +1,149 @@
+"""The deploy pipeline, wired: what ``jobctl plan``, ``deploy`` and ``destroy`` (and ``jobctl
+dev``) call.
+
+    jobs.yaml ─▶ manifest ─▶ resources.desired_state ─▶ aws.inventory ─▶ aws.planner ─▶ aws.executor
+
+1. **Desired state** (``resources``, pure): every job's package is built (deterministic zip, so
+   its CodeSha256 is known before any upload) and the manifest becomes a list of ``Resource``
+   values — per job a role, DLQ, log group, function, invoke config, permission, trigger; shared
+   the history table and, if used, the Scheduler group.
+2. **Live state** (``aws.inventory``, reads only): one paginated list call per service plus one
+   tagging-API query. No state file: ownership comes from the ``cronplane:namespace`` tag, and
+   each job's function carries a ``cronplane:config`` tag recording the hashes of the settings
+   list calls do not return.
+3. **Plan** (``aws.planner``, pure): desired vs live, as ordered frozen actions with field-level
+   diffs. If the planner needs tags or details the bulk read does not hold (a resource it would
+   delete, the old value of a changed policy), the deployer fetches just those and plans again.
+4. **Apply** (``aws.executor``): only when the plan has changes. The history table is created
+   first if missing (the deploy lock lives in it); then the lock is taken, live state is read and
+   planned again under the lock (another deploy may have finished meanwhile), and the plan is
+   applied — jobs in parallel, each job in dependency order, its state record last. The lock is
+   released at the end, also on error. An unchanged deploy therefore makes no write call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from cronplane import names
+from cronplane.aws.client import AwsClient
+from cronplane.aws.executor import DEFAULT_WORKERS, ApplyResult, Executor
+from cronplane.aws.inventory import Inventory, LiveState
+from cronplane.aws.lock import DEFAULT_WAIT, DeployLock
+from cronplane.aws.planner import Op, Plan, plan as make_plan
+from cronplane.errors import CronplaneError
+from cronplane.models import Manifest
+from cronplane.resources import DesiredState, Kind, desired_state
+
+MAX_PLAN_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    plan: Plan  # the plan that was applied (re-planned under the lock)
+    applied: ApplyResult | None  # None when nothing changed or the user declined
+
+
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+class Deployer:
+    def __init__(
+        self,
+        client: AwsClient,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        progress: Callable[[str], None] | None = None,
+        lock_wait: float = DEFAULT_WAIT,
+        lock_holder: str | None = None,
+    ) -> None:
+        self.client = client
+        self.inventory = Inventory(client)
+        self.workers = workers
+        self.progress = progress or (lambda line: None)
+        self.lock_wait = lock_wait
+        self.lock_holder = lock_holder
+        self._last_live: LiveState | None = None
+
+    # -- stages -------------------------------------------------------------------------------
+    def desired(self, manifest: Manifest) -> DesiredState:
+        from cronplane.packaging import build_job_package
+
+        region = self.client.region
+        code = {}
+        for job in manifest.jobs:
+            package = build_job_package(manifest, job)
+            code[job.name] = (package.sha256, package.zip_bytes)
+        return desired_state(manifest, account_id=self.client.account_id(), region=region, code=code,
+                             partition=partition_of(region))
+
+    def plan(self, manifest: Manifest, *, unpause: Iterable[str] = (), destroy: bool = False,
+             include_history: bool = False, desired: DesiredState | None = None) -> Plan:
+        for name in unpause:
+            manifest.job(name)  # an unknown job name is a user error, not a silent no-op
+        desired = desired or self.desired(manifest)
+        live = self.inventory.load(manifest.namespace)
+        self._last_live = live
+        return self._settle(desired, live, unpause=tuple(unpause), destroy=destroy, include_history=include_history)
+
+    def _settle(self, desired: DesiredState, live: LiveState, **options: object) -> Plan:
+        for _ in range(MAX_PLAN_ROUNDS):
+            result = make_plan(desired, live, **options)  # type: ignore[arg-type]
+            if result.needs_tags:
+                live = self.inventory.fetch_tags(live, result.needs_tags)
+            elif result.needs_details:
+                live = self.inventory.fetch_details(live, result.needs_details, desired.namespace)
+            else:
+                return result
+        return result
+
+    # -- commands -----------------------------------------------------------------------------
+    def deploy(
+        self,
+        manifest: Manifest,
+        *,
+        confirm: Callable[[Plan], bool] = lambda plan: True,
+        unpause: Iterable[str] = (),
+        destroy: bool = False,
+        include_history: bool = False,
+    ) -> DeployResult:
+        """Plan, ask ``confirm``, then apply under the deploy lock. ``destroy`` removes every
+        resource of the namespace instead."""
+        options = dict(unpause=tuple(unpause), destroy=destroy, include_history=include_history)
+        desired = self.desired(manifest)
+        shown = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
+        if not shown.has_changes or not confirm(shown):
+            return DeployResult(shown, None)
+        executor = Executor(self.client, workers=self.workers, progress=self.progress)
+        table = names.history_table(manifest.namespace)
+        table_create = [a for a in shown.actions if a.kind == Kind.TABLE and a.op == Op.CREATE]
+        if table_create:
+            executor.apply(replace(shown, actions=tuple(table_create)))
+        elif self._last_live is not None and self._last_live.get(Kind.TABLE, table) is None:
+            # Destroying a namespace whose history table is gone: there is nowhere to hold a lock.
+            return DeployResult(shown, executor.apply(shown))
+        lock = DeployLock(self.client, table, holder=self.lock_holder, wait=self.lock_wait)
+        with lock:
+            fresh = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
+            if _signature(fresh) != _signature(shown) and not table_create:
+                self.progress("Live state changed since the plan was made; applying the current plan:")
+                for action in fresh.changes:
+                    self.progress(f"  {action.op.symbol} {action.kind.value} {action.name}")
+            applied = executor.apply(fresh)
+        if table_create:  # report the whole deploy, the table included
+            fresh = replace(fresh, actions=tuple(table_create) + fresh.actions)
+            applied = ApplyResult(applied.applied + 1, applied.total + 1)
+        return DeployResult(fresh, applied)
+
+
+def _signature(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [(a.op.value, a.kind.value, a.name, tuple(f.name for f in a.fields)) for a in plan.changes]
+
+
+__all__ = ["Deployer", "DeployResult", "CronplaneError", "partition_of"]

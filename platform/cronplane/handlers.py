@@ -1,0 +1,146 @@
+"""Static check of a job's handler, part of ``manifest`` validation.
+
+Validation runs in review, on laptops and in CI, so it must never import or execute team code
+(imports have side effects, need the team's dependencies, may be slow or hostile). We read the
+file with ``ast`` instead: it must lie under jobs/ (no ``..``, absolute path or symlink out),
+be importable as a module path, parse, and define the function at module level so that Lambda
+can call it as ``handler(event, context)``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+SPEC_EXAMPLE = "billing/nightly_report.py:handler"
+
+
+@dataclass(frozen=True)
+class HandlerRef:
+    """A handler spec split and normalised: ``file`` relative to jobs/, posix separators."""
+
+    file: str
+    function: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.file}:{self.function}"
+
+
+class HandlerProblem(ValueError):
+    """What is wrong with a handler; the message is ready for a manifest Problem."""
+
+
+def parse_handler(spec: str) -> HandlerRef:
+    """Split and normalise ``[jobs/]team/file.py:function`` without touching the disk."""
+    if spec.count(":") != 1:
+        raise HandlerProblem(f"{spec!r} is not FILE.py:FUNCTION (e.g. {SPEC_EXAMPLE})")
+    file, function = spec.split(":")
+    if "\\" in file:
+        raise HandlerProblem(f"{spec!r}: use / between folders, not \\")
+    if file.startswith("/") or (len(file) > 1 and file[1] == ":"):
+        raise HandlerProblem(f"{spec!r} is an absolute path; give the file relative to jobs/ (e.g. {SPEC_EXAMPLE})")
+    parts = [p for p in PurePosixPath(file).parts if p != "."]
+    if parts[:1] == ["jobs"]:
+        parts = parts[1:]
+    if ".." in parts:
+        raise HandlerProblem(f"{spec!r} leaves the jobs/ folder ('..'); handler files must live under jobs/")
+    if len(parts) < 2:
+        raise HandlerProblem(f"{spec!r}: a handler file lives in a team folder, jobs/<team>/<file>.py (e.g. {SPEC_EXAMPLE})")
+    if not parts[-1].endswith(".py"):
+        raise HandlerProblem(f"{spec!r}: the handler file must be a .py file")
+    # Lambda imports "team.module" from the zip, so every part must be a Python identifier.
+    for part in parts[:-1] + [parts[-1][: -len(".py")]]:
+        if not part.isidentifier():
+            raise HandlerProblem(f"{spec!r}: {part!r} cannot be imported as a Python module name "
+                                 "(use letters, digits and _, e.g. nightly_report.py)")
+    if not function.isidentifier():
+        raise HandlerProblem(f"{spec!r}: {function!r} is not a Python function name")
+    return HandlerRef("/".join(parts), function)
+
+
+class HandlerChecker:
+    """Checks handlers against one jobs/ folder; parsed files are cached, as many jobs
+    often share a module."""
+
+    def __init__(self, jobs_dir: str | os.PathLike[str]) -> None:
+        self.jobs_dir = Path(jobs_dir)
+        self._trees: dict[Path, ast.Module | HandlerProblem] = {}
+
+    def check(self, ref: HandlerRef) -> None:
+        """Raise HandlerProblem unless jobs/<ref.file> defines ``def <function>(event, context)``."""
+        where = f"jobs/{ref.file}"
+        path = self.jobs_dir / ref.file
+        if not self.jobs_dir.is_dir():
+            raise HandlerProblem(f"there is no jobs/ folder next to the manifest ({self.jobs_dir}); handler files live in jobs/<team>/")
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            raise HandlerProblem(f"{where} does not exist; create it or fix the path (relative to jobs/)") from None
+        if not real.is_relative_to(self.jobs_dir.resolve()):
+            raise HandlerProblem(f"{where} is a link to {real}, outside jobs/; the file itself must live under jobs/")
+        if not real.is_file():
+            raise HandlerProblem(f"{where} is not a file")
+        tree = self._parse(real, where)
+        self._check_function(tree, ref, where)
+
+    def _parse(self, real: Path, where: str) -> ast.Module:
+        cached = self._trees.get(real)
+        if cached is None:
+            try:
+                cached = ast.parse(real.read_bytes(), filename=where)
+            except SyntaxError as exc:
+                cached = HandlerProblem(f"{where} line {exc.lineno}: Python syntax error: {exc.msg}")
+            except (OSError, ValueError) as exc:
+                cached = HandlerProblem(f"{where} cannot be read: {exc}")
+            self._trees[real] = cached
+        if isinstance(cached, HandlerProblem):
+            raise cached
+        return cached
+
+    @staticmethod
+    def _check_function(tree: ast.Module, ref: HandlerRef, where: str) -> None:
+        found: ast.stmt | None = None
+        for node in tree.body:  # the last binding wins at import time, as in Python
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == ref.function:
+                found = node
+            elif _assigns(node, ref.function):
+                found = node
+        if found is None:
+            raise HandlerProblem(f"{where} defines no function {ref.function!r} at module level "
+                                 f"(add: def {ref.function}(event, context): ...)")
+        if isinstance(found, ast.AsyncFunctionDef):
+            raise HandlerProblem(f"{where}:{found.lineno}: {ref.function} is 'async def'; Lambda calls handlers "
+                                 "synchronously, make it a plain def")
+        if not isinstance(found, ast.FunctionDef):
+            raise HandlerProblem(f"{where}:{found.lineno}: {ref.function} is not defined with def, so it cannot be "
+                                 f"checked without running team code; write def {ref.function}(event, context):")
+        _check_signature(found, where)
+
+
+def _assigns(node: ast.stmt, name: str) -> bool:
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        return any((alias.asname or alias.name.split(".")[0]) == name for alias in node.names)
+    else:
+        return False
+    return any(isinstance(t, ast.Name) and t.id == name for t in targets)
+
+
+def _check_signature(func: ast.FunctionDef, where: str) -> None:
+    """Lambda calls ``handler(event, context)``: exactly two positional parameters, and no
+    keyword-only parameter without a default."""
+    args = func.args
+    positional = [a.arg for a in args.posonlyargs + args.args]
+    required_kwonly = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    shape = f"{func.name}({', '.join(positional)})"
+    if len(positional) != 2 or required_kwonly:
+        extra = f" and requires keyword arguments {', '.join(required_kwonly)}" if required_kwonly else ""
+        raise HandlerProblem(f"{where}:{func.lineno}: {shape} takes {len(positional)} positional parameter"
+                             f"{'' if len(positional) == 1 else 's'}{extra}; Lambda calls it with exactly two: "
+                             f"def {func.name}(event, context)")

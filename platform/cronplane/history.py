@@ -1,0 +1,335 @@
+"""The read side of the run-history table: what ``jobctl history``, ``run-now --wait`` and the
+ops commands' audit read. The runtime writes the records (``cronplane.runtime``); this module
+only reads them, and adds what a stored record cannot say by itself: a ``running`` record
+whose deadline has passed is ``lost``.
+
+Every read is one DynamoDB call: one job's runs are a Query on its partition, all jobs' runs a
+Query on the ``by-time`` index, one run a GetItem (or a Query on the index when the job is not
+known). Never a Scan. Key layout: ``cronplane.runtime.records``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from cronplane.errors import AwsError, CronplaneError
+from cronplane.names import HISTORY_INDEX
+from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, parse_iso, time_key
+
+# A run still `running` this long after its deadline died without the wrapper noticing (the
+# wrapper writes its final status before Lambda's hard kill, so a few seconds would do; the
+# margin absorbs clock skew between Lambda and the reader).
+LOST_GRACE = timedelta(seconds=60)
+# Without a recorded deadline, the longest a Lambda invocation can run.
+MAX_LAMBDA_TIMEOUT = timedelta(seconds=900)
+# Sort keys of time-keyed items start with a digit and all sort before ":"; locks and markers
+# start with "~" and must never show up as runs.
+TIMED_ITEMS_END = ":"
+# Sorts after every character of a run id, so time_key(until) + RANGE_END ends that second.
+RANGE_END = "\U0010ffff"
+# Outcomes that count for the success rate (skipped / duplicate are the platform doing its job).
+OUTCOMES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
+
+
+class HistoryQueryError(CronplaneError):
+    """A history query the user asked for cannot be run as given (bad --since, bad token)."""
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One Query's worth of items, newest first, and the token that continues after them."""
+
+    items: tuple[dict[str, Any], ...]
+    next_token: str | None
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return [item for item in self.items if is_run(item)]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [item for item in self.items if item.get("kind") == "event"]
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job: str
+    runs: int  # run records, duplicates left out (a duplicate delivery is not a run)
+    succeeded: int
+    outcomes: int  # succeeded + failed + timed_out + lost: the success rate's denominator
+    p50_ms: int | None
+    p95_ms: int | None
+    last_success: str | None  # finished_at (or started_at) of the newest succeeded run
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.succeeded / self.outcomes if self.outcomes else None
+
+
+class HistoryReader:
+    """Reads the history table through a low-level DynamoDB client (``boto3.client("dynamodb")``)."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    # -- one page: exactly one Query ------------------------------------------------------
+    def job_page(self, job: str, since: datetime | None = None, until: datetime | None = None,
+                 limit: int | None = None, status: str | None = None, next_token: str | None = None) -> HistoryPage:
+        """One Query on the job's partition, newest first: its runs and its events."""
+        key, values = _key_condition("job = :pk", job, since, until)
+        return self._query(key, values, limit, status, next_token, index=None)
+
+    def all_page(self, since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+                 status: str | None = None, next_token: str | None = None) -> HistoryPage:
+        """One Query on the sparse ``by-time`` index: every job's runs, newest first."""
+        key, values = _key_condition("gsi_pk = :pk", GSI_PK_VALUE, since, until)
+        return self._query(key, values, limit, status, next_token, index=HISTORY_INDEX)
+
+    # -- whole windows: as many Queries as pages ------------------------------------------
+    def query_job(self, job: str, since: datetime | None = None, until: datetime | None = None,
+                  limit: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The job's runs (not its events), newest first, following pages up to ``limit``."""
+        return self._collect(lambda token, left: self.job_page(job, since, until, left, status, token), limit)
+
+    def query_all(self, since: datetime | None = None, until: datetime | None = None,
+                  limit: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        return self._collect(lambda token, left: self.all_page(since, until, left, status, token), limit)
+
+    def get_run(self, run_id: str, job: str | None = None) -> dict[str, Any] | None:
+        """One run: a consistent GetItem when the job is known, else a Query on the index."""
+        try:
+            if job is not None:
+                found = self.dynamodb.get_item(
+                    TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True,
+                )
+                return from_item(found["Item"]) if "Item" in found else None
+            page = self.dynamodb.query(
+                TableName=self.table, IndexName=HISTORY_INDEX,
+                KeyConditionExpression="gsi_pk = :pk AND run_id = :rid",
+                ExpressionAttributeValues={":pk": {"S": GSI_PK_VALUE}, ":rid": {"S": run_id}},
+            )
+        except Exception as exc:
+            raise _aws_error(exc, self.table) from exc
+        items = page.get("Items", [])
+        return from_item(items[0]) if items else None
+
+    def _collect(self, fetch: Any, limit: int | None) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page: HistoryPage = fetch(token, None if limit is None else limit - len(runs))
+            runs.extend(page.runs)
+            token = page.next_token
+            if token is None or (limit is not None and len(runs) >= limit):
+                return runs[:limit] if limit is not None else runs
+
+    def _query(self, key: str, values: dict[str, Any], limit: int | None, status: str | None,
+               next_token: str | None, index: str | None) -> HistoryPage:
+        request: dict[str, Any] = {
+            "TableName": self.table, "KeyConditionExpression": key,
+            "ExpressionAttributeValues": values, "ScanIndexForward": False,
+        }
+        if index:
+            request["IndexName"] = index
+        if limit is not None:
+            request["Limit"] = limit
+        if status is not None:
+            # `lost` is never stored: it is a `running` record read after its deadline.
+            stored = RunStatus.RUNNING.value if status == RunStatus.LOST.value else status
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+            values[":status"] = {"S": stored}
+        if next_token:
+            request["ExclusiveStartKey"] = decode_token(next_token)
+        try:
+            page = self.dynamodb.query(**request)
+        except Exception as exc:
+            raise _aws_error(exc, self.table) from exc
+        items = [from_item(item) for item in page.get("Items", [])]
+        if status in (RunStatus.LOST.value, RunStatus.RUNNING.value):
+            now = datetime.now(timezone.utc)
+            items = [item for item in items if effective_status(item, now) == status]
+        last = page.get("LastEvaluatedKey")
+        return HistoryPage(tuple(items), encode_token(last) if last else None)
+
+
+def _key_condition(partition: str, value: str, since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
+    low = time_key(since) if since else None
+    high = time_key(until) + RANGE_END if until else TIMED_ITEMS_END
+    values: dict[str, Any] = {":pk": {"S": value}, ":hi": {"S": high}}
+    if low is None:
+        return f"{partition} AND run_id < :hi", values
+    values[":lo"] = {"S": low}
+    return f"{partition} AND run_id BETWEEN :lo AND :hi", values
+
+
+def _aws_error(exc: Exception, table: str) -> CronplaneError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code == "ResourceNotFoundException":
+        return AwsError(f"history table {table} does not exist here: deploy the manifest first (jobctl deploy), "
+                        "or check --region / --endpoint-url")
+    if code == "ValidationException" and "ExclusiveStartKey" in str(exc):
+        return HistoryQueryError(f"--next-token does not belong to this query: {exc}")
+    return AwsError(f"could not read the history table {table}: {exc}")
+
+
+# -- records --------------------------------------------------------------------------------
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB's typed item as plain JSON-ready Python (numbers as int / float)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    return value
+
+
+def is_run(item: dict[str, Any]) -> bool:
+    return item.get("kind", "run") == "run"
+
+
+def effective_status(record: dict[str, Any], now: datetime) -> str:
+    """The status a person should see: a ``running`` (or ``retrying``) record past its
+    deadline plus a grace is ``lost``; anything else is its stored status."""
+    status = str(record.get("status", ""))
+    if status not in (RunStatus.RUNNING.value, RunStatus.RETRYING.value):
+        return status
+    deadline = _moment(record.get("deadline"))
+    if deadline is None:
+        started = _moment(record.get("started_at"))
+        if started is None:
+            return status
+        deadline = started + MAX_LAMBDA_TIMEOUT
+    return RunStatus.LOST.value if now > deadline + LOST_GRACE else status
+
+
+def present(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A record as ``history --output json`` shows it: the effective status (the stored one
+    kept as ``stored_status`` when they differ), ``result`` decoded from its JSON string, and
+    every documented field present (None when the record does not have it)."""
+    shown = {name: record.get(name) for name in RECORD_FIELDS}
+    shown.update(record)
+    status = effective_status(record, now)
+    if status != record.get("status"):
+        shown["stored_status"] = record.get("status")
+    shown["status"] = status
+    shown["result"] = decode_result(record.get("result"))
+    shown["attempts"] = record.get("attempts") or []
+    return shown
+
+
+RECORD_FIELDS = (
+    "job", "run_id", "trigger", "status", "scheduled_for", "started_at", "finished_at", "duration_ms",
+    "attempts", "error", "triggered_by", "result", "request_id", "deadline",
+)
+
+
+def decode_result(result: Any) -> Any:
+    """``result`` is stored as a (trimmed) JSON string; trimmed text stays a string."""
+    if isinstance(result, str):
+        try:
+            return json.loads(result)
+        except ValueError:
+            return result
+    return result
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = parse_iso(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# -- summary --------------------------------------------------------------------------------
+def summarize(records: Iterable[dict[str, Any]], now: datetime | None = None) -> list[JobSummary]:
+    """One summary per job, in order of first appearance: runs, success rate, p50 / p95 duration
+    of finished runs, last success."""
+    now = now or datetime.now(timezone.utc)
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if is_run(record):
+            by_job.setdefault(str(record.get("job")), []).append(record)
+    summaries = []
+    for job, runs in by_job.items():
+        statuses = [effective_status(r, now) for r in runs]
+        durations = sorted(
+            int(r["duration_ms"]) for r, s in zip(runs, statuses)
+            if s in FINISHED and isinstance(r.get("duration_ms"), (int, float))
+        )
+        successes = [r for r, s in zip(runs, statuses) if s == RunStatus.SUCCEEDED.value]
+        last = max((str(r.get("finished_at") or r.get("started_at") or "") for r in successes), default=None)
+        summaries.append(JobSummary(
+            job=job,
+            runs=sum(1 for s in statuses if s != RunStatus.DUPLICATE.value),
+            succeeded=len(successes),
+            outcomes=sum(1 for s in statuses if s in {o.value for o in OUTCOMES}),
+            p50_ms=percentile(durations, 50),
+            p95_ms=percentile(durations, 95),
+            last_success=last or None,
+        ))
+    return summaries
+
+
+def percentile(sorted_values: list[int], pct: float) -> int | None:
+    """Nearest-rank percentile: always a value that was observed."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+# -- arguments --------------------------------------------------------------------------------
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``7d``, ``24h``, ``30m``, ``2w``, or an ISO date / time (UTC unless it says otherwise)."""
+    now = now or datetime.now(timezone.utc)
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise HistoryQueryError(
+            f"--since {text!r}: expected a duration like 7d, 24h, 30m, 2w or an ISO time like 2026-11-27T09:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def encode_token(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except ValueError:
+        raise HistoryQueryError(f"--next-token {token!r} is not a token printed by jobctl history") from None
+    if not isinstance(value, dict):
+        raise HistoryQueryError(f"--next-token {token!r} is not a token printed by jobctl history")
+    return value

@@ -1,0 +1,371 @@
+"""Least-privilege IAM policy documents for each job: pure functions returning dicts.
+
+Sits inside ``resources``: the desired IAM role of a job is ``lambda_trust_policy()`` plus one
+inline policy ``execution_policy(...)``; a job on EventBridge Scheduler also gets a role with
+``scheduler_trust_policy`` / ``scheduler_policy``. The planner compares these dicts with the
+live documents, so every function here is deterministic (same input, same dict, same order).
+
+What a job's execution role may do, and nothing else:
+
+- write its own log group (the group itself is created by deploy, so no ``CreateLogGroup``);
+- read and write its own run records in the history table (items whose partition key is the
+  job's name, enforced with ``dynamodb:LeadingKeys``) and Query the table's indexes;
+- send to its own dead-letter queue; invoke itself (retries that continue in a new invocation);
+- read exactly its declared secrets and decrypt with its ``kms_key``;
+- with ``vpc``: manage its network interfaces. ``ec2:DescribeNetworkInterfaces`` works only on
+  ``Resource: "*"`` and Lambda checks the others the same way when it attaches the function to
+  the subnets, so the ENI statement is the only one with a ``*`` resource;
+- the statements the job declares under ``permissions``.
+
+No ``*`` action anywhere. Metrics need nothing: they are CloudWatch EMF lines in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cronplane import names
+from cronplane.errors import CronplaneError
+from cronplane.models import Job, Manifest
+
+POLICY_VERSION = "2012-10-17"
+# IAM counts an inline role policy's characters without whitespace; the quota is 10,240.
+MAX_INLINE_POLICY_CHARS = 10_240
+
+RUN_HISTORY_ACTIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:DeleteItem",
+    # TransactWriteItems is authorised per item with the item actions above plus this one for
+    # condition-only items; it has no action of its own.
+    "dynamodb:ConditionCheckItem",
+)
+# The actions of AWSLambdaVPCAccessExecutionRole except the logs ones (granted narrower above).
+VPC_ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+)
+_SID = re.compile(r"^[A-Za-z0-9]+$")
+_KMS_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+
+
+class PolicyError(CronplaneError):
+    """A job's settings cannot be turned into a least-privilege policy."""
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    return _document([
+        {
+            "Sid": "LambdaAssumesRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ])
+
+
+def execution_policy(
+    manifest: Manifest, job: Job, *, account_id: str, region: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """The inline policy of ``job``'s execution role (see the module docstring for the list)."""
+    namespace = manifest.namespace
+    function = names.function_name(namespace, job.name)
+    arn = _ArnBuilder(partition, region, account_id)
+    table_arn = arn("dynamodb", f"table/{names.history_table(namespace)}")
+    function_arn = arn("lambda", f"function:{function}")
+
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            # Log streams are addressed as log-group:NAME:log-stream:STREAM, hence the ":*".
+            "Resource": [arn("logs", f"log-group:{names.log_group_name(namespace, job.name)}:*")],
+        },
+        {
+            "Sid": "OwnRunRecords",
+            "Effect": "Allow",
+            "Action": list(RUN_HISTORY_ACTIONS),
+            "Resource": [table_arn],
+            # Run records, events and the overlap lock all live in the job's own partition;
+            # another job's history stays out of reach, even for a buggy or hostile handler.
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [job.name]}},
+        },
+        {
+            "Sid": "QueryRunHistoryIndexes",
+            "Effect": "Allow",
+            "Action": ["dynamodb:Query"],
+            "Resource": [f"{table_arn}/index/*"],
+        },
+        {
+            "Sid": "SendToOwnDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": [arn("sqs", names.dlq_name(namespace, job.name))],
+        },
+        {
+            "Sid": "InvokeSelfForRetries",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            # ":*" covers the alias (and versions) the trigger targets with provisioned concurrency.
+            "Resource": [function_arn, f"{function_arn}:*"],
+        },
+    ]
+
+    ssm = [_ssm_parameter_arn(arn, s.name) for s in job.secrets if s.source == "ssm"]
+    if ssm:
+        statements.append(
+            {"Sid": "ReadSsmSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": _unique(ssm)}
+        )
+    managed = [_secret_arn(arn, s.name) for s in job.secrets if s.source == "secretsmanager"]
+    if managed:
+        statements.append(
+            {
+                "Sid": "ReadSecretsManagerSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": _unique(managed),
+            }
+        )
+    unknown = sorted({s.source for s in job.secrets} - {"ssm", "secretsmanager"})
+    if unknown:
+        raise PolicyError(
+            f"{_where(manifest, job)}: secret source {unknown[0]!r} is not known; use ssm or secretsmanager"
+        )
+    if job.kms_key:
+        # Also what SSM SecureString and Secrets Manager need for a customer key; with AWS
+        # managed keys (aws/ssm, aws/secretsmanager) no grant is needed at all.
+        statements.append(
+            {
+                "Sid": "DecryptWithJobKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [_kms_key_arn(arn, job.kms_key, manifest, job)],
+            }
+        )
+    if job.vpc is not None:
+        statements.append(
+            {
+                "Sid": "ManageVpcNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": list(VPC_ENI_ACTIONS),
+                # AWS offers no narrower resource here: DescribeNetworkInterfaces only works on
+                # "*", and Lambda validates the ENI actions against "*" when it attaches the
+                # function to the VPC. The only "*" resource cronplane ever grants.
+                "Resource": "*",
+            }
+        )
+    for index, permission in enumerate(job.permissions, start=1):
+        statements.append(_declared_statement(manifest, job, index, permission))
+
+    policy = _document(statements)
+    _check_size(manifest, job, policy)
+    return policy
+
+
+def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
+    return _document([
+        {
+            "Sid": "SchedulerAssumesRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            # Confused-deputy guard: only schedules of this account may use the role.
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    ])
+
+
+def scheduler_policy(function_arn: str, dlq_arn: str) -> dict[str, Any]:
+    """What EventBridge Scheduler needs to fire one job: invoke its function (or the alias
+    under it) and park undeliverable firings in the job's DLQ."""
+    return _document([
+        {
+            "Sid": "InvokeJobFunction",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [function_arn, f"{function_arn}:*"],
+        },
+        {
+            "Sid": "SendToJobDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": [dlq_arn],
+        },
+    ])
+
+
+def find_wildcards(policy: dict[str, Any]) -> list[str]:
+    """Every over-broad grant of ``policy`` as ``"Sid: Action x"`` / ``"Sid: Resource x"``:
+    an action containing ``*``, a resource that is ``*`` or an ARN whose resource part is only
+    ``*`` (``arn:aws:s3:::*``). Scoped patterns such as ``.../index/*`` or a log group's
+    ``:*`` are not reported."""
+    found: list[str] = []
+    for number, statement in enumerate(_statements(policy), start=1):
+        sid = statement.get("Sid") or f"Statement{number}"
+        for action in _as_list(statement.get("Action")) + _as_list(statement.get("NotAction")):
+            if "*" in action:
+                found.append(f"{sid}: Action {action}")
+        for resource in _as_list(statement.get("Resource")) + _as_list(statement.get("NotResource")):
+            if _is_wildcard_resource(resource):
+                found.append(f"{sid}: Resource {resource}")
+    return found
+
+
+def policy_problems(policy: dict[str, Any]) -> list[str]:
+    """What makes ``policy`` not a well-formed IAM policy document (empty list when it is one):
+    JSON-serialisable, Version 2012-10-17, a non-empty Statement list, each statement with a
+    valid Effect, Action and Resource (or Principal, for trust policies) and a unique
+    alphanumeric Sid."""
+    problems: list[str] = []
+    try:
+        json.dumps(policy)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"not JSON-serialisable: {exc}")
+    if policy.get("Version") != POLICY_VERSION:
+        problems.append(f"Version must be {POLICY_VERSION!r}, not {policy.get('Version')!r}")
+    statements = policy.get("Statement")
+    if not isinstance(statements, list) or not statements:
+        return problems + ["Statement must be a non-empty list"]
+    sids: set[str] = set()
+    for number, statement in enumerate(statements, start=1):
+        label = f"Statement {number}"
+        if not isinstance(statement, dict):
+            problems.append(f"{label}: not an object")
+            continue
+        sid = statement.get("Sid")
+        if sid is not None:
+            if not isinstance(sid, str) or not _SID.match(sid):
+                problems.append(f"{label}: Sid {sid!r} must be letters and digits only")
+            elif sid in sids:
+                problems.append(f"{label}: Sid {sid!r} is used twice")
+            sids.add(str(sid))
+        if statement.get("Effect") not in ("Allow", "Deny"):
+            problems.append(f"{label}: Effect must be Allow or Deny")
+        actions = _as_list(statement.get("Action"))
+        if not actions or not all(isinstance(a, str) and (a == "*" or ":" in a) for a in actions):
+            problems.append(f"{label}: Action must be one or more 'service:Action' strings")
+        if "Principal" not in statement:
+            resources = _as_list(statement.get("Resource"))
+            if not resources or not all(isinstance(r, str) and (r == "*" or r.startswith("arn:")) for r in resources):
+                problems.append(f"{label}: Resource must be one or more ARNs")
+    return problems
+
+
+def policy_size(policy: dict[str, Any]) -> int:
+    """Characters IAM counts against the policy size quota (whitespace excluded)."""
+    return len(json.dumps(policy, separators=(",", ":")))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class _ArnBuilder:
+    def __init__(self, partition: str, region: str, account_id: str) -> None:
+        self.partition, self.region, self.account_id = partition, region, account_id
+
+    def __call__(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+
+def _document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _ssm_parameter_arn(arn: _ArnBuilder, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    # The ARN of "/billing/db" is ".../parameter/billing/db": one slash, not two.
+    return arn("ssm", f"parameter/{name.lstrip('/')}")
+
+
+def _secret_arn(arn: _ArnBuilder, name: str) -> str:
+    if name.startswith("arn:"):
+        return name  # a full ARN already carries the random suffix
+    # Secrets Manager appends "-" and 6 random characters to every secret's ARN; "??????"
+    # matches exactly those, so "db" does not also grant "db-admin".
+    return arn("secretsmanager", f"secret:{name}-??????")
+
+
+def _kms_key_arn(arn: _ArnBuilder, key: str, manifest: Manifest, job: Job) -> str:
+    if key.startswith("arn:") and ":key/" in key:
+        return key
+    if _KMS_KEY_ID.match(key):
+        return arn("kms", f"key/{key}")
+    raise PolicyError(
+        f"{_where(manifest, job)}: kms_key {key!r} must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) "
+        "or key id; an alias cannot scope kms:Decrypt and Lambda needs the key's ARN"
+    )
+
+
+def _declared_statement(manifest: Manifest, job: Job, index: int, permission: Any) -> dict[str, Any]:
+    broad = [a for a in permission.actions if a == "*" or a.endswith(":*")]
+    if broad:
+        raise PolicyError(
+            f"{_where(manifest, job)}: permissions[{index - 1}]: action {broad[0]!r} grants a whole "
+            "service; list the actions the job calls (for example s3:GetObject)"
+        )
+    if permission.effect not in ("Allow", "Deny"):
+        raise PolicyError(f"{_where(manifest, job)}: permissions[{index - 1}]: effect must be Allow or Deny")
+    if not permission.actions or not permission.resources:
+        raise PolicyError(f"{_where(manifest, job)}: permissions[{index - 1}]: needs actions and resources")
+    return {
+        "Sid": f"JobDeclared{index}",
+        "Effect": permission.effect,
+        "Action": list(permission.actions),
+        "Resource": list(permission.resources),
+    }
+
+
+def _check_size(manifest: Manifest, job: Job, policy: dict[str, Any]) -> None:
+    size = policy_size(policy)
+    if size > MAX_INLINE_POLICY_CHARS:
+        raise PolicyError(
+            f"{_where(manifest, job)}: the execution policy is {size} characters; IAM allows "
+            f"{MAX_INLINE_POLICY_CHARS} per inline policy. Merge the job's permissions statements "
+            "or use fewer secrets"
+        )
+
+
+def _where(manifest: Manifest, job: Job) -> str:
+    location = f"{manifest.path}:{job.line}" if job.line else manifest.path
+    return f"{location}: job {job.name!r}"
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = policy.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _is_wildcard_resource(resource: str) -> bool:
+    if resource == "*":
+        return True
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return False
+    service, tail = parts[2], parts[5]
+    if tail == "*":
+        return True
+    if service == "s3":
+        return False  # "bucket/*" is every object of one bucket, not every bucket
+    # "table/*", "function:*": every resource of a type, with no name before the star.
+    head = tail[:-2]
+    return (tail.endswith("/*") and "/" not in head) or (tail.endswith(":*") and ":" not in head)

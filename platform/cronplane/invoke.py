@@ -1,0 +1,172 @@
+"""Manual invocations of a deployed job: the envelopes the runtime reads (``runtime/firing.py``)
+for manual runs, backfills and DLQ retries, the Lambda Invoke call, and following a run's
+record until it ends. ``jobctl run-now`` uses all of it; the ops commands (backfill, dlq
+replay) build their envelopes and invoke through it too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from cronplane import names
+from cronplane.errors import AwsError, CronplaneError
+from cronplane.runtime.records import RunStatus, Trigger, backfill_run_id, iso, new_run_id
+
+ENVELOPE_KEY = "cronplane"
+NO_PAYLOAD: Any = object()  # "run with the job's own payload" (distinct from an explicit null)
+WAIT_MARGIN_S = 30  # async invocations queue briefly before they start
+
+
+class RunNotFinishedError(CronplaneError):
+    """``--wait`` gave up before the run's record reached a final status."""
+
+
+# -- envelopes ------------------------------------------------------------------------------
+def manual_envelope(run_id: str, triggered_by: str | None, payload: Any = NO_PAYLOAD) -> dict[str, Any]:
+    inner: dict[str, Any] = {"trigger": Trigger.MANUAL.value, "run_id": run_id}
+    if triggered_by:
+        inner["triggered_by"] = triggered_by
+    if payload is not NO_PAYLOAD:
+        inner["payload"] = payload
+    return {ENVELOPE_KEY: inner}
+
+
+def backfill_envelope(scheduled_for: datetime, triggered_by: str | None, run_id: str | None = None) -> dict[str, Any]:
+    """A backfill runs with the job's own payload; its run id is deterministic per fire time,
+    so backfilling a window twice cannot run a time twice."""
+    inner: dict[str, Any] = {
+        "trigger": Trigger.BACKFILL.value,
+        "run_id": run_id or backfill_run_id(scheduled_for),
+        "scheduled_for": iso(scheduled_for),
+    }
+    if triggered_by:
+        inner["triggered_by"] = triggered_by
+    return {ENVELOPE_KEY: inner}
+
+
+def retry_envelope(retry_of: str, payload: Any, triggered_by: str | None, run_id: str | None = None,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """A DLQ replay: a new run (new id) that points at the run it retries."""
+    inner: dict[str, Any] = {
+        "trigger": Trigger.RETRY.value,
+        "run_id": run_id or new_run_id(now or datetime.now(timezone.utc), Trigger.RETRY),
+        "retry_of": retry_of,
+        "payload": payload,
+    }
+    if triggered_by:
+        inner["triggered_by"] = triggered_by
+    return {ENVELOPE_KEY: inner}
+
+
+def new_manual_run_id(now: datetime | None = None) -> str:
+    return new_run_id(now or datetime.now(timezone.utc), Trigger.MANUAL)
+
+
+def caller_arn(sts: Any) -> str | None:
+    """Who is triggering, for ``triggered_by``; None when STS cannot say (the run still goes)."""
+    try:
+        return str(sts.get_caller_identity()["Arn"])
+    except Exception:
+        return None
+
+
+# -- invoking -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InvokeResponse:
+    function: str
+    qualifier: str | None
+    status_code: int
+    function_error: str | None  # Lambda's X-Amz-Function-Error for a synchronous call
+    payload: Any  # decoded response of a synchronous call; None for an asynchronous one
+    request_id: str | None
+
+
+def function_target(namespace: str, job: Any) -> tuple[str, str | None]:
+    """Function name and qualifier to invoke: the ``live`` alias when the job keeps provisioned
+    concurrency (that is where the warm environments are), else the unqualified function."""
+    qualifier = names.ALIAS_NAME if getattr(job, "provisioned_concurrency", None) else None
+    return names.function_name(namespace, job.name), qualifier
+
+
+def invoke_function(lambda_client: Any, function: str, event: Any, *, sync: bool = False,
+                    qualifier: str | None = None) -> InvokeResponse:
+    request: dict[str, Any] = {
+        "FunctionName": function,
+        "InvocationType": "RequestResponse" if sync else "Event",
+        "Payload": json.dumps(event).encode(),
+    }
+    if qualifier:
+        request["Qualifier"] = qualifier
+    try:
+        response = lambda_client.invoke(**request)
+    except Exception as exc:
+        raise _invoke_error(exc, function) from exc
+    body = response.get("Payload")
+    payload: Any = None
+    if sync and body is not None:
+        raw = body.read()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode("utf-8", "replace")
+    return InvokeResponse(
+        function=function,
+        qualifier=qualifier,
+        status_code=int(response.get("StatusCode", 0)),
+        function_error=response.get("FunctionError"),
+        payload=payload,
+        request_id=response.get("ResponseMetadata", {}).get("RequestId"),
+    )
+
+
+def _invoke_error(exc: Exception, function: str) -> CronplaneError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    if code == "ResourceNotFoundException":
+        return AwsError(f"function {function} does not exist here: deploy the job first (jobctl deploy), "
+                        "or check --region / --endpoint-url")
+    if code in ("AccessDeniedException", "AccessDenied"):
+        return AwsError(f"not allowed to invoke {function}: your identity needs lambda:InvokeFunction on it ({exc})")
+    return AwsError(f"could not invoke {function}: {exc}")
+
+
+# -- following a run -----------------------------------------------------------------------
+def wait_budget_s(job: Any) -> int:
+    """How long ``--wait`` follows a run by default: every attempt may take a whole timeout
+    when the wrapper hands retries to fresh invocations, plus the backoffs and a margin."""
+    attempts = max(1, int(job.retries.max_attempts))
+    return int(job.timeout * attempts + job.retries.backoff_cap * (attempts - 1) + WAIT_MARGIN_S)
+
+
+def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: float, *,
+                 poll_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Poll the run's record until its status is final; raises RunNotFinishedError after
+    ``budget_s`` (with the last status seen). ``get_record`` is one GetItem."""
+    deadline = clock() + budget_s
+    last: dict[str, Any] | None = None
+    interval = min(0.25, poll_s)  # quick first polls: a short job is done in a second
+    while True:
+        record = get_record()
+        if record is not None:
+            if on_change is not None and (last is None or record.get("status") != last.get("status")):
+                on_change(record)
+            last = record
+            if is_final(record):
+                return record
+        if clock() >= deadline:
+            seen = f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
+            raise RunNotFinishedError(f"gave up waiting after {budget_s:.0f} s: {seen}")
+        sleep(min(interval, max(deadline - clock(), 0.0)))
+        interval = min(interval * 2, poll_s)
+
+
+def is_final(record: dict[str, Any]) -> bool:
+    try:
+        return RunStatus(str(record.get("status"))).is_final
+    except ValueError:
+        return True  # a status this version does not know: stop rather than poll forever

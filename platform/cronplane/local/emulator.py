@@ -1,0 +1,549 @@
+"""The embedded AWS emulator of ``jobctl dev``: moto in server mode on 127.0.0.1 with one
+layer in front of it that answers Lambda ``Invoke`` itself.
+
+moto stores functions but cannot run them without Docker, so ``LambdaInvokeMiddleware``
+intercepts ``POST /2015-03-31/functions/{name}/invocations`` (exactly the request boto3 and the
+AWS CLI send), looks the function up in moto's in-process Lambda backend (code zip, handler,
+environment, timeout, memory), unpacks the zip once per CodeSha256 and runs it through
+``cronplane.local.runner.invoke_local`` in a child process. Every other request goes to moto
+untouched, so DynamoDB history, SQS dead-letter queues, EventBridge rules and Scheduler
+schedules all live in the same emulator.
+
+Flow: ``jobctl dev`` (devserver) ─▶ Emulator.start() ─▶ deploy into it ─▶ scheduler /
+run-now / boto3 send Invoke ─▶ this middleware ─▶ invoke_local ─▶ listeners (run lines).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+from cronplane.errors import CronplaneError
+from cronplane.runtime import settings as runtime_settings
+
+log = logging.getLogger(__name__)
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
+CREDENTIAL_SCOPE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/")
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limits, so a job that works here fits there
+ASYNC_PAYLOAD_LIMIT = 256 * 1024
+LOG_TAIL_BYTES = 4096
+DEFAULT_ASYNC_RETRIES = 2  # Lambda's default when no event-invoke config says otherwise
+
+
+class InvocationType(str, Enum):
+    REQUEST_RESPONSE = "RequestResponse"
+    EVENT = "Event"
+    DRY_RUN = "DryRun"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the emulator needs to run one function version, read from moto's backend."""
+
+    name: str
+    arn: str  # qualified with the version or alias that was invoked
+    version: str
+    handler: str
+    env: dict[str, str]
+    timeout_s: int
+    memory_mb: int
+    code_sha256: str
+    code_bytes: bytes = field(repr=False)
+    region: str
+    account_id: str
+    max_async_retries: int = DEFAULT_ASYNC_RETRIES
+    on_failure: str | None = None  # destination ARN of async invocations that failed
+    on_success: str | None = None
+
+    @property
+    def job(self) -> str:
+        """The cronplane job behind the function (its function name for foreign functions)."""
+        return self.env.get(runtime_settings.JOB) or self.name
+
+
+@dataclass(frozen=True)
+class InvocationDone:
+    """Handed to listeners when an invocation (one attempt) has finished."""
+
+    function: FunctionSpec
+    invocation_type: InvocationType
+    request_id: str
+    event: Any
+    result: Any  # cronplane.local.runner.InvocationResult
+    attempt: int = 1  # Lambda's own async retry counter (1 = first delivery)
+
+
+LogListener = Callable[[FunctionSpec, str, str], None]  # (function, request id, line)
+DoneListener = Callable[[InvocationDone], None]
+Runner = Callable[..., Any]  # (Invocation, on_log=...) -> InvocationResult
+
+
+class InvokeError(Exception):
+    """An Invoke request Lambda itself would reject (before any code runs)."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+
+
+class CodeCache:
+    """Unpacked function zips, one folder per CodeSha256, so a warm function is not re-extracted
+    and a redeploy with new code gets a fresh folder (old runs keep theirs)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+
+    def code_dir(self, spec: FunctionSpec) -> Path:
+        key = hashlib.sha256(spec.code_sha256.encode()).hexdigest()[:24]
+        target = self.root / key
+        with self._lock:
+            if not target.is_dir():
+                staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".unpack-"))
+                with zipfile.ZipFile(io.BytesIO(spec.code_bytes)) as archive:
+                    archive.extractall(staging)
+                staging.rename(target)  # atomic: a reader never sees a half-extracted folder
+        return target
+
+
+class LambdaInvokeMiddleware:
+    """WSGI layer in front of moto: answers Invoke, forwards everything else."""
+
+    def __init__(self, app: Callable[..., Any], emulator: "Emulator") -> None:
+        self.app = app
+        self.emulator = emulator
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+        if environ.get("REQUEST_METHOD") != "POST" or match is None:
+            return self.app(environ, start_response)
+        try:
+            status, headers, body = self.emulator.handle_invoke(match.group("name"), environ)
+        except InvokeError as exc:
+            status, body = exc.status, json.dumps({"Type": "User", "message": exc.message}).encode()
+            headers = [("x-amzn-ErrorType", exc.error_type), ("Content-Type", "application/json")]
+        headers.append(("Content-Length", str(len(body))))
+        headers.append(("x-amzn-RequestId", _header(environ, "x-amzn-requestid") or str(uuid.uuid4())))
+        start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+        return [body]
+
+
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large"}
+
+
+class Emulator:
+    """moto server + Lambda invoke handling, on 127.0.0.1. ``start()`` binds the port;
+    ``stop()`` stops the server, kills running functions and frees the port."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4566,
+        *,
+        runner: Runner | None = None,
+        async_retry_delay_s: float = 1.0,
+        work_dir: Path | None = None,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self._runner = runner
+        self.async_retry_delay_s = async_retry_delay_s
+        self._own_work_dir = work_dir is None
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="cronplane-dev-"))
+        self.code_cache = CodeCache(self.work_dir)
+        self.log_listeners: list[LogListener] = []
+        self.done_listeners: list[DoneListener] = []
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._inflight: set[threading.Thread] = set()
+        self._inflight_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> "Emulator":
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = LambdaInvokeMiddleware(DomainDispatcherApplication(create_backend_app), self)
+        try:
+            self._server = make_server(self.host, self.requested_port, app, threaded=True, request_handler=_quiet_handler())
+        except OSError as exc:
+            raise CronplaneError(
+                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
+                "is another `jobctl dev` running? Pick another port with --port."
+            ) from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("Emulator.start() has not been called")
+        return int(self._server.server_port)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving, kill every function still running, free the port, remove unpacked code."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        kill_child_processes()
+        with self._inflight_lock:
+            inflight = list(self._inflight)
+        for thread in inflight:
+            thread.join(timeout=5)
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, service: str, region: str) -> Any:
+        """A boto3 client for this emulator (fake credentials: moto accepts any)."""
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        ).client(service, endpoint_url=self.endpoint_url)
+
+    # -- the Invoke API --------------------------------------------------------------------
+
+    def handle_invoke(self, raw_name: str, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        qualifier = (query.get("Qualifier") or [None])[0]
+        region, account_id = _request_region_account(environ)
+        spec = self.resolve(raw_name, qualifier, region, account_id)
+        try:
+            invocation_type = InvocationType(_header(environ, "x-amz-invocation-type") or "RequestResponse")
+        except ValueError as exc:
+            raise InvokeError(400, "InvalidParameterValueException", f"InvocationType must be RequestResponse, Event or DryRun: {exc}") from exc
+        body = _read_body(environ)
+        limit = ASYNC_PAYLOAD_LIMIT if invocation_type is InvocationType.EVENT else SYNC_PAYLOAD_LIMIT
+        if len(body) > limit:
+            raise InvokeError(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes for the {invocation_type.value} invocation type")
+        try:
+            event = json.loads(body) if body.strip() else {}
+        except ValueError as exc:
+            raise InvokeError(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}") from exc
+
+        version_header = [("X-Amz-Executed-Version", spec.version)]
+        if invocation_type is InvocationType.DRY_RUN:
+            return 204, version_header, b""
+        request_id = str(uuid.uuid4())
+        if invocation_type is InvocationType.EVENT:
+            self._start_async(spec, event, request_id)
+            return 202, [], b""
+        result = self.run(spec, event, request_id, InvocationType.REQUEST_RESPONSE)
+        headers = version_header + [("Content-Type", "application/json")]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if (_header(environ, "x-amz-log-type") or "").lower() == "tail":
+            headers.append(("X-Amz-Log-Result", _log_result(result)))
+        return 200, headers, json.dumps(result.payload).encode()
+
+    def resolve(self, raw_name: str, qualifier: str | None, region: str, account_id: str) -> FunctionSpec:
+        """Read the function (version / alias) from moto's in-process backend."""
+        request_account = account_id
+        name, region, account_id, qualifier = _split_function_name(raw_name, qualifier, region, account_id)
+        fn = self._find(name, qualifier, region, account_id)
+        if fn is None and account_id != request_account:
+            # The local runner gives functions a placeholder account in their own ARN; a
+            # function invoking itself by that ARN means the caller's account.
+            account_id = request_account
+            fn = self._find(name, qualifier, region, account_id)
+        if fn is None:
+            arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{qualifier}" if qualifier else "")
+            raise InvokeError(404, "ResourceNotFoundException", f"Function not found: {arn}")
+        config = fn.event_invoke_config[0].config if fn.event_invoke_config else {}
+        destinations = config.get("DestinationConfig") or {}
+        version = str(fn.version) if qualifier and qualifier.lower() != "$latest" else "$LATEST"
+        return FunctionSpec(
+            name=fn.function_name,
+            arn=fn.function_arn + (f":{qualifier}" if qualifier else ""),
+            version=version,
+            handler=str(fn.handler),
+            env={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
+            timeout_s=int(fn.timeout),
+            memory_mb=int(fn.memory_size),
+            code_sha256=str(fn.code_sha_256),
+            code_bytes=bytes(fn.code_bytes),
+            region=region,
+            account_id=account_id,
+            max_async_retries=int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES)),
+            on_failure=(destinations.get("OnFailure") or {}).get("Destination"),
+            on_success=(destinations.get("OnSuccess") or {}).get("Destination"),
+        )
+
+    @staticmethod
+    def _find(name: str, qualifier: str | None, region: str, account_id: str) -> Any:
+        from moto.awslambda.models import lambda_backends
+
+        try:
+            return lambda_backends[account_id][region].get_function(name, qualifier)
+        except Exception:  # moto's UnknownFunctionException and friends
+            return None
+
+    def run(self, spec: FunctionSpec, event: Any, request_id: str, invocation_type: InvocationType, attempt: int = 1) -> Any:
+        """Run one attempt of the function in a child process and tell the listeners."""
+        from cronplane.local.runner import Invocation
+
+        runner = self._runner
+        if runner is None:
+            from cronplane.local.runner import invoke_local as runner
+        invocation = Invocation(
+            code_dir=self.code_cache.code_dir(spec),
+            handler=spec.handler,
+            env=self.function_env(spec),
+            event=event,
+            timeout_s=spec.timeout_s,
+            memory_mb=spec.memory_mb,
+            function_name=spec.name,
+            request_id=request_id,
+            region=spec.region,
+        )
+
+        def on_log(line: str) -> None:
+            for listener in list(self.log_listeners):
+                listener(spec, request_id, line)
+
+        result = runner(invocation, on_log=on_log)
+        if not self._stopping.is_set():
+            done = InvocationDone(spec, invocation_type, request_id, event, result, attempt)
+            for listener in list(self.done_listeners):
+                try:
+                    listener(done)
+                except Exception:  # a broken printer must not break the emulator
+                    log.exception("invocation listener failed")
+        return result
+
+    def function_env(self, spec: FunctionSpec) -> dict[str, str]:
+        """The function's own variables plus what makes its AWS calls land in this emulator."""
+        env = dict(spec.env)
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                # Lambda hands every function temporary credentials; any value works here.
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                "AWS_SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", "testing"),
+            }
+        )
+        return env
+
+    # -- asynchronous invocations ----------------------------------------------------------
+
+    def _start_async(self, spec: FunctionSpec, event: Any, request_id: str) -> None:
+        thread = threading.Thread(target=self._run_async, args=(spec, event, request_id), name=f"invoke-{spec.name}", daemon=True)
+        with self._inflight_lock:
+            self._inflight.add(thread)
+        thread.start()
+
+    def _run_async(self, spec: FunctionSpec, event: Any, request_id: str) -> None:
+        try:
+            # Lambda retries a failed async invocation MaximumRetryAttempts times (cronplane
+            # deploys 0: its wrapper owns retries), then sends it to the on-failure destination.
+            result = None
+            for attempt in range(1, spec.max_async_retries + 2):
+                if attempt > 1 and self._stopping.wait(self.async_retry_delay_s):
+                    return
+                if self._stopping.is_set():
+                    return
+                result = self.run(spec, event, request_id, InvocationType.EVENT, attempt)
+                if not result.function_error:
+                    break
+            if result is None or self._stopping.is_set():
+                return
+            destination = spec.on_failure if result.function_error else spec.on_success
+            if destination:
+                self._deliver(destination, destination_record(spec, request_id, event, result, attempt))
+        except Exception:
+            log.exception("async invocation of %s failed inside the emulator", spec.name)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(threading.current_thread())
+
+    def _deliver(self, destination_arn: str, record: dict[str, Any]) -> None:
+        parts = destination_arn.split(":")
+        service, region = parts[2], parts[3]
+        body = json.dumps(record)
+        if service == "sqs":
+            sqs = self.client("sqs", region)
+            queue_url = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+        elif service == "sns":
+            self.client("sns", region).publish(TopicArn=destination_arn, Message=body)
+        elif service == "lambda":
+            self.client("lambda", region).invoke(FunctionName=destination_arn, InvocationType="Event", Payload=body.encode())
+        else:
+            log.warning("destination %s is not supported by the emulator; record dropped", destination_arn)
+
+
+def destination_record(spec: FunctionSpec, request_id: str, event: Any, result: Any, attempts: int) -> dict[str, Any]:
+    """The invocation record Lambda sends to an async invocation's destination."""
+    failed = bool(result.function_error)
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": spec.version}
+    if failed:
+        response_context["functionError"] = result.function_error
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": spec.arn if spec.arn.count(":") > 6 else f"{spec.arn}:{spec.version}",
+            "condition": "RetriesExhausted" if failed else "Success",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": response_context,
+        "responsePayload": result.payload,
+    }
+
+
+RUNNER_MARKER = "lambda_bootstrap"  # in the command line of every function child process
+
+
+def kill_child_processes(marker: str = RUNNER_MARKER) -> list[int]:
+    """Kill the function runs this process started that are still alive, with their groups.
+
+    The runner starts each function in its own session so a timeout kill takes its children
+    along; at shutdown the emulator does the same for runs still in flight. Only children
+    whose command line holds ``marker`` are touched."""
+    killed = []
+    for pid in child_pids(os.getpid(), marker):
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            continue
+    return killed
+
+
+def child_pids(parent: int, marker: str = "") -> list[int]:
+    """Direct children of ``parent`` whose command line contains ``marker``: /proc on Linux,
+    ``ps`` elsewhere."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        import subprocess
+
+        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,command="], capture_output=True, text=True, check=False).stdout
+        rows = (line.split(None, 2) for line in out.splitlines() if line.strip())
+        return [int(r[0]) for r in rows if len(r) == 3 and int(r[1]) == parent and marker in r[2]]
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # The command name may contain spaces or parentheses: fields follow the last ")".
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == parent and marker in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _split_function_name(raw: str, qualifier: str | None, region: str, account_id: str) -> tuple[str, str, str, str | None]:
+    """FunctionName may be a name, ``name:qualifier``, a partial ARN or a full ARN."""
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        region, account_id = parts[3] or region, parts[4] or account_id
+        name = parts[6]
+        qualifier = parts[7] if len(parts) > 7 else qualifier
+    elif ":function:" in raw:  # partial ARN: 123456789012:function:name[:qualifier]
+        parts = raw.split(":")
+        account_id, name = parts[0], parts[2]
+        qualifier = parts[3] if len(parts) > 3 else qualifier
+    elif ":" in raw:
+        name, qualifier = raw.split(":", 1)
+    else:
+        name = raw
+    return name, region, account_id, qualifier
+
+
+def _request_region_account(environ: dict[str, Any]) -> tuple[str, str]:
+    """Region from the SigV4 credential scope; account as moto derives it (access key)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    match = CREDENTIAL_SCOPE.search(_header(environ, "authorization") or "")
+    region = match.group("region") if match else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    account_id = os.environ.get("MOTO_ACCOUNT_ID") or _header(environ, "x-moto-account-id")
+    if not account_id and match:
+        from moto.iam.models import get_account_id_from
+
+        account_id = get_account_id_from(match.group("key"))
+    return region, account_id or DEFAULT_ACCOUNT_ID
+
+
+def _header(environ: dict[str, Any], name: str) -> str | None:
+    key = "HTTP_" + name.upper().replace("-", "_")
+    value = environ.get(key)
+    return str(value) if value is not None else None
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    return bytes(stream.read(length)) if length else bytes(stream.read() or b"")
+
+
+def _log_result(result: Any) -> str:
+    """X-Amz-Log-Result: the last 4 KB of the invocation's log (START ... REPORT), base64."""
+    return base64.b64encode(str(result.log_tail).encode()[-LOG_TAIL_BYTES:]).decode()
+
+
+def _quiet_handler() -> type:
+    """moto's request handler without werkzeug's one-line-per-request access log."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietHandler(MotoRequestHandler):  # type: ignore[misc, valid-type]
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return None
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+            return None
+
+    return QuietHandler

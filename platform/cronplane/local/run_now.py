@@ -1,0 +1,155 @@
+"""``jobctl run-now --local``: one manual run of a job on this machine, through the same
+package and wrapper Lambda would run (``packaging.build_job_package``), in the local Lambda
+runner (``runner.invoke_local``), with the job's environment (``resources.function_environment``).
+
+The run record goes to the configured history table when it is reachable (AWS, or the
+``jobctl dev`` emulator); otherwise ``CRONPLANE_HISTORY_TABLE`` and ``CRONPLANE_DLQ_URL`` are
+set empty and the wrapper only logs the record and returns it. Either way the record is
+returned to the caller to print.
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import socket
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from cronplane import names
+from cronplane.aws.session import AwsConfig
+from cronplane.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_manual_run_id
+from cronplane.local.runner import Invocation, InvocationResult, invoke_local
+from cronplane.models import Job, Manifest
+from cronplane.runtime import settings
+from cronplane.runtime.records import RunStatus
+
+ENTRY_HANDLER = "cronplane.runtime.entry.handler"
+REACH_TIMEOUT_S = 2.0  # how long the history table may take to answer before we run without it
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the local run can reach: the history table (empty when unreachable), the DLQ,
+    the identity for ``triggered_by``, and the variables that point the child at the same AWS."""
+
+    history_table: str
+    dlq_url: str
+    account_id: str | None
+    triggered_by: str
+    env: dict[str, str]
+    reason: str  # why the table is not used, for the user; "" when it is
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    run_id: str
+    record: dict[str, Any] | None  # as stored in the table, else as the wrapper returned it
+    invocation: InvocationResult
+    backend: Backend
+
+    @property
+    def status(self) -> str:
+        stored = str(self.record.get("status")) if self.record else ""
+        if stored and not (stored == RunStatus.RUNNING.value and not self.invocation.ok):
+            return stored
+        if stored:
+            # The function died (hard kill, crash) while its record said running: what history
+            # will call it once the deadline has passed.
+            return RunStatus.LOST.value
+        return RunStatus.TIMED_OUT.value if self.invocation.timed_out else RunStatus.FAILED.value
+
+
+def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
+    """Find out, within ~2 s, whether AWS (or the emulator) answers with the history table."""
+    from botocore.config import Config
+
+    local_user = f"local:{getpass.getuser()}@{socket.gethostname()}"
+    table = names.history_table(manifest.namespace)
+    region = aws.region or manifest.region
+    try:
+        session = aws.session()
+        credentials = session.get_credentials()
+    except Exception as exc:  # a broken profile: run without AWS
+        return Backend("", "", None, local_user, {}, f"no usable AWS configuration ({exc})")
+    if credentials is None:
+        return Backend("", "", None, local_user, {}, "no AWS credentials")
+    frozen = credentials.get_frozen_credentials()
+    env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key, "AWS_REGION": region}
+    if frozen.token:
+        env["AWS_SESSION_TOKEN"] = frozen.token
+    if aws.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    quick = Config(connect_timeout=REACH_TIMEOUT_S, read_timeout=REACH_TIMEOUT_S, retries={"max_attempts": 1})
+
+    def client(service: str) -> Any:
+        return session.client(service, region_name=region, endpoint_url=aws.endpoint_url, config=quick)
+
+    try:
+        client("dynamodb").describe_table(TableName=table)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        why = f"history table {table} does not exist there" if code == "ResourceNotFoundException" else f"{type(exc).__name__}: {exc}"
+        where = aws.endpoint_url or f"AWS {region}"
+        return Backend("", "", None, local_user, env, f"{where}: {why}")
+    sts = client("sts")
+    arn = caller_arn(sts)
+    account = arn.split(":")[4] if arn and arn.count(":") >= 5 else None
+    try:
+        dlq = str(client("sqs").get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"])
+    except Exception:
+        dlq = ""  # not deployed: the wrapper logs a final failure instead of sending it
+    return Backend(table, dlq, account, arn or local_user, env, "")
+
+
+def run_local(manifest: Manifest, job: Job, aws: AwsConfig, payload: Any = NO_PAYLOAD,
+              on_log: Callable[[str], None] | None = None, backend: Backend | None = None) -> LocalRun:
+    from cronplane.packaging import build_job_package
+    from cronplane.resources import function_environment
+
+    backend = backend or probe_backend(manifest, job, aws)
+    package = build_job_package(manifest, job)
+    region = aws.region or manifest.region
+    env = function_environment(manifest, job, region=region, **({"account_id": backend.account_id} if backend.account_id else {}))
+    env.update(backend.env)
+    # Empty means "log the record only" to the wrapper (settings.HISTORY_TABLE / DLQ_URL).
+    env[settings.HISTORY_TABLE] = backend.history_table
+    env[settings.DLQ_URL] = backend.dlq_url
+    run_id = new_manual_run_id()
+    event = manual_envelope(run_id, backend.triggered_by, payload)
+    with tempfile.TemporaryDirectory(prefix=f"cronplane-{job.name}-") as tmp:
+        code_dir = Path(tmp)
+        with zipfile.ZipFile(io.BytesIO(package.zip_bytes)) as archive:
+            archive.extractall(code_dir)
+        result = invoke_local(
+            Invocation(
+                code_dir=code_dir, handler=ENTRY_HANDLER, env=env, event=event, timeout_s=job.timeout,
+                memory_mb=job.memory, function_name=names.function_name(manifest.namespace, job.name), region=region,
+            ),
+            on_log=on_log,
+        )
+    record = _record_from(result.payload, run_id)
+    if backend.history_table:
+        stored = _stored_record(aws, region, backend.history_table, job.name, run_id)
+        record = stored or record
+    return LocalRun(run_id, record, result, backend)
+
+
+def _record_from(payload: Any, run_id: str) -> dict[str, Any] | None:
+    """The wrapper returns the run's record; a crash or a hard kill returns Lambda's error."""
+    if isinstance(payload, dict) and payload.get("run_id") == run_id and "status" in payload:
+        return payload
+    return None
+
+
+def _stored_record(aws: AwsConfig, region: str, table: str, job: str, run_id: str) -> dict[str, Any] | None:
+    from cronplane.history import HistoryReader
+
+    try:
+        client = aws.session().client("dynamodb", region_name=region, endpoint_url=aws.endpoint_url)
+        return HistoryReader(client, table).get_run(run_id, job=job)
+    except Exception:
+        return None  # it answered two seconds ago; if it stopped, show what the wrapper returned

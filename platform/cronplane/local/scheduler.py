@@ -1,0 +1,459 @@
+"""The local scheduler of ``jobctl dev``: fires the EventBridge rules and Scheduler schedules
+that live in the emulator, because moto stores them but never fires them.
+
+It reads the triggers back through the ordinary AWS APIs (events ``list_rules`` /
+``list_targets_by_rule``, scheduler ``list_schedules`` / ``get_schedule``), computes fire times
+with the same engine as ``jobctl next`` (``cronplane.schedule``), and at each fire time builds
+the exact input AWS would deliver — an EventBridge "Scheduled Event" passed through the target's
+Input / InputPath / InputTransformer, or a Scheduler input with its ``<aws.scheduler.*>``
+context attributes filled in — and invokes the target asynchronously through the emulator's
+Lambda Invoke path.
+
+Time comes from a ``Clock``: ``ScaledClock`` runs faster than the wall clock (``--time-scale``)
+so a per-minute job fires every second; ``ManualClock`` lets unit tests step through time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Callable, Protocol
+
+from cronplane.runtime.records import iso, parse_iso
+
+log = logging.getLogger(__name__)
+
+MAX_CATCH_UP = 5  # firings of one trigger in one tick; more means the clock jumped, not a backlog
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def real_seconds(self, virtual: float) -> float:
+        """How long to wait on the wall clock for ``virtual`` seconds of this clock to pass."""
+        ...
+
+
+class ScaledClock:
+    """Wall-clock time, optionally running ``scale`` times faster from the moment it is made."""
+
+    def __init__(self, scale: float = 1.0, start: datetime | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("time scale must be positive")
+        self.scale = scale
+        self.start = start or datetime.now(timezone.utc)
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._t0) * self.scale)
+
+    def real_seconds(self, virtual: float) -> float:
+        return virtual / self.scale
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+    def real_seconds(self, virtual: float) -> float:
+        return 0.0
+
+
+class TriggerKind(str, Enum):
+    RULE = "rule"  # classic EventBridge rule, UTC
+    SCHEDULE = "schedule"  # EventBridge Scheduler schedule, with a timezone
+
+
+@dataclass(frozen=True)
+class Target:
+    arn: str
+    input: str | None = None
+    input_path: str | None = None
+    input_paths_map: tuple[tuple[str, str], ...] = ()
+    input_template: str | None = None
+    dead_letter_arn: str | None = None
+
+    @property
+    def is_lambda(self) -> bool:
+        return ":lambda:" in self.arn
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: TriggerKind
+    name: str
+    arn: str
+    expression: str
+    enabled: bool
+    targets: tuple[Target, ...]
+    group: str | None = None
+    timezone: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind.value, self.group or "", self.name)
+
+    @property
+    def timing(self) -> tuple[Any, ...]:
+        """What decides the fire times: a change here restarts the trigger's calendar."""
+        return (self.expression, self.timezone, self.start_date, self.end_date)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One delivery the scheduler made (or tried to make)."""
+
+    trigger: Trigger
+    target: Target
+    scheduled_for: datetime
+    payload: str
+    error: str | None = None
+
+
+Invoke = Callable[[str, bytes], None]  # (function ARN, payload) -> None; raises on failure
+DeadLetter = Callable[[str, str, str], None]  # (queue ARN, payload, error message)
+
+
+# -- reading the triggers back from the emulator ---------------------------------------------
+
+
+def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, Any] | None = None) -> list[Trigger]:
+    """Every scheduled rule (default bus) and every Scheduler schedule, with their targets."""
+    triggers = [_rule_trigger(events, rule) for page in events.get_paginator("list_rules").paginate() for rule in page["Rules"] if rule.get("ScheduleExpression")]
+    if scheduler is not None:
+        cache = {} if cache is None else cache
+        summaries = [s for page in scheduler.get_paginator("list_schedules").paginate() for s in page["Schedules"]]
+        for summary in summaries:
+            # get_schedule only when the schedule changed: the summary has no expression.
+            stamp = (summary.get("GroupName"), summary["Name"], str(summary.get("LastModificationDate")))
+            if stamp not in cache:
+                cache[stamp] = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName") or "default")
+            triggers.append(_schedule_trigger(cache[stamp], summary.get("State")))
+    return triggers
+
+
+def _rule_trigger(events: Any, rule: dict[str, Any]) -> Trigger:
+    targets = []
+    for page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")):
+        for t in page["Targets"]:
+            transformer = t.get("InputTransformer") or {}
+            targets.append(
+                Target(
+                    arn=t["Arn"],
+                    input=t.get("Input"),
+                    input_path=t.get("InputPath"),
+                    input_paths_map=tuple(sorted((transformer.get("InputPathsMap") or {}).items())),
+                    input_template=transformer.get("InputTemplate"),
+                    dead_letter_arn=(t.get("DeadLetterConfig") or {}).get("Arn"),
+                )
+            )
+    return Trigger(
+        kind=TriggerKind.RULE,
+        name=rule["Name"],
+        arn=rule["Arn"],
+        expression=rule["ScheduleExpression"],
+        enabled=rule.get("State", "ENABLED") == "ENABLED",
+        targets=tuple(targets),
+    )
+
+
+def _schedule_trigger(schedule: dict[str, Any], state: str | None) -> Trigger:
+    target = schedule.get("Target") or {}
+    return Trigger(
+        kind=TriggerKind.SCHEDULE,
+        name=schedule["Name"],
+        group=schedule.get("GroupName") or "default",
+        arn=schedule["Arn"],
+        expression=schedule["ScheduleExpression"],
+        timezone=schedule.get("ScheduleExpressionTimezone") or None,
+        enabled=(state or schedule.get("State", "ENABLED")) == "ENABLED",
+        start_date=_as_datetime(schedule.get("StartDate")),
+        end_date=_as_datetime(schedule.get("EndDate")),
+        targets=(Target(arn=target["Arn"], input=target.get("Input"), dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn")),) if target.get("Arn") else (),
+    )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return parse_iso(str(value))
+
+
+# -- what AWS delivers -----------------------------------------------------------------------
+
+
+def scheduled_event(trigger: Trigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None) -> dict[str, Any]:
+    """The event EventBridge puts on the bus when a scheduled rule fires."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": iso(scheduled_for),
+        "region": region,
+        "resources": [trigger.arn],
+        "detail": {},
+    }
+
+
+def rule_target_input(trigger: Trigger, target: Target, event: dict[str, Any]) -> str:
+    """The payload a rule target receives: Input, InputPath or InputTransformer applied."""
+    if target.input is not None:
+        return target.input
+    if target.input_path is not None:
+        return json.dumps(json_path(event, target.input_path))
+    if target.input_template is not None:
+        values: dict[str, Any] = {name: json_path(event, path) for name, path in target.input_paths_map}
+        values.update(
+            {
+                "aws.events.rule-arn": trigger.arn,
+                "aws.events.rule-name": trigger.name,
+                "aws.events.event.ingestion-time": event["time"],
+                "aws.events.event": event,
+                "aws.events.event.json": event,
+            }
+        )
+        return fill_template(target.input_template, values)
+    return json.dumps(event)
+
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
+def fill_template(template: str, values: dict[str, Any]) -> str:
+    """EventBridge's InputTemplate substitution: a placeholder inside a JSON string gets the
+    value's text; outside a string it gets the value as JSON (so ``<id>`` becomes ``"..."``)."""
+    out: list[str] = []
+    in_string = False
+    i = 0
+    while i < len(template):
+        char = template[i]
+        match = _PLACEHOLDER.match(template, i) if char == "<" else None
+        if match and match.group(1) in values:
+            value = values[match.group(1)]
+            if in_string:
+                out.append(json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value).replace('"', '\\"'))
+            else:
+                out.append(json.dumps(value))
+            i = match.end()
+            continue
+        if char == "\\" and in_string:
+            out.append(template[i : i + 2])
+            i += 2
+            continue
+        if char == '"':
+            in_string = not in_string
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def json_path(document: Any, path: str) -> Any:
+    """The JSONPath subset EventBridge accepts in InputPath / InputPathsMap: ``$.a.b[0]``.
+    A path that does not exist yields None, as EventBridge leaves it empty."""
+    if not path.startswith("$"):
+        raise ValueError(f"not a JSONPath: {path!r}")
+    current = document
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
+        try:
+            current = current[int(index)] if index else current[name]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return current
+
+
+def scheduler_input(trigger: Trigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1) -> str:
+    """A Scheduler target's Input with its context attributes filled in, as plain text."""
+    text = target.input if target.input is not None else "{}"
+    attributes = {
+        "<aws.scheduler.schedule-arn>": trigger.arn,
+        "<aws.scheduler.scheduled-time>": iso(scheduled_for),
+        "<aws.scheduler.execution-id>": execution_id,
+        "<aws.scheduler.attempt-number>": str(attempt),
+    }
+    for placeholder, value in attributes.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+# -- the firing loop -------------------------------------------------------------------------
+
+
+@dataclass
+class _Tracked:
+    trigger: Trigger
+    schedule: Any  # cronplane.schedule.Schedule
+    anchor: datetime
+    next_at: datetime | None
+    fired: int = 0
+
+
+@dataclass
+class LocalScheduler:
+    """Keeps each trigger's next fire time and delivers its input when the clock reaches it."""
+
+    read: Callable[[], list[Trigger]]
+    invoke: Invoke
+    clock: Clock
+    account: str = "123456789012"
+    region: str = "us-east-1"
+    dead_letter: DeadLetter | None = None
+    on_fire: Callable[[Firing], None] | None = None
+    refresh_s: float = 1.0
+    _tracked: dict[tuple[str, str, str], _Tracked] = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        """Re-read the triggers: new ones start their calendar now (rate() counts from here, as
+        AWS counts from a rule's creation); removed ones stop; pause/resume takes effect."""
+        now = self.clock.now()
+        seen = set()
+        for trigger in self.read():
+            seen.add(trigger.key)
+            tracked = self._tracked.get(trigger.key)
+            if tracked is not None and tracked.trigger.timing == trigger.timing:
+                if trigger.enabled and not tracked.trigger.enabled:
+                    tracked.next_at = self._next_after(tracked, now)  # no burst of missed runs on resume
+                tracked.trigger = trigger
+                continue
+            schedule = self._parse(trigger)
+            if schedule is None:
+                self._tracked.pop(trigger.key, None)
+                continue
+            tracked = _Tracked(trigger, schedule, anchor=now, next_at=None)
+            tracked.next_at = self._next_after(tracked, now)
+            self._tracked[trigger.key] = tracked
+        for key in set(self._tracked) - seen:
+            del self._tracked[key]
+
+    def tick(self) -> list[Firing]:
+        """Deliver every firing that is due; returns what was delivered."""
+        now = self.clock.now()
+        firings: list[Firing] = []
+        for tracked in list(self._tracked.values()):
+            burst = 0
+            while tracked.next_at is not None and tracked.next_at <= now:
+                due = tracked.next_at
+                tracked.next_at = self._next_after(tracked, due)
+                if not tracked.trigger.enabled:
+                    continue  # a disabled trigger keeps its calendar but delivers nothing
+                if burst >= MAX_CATCH_UP:
+                    log.warning("%s: skipped firing at %s (clock jumped)", tracked.trigger.name, iso(due))
+                    continue
+                burst += 1
+                firings.extend(self._fire(tracked.trigger, due))
+        return firings
+
+    def next_due(self) -> datetime | None:
+        times = [t.next_at for t in self._tracked.values() if t.next_at is not None and t.trigger.enabled]
+        return min(times) if times else None
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set: refresh every ``refresh_s`` seconds, fire what is due."""
+        last_refresh = float("-inf")
+        while not stop.is_set():
+            if time.monotonic() - last_refresh >= self.refresh_s:
+                try:
+                    self.refresh()
+                except Exception as exc:  # the emulator may be reloading; try again next round
+                    log.warning("could not read triggers: %s", exc)
+                last_refresh = time.monotonic()
+            self.tick()
+            wait = self.refresh_s
+            due = self.next_due()
+            if due is not None:
+                wait = min(wait, self.clock.real_seconds((due - self.clock.now()).total_seconds()))
+            stop.wait(max(0.01, wait))
+
+    def _fire(self, trigger: Trigger, scheduled_for: datetime) -> list[Firing]:
+        firings = []
+        for target in trigger.targets:
+            if not target.is_lambda:
+                continue
+            if trigger.kind is TriggerKind.RULE:
+                payload = rule_target_input(trigger, target, scheduled_event(trigger, scheduled_for, self.account, self.region))
+            else:
+                payload = scheduler_input(trigger, target, scheduled_for, execution_id=str(uuid.uuid4()))
+            error = None
+            try:
+                self.invoke(target.arn, payload.encode())
+            except Exception as exc:  # delivery failed: AWS sends the event to the target's DLQ
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("%s: delivery to %s failed: %s", trigger.name, target.arn, error)
+                if target.dead_letter_arn and self.dead_letter is not None:
+                    self.dead_letter(target.dead_letter_arn, payload, error)
+            firing = Firing(trigger, target, scheduled_for, payload, error)
+            firings.append(firing)
+            if self.on_fire is not None:
+                self.on_fire(firing)
+        return firings
+
+    def _next_after(self, tracked: _Tracked, after: datetime) -> datetime | None:
+        trigger = tracked.trigger
+        if trigger.start_date and after < trigger.start_date:
+            after = trigger.start_date - timedelta(microseconds=1)
+        times = tracked.schedule.next_fire_times(after, 1, anchor=tracked.anchor)
+        if not times:
+            return None
+        nxt = times[0].astimezone(timezone.utc)
+        if trigger.end_date and nxt > trigger.end_date:
+            return None
+        return nxt
+
+    def _parse(self, trigger: Trigger) -> Any:
+        from cronplane.schedule import parse_schedule
+
+        try:
+            return parse_schedule(trigger.expression, trigger.timezone, now=self.clock.now())
+        except Exception as exc:  # never let one odd trigger stop the others
+            log.warning("%s %s: cannot schedule %r: %s", trigger.kind.value, trigger.name, trigger.expression, exc)
+            return None
+
+
+def boto3_invoker(lambda_client: Any) -> Invoke:
+    """Deliver through the emulator's Invoke path, as EventBridge does: asynchronously."""
+
+    def invoke(function_arn: str, payload: bytes) -> None:
+        lambda_client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=payload)
+
+    return invoke
+
+
+def sqs_dead_letter(sqs_client: Any) -> DeadLetter:
+    """EventBridge's delivery DLQ: the event plus why it could not be delivered."""
+
+    def send(queue_arn: str, payload: str, error: str) -> None:
+        parts = queue_arn.split(":")
+        url = sqs_client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+        sqs_client.send_message(
+            QueueUrl=url,
+            MessageBody=payload,
+            MessageAttributes={
+                "ERROR_CODE": {"DataType": "String", "StringValue": "DeliveryFailed"},
+                "ERROR_MESSAGE": {"DataType": "String", "StringValue": error[:256]},
+            },
+        )
+
+    return send

@@ -1,0 +1,310 @@
+"""jobs.yaml -> ``Manifest``: the first stage of every command.
+
+    text --yamlload--> values + key lines --schemacheck--> shape problems
+         --here--> defaults merged into jobs, meaning checked (handlers via ``handlers``,
+                   schedules via ``schedule``, timezones, AWS name lengths, secrets, sizes)
+         --> frozen ``Manifest`` / ``Job`` (models.py), or ManifestError with every problem.
+
+Nothing here talks to AWS or imports team code, so validation is safe in review and CI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import re
+import zoneinfo
+from typing import Any
+
+from cronplane import names
+from cronplane.errors import ManifestError, Problem, ScheduleError
+from cronplane.handlers import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
+from cronplane.models import (
+    Architecture, Concurrency, HistorySettings, Job, Manifest, Permission, RetryPolicy, Secret,
+    TriggerMode, Vpc,
+)
+from cronplane.schemacheck import did_you_mean, schema, schema_problems
+from cronplane.yamlload import Path, YamlDocument, dotted, load_yaml
+
+__all__ = ["load_manifest", "schema", "on_scheduler"]
+
+NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Mappings that merge key by key with defaults; every other setting is replaced whole.
+MERGED_MAPPINGS = ("retries", "env", "secrets", "tags")
+# Set by the Lambda runtime itself; a function that sets them fails to deploy.
+LAMBDA_RESERVED_ENV = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
+SECRET_NAME_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY)$", re.IGNORECASE)
+# Lambda allows 4 KB for all environment variables together. cronplane's own variables
+# (job, namespace, handler, table, DLQ URL, retry policy, ...) take roughly this much besides
+# the payload and secrets they carry.
+LAMBDA_ENV_LIMIT = 4096
+CRONPLANE_ENV_OVERHEAD = 700
+
+
+def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, now: dt.datetime | None = None) -> Manifest:
+    """Read, check and model a manifest. Raises ManifestError listing every problem found.
+
+    ``check_handlers=False`` skips reading handler files (the spec's form is still checked);
+    ``now`` is the reference time for schedules that must lie in the future (at(), years)."""
+    file = os.fspath(path)
+    text = _read(file)
+    doc = load_yaml(text, file)
+    if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else f"a single value ({doc.data!r})"
+        raise ManifestError([Problem(file, 1, "", f"the document must be a mapping with namespace, region and jobs, not {kind}")])
+    problems = list(doc.problems) + schema_problems(doc, file)
+    root = os.path.dirname(os.path.abspath(file))
+    builder = _JobBuilder(doc, file, root, check_handlers, now, shape_ok=not problems)
+    jobs = builder.build_all()
+    problems += builder.problems
+    if problems:
+        raise ManifestError(list(dict.fromkeys(problems)))
+    data = doc.data
+    return Manifest(
+        namespace=data["namespace"],
+        region=data["region"],
+        jobs=tuple(j for j in jobs if j is not None),
+        history=HistorySettings(**data.get("history", {})),
+        trigger_mode=TriggerMode(data.get("trigger_mode", "auto")),
+        path=file,
+        root=root,
+    )
+
+
+def on_scheduler(manifest: Manifest, job: Job) -> bool:
+    """Whether the job is triggered by EventBridge Scheduler (else a classic rule)."""
+    return manifest.trigger_mode is TriggerMode.SCHEDULER or job.schedule.needs_scheduler
+
+
+def _read(file: str) -> str:
+    try:
+        raw = open(file, "rb").read()
+    except FileNotFoundError:
+        raise ManifestError([Problem(file, None, "", "no such file; create it (see the manifest reference in the README) or pass -f FILE")]) from None
+    except IsADirectoryError:
+        raise ManifestError([Problem(file, None, "", "is a folder; pass the manifest file itself, e.g. -f jobs.yaml")]) from None
+    except OSError as exc:
+        raise ManifestError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ManifestError([Problem(file, line, "", "is not UTF-8 text; save it as UTF-8")]) from None
+
+
+class _JobBuilder:
+    """Merges defaults into each job, checks what the schema cannot, and builds Jobs."""
+
+    def __init__(self, doc: YamlDocument, file: str, root: str, check_handlers: bool,
+                 now: dt.datetime | None, shape_ok: bool) -> None:
+        self.doc = doc
+        self.file = file
+        self.data: dict[str, Any] = doc.data
+        self.checker = HandlerChecker(os.path.join(root, "jobs")) if check_handlers else None
+        self.now = now
+        self.shape_ok = shape_ok  # no schema problem anywhere: values have the right types
+        self.problems: list[Problem] = []
+        namespace = self.data.get("namespace")
+        self.namespace = namespace if isinstance(namespace, str) and NAME_RE.match(namespace) and len(namespace) <= 32 else None
+
+    def problem(self, path: Path, message: str) -> None:
+        self.problems.append(Problem(self.file, self.doc.line_of(path), dotted(path), message))
+
+    def build_all(self) -> list[Job | None]:
+        jobs = self.data.get("jobs")
+        defaults = self.data.get("defaults")
+        if not isinstance(jobs, dict):
+            return []
+        defaults = defaults if isinstance(defaults, dict) else {}
+        return [self.build(name, settings, defaults) for name, settings in jobs.items() if isinstance(settings, dict)]
+
+    def build(self, name: str, own: dict[str, Any], defaults: dict[str, Any]) -> Job | None:
+        settings, origin = _merge(name, defaults, own)
+        before = len(self.problems)
+        ref = self._handler(settings, origin)
+        timezone = self._timezone(settings, origin)
+        schedule = self._schedule(settings, origin, timezone)
+        self._names(name)
+        self._env(settings, origin)
+        self._limits(settings, origin)
+        if not self.shape_ok or len(self.problems) > before or ref is None or schedule is None:
+            return None
+        return _job(name, settings, ref, schedule, timezone, self.doc.line_of(("jobs", name)))
+
+    def _handler(self, settings: dict[str, Any], origin: dict[str, Path]) -> HandlerRef | None:
+        spec = settings.get("handler")
+        if not isinstance(spec, str):
+            return None
+        try:
+            ref = parse_handler(spec)
+            if self.checker is not None:
+                self.checker.check(ref)
+        except HandlerProblem as exc:
+            self.problem(origin["handler"], str(exc))
+            return None
+        return ref
+
+    def _timezone(self, settings: dict[str, Any], origin: dict[str, Path]) -> str | None:
+        zone = settings.get("timezone")
+        if not isinstance(zone, str):
+            return None
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            guess = did_you_mean(zone, sorted(_zones()))
+            self.problem(origin["timezone"], f"unknown timezone {zone!r}{guess}; use an IANA name such as Europe/Berlin or America/New_York")
+            return None
+        return zone
+
+    def _schedule(self, settings: dict[str, Any], origin: dict[str, Path], timezone: str | None) -> Any:
+        text = settings.get("schedule")
+        if not isinstance(text, str) or not text.strip():
+            return None
+        from cronplane.schedule import parse_schedule  # imported late: a sibling module in progress
+
+        try:
+            return parse_schedule(text, timezone=timezone, now=self.now)
+        except ScheduleError as exc:
+            self.problem(origin["schedule"], str(exc))
+        return None
+
+    def _names(self, name: str) -> None:
+        if self.namespace is None or not NAME_RE.match(name):
+            return
+        worst = names.too_long(self.namespace, name)
+        if worst is not None:
+            over = len(worst.value) - worst.limit
+            self.problem(("jobs", name), f"the generated {worst.kind} {worst.value!r} is {len(worst.value)} characters, "
+                                         f"{over} over the AWS limit of {worst.limit}; shorten the job name by {over} "
+                                         "(or the namespace)")
+
+    def _env(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
+        env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
+        secrets = settings.get("secrets") if isinstance(settings.get("secrets"), dict) else {}
+        for key, value in env.items():
+            where = origin.get(f"env.{key}", origin.get("env", ()))
+            if key in LAMBDA_RESERVED_ENV:
+                self.problem(where, f"{key} is reserved by the Lambda runtime; pick another name")
+            elif SECRET_NAME_RE.search(key) and isinstance(value, str) and value and not value.startswith(("ssm:", "secretsmanager:")):
+                self.problem(where, f"{key} looks like a secret in plain text; put the value in SSM and reference it "
+                                    f"under secrets: ({key}: ssm:/path/to/parameter)")
+        for key in secrets:
+            if key in env:
+                self.problem(origin.get(f"secrets.{key}", origin.get("secrets", ())),
+                             f"{key} is set both in env and in secrets; keep one of them")
+            elif key in LAMBDA_RESERVED_ENV:
+                self.problem(origin.get(f"secrets.{key}", ()), f"{key} is reserved by the Lambda runtime; pick another name")
+        try:
+            json.dumps(settings.get("payload", {}), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self.problem(origin.get("payload", ()), f"must be JSON ({exc}); quote dates and times, and write no .nan/.inf")
+        size = _env_size(settings, env, secrets)
+        if size is not None and size > LAMBDA_ENV_LIMIT:
+            self.problem(origin.get("payload", origin.get("env", ())),
+                         f"payload, env and secrets need about {size} bytes of environment, more than Lambda's "
+                         f"{LAMBDA_ENV_LIMIT} bytes for all variables together; keep large data in S3 or SSM and pass its name")
+
+    def _limits(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
+        retries = settings.get("retries") if isinstance(settings.get("retries"), dict) else {}
+        base, cap = retries.get("backoff_base"), retries.get("backoff_cap")
+        if _number(base) and _number(cap) and base > cap:
+            self.problem(origin.get("retries.backoff_cap", origin.get("retries", ())),
+                         f"backoff_cap {cap} is below backoff_base {base}; the cap must be at least the base")
+        reserved, provisioned = settings.get("reserved_concurrency"), settings.get("provisioned_concurrency")
+        if _number(reserved) and _number(provisioned) and provisioned > reserved:
+            self.problem(origin["provisioned_concurrency"],
+                         f"{provisioned} is more than reserved_concurrency {reserved}; Lambda cannot keep more warm "
+                         "instances than it may run")
+        key = settings.get("kms_key")
+        region = self.data.get("region")
+        if isinstance(key, str) and isinstance(region, str) and key.count(":") >= 5:
+            key_region = key.split(":")[3]
+            if key_region != region:
+                self.problem(origin["kms_key"], f"the key is in {key_region} but the jobs run in {region}; "
+                                                "Lambda needs a key in its own region")
+
+
+def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Job settings over defaults, and where each came from (for the line of a problem).
+    ``origin`` has an entry per setting and, for merged mappings, per ``setting.key``."""
+    settings: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    for source, prefix in ((defaults, ("defaults",)), (own, ("jobs", name))):
+        for key, value in source.items():
+            if key in MERGED_MAPPINGS and isinstance(value, dict) and isinstance(settings.get(key), dict):
+                settings[key] = {**settings[key], **value}
+            else:
+                settings[key] = value
+            origin[key] = prefix + (key,)
+            if key in MERGED_MAPPINGS and isinstance(value, dict):
+                for sub in value:
+                    origin[f"{key}.{sub}"] = prefix + (key, sub)
+    return settings, origin
+
+
+def _job(name: str, s: dict[str, Any], ref: HandlerRef, schedule: Any, timezone: str | None, line: int | None) -> Job:
+    retries = s.get("retries", {})
+    defaults = RetryPolicy()
+    vpc = s.get("vpc")
+    return Job(
+        name=name,
+        handler=ref.spec,
+        schedule=schedule,
+        team=s.get("team") or ref.file.split("/", 1)[0],
+        owner=s.get("owner"),
+        description=s.get("description", ""),
+        timezone=timezone,
+        timeout=int(s.get("timeout", 300)),
+        memory=int(s.get("memory", 256)),
+        retries=RetryPolicy(
+            max_attempts=int(retries.get("max_attempts", defaults.max_attempts)),
+            backoff_base=float(retries.get("backoff_base", defaults.backoff_base)),
+            backoff_cap=float(retries.get("backoff_cap", defaults.backoff_cap)),
+            retry_on=tuple(retries.get("retry_on", defaults.retry_on)),
+        ),
+        concurrency=Concurrency(s.get("concurrency", "allow")),
+        enabled=s.get("enabled", True),
+        payload=s.get("payload", {}),
+        env=tuple((k, v) for k, v in s.get("env", {}).items()),
+        secrets=tuple(_secret(k, v) for k, v in s.get("secrets", {}).items()),
+        permissions=tuple(
+            Permission(tuple(p["actions"]), tuple(p["resources"]), p.get("effect", "Allow")) for p in s.get("permissions", [])
+        ),
+        tags=tuple((k, v) for k, v in s.get("tags", {}).items()),
+        architecture=Architecture(s.get("architecture", "arm64")),
+        reserved_concurrency=_int_or_none(s.get("reserved_concurrency")),
+        provisioned_concurrency=_int_or_none(s.get("provisioned_concurrency")),
+        vpc=Vpc(tuple(vpc["subnets"]), tuple(vpc["security_groups"])) if vpc else None,
+        kms_key=s.get("kms_key"),
+        log_retention_days=int(s.get("log_retention_days", 30)),
+        line=line,
+    )
+
+
+def _secret(env: str, reference: str) -> Secret:
+    source, name = reference.split(":", 1)
+    return Secret(env=env, source=source, name=name)
+
+
+def _env_size(settings: dict[str, Any], env: dict[str, Any], secrets: dict[str, Any]) -> int | None:
+    try:
+        payload = json.dumps(settings.get("payload", {}), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None  # not JSON at all: reported by _JobBuilder._env
+    pairs = sum(len(str(k)) + len(str(v)) for k, v in env.items())
+    return CRONPLANE_ENV_OVERHEAD + len(payload) + pairs + len(json.dumps(secrets))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())

@@ -1,0 +1,327 @@
+"""``jobctl audit``: did every promised run happen? Compares the fire times a job's schedule
+promised in a window (the same schedule engine as ``jobctl next``; from the job's deploy time
+on) with the run records in the history table, and classifies each fire time.
+
+Flow per job: live trigger (enabled? since when?) ─▶ one bounded Query of the window (runs and
+pause events) ─▶ fire times ─▶ ``classify`` (pure) ─▶ ``JobAudit``. The CLI renders the audits
+and turns ``AuditReport.exit_code`` into the process exit code (0 clean, 3 problems).
+
+When was a job deployed? Scheduler schedules report their CreationDate. EventBridge rules do
+not, so for them the deploy time is the earlier of the function's LastModified (it existed at
+least since then) and the oldest history item of the job (it ran, so it existed). That can
+only be later than the true deploy time, so audit may miss a miss right after a deploy but
+never blames a job for fire times before it existed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Iterable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cronplane import history, names
+from cronplane.errors import AwsError
+from cronplane.models import Job, Manifest
+from cronplane.ops.items import earliest_item, query_window
+from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
+from cronplane.ops.trigger import TriggerState, find_trigger
+from cronplane.runtime.records import RunStatus, Trigger, parse_iso, time_key
+
+DEFAULT_GRACE_SECONDS = 120
+EXIT_CLEAN = 0
+EXIT_PROBLEMS = 3
+
+
+class Outcome(str, Enum):
+    OK = "ok"
+    LATE = "late"  # succeeded, but started more than the grace after its fire time
+    MISSED = "missed"  # no run at all
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"  # running past its deadline: the function died without a final record
+    SKIPPED = "skipped"  # concurrency: forbid yielded to a run still going
+    RUNNING = "running"
+    PENDING = "pending"  # fire time within the grace of now: its run may not be recorded yet
+    PAUSED = "paused"  # fell in a `jobctl pause` period
+    DISABLED = "disabled"  # the manifest says enabled: false
+
+    @property
+    def is_problem(self) -> bool:
+        return self in PROBLEMS
+
+
+# What makes the audit exit 3 (a timeout is a failure).
+PROBLEMS = frozenset({Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST})
+_STATUS_OUTCOME = {
+    RunStatus.FAILED: Outcome.FAILED,
+    RunStatus.TIMED_OUT: Outcome.TIMED_OUT,
+    RunStatus.LOST: Outcome.LOST,
+    RunStatus.SKIPPED: Outcome.SKIPPED,
+}
+
+
+@dataclass(frozen=True)
+class FireCheck:
+    fire_time: datetime
+    outcome: Outcome
+    run_id: str | None = None
+    trigger: str | None = None
+    started_at: str | None = None
+    delay_seconds: float | None = None  # started_at - fire time
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class UnmatchedRun:
+    """A run with no fire time of the window: manual runs, DLQ retries, or scheduled runs of
+    an older schedule. Listed for the record, never a problem."""
+
+    run_id: str
+    trigger: str
+    status: str
+    started_at: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class JobAudit:
+    job: str
+    since: datetime
+    until: datetime
+    trigger: TriggerState | None
+    deployed_at: datetime | None
+    deployed_basis: str  # where deployed_at came from
+    checks: tuple[FireCheck, ...] = ()
+    unmatched: tuple[UnmatchedRun, ...] = ()
+    paused: tuple[PausePeriod, ...] = ()
+    note: str = ""
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for c in self.checks if c.outcome is outcome)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {o.value: self.count(o) for o in Outcome if self.count(o)}
+
+    @property
+    def problems(self) -> int:
+        undeployed = 1 if self.trigger is None and self.note else 0
+        return sum(1 for c in self.checks if c.outcome.is_problem) + undeployed
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    since: datetime
+    until: datetime
+    grace_seconds: int
+    jobs: tuple[JobAudit, ...]
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PROBLEMS if any(j.problems for j in self.jobs) else EXIT_CLEAN
+
+    def total(self, outcome: Outcome) -> int:
+        return sum(j.count(outcome) for j in self.jobs)
+
+    @property
+    def verdict(self) -> str:
+        expected = sum(len(j.checks) - j.count(Outcome.PAUSED) - j.count(Outcome.DISABLED) for j in self.jobs)
+        ok = self.total(Outcome.OK) + self.total(Outcome.LATE)
+        extras = [f"{self.total(o)} {o.value}" for o in (Outcome.LATE, Outcome.SKIPPED, Outcome.RUNNING, Outcome.PENDING, Outcome.PAUSED) if self.total(o)]
+        undeployed = [j.job for j in self.jobs if j.trigger is None and j.note]
+        tail = f" ({', '.join(extras)})" if extras else ""
+        if self.exit_code == EXIT_CLEAN:
+            return f"OK: {ok} of {expected} expected runs succeeded in {len(self.jobs)} job(s){tail}"
+        parts = [f"{self.total(o)} {o.value}" for o in (Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST) if self.total(o)]
+        if undeployed:
+            parts.append(f"{len(undeployed)} not deployed ({', '.join(undeployed)})")
+        return f"PROBLEMS: {', '.join(parts)}; {ok} of {expected} expected runs succeeded{tail}"
+
+
+def audit(clients: Any, manifest: Manifest, job_names: Iterable[str], *, since: datetime, until: datetime,
+          now: datetime, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> AuditReport:
+    audits = tuple(audit_job(clients, manifest, manifest.job(name), since=since, until=until, now=now, grace_seconds=grace_seconds)
+                   for name in job_names)
+    return AuditReport(since, until, grace_seconds, audits, dict(clients.calls))
+
+
+def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, until: datetime, now: datetime,
+              grace_seconds: int = DEFAULT_GRACE_SECONDS) -> JobAudit:
+    table = names.history_table(manifest.namespace)
+    trigger = find_trigger(clients, manifest, job)
+    if trigger is None:
+        note = "not deployed: no EventBridge rule or Scheduler schedule found (run `jobctl deploy`)"
+        return JobAudit(job.name, since, until, None, None, "", note=note)
+    items = query_window(clients.dynamodb, table, job.name, since, until)
+    deployed_at, basis = _deploy_time(clients, manifest, job, trigger, since)
+    periods: list[PausePeriod] = []
+    if not trigger.enabled or any(i.get("kind") == "event" for i in items):
+        marker = read_marker(clients.dynamodb, table, job.name) if not trigger.enabled else None
+        periods = pause_periods(items, marker, since, until)
+    # A fire time at the deploy time itself counts (the window is since < t <= until).
+    start = max(since, deployed_at - timedelta(seconds=1)) if deployed_at else since
+    runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
+    anchor = _rate_anchor(job, runs, deployed_at, since)
+    fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
+    if not job.enabled:
+        checks = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
+        return JobAudit(job.name, since, until, trigger, deployed_at, basis, checks, paused=tuple(periods))
+    drift = "" if trigger.enabled or periods else f"{trigger.label} is disabled, but not by `jobctl pause`"
+    checks, unmatched = classify(fire_times, runs, periods, grace_seconds=grace_seconds, now=now, since=since, until=until)
+    if drift:
+        checks = [FireCheck(c.fire_time, c.outcome, c.run_id, c.trigger, c.started_at, c.delay_seconds, drift)
+                  if c.outcome is Outcome.MISSED else c for c in checks]
+    return JobAudit(job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift)
+
+
+def _deploy_time(clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime) -> tuple[datetime | None, str]:
+    if trigger.created is not None:
+        return trigger.created, "schedule CreationDate"
+    function = names.function_name(manifest.namespace, job.name)
+    try:
+        config = clients.lambda_.get_function_configuration(FunctionName=function)
+        modified: datetime | None = _parse_lambda_time(config["LastModified"])
+    except clients.lambda_.exceptions.ResourceNotFoundException:
+        modified = None
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"could not read Lambda function {function}: {exc}") from exc
+    if modified is not None and modified <= since:
+        return modified, "function LastModified"
+    # The function changed inside the window (or is gone): the job's oldest history item may be older.
+    oldest = earliest_item(clients.dynamodb, names.history_table(manifest.namespace), job.name)
+    oldest_time = _item_time(oldest) if oldest else None
+    candidates = [(t, b) for t, b in ((modified, "function LastModified"), (oldest_time, "oldest history item")) if t]
+    if not candidates:
+        return None, "unknown"
+    return min(candidates, key=lambda c: c[0])
+
+
+def _item_time(item: dict[str, Any]) -> datetime | None:
+    for key in ("scheduled_for", "started_at", "at"):
+        if item.get(key):
+            return parse_iso(item[key])
+    return None
+
+
+def _parse_lambda_time(text: str) -> datetime:
+    """Lambda's LastModified: ``2026-11-27T09:00:00.000+0000`` on AWS; emulators send other
+    fraction lengths and ``Z``. Seconds are all audit needs."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$", text.strip())
+    if not match:
+        raise AwsError(f"unexpected Lambda LastModified {text!r}")
+    zone = (match.group(2) or "Z").replace("Z", "+00:00")
+    if len(zone) == 5:  # +0000
+        zone = f"{zone[:3]}:{zone[3:]}"
+    return datetime.fromisoformat(match.group(1) + zone).astimezone(timezone.utc)
+
+
+def _rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | None, since: datetime) -> datetime | None:
+    """rate() fires every N units from the trigger's creation (first at creation + N). The
+    job's own scheduled runs show that phase exactly; without any, the deploy time is the best
+    guess. The anchor handed on is a time of that phase before the window."""
+    if job.schedule.kind != "rate":
+        return None
+    interval = job.schedule.min_interval_seconds
+    for run in runs:
+        if interval and run.get("trigger") == Trigger.SCHEDULE.value and run.get("scheduled_for"):
+            fired = parse_iso(run["scheduled_for"])
+            periods = int((fired - since).total_seconds() // interval) + 1
+            return fired - timedelta(seconds=interval * periods)
+    return deployed_at.replace(second=0, microsecond=0) if deployed_at else None
+
+
+def effective_status(record: dict[str, Any], now: datetime) -> RunStatus:
+    """The status a person should see (``jobctl history``'s rule: running past the deadline
+    is lost); an unknown stored status counts as a failure."""
+    try:
+        return RunStatus(history.effective_status(record, now))
+    except ValueError:
+        return RunStatus.FAILED
+
+
+def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: list[PausePeriod], *,
+             grace_seconds: int, now: datetime, since: datetime, until: datetime) -> tuple[list[FireCheck], list[UnmatchedRun]]:
+    """Match each fire time with its runs (pure). A fire time's runs are the scheduled and
+    backfill runs whose ``scheduled_for`` is that time, plus DLQ retries of those runs."""
+    by_fire: dict[str, list[dict[str, Any]]] = {}
+    retries: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run.get("status") == RunStatus.DUPLICATE.value:
+            continue  # a second delivery of a firing that has its own record
+        if run.get("trigger") == Trigger.RETRY.value and run.get("retry_of"):
+            retries.setdefault(run["retry_of"], []).append(run)
+        elif run.get("trigger") in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and run.get("scheduled_for"):
+            by_fire.setdefault(time_key(parse_iso(run["scheduled_for"])), []).append(run)
+    used: set[str] = set()
+    checks = []
+    for fire in fire_times:
+        candidates = list(by_fire.get(time_key(fire), []))
+        for run in list(candidates):
+            candidates.extend(retries.get(run["run_id"], []))
+        used.update(r["run_id"] for r in candidates)
+        checks.append(_check(fire, candidates, periods, grace_seconds, now))
+    unmatched = [_unmatched(r, now) for r in runs
+                 if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)]
+    return checks, unmatched
+
+
+def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime) -> FireCheck:
+    if not runs:
+        paused = next((p for p in periods if p.covers(fire)), None)
+        if paused is not None:
+            return FireCheck(fire, Outcome.PAUSED, note=f"paused by {paused.actor}")
+        if now < fire + timedelta(seconds=grace_seconds):
+            return FireCheck(fire, Outcome.PENDING, note="within the grace period")
+        return FireCheck(fire, Outcome.MISSED, note="no run recorded")
+    statuses = [(run, effective_status(run, now)) for run in runs]
+    succeeded = [run for run, status in statuses if status is RunStatus.SUCCEEDED]
+    if succeeded:
+        run = min(succeeded, key=lambda r: r.get("started_at") or "")
+        delay = _delay(fire, run)
+        if run.get("trigger") == Trigger.BACKFILL.value:
+            return _found(fire, Outcome.OK, run, delay, "backfilled")
+        if run.get("trigger") == Trigger.RETRY.value:
+            return _found(fire, Outcome.OK, run, delay, f"recovered by retry of {run.get('retry_of')}")
+        if delay is not None and delay > grace_seconds:
+            return _found(fire, Outcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)")
+        return _found(fire, Outcome.OK, run, delay, "")
+    running = [run for run, status in statuses if not status.is_final]
+    if running:
+        return _found(fire, Outcome.RUNNING, running[0], _delay(fire, running[0]), "")
+    # No success: the latest attempt at this fire time says what went wrong.
+    run, status = max(statuses, key=lambda rs: rs[0].get("started_at") or "")
+    outcome = _STATUS_OUTCOME.get(status, Outcome.FAILED)
+    note = str(run.get("error") or "")[:200]
+    if outcome is Outcome.SKIPPED and run.get("yielded_to"):
+        note = f"yielded to {run['yielded_to']}"
+    return _found(fire, outcome, run, _delay(fire, run), note)
+
+
+def _found(fire: datetime, outcome: Outcome, run: dict[str, Any], delay: float | None, note: str) -> FireCheck:
+    return FireCheck(fire, outcome, run.get("run_id"), run.get("trigger"), run.get("started_at"), delay, note)
+
+
+def _delay(fire: datetime, run: dict[str, Any]) -> float | None:
+    started = run.get("started_at")
+    return (parse_iso(started) - fire).total_seconds() if started else None
+
+
+def _in_window(run: dict[str, Any], since: datetime, until: datetime) -> bool:
+    moment = run.get("scheduled_for") or run.get("started_at")
+    return moment is None or since < parse_iso(moment) <= until
+
+
+def _unmatched(run: dict[str, Any], now: datetime) -> UnmatchedRun:
+    trigger = run.get("trigger", "?")
+    notes = {
+        Trigger.MANUAL.value: f"manual run by {run.get('triggered_by', 'unknown')}",
+        Trigger.RETRY.value: f"retry of {run.get('retry_of', '?')}",
+        Trigger.BACKFILL.value: "backfill of a time the schedule does not promise",
+        Trigger.SCHEDULE.value: "scheduled for a time the current schedule does not promise",
+    }
+    return UnmatchedRun(run["run_id"], trigger, effective_status(run, now).value, run.get("started_at"), notes.get(trigger, ""))

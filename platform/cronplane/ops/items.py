@@ -1,0 +1,104 @@
+"""History-table reads and writes the ops commands share: converting items, and the bounded
+Queries audit and backfill run. Every read here is a Query on one job's partition with a
+``run_id`` key condition (run ids start with ``records.time_key``), never a Scan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Iterator
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cronplane.errors import AwsError
+from cronplane.runtime.records import time_key
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+# Sorts after every character of a run id ("Z", "-", letters, digits, "~dup-"), so
+# ``time_key(until) + RANGE_END`` closes a window at the end of that second.
+RANGE_END = "\U0010ffff"
+# Sort keys starting with "~" are locks and markers; time-keyed items all sort before ":".
+TIMED_ITEMS_END = ":"
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict to DynamoDB's typed form; None values are left out."""
+    return {k: _SERIALIZER.serialize(_plain_to_dynamo(v)) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB's typed form to plain Python (Decimals become int or float)."""
+    return {k: _dynamo_to_plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _plain_to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain_to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_to_dynamo(v) for v in value]
+    return value
+
+
+def _dynamo_to_plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _dynamo_to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_dynamo_to_plain(v) for v in value]
+    return value
+
+
+def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
+    backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
+    condition = "job = :job AND run_id BETWEEN :lo AND :hi"
+    values = {":job": {"S": job}, ":lo": {"S": time_key(since)}, ":hi": {"S": time_key(until) + RANGE_END}}
+    return [from_item(item) for item in _query(dynamodb, table, condition, values)]
+
+
+def earliest_item(dynamodb: Any, table: str, job: str) -> dict[str, Any] | None:
+    """The job's oldest run or event still in the table (one Query, one item)."""
+    values = {":job": {"S": job}, ":end": {"S": TIMED_ITEMS_END}}
+    try:
+        page = dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="job = :job AND run_id < :end",
+            ExpressionAttributeValues=values,
+            ScanIndexForward=True,
+            Limit=1,
+        )
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"could not read the history table {table}: {exc}") from exc
+    items = page.get("Items", [])
+    return from_item(items[0]) if items else None
+
+
+def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+    try:
+        while True:
+            page = dynamodb.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except dynamodb.exceptions.ResourceNotFoundException as exc:
+        raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"could not read the history table {table}: {exc}") from exc
+
+
+def get_item(dynamodb: Any, table: str, job: str, run_id: str) -> dict[str, Any] | None:
+    try:
+        found = dynamodb.get_item(TableName=table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True)
+    except dynamodb.exceptions.ResourceNotFoundException as exc:
+        raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsError(f"could not read the history table {table}: {exc}") from exc
+    return from_item(found["Item"]) if "Item" in found else None

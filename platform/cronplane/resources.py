@@ -1,0 +1,382 @@
+"""Stage 3 of the deploy pipeline: the manifest turned into the AWS resources it needs.
+
+Pure: no I/O. ``desired_state`` returns every resource a manifest needs (per job: roles, DLQ,
+log group, function, invoke config, alias, permission, trigger; shared: history table and
+Scheduler group) as frozen ``Resource`` values. The planner compares them with what inventory
+found; the executor turns the differences into AWS calls.
+
+Each resource splits its settings in two:
+
+- ``visible``: what the cheap list calls return (``list_functions``, ``list_rules``...), so the
+  planner compares them field by field against live values;
+- ``hidden``: what only per-resource ``get_*`` calls would return (a role's inline policy, a
+  rule's target, a queue's attributes...). Their hash is recorded when applied — in the job's
+  ``cronplane:config`` tag on its function, or the shared resource's own tag — so an unchanged
+  deploy needs no per-resource reads at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+
+from cronplane import names
+from cronplane.models import Job, Manifest, TriggerMode
+
+RUNTIME = "python3.12"
+ENTRY_HANDLER = "cronplane.runtime.entry.handler"
+POLICY_NAME = "cronplane"
+TARGET_ID = "cronplane"
+PERMISSION_SID = "cronplane-events"
+CONFIG_TAG = "cronplane:config"  # the job's applied-state record (see module docstring)
+DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
+TARGET_RETRY_ATTEMPTS = 8  # EventBridge delivery retries (0-185); the wrapper retries the job
+TARGET_MAX_EVENT_AGE = 3600
+DEFAULT_ACCOUNT = "123456789012"  # moto's account, for local runs that have no STS to ask
+
+
+class Kind(str, Enum):
+    TABLE = "dynamodb table"
+    SCHEDULE_GROUP = "scheduler group"
+    ROLE = "iam role"
+    QUEUE = "sqs queue"
+    LOG_GROUP = "log group"
+    FUNCTION = "lambda function"
+    INVOKE_CONFIG = "lambda invoke config"
+    ALIAS = "lambda alias"
+    PERMISSION = "lambda permission"
+    RULE = "eventbridge rule"
+    SCHEDULE = "scheduler schedule"
+
+
+# Order of a job's resources: each one's dependencies come earlier. Deletes run in reverse.
+JOB_ORDER: dict[str, int] = {
+    "role": 0, "dlq": 1, "log": 2, "fn": 3, "inv": 4, "alias": 5, "perm": 6, "srole": 7,
+    "rule": 8, "sched": 9,
+}
+# Kinds whose tags the inventory reads in bulk (tagging API); others' tags live in the hash.
+TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE})
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: Kind
+    name: str
+    job: str | None  # None for shared resources
+    slot: str  # short key of this resource within its job's state record ("role", "rule"...)
+    arn: str
+    visible: Mapping[str, Any] = field(default_factory=dict)
+    hidden: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # The zip for a function: carried along, never compared (CodeSha256 in ``visible`` is).
+    code: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> tuple[Kind, str]:
+        return (self.kind, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value} {self.name}"
+
+    def hidden_hash(self) -> str:
+        """Hash of what list calls cannot show: hidden settings, plus tags where no bulk call
+        returns them."""
+        body: dict[str, Any] = {"hidden": dict(self.hidden)}
+        if self.kind not in TAGS_VISIBLE:
+            body["tags"] = dict(self.tags)
+        return config_hash(body)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    namespace: str
+    account_id: str
+    region: str
+    resources: tuple[Resource, ...]
+
+    def jobs(self) -> list[str]:
+        return sorted({r.job for r in self.resources if r.job})
+
+    def of_job(self, job: str) -> list[Resource]:
+        return sorted((r for r in self.resources if r.job == job), key=lambda r: JOB_ORDER[r.slot])
+
+    def shared(self) -> list[Resource]:
+        return [r for r in self.resources if r.job is None]
+
+
+def config_hash(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:10]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def encode_state(hashes: Mapping[str, str]) -> str:
+    """The ``cronplane:config`` tag value: ``fn=ab12.. role=cd34..`` (Lambda tag values allow
+    letters, digits, spaces and ``=``; 10 slots of 15 characters fit the 256 limit)."""
+    return " ".join(f"{slot}={hashes[slot]}" for slot in sorted(hashes, key=lambda s: JOB_ORDER.get(s, 99)))
+
+
+def decode_state(value: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in (value or "").split():
+        slot, _, digest = part.partition("=")
+        if slot and digest:
+            out[slot] = digest
+    return out
+
+
+# --- helpers other stages use ---------------------------------------------------------------
+
+
+def uses_scheduler(manifest: Manifest, job: Job) -> bool:
+    return manifest.trigger_mode == TriggerMode.SCHEDULER or bool(getattr(job.schedule, "needs_scheduler", False))
+
+
+def is_one_time(job: Job) -> bool:
+    kind = getattr(job.schedule, "kind", "")
+    return str(getattr(kind, "value", kind)).lower() == "at"
+
+
+def base_tags(manifest: Manifest, job: Job | None = None) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    if job is not None:
+        tags.update(dict(job.tags))  # the job's own tags first: ours win on a clash
+        tags[names.TEAM_TAG] = job.team
+        if job.owner:
+            tags[names.OWNER_TAG] = job.owner
+        tags[names.JOB_TAG] = job.name
+    tags[names.MANAGED_BY_TAG] = names.MANAGED_BY_VALUE
+    tags[names.NAMESPACE_TAG] = manifest.namespace
+    return tags
+
+
+def queue_url(region: str, account_id: str, name: str) -> str:
+    return f"https://sqs.{region}.amazonaws.com/{account_id}/{name}"
+
+
+def function_environment(manifest: Manifest, job: Job, *, account_id: str = DEFAULT_ACCOUNT,
+                         region: str | None = None) -> dict[str, str]:
+    """The CRONPLANE_* variables of ``runtime/settings.py`` plus the job's own ``env``."""
+    from cronplane.runtime import settings as s
+
+    ns = manifest.namespace
+    env = dict(job.env)
+    secrets = {sec.env: f"{sec.source}:{sec.name}" for sec in job.secrets}
+    env.update({
+        s.JOB: job.name,
+        s.NAMESPACE: ns,
+        s.HANDLER: f"{job.handler_module}:{job.handler_function}",
+        s.HISTORY_TABLE: names.history_table(ns),
+        s.HISTORY_TTL_DAYS: str(manifest.history.retention_days),
+        s.DLQ_URL: queue_url(region or manifest.region, account_id, names.dlq_name(ns, job.name)),
+        s.PAYLOAD: canonical_json(job.payload),
+        s.RETRY: canonical_json(job.retries.to_dict()),
+        s.CONCURRENCY: job.concurrency.value,
+        s.TIMEOUT: str(job.timeout),
+        s.SECRETS: canonical_json(secrets),
+    })
+    return env
+
+
+class _Arns:
+    def __init__(self, partition: str, region: str, account: str) -> None:
+        self.p, self.r, self.a = partition, region, account
+
+    def function(self, name: str) -> str:
+        return f"arn:{self.p}:lambda:{self.r}:{self.a}:function:{name}"
+
+    def role(self, path: str, name: str) -> str:
+        return f"arn:{self.p}:iam::{self.a}:role{path}{name}"
+
+    def queue(self, name: str) -> str:
+        return f"arn:{self.p}:sqs:{self.r}:{self.a}:{name}"
+
+    def log_group(self, name: str) -> str:
+        return f"arn:{self.p}:logs:{self.r}:{self.a}:log-group:{name}"
+
+    def rule(self, name: str) -> str:
+        return f"arn:{self.p}:events:{self.r}:{self.a}:rule/{name}"
+
+    def schedule(self, group: str, name: str) -> str:
+        return f"arn:{self.p}:scheduler:{self.r}:{self.a}:schedule/{group}/{name}"
+
+    def group(self, name: str) -> str:
+        return f"arn:{self.p}:scheduler:{self.r}:{self.a}:schedule-group/{name}"
+
+    def table(self, name: str) -> str:
+        return f"arn:{self.p}:dynamodb:{self.r}:{self.a}:table/{name}"
+
+
+# --- the desired state -----------------------------------------------------------------------
+
+
+def desired_state(
+    manifest: Manifest,
+    *,
+    account_id: str,
+    region: str,
+    code: Mapping[str, tuple[str, bytes | None]],
+    partition: str = "aws",
+) -> DesiredState:
+    """Every resource ``manifest`` needs. ``code`` maps job name to (CodeSha256, zip bytes);
+    the bytes may be None for a plan-only run that never uploads."""
+    from cronplane.runtime.history_schema import table_definition
+
+    arns = _Arns(partition, region, account_id)
+    ns = manifest.namespace
+    out: list[Resource] = []
+    table = names.history_table(ns)
+    out.append(Resource(
+        Kind.TABLE, table, None, "table", arns.table(table),
+        hidden={"definition": table_definition(table), "ttl": "ttl", "pitr": True},
+        tags=base_tags(manifest),
+    ))
+    if any(uses_scheduler(manifest, job) for job in manifest.jobs):
+        group = names.schedule_group(ns)
+        out.append(Resource(Kind.SCHEDULE_GROUP, group, None, "group", arns.group(group),
+                            tags=base_tags(manifest)))
+    for job in manifest.jobs:
+        sha, zip_bytes = code[job.name]
+        out.extend(job_resources(manifest, job, arns, sha, zip_bytes))
+    return DesiredState(ns, account_id, region, tuple(out))
+
+
+def job_resources(manifest: Manifest, job: Job, arns: _Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:
+    from cronplane import iam
+
+    ns = manifest.namespace
+    tags = base_tags(manifest, job)
+    fn_name = names.function_name(ns, job.name)
+    fn_arn = arns.function(fn_name)
+    target_arn = f"{fn_arn}:{names.ALIAS_NAME}" if job.provisioned_concurrency else fn_arn
+    qualifier = names.ALIAS_NAME if job.provisioned_concurrency else None
+    dlq = names.dlq_name(ns, job.name)
+    dlq_arn = arns.queue(dlq)
+    path = names.role_path(ns)
+    role = names.role_name(ns, job.name)
+    role_arn = arns.role(path, role)
+    scheduler = uses_scheduler(manifest, job)
+    rule = names.rule_name(ns, job.name)
+    rule_arn = arns.rule(rule)
+    log_group = names.log_group_name(ns, job.name)
+    out: list[Resource] = []
+
+    out.append(Resource(
+        Kind.ROLE, role, job.name, "role", role_arn,
+        visible={"path": path, "trust": iam.lambda_trust_policy()},
+        hidden={"policy": iam.execution_policy(manifest, job, account_id=arns.a, region=arns.r, partition=arns.p)},
+        tags=tags,
+    ))
+    queue_attrs = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
+    if not scheduler:
+        # EventBridge puts undeliverable firings here only if the queue policy lets the rule.
+        queue_attrs["Policy"] = canonical_json({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "EventBridgeDeadLetters",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": dlq_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }],
+        })
+    out.append(Resource(Kind.QUEUE, dlq, job.name, "dlq", dlq_arn, hidden={"attributes": queue_attrs}, tags=tags))
+    out.append(Resource(Kind.LOG_GROUP, log_group, job.name, "log", arns.log_group(log_group),
+                        visible={"retention": job.log_retention_days}, tags=tags))
+    vpc = None
+    if job.vpc:
+        vpc = {"subnets": sorted(job.vpc.subnets), "security_groups": sorted(job.vpc.security_groups)}
+    function = Resource(
+        Kind.FUNCTION, fn_name, job.name, "fn", fn_arn,
+        visible={
+            "runtime": RUNTIME,
+            "handler": ENTRY_HANDLER,
+            "role": role_arn,
+            "timeout": job.timeout,
+            "memory": job.memory,
+            "description": job.description[:256],
+            "environment": function_environment(manifest, job, account_id=arns.a, region=arns.r),
+            "architecture": job.architecture.value,
+            "vpc": vpc,
+            "kms_key": job.kms_key,
+            "code_sha256": sha,
+        },
+        hidden={"reserved_concurrency": job.reserved_concurrency},
+        tags=tags,
+        code=zip_bytes,
+    )
+    out.append(function)
+    out.append(Resource(
+        Kind.INVOKE_CONFIG, fn_name, job.name, "inv", fn_arn,
+        hidden={"qualifier": qualifier, "max_retry_attempts": 0, "on_failure": dlq_arn},
+    ))
+    if job.provisioned_concurrency:
+        # The fingerprint makes a code or configuration change publish a new version.
+        out.append(Resource(
+            Kind.ALIAS, fn_name, job.name, "alias", target_arn,
+            hidden={"provisioned": job.provisioned_concurrency,
+                    "fingerprint": config_hash(function.visible)},
+        ))
+    if scheduler:
+        srole = names.scheduler_role_name(ns, job.name)
+        srole_arn = arns.role(path, srole)
+        out.append(Resource(
+            Kind.ROLE, srole, job.name, "srole", srole_arn,
+            visible={"path": path, "trust": iam.scheduler_trust_policy(arns.a)},
+            hidden={"policy": iam.scheduler_policy(fn_arn, dlq_arn)},
+            tags=tags,
+        ))
+        group = names.schedule_group(ns)
+        sched = names.schedule_name(ns, job.name)
+        out.append(Resource(
+            Kind.SCHEDULE, sched, job.name, "sched", arns.schedule(group, sched),
+            visible={"state": "ENABLED" if job.enabled else "DISABLED", "target_arn": target_arn},
+            hidden={
+                "group": group,
+                "expression": job.schedule.expression,
+                "timezone": job.timezone or "UTC",
+                "description": job.description[:512],
+                "action_after_completion": "NONE" if is_one_time(job) else None,
+                "role_arn": srole_arn,
+                "retry": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS,
+                          "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE},
+                "dlq": dlq_arn,
+                "input": canonical_json({"cronplane": {
+                    "trigger": "schedule",
+                    "event_id": "<aws.scheduler.execution-id>",
+                    "scheduled_for": "<aws.scheduler.scheduled-time>",
+                }}),
+            },
+        ))
+    else:
+        out.append(Resource(
+            Kind.PERMISSION, fn_name, job.name, "perm", fn_arn,
+            hidden={"sid": PERMISSION_SID, "qualifier": qualifier, "principal": "events.amazonaws.com",
+                    "source_arn": rule_arn, "source_account": arns.a},
+        ))
+        out.append(Resource(
+            Kind.RULE, rule, job.name, "rule", rule_arn,
+            visible={"expression": job.schedule.expression, "state": "ENABLED" if job.enabled else "DISABLED",
+                     "description": job.description[:512]},
+            hidden={"target": {
+                "Id": TARGET_ID,
+                "Arn": target_arn,
+                "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS,
+                                "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE},
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "InputTransformer": {
+                    "InputPathsMap": {"id": "$.id", "time": "$.time"},
+                    "InputTemplate": '{"cronplane": {"trigger": "schedule", "event_id": <id>, '
+                                     '"scheduled_for": <time>}}',
+                },
+            }},
+            tags=tags,
+        ))
+    return out

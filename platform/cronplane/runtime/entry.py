@@ -1,0 +1,145 @@
+"""Lambda's entry point: the function's handler setting is ``cronplane.runtime.entry.handler``.
+
+Cold start (module import, outside the handler, as Lambda recommends): read the settings from
+the environment, create the boto3 clients, resolve the job's secrets into ``os.environ`` and
+import the team's handler. A failure there is not raised as an opaque init error: the first
+invocation records it as the run's failure (with its DLQ message) and the next invocation tries
+the cold start again. Without ``CRONPLANE_JOB`` in the environment (tests, tools importing this
+module) nothing is built until the first call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+
+from cronplane.runtime.context import JobContext
+from cronplane.runtime.dispatch import Dispatcher
+from cronplane.runtime.exceptions import RuntimeSetupError
+from cronplane.runtime.secrets import Scrubber, ScrubFilter, resolve_secrets
+from cronplane.runtime.settings import JOB, RuntimeSettings
+from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
+from cronplane.runtime.wrapper import Clock, JobFunction, Wrapper
+
+# The history write must not eat the job's time during an outage: few, short botocore tries
+# (the store adds its own bounded retries on top).
+HISTORY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5)
+DEFAULT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=10)
+
+
+class Clients:
+    """One boto3 session per execution environment; each client created once."""
+
+    def __init__(self, session: Any = None) -> None:
+        self.session = session or boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        if service not in self._clients:
+            config = HISTORY_CONFIG if service == "dynamodb" else DEFAULT_CONFIG
+            self._clients[service] = self.session.client(service, config=config)
+        return self._clients[service]
+
+
+def load_handler(spec: str) -> JobFunction:
+    """``"billing.nightly_report:handler"`` -> the function. Import errors become setup errors
+    that name the module and say what to check."""
+    module_name, _, function_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise RuntimeSetupError(
+            f"could not import the job module {module_name!r} (handler {spec!r}): {type(exc).__name__}: {exc}"
+        ) from exc
+    function = getattr(module, function_name or "handler", None)
+    if not callable(function):
+        raise RuntimeSetupError(f"module {module_name!r} has no function {function_name!r} (handler {spec!r})")
+    return function  # type: ignore[no-any-return]
+
+
+def build(
+    settings: RuntimeSettings | None = None,
+    clients: Callable[[str], Any] | None = None,
+    *,
+    clock: Clock | None = None,
+    store: RunStore | None = None,
+    emit: Callable[[str], None] | None = None,
+) -> Wrapper:
+    """Everything a cold start prepares. Arguments replace the real thing (tests, local runner)."""
+    settings = settings or RuntimeSettings.from_env()
+    clients = clients or Clients()
+    clock = clock or Clock()
+    if store is None:
+        if settings.history_table:
+            store = DynamoRunStore(clients("dynamodb"), settings.history_table, sleep=clock.sleep)
+        else:
+            store = MemoryRunStore()
+    dispatcher = Dispatcher(clients, settings.dlq_url, sleep=clock.sleep)
+    if settings.dlq_url:
+        clients("sqs")
+    clients("lambda")
+    scrubber = Scrubber()
+    setup_error: RuntimeSetupError | None = None
+    try:
+        scrubber.add(resolve_secrets(settings.secrets, clients))
+        job_function = load_handler(settings.handler)
+    except RuntimeSetupError as exc:
+        setup_error = exc
+        job_function = _raiser(exc)
+    _install_log_scrubber(scrubber)
+    wrapper = Wrapper(settings, job_function, store, dispatcher, clock=clock, scrubber=scrubber, emit=emit)
+    wrapper.setup_error = setup_error
+    return wrapper
+
+
+def _raiser(error: RuntimeSetupError) -> JobFunction:
+    def fail(event: Any, context: JobContext) -> Any:
+        raise error
+
+    return fail
+
+
+def _install_log_scrubber(scrubber: Scrubber) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        # Outside Lambda (local runs): the team's log lines still reach the terminal.
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s")
+    if "AWS_LAMBDA_LOG_LEVEL" not in os.environ and root.level > logging.INFO:
+        root.setLevel(logging.INFO)  # job authors' log.info lines are part of the run's story
+    for handler in root.handlers:
+        for old in [f for f in handler.filters if isinstance(f, ScrubFilter)]:
+            handler.removeFilter(old)
+        if scrubber:
+            handler.addFilter(ScrubFilter(scrubber))
+
+
+_wrapper: Wrapper | None = None
+_boot_error: BaseException | None = None
+
+
+def _boot() -> None:
+    global _wrapper, _boot_error
+    try:
+        _wrapper, _boot_error = build(), None
+    except Exception as exc:  # missing/invalid environment: raised by the first invocation
+        _wrapper, _boot_error = None, exc
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Lambda calls this for every invocation."""
+    if _wrapper is None or _wrapper.setup_error is not None:
+        _boot()  # cold start failed or was deferred: try again now
+    if _wrapper is None:
+        assert _boot_error is not None
+        raise _boot_error
+    return _wrapper.handle(event, context)
+
+
+if os.environ.get(JOB):
+    _boot()

@@ -1,0 +1,31 @@
+"""Exceptions of the Lambda runtime (separate from the deploy side's ``cronplane.errors``,
+which the runtime must not import)."""
+
+from __future__ import annotations
+
+
+class NonRetryable(Exception):
+    """Raise this (or a subclass) from a job to fail the run at once, without retries:
+    for errors that another attempt cannot fix (bad input, missing permission)."""
+
+
+class RuntimeSetupError(NonRetryable):
+    """The wrapper could not prepare the job (handler import failed, a secret could not be
+    read). Recorded as the run's failure instead of an opaque Lambda init error."""
+
+
+class HistoryUnavailable(Exception):
+    """The history table could not be written after a few tries. The wrapper keeps running the
+    job and logs the record instead of dropping it."""
+
+
+class RunExists(Exception):
+    """The conditional write found the run already recorded: a second delivery of a firing."""
+
+
+class LockHeld(Exception):
+    """``concurrency: forbid`` and another run of the job holds the lock."""
+
+    def __init__(self, holder: str | None) -> None:
+        super().__init__(f"lock held by run {holder or '(unknown)'}")
+        self.holder = holder

@@ -1,0 +1,305 @@
+"""Where run records go. ``RunStore`` is the state machine's view of storage: three small hooks
+(begin a run, finish it, add a marker record), each one write. ``DynamoRunStore`` implements
+them on the history table with conditional writes; ``MemoryRunStore`` keeps them in a dict
+(``run-now --local`` without a reachable table, and logic tests).
+
+Throttling and outages are retried briefly (bounded, injectable sleep) and then raised as
+``HistoryUnavailable``; the wrapper then logs the record instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cronplane.runtime.exceptions import HistoryUnavailable, LockHeld, RunExists
+from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus
+
+Record = Mapping[str, Any]
+
+# DynamoDB error codes worth another try a moment later.
+TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class Lock:
+    """The per-job overlap lock of ``concurrency: forbid``: item (job, "~lock")."""
+
+    job: str
+    holder: str  # run id of the run holding it
+    expires_at: int  # epoch seconds: started + function timeout; free again after that
+    ttl: int
+
+
+class RunStore(ABC):
+    @abstractmethod
+    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+        """Write the ``running`` record, and take ``lock`` in the same write.
+
+        New run: only if the record does not exist (else ``RunExists``). Continuation
+        (``continuing_attempt`` set): only if the record is ``retrying`` and waits for exactly
+        that attempt (else ``RunExists``). Lock: only if free, expired at ``now_epoch`` or
+        already ours (else ``LockHeld``)."""
+
+    @abstractmethod
+    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+        """Overwrite the record with its final (or ``retrying``) state; release ``release`` in the
+        same write if it is still ours."""
+
+    @abstractmethod
+    def add(self, record: Record) -> None:
+        """Write a record that must not exist yet (``duplicate`` / ``skipped`` markers)."""
+
+
+# --------------------------------------------------------------------------- DynamoDB
+
+
+def to_dynamo(value: Any) -> dict[str, Any]:
+    """Plain JSON-like value -> DynamoDB attribute value (no sets; floats as numbers)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): to_dynamo(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [to_dynamo(v) for v in value]}
+    return {"S": str(value)}
+
+
+def from_dynamo(attr: Mapping[str, Any]) -> Any:
+    """DynamoDB attribute value -> plain value (numbers as int when whole)."""
+    (kind, value), = attr.items()
+    if kind == "NULL":
+        return None
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "N":
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "M":
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def item(record: Record) -> dict[str, Any]:
+    return {k: to_dynamo(v) for k, v in record.items()}
+
+
+def record_from_item(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: from_dynamo(v) for k, v in raw.items()}
+
+
+class DynamoRunStore(RunStore):
+    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep, tries: int = 3, first_delay: float = 0.1) -> None:
+        self.client = client
+        self.table = table
+        self.sleep = sleep
+        self.tries = tries
+        self.first_delay = first_delay
+
+    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+        put = {"TableName": self.table, "Item": item(record), **_record_condition(continuing_attempt)}
+        if lock is None:
+            try:
+                self._call("put_item", **put)
+            except ClientError as exc:
+                if _code(exc) == CONDITION_FAILED:
+                    raise RunExists(str(record["run_id"])) from None
+                raise
+            return
+        lock_put = {
+            "TableName": self.table,
+            "Item": item(_lock_item(lock, record)),
+            # Free (no item), expired, or ours already (a continuation of the same run).
+            "ConditionExpression": "attribute_not_exists(run_id) OR expires_at < :now OR holder = :me",
+            "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}, ":me": {"S": lock.holder}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Put": lock_put}])
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if _code(exc) != "TransactionCanceledException" or len(reasons) < 2:
+                raise
+            if reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise RunExists(str(record["run_id"])) from None
+            if reasons[1].get("Code") == "ConditionalCheckFailed":
+                raise LockHeld(self._holder(reasons[1].get("Item"), lock.job)) from None
+            raise
+
+    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+        put = {"TableName": self.table, "Item": item(record)}
+        if release is None:
+            self._call("put_item", **put)
+            return
+        delete = {
+            "TableName": self.table,
+            "Key": {"job": {"S": release.job}, "run_id": {"S": LOCK_SORT_KEY}},
+            # Only our own lock: after it expired another run may have taken it.
+            "ConditionExpression": "holder = :me",
+            "ExpressionAttributeValues": {":me": {"S": release.holder}},
+        }
+        try:
+            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Delete": delete}])
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise
+            # The lock is no longer ours (or gone): the record still has to be written.
+            self._call("put_item", **put)
+
+    def add(self, record: Record) -> None:
+        try:
+            self._call("put_item", TableName=self.table, Item=item(record), ConditionExpression="attribute_not_exists(run_id)")
+        except ClientError as exc:
+            if _code(exc) == CONDITION_FAILED:
+                raise RunExists(str(record["run_id"])) from None
+            raise
+
+    def _holder(self, old_item: Mapping[str, Any] | None, job: str) -> str | None:
+        if old_item and "holder" in old_item:
+            return str(from_dynamo(old_item["holder"]))
+        # Only when the API did not return the old item: one read, on the skip path only.
+        try:
+            found = self._call("get_item", TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}}, ConsistentRead=True)
+        except (ClientError, HistoryUnavailable):
+            return None
+        holder = found.get("Item", {}).get("holder")
+        return str(from_dynamo(holder)) if holder else None
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        """One API call with a few quick retries of transient failures. Condition failures and
+        cancelled transactions (other than conflicts) go back to the caller as ClientError;
+        everything else that persists becomes HistoryUnavailable."""
+        delay = self.first_delay
+        last: Exception | None = None
+        for attempt in range(1, self.tries + 1):
+            try:
+                return getattr(self.client, operation)(**kwargs)
+            except ClientError as exc:
+                code = _code(exc)
+                if code == "TransactionCanceledException" and not _conflict_only(exc):
+                    raise
+                if code == CONDITION_FAILED:
+                    raise
+                if code not in TRANSIENT_CODES and code != "TransactionCanceledException":
+                    raise HistoryUnavailable(f"{operation} on {self.table}: {code}: {_message(exc)}") from exc
+                last = exc
+            except BotoCoreError as exc:  # connection refused / timed out
+                last = exc
+            if attempt < self.tries:
+                self.sleep(delay)
+                delay *= 2
+        raise HistoryUnavailable(f"{operation} on {self.table} failed {self.tries} times: {last}") from last
+
+
+def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
+    if continuing_attempt is None:
+        # Every delivery of one firing has the same run id: only the first may write it.
+        return {"ConditionExpression": "attribute_not_exists(run_id)"}
+    # A continuation runs only if the record still waits for exactly this attempt, so a
+    # second delivery of the continuation invoke cannot run the attempt twice.
+    return {
+        "ConditionExpression": "#status = :retrying AND next_attempt = :attempt",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":retrying": {"S": RunStatus.RETRYING.value}, ":attempt": {"N": str(continuing_attempt)}},
+    }
+
+
+def _lock_item(lock: Lock, record: Record) -> dict[str, Any]:
+    return {
+        "job": lock.job,
+        "run_id": LOCK_SORT_KEY,
+        "kind": "lock",
+        "holder": lock.holder,
+        "expires_at": lock.expires_at,
+        "acquired_at": record.get("started_at"),
+        "ttl": lock.ttl,
+    }
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _conflict_only(exc: ClientError) -> bool:
+    reasons = exc.response.get("CancellationReasons") or []
+    codes = {r.get("Code") for r in reasons} - {"None", None}
+    return bool(codes) and codes <= {"TransactionConflict"}
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+class MemoryRunStore(RunStore):
+    """Same rules as DynamoRunStore, kept in a dict. ``writes`` counts write calls."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes = 0
+        self._mutex = threading.Lock()
+
+    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+        with self._mutex:
+            self.writes += 1
+            key = (str(record["job"]), str(record["run_id"]))
+            current = self.items.get(key)
+            if continuing_attempt is None and current is not None:
+                raise RunExists(key[1])
+            if continuing_attempt is not None and (
+                current is None or current.get("status") != RunStatus.RETRYING.value or current.get("next_attempt") != continuing_attempt
+            ):
+                raise RunExists(key[1])
+            if lock is not None:
+                held = self.items.get((lock.job, LOCK_SORT_KEY))
+                if held and held["expires_at"] >= now_epoch and held["holder"] != lock.holder:
+                    raise LockHeld(held["holder"])
+                self.items[(lock.job, LOCK_SORT_KEY)] = _lock_item(lock, record)
+            self.items[key] = dict(record)
+
+    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+        with self._mutex:
+            self.writes += 1
+            self.items[(str(record["job"]), str(record["run_id"]))] = dict(record)
+            if release is not None:
+                held = self.items.get((release.job, LOCK_SORT_KEY))
+                if held and held["holder"] == release.holder:
+                    del self.items[(release.job, LOCK_SORT_KEY)]
+
+    def add(self, record: Record) -> None:
+        with self._mutex:
+            self.writes += 1
+            key = (str(record["job"]), str(record["run_id"]))
+            if key in self.items:
+                raise RunExists(key[1])
+            self.items[key] = dict(record)
+
+    def runs(self, job: str) -> list[dict[str, Any]]:
+        return [dict(v) for (j, r), v in sorted(self.items.items()) if j == job and not r.startswith("~")]

@@ -1,0 +1,521 @@
+"""The state machine around one invocation of a job (``Wrapper.handle``):
+
+    event ─▶ Firing ─▶ begin (record ``running`` [+ lock], one conditional write)
+          ├─ record exists ─▶ ``duplicate`` marker, job not run
+          ├─ lock held     ─▶ ``skipped`` marker with ``yielded_to``
+          └─ attempts (each in a worker thread, watched against the soft deadline)
+               ├─ success            ─▶ ``succeeded``                     (write 2)
+               ├─ past soft deadline ─▶ ``timed_out`` + DLQ message
+               ├─ retryable, fits    ─▶ backoff, next attempt here
+               ├─ retryable, no time ─▶ ``retrying`` + async self-invoke (continuation)
+               └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
+
+The history table being unwritable never stops the job: the record then goes to the log (and
+into the DLQ message on failure). Everything that leaves the wrapper is scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from cronplane.runtime.backoff import RetrySettings
+from cronplane.runtime.context import CountdownContext, JobContext
+from cronplane.runtime.dispatch import Dispatcher
+from cronplane.runtime.exceptions import LockHeld, RunExists
+from cronplane.runtime.firing import Firing
+from cronplane.runtime.metrics import emf_line
+from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, iso
+from cronplane.runtime.secrets import Scrubber
+from cronplane.runtime.settings import RuntimeSettings
+from cronplane.runtime.store import Lock, RunStore
+
+RESULT_LIMIT = 4096  # bytes of the JSON return value kept in the record
+TRACEBACK_LIMIT = 2048
+MESSAGE_LIMIT = 1024
+JobFunction = Callable[[Any, JobContext], Any]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Everything time- and chance-dependent, injectable for tests."""
+
+    now: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+
+class RunLog:
+    """The wrapper's own log: one JSON object per line on stdout (the team's log lines pass
+    through untouched, apart from secret scrubbing)."""
+
+    def __init__(self, job: str, scrubber: Scrubber, emit: Callable[[str], None] | None = None) -> None:
+        self.job = job
+        self.scrubber = scrubber
+        self._emit = emit or _print_line
+
+    def line(self, level: str, message: str, **fields: Any) -> None:
+        doc = {"level": level, "message": message, "job": self.job, **fields}
+        self._emit(self.scrubber.scrub(json.dumps(doc, default=str, separators=(",", ":"))))
+
+    def raw(self, text: str) -> None:
+        self._emit(self.scrubber.scrub(text))
+
+
+def _print_line(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class _Run:
+    """Facts of the run being handled by this invocation."""
+
+    firing: Firing
+    lambda_context: Any
+    started_at: datetime  # the run's start (a continuation keeps the first invocation's)
+    invoked_at: datetime  # this invocation's start
+    request_id: str
+    function_name: str
+
+
+@dataclass
+class _Attempt:
+    entry: dict[str, Any]
+    ok: bool = False
+    value: Any = None
+    error: BaseException | None = None
+    timed_out: bool = False
+
+
+@dataclass
+class _Outcome:
+    status: RunStatus
+    attempts: list[dict[str, Any]]
+    value: Any = None
+    error: BaseException | None = None
+    next_attempt: int | None = None
+    backoff_ms: int = 0
+
+
+class Wrapper:
+    # Set by entry.build when the cold start failed (the next invocation retries it).
+    setup_error: Exception | None = None
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        job_function: JobFunction,
+        store: RunStore,
+        dispatcher: Dispatcher,
+        *,
+        clock: Clock | None = None,
+        scrubber: Scrubber | None = None,
+        emit: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.job_function = job_function
+        self.store = store
+        self.dispatcher = dispatcher
+        self.clock = clock or Clock()
+        self.scrubber = scrubber or Scrubber()
+        self.log = RunLog(settings.job, self.scrubber, emit)
+        self.retry = RetrySettings.from_mapping(settings.retry)
+        self.forbid = str(settings.concurrency).lower() == "forbid"
+
+    # ------------------------------------------------------------------ the invocation
+
+    def handle(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """Run one invocation; returns the run's record (as written, or as logged)."""
+        if lambda_context is None:
+            lambda_context = CountdownContext(self.settings.timeout * 1000, function_name=self.settings.job)
+        now = self.clock.now()
+        firing = Firing.from_event(event, self.settings.payload, now)
+        run = _Run(
+            firing=firing,
+            lambda_context=lambda_context,
+            started_at=firing.started_at or now,
+            invoked_at=now,
+            request_id=str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4()),
+            function_name=str(getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
+        )
+        lock = self._lock(run) if self.forbid else None
+        history_ok = True
+        try:
+            self.store.begin(
+                self._record(run, RunStatus.RUNNING, attempts=list(firing.prior_attempts)),
+                lock=lock,
+                continuing_attempt=firing.attempt if firing.continuation else None,
+                now_epoch=int(now.timestamp()),
+            )
+        except RunExists:
+            return self._duplicate(run)
+        except LockHeld as held:
+            return self._skipped(run, held.holder)
+        except Exception as exc:  # throttled / outage: the job runs anyway (see module doc)
+            history_ok = False
+            self.log.line("error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=_describe(exc))
+        self.log.line(
+            "info", "run started", run_id=firing.run_id, trigger=firing.trigger.value, attempt=firing.attempt, request_id=run.request_id
+        )
+        return self._finish(run, self._attempts(run), lock, history_ok)
+
+    # ------------------------------------------------------------------ attempts
+
+    def _attempts(self, run: _Run) -> _Outcome:
+        attempts = [dict(a) for a in run.firing.prior_attempts]
+        longest = max((int(a.get("duration_ms") or 0) for a in attempts), default=0)
+        number = run.firing.attempt
+        if run.firing.backoff_ms and self._usable_ms(run) >= longest + run.firing.backoff_ms:
+            # A continuation waits the backoff chosen for it when the wait fits; otherwise the
+            # hand-over itself has already spaced the attempts.
+            self.clock.sleep(run.firing.backoff_ms / 1000)
+        while True:
+            attempt = self._attempt(run, number)
+            attempts.append(attempt.entry)
+            if attempt.ok:
+                return _Outcome(RunStatus.SUCCEEDED, attempts, value=attempt.value)
+            if attempt.timed_out:
+                return _Outcome(RunStatus.TIMED_OUT, attempts, error=attempt.error)
+            assert attempt.error is not None
+            if not self.retry.is_retryable(attempt.error) or number >= self.retry.max_attempts:
+                return _Outcome(RunStatus.FAILED, attempts, error=attempt.error)
+            longest = max(longest, int(attempt.entry["duration_ms"]))
+            backoff_ms = int(self.retry.delay(number, self.clock.rng) * 1000)
+            if self._usable_ms(run) < longest + backoff_ms:
+                # Starting here could overrun the Lambda timeout: hand over to a fresh invocation.
+                return _Outcome(RunStatus.RETRYING, attempts, error=attempt.error, next_attempt=number + 1, backoff_ms=backoff_ms)
+            self.log.line("info", "retrying", run_id=run.firing.run_id, next_attempt=number + 1, backoff_ms=backoff_ms)
+            self.clock.sleep(backoff_ms / 1000)
+            number += 1
+
+    def _attempt(self, run: _Run, number: int) -> _Attempt:
+        started_at = self.clock.now()
+        entry: dict[str, Any] = {"attempt": number, "started_at": iso(started_at), "request_id": run.request_id}
+        if self._usable_ms(run) <= 0:
+            entry.update(duration_ms=0, **self._error_fields(_soft_deadline_error(self.settings), None))
+            return _Attempt(entry, timed_out=True, error=_soft_deadline_error(self.settings))
+        context = JobContext(
+            run.lambda_context,
+            job=self.settings.job,
+            run_id=run.firing.run_id,
+            trigger=run.firing.trigger.value,
+            attempt=number,
+            scheduled_for=run.firing.scheduled_for,
+            triggered_by=run.firing.triggered_by,
+        )
+        # A fresh copy per attempt: a job that edits its event must not change the next attempt's.
+        payload = copy.deepcopy(run.firing.payload)
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                box["value"] = self.job_function(payload, context)
+            except BaseException as exc:  # noqa: BLE001 - the job's failure is data here
+                box["error"] = exc
+                box["traceback"] = traceback.format_exc()
+            finally:
+                done.set()
+
+        begun = self.clock.monotonic()
+        # Daemon thread: after a soft timeout the wrapper returns and Lambda freezes or kills it.
+        worker = threading.Thread(target=call, name=f"cronplane-{run.firing.run_id}-attempt-{number}", daemon=True)
+        worker.start()
+        finished = self._wait(done, run.lambda_context)
+        entry["duration_ms"] = int((self.clock.monotonic() - begun) * 1000)
+        if not finished:
+            error = _soft_deadline_error(self.settings)
+            entry.update(self._error_fields(error, None))
+            self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
+            return _Attempt(entry, timed_out=True, error=error)
+        if "error" in box:
+            error = box["error"]
+            entry.update(self._error_fields(error, box.get("traceback")))
+            self.log.line(
+                "warning",
+                "attempt failed",
+                run_id=run.firing.run_id,
+                attempt=number,
+                error_type=entry["error_type"],
+                error_message=entry["error_message"],
+                traceback=entry["traceback"],
+            )
+            return _Attempt(entry, error=error)
+        entry.update(error_type=None, error_message=None)
+        return _Attempt(entry, ok=True, value=box.get("value"))
+
+    def _wait(self, done: threading.Event, lambda_context: Any) -> bool:
+        """True when the attempt finished before the time left reached the safety margin."""
+        while True:
+            left_ms = _remaining_ms(lambda_context) - self.settings.safety_margin_ms
+            if left_ms <= 0:
+                return done.is_set()
+            # Short slices: the remaining time is re-read from Lambda's context each time.
+            if done.wait(min(left_ms, 1000) / 1000):
+                return True
+
+    def _usable_ms(self, run: _Run) -> int:
+        return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
+
+    def _error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
+        return {
+            "error_type": type(error).__name__,
+            "error_message": _trim_head(self.scrubber.scrub(str(error)), MESSAGE_LIMIT),
+            "traceback": _trim_tail(self.scrubber.scrub(trace), TRACEBACK_LIMIT) if trace else None,
+        }
+
+    # ------------------------------------------------------------------ endings
+
+    def _finish(self, run: _Run, outcome: _Outcome, lock: Lock | None, history_ok: bool) -> dict[str, Any]:
+        status = outcome.status
+        if status is RunStatus.RETRYING:
+            handed = self._hand_over(run, outcome)
+            if handed is not None:
+                return handed
+            status = RunStatus.FAILED
+        record = self._record(
+            run,
+            status,
+            attempts=outcome.attempts,
+            finished=True,
+            result=outcome.value if status is RunStatus.SUCCEEDED else None,
+            error=outcome.error,
+        )
+        # A timed-out attempt may still be running until Lambda's hard kill: its lock stays
+        # until it expires at the function timeout instead of being released now.
+        release = lock if status is not RunStatus.TIMED_OUT else None
+        # Tried even when the first write failed: the table may be back, and the record matters.
+        written = self._write(lambda: self.store.finish(record, release=release if history_ok else None), record)
+        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+            self._dead_letter(run, record, history_written=written)
+        self.log.line(
+            "info" if status is RunStatus.SUCCEEDED else "error",
+            "run finished",
+            run_id=record["run_id"],
+            status=status.value,
+            attempts=len(outcome.attempts),
+            duration_ms=record["duration_ms"],
+        )
+        self._metric(record)
+        return record
+
+    def _hand_over(self, run: _Run, outcome: _Outcome) -> dict[str, Any] | None:
+        """Record ``retrying`` and invoke this function again for the next attempt. The record
+        is written first, so the continuation always finds it waiting. Returns None when the
+        hand-over could not happen (the run then fails here, with its DLQ message)."""
+        assert outcome.next_attempt is not None
+        record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)
+        record["next_attempt"] = outcome.next_attempt
+        try:
+            self.store.finish(record)
+        except Exception as exc:
+            # A continuation could not prove it is the awaited attempt: fail here, loudly.
+            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=_describe(exc))
+            outcome.error = outcome.error or exc
+            return None
+        event = run.firing.envelope_for_attempt(outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms)
+        target = str(getattr(run.lambda_context, "invoked_function_arn", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or run.function_name)
+        try:
+            self.dispatcher.invoke_async(target, event)
+        except Exception as exc:
+            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=_describe(exc))
+            return None
+        self.log.line(
+            "warning",
+            "attempt does not fit the time left; handed to a new invocation",
+            run_id=record["run_id"],
+            next_attempt=outcome.next_attempt,
+            remaining_ms=_remaining_ms(run.lambda_context),
+        )
+        return record
+
+    def _duplicate(self, run: _Run) -> dict[str, Any]:
+        original = run.firing.run_id
+        record = self._record(run, RunStatus.DUPLICATE, attempts=[], finished=True)
+        record["run_id"] = f"{original}~dup-{run.request_id.replace('-', '')[:8]}"
+        record["duplicate_of"] = original
+        record["duration_ms"] = 0
+        self.log.line("warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"])
+        self._add(record)
+        self._metric(record)
+        return record
+
+    def _skipped(self, run: _Run, holder: str | None) -> dict[str, Any]:
+        record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)
+        record["yielded_to"] = holder
+        record["duration_ms"] = 0
+        self.log.line("warning", "another run holds the lock (concurrency: forbid); skipped", run_id=record["run_id"], yielded_to=holder)
+        try:
+            self.store.add(record)
+        except RunExists:
+            return self._duplicate(run)
+        except Exception as exc:
+            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
+            self._log_record(record)
+        self._metric(record)
+        return record
+
+    def _add(self, record: dict[str, Any]) -> None:
+        try:
+            self.store.add(record)
+        except RunExists:
+            pass  # the very same duplicate marker was already written
+        except Exception as exc:
+            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
+            self._log_record(record)
+
+    def _write(self, write: Callable[[], None], record: Mapping[str, Any]) -> bool:
+        try:
+            write()
+            return True
+        except Exception as exc:
+            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=_describe(exc))
+            self._log_record(record)
+            return False
+
+    def _log_record(self, record: Mapping[str, Any]) -> None:
+        self.log.line("error", "run record (not in the history table)", run_id=record["run_id"], record=record)
+
+    def _dead_letter(self, run: _Run, record: Mapping[str, Any], *, history_written: bool) -> None:
+        body: dict[str, Any] = {
+            "source": "cronplane",
+            "namespace": self.settings.namespace,
+            "job": self.settings.job,
+            "run_id": record["run_id"],
+            "trigger": record["trigger"],
+            "status": record["status"],
+            "scheduled_for": record["scheduled_for"],
+            "triggered_by": record["triggered_by"],
+            "attempts": record["attempts"],
+            "error": record["error"],
+            "payload": run.firing.payload,
+            "event": run.firing.original_event,
+        }
+        if not history_written:
+            body["record"] = dict(record)  # the only copy besides the log line
+        body = self.scrubber.scrub_obj(body)
+        try:
+            message_id = self.dispatcher.send_dead_letter(body)
+        except Exception as exc:
+            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=_describe(exc), dead_letter=body)
+            return
+        self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
+
+    def _metric(self, record: Mapping[str, Any]) -> None:
+        timestamp_ms = int(self.clock.now().timestamp() * 1000)
+        duration = record.get("duration_ms") if record["status"] in ("succeeded", "failed", "timed_out") else None
+        self.log.raw(emf_line(self.settings.job, str(record["status"]), duration, timestamp_ms, str(record["run_id"])))
+
+    # ------------------------------------------------------------------ records
+
+    def _record(
+        self,
+        run: _Run,
+        status: RunStatus,
+        *,
+        attempts: list[dict[str, Any]],
+        finished: bool = False,
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        firing = run.firing
+        record: dict[str, Any] = {
+            "job": self.settings.job,
+            "run_id": firing.run_id,
+            "kind": "run",
+            "gsi_pk": GSI_PK_VALUE,
+            "namespace": self.settings.namespace,
+            "trigger": firing.trigger.value,
+            "scheduled_for": iso(firing.scheduled_for) if firing.scheduled_for else None,
+            "started_at": iso(run.started_at),
+            "finished_at": iso(now) if finished else None,
+            "status": status.value,
+            "attempts": [dict(a) for a in attempts],
+            "duration_ms": max(0, int((now - run.started_at).total_seconds() * 1000)) if finished else None,
+            "request_id": run.request_id,
+            "triggered_by": firing.triggered_by,
+            "result": self._result_text(result) if status is RunStatus.SUCCEEDED else None,
+            "error": self._error_text(error) if error is not None else None,
+            "ttl": int(run.started_at.timestamp()) + self.settings.ttl_days * 86400,
+            # When a `running` record counts as lost: this invocation cannot outlive its timeout.
+            "deadline": iso(run.invoked_at + timedelta(seconds=self.settings.timeout)),
+            "function_name": run.function_name,
+        }
+        if firing.retry_of:
+            record["retry_of"] = firing.retry_of
+        return self.scrubber.scrub_obj(record)
+
+    def _result_text(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = json.dumps(repr(value))
+        return _trim_head(self.scrubber.scrub(text), RESULT_LIMIT)
+
+    def _error_text(self, error: BaseException) -> str:
+        return _trim_head(self.scrubber.scrub(f"{type(error).__name__}: {error}"), MESSAGE_LIMIT)
+
+    def _lock(self, run: _Run) -> Lock:
+        now = int(run.invoked_at.timestamp())
+        return Lock(
+            job=self.settings.job,
+            holder=run.firing.run_id,
+            expires_at=now + self.settings.timeout,
+            ttl=now + self.settings.timeout + 86400,
+        )
+
+
+class SoftDeadline(Exception):
+    """An attempt was still running when the time left reached the safety margin."""
+
+
+def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
+    return SoftDeadline(
+        f"still running {settings.safety_margin_ms} ms before the {settings.timeout} s function timeout; "
+        f"recorded as timed_out before Lambda's hard kill (raise the job's timeout or make it do less per run)"
+    )
+
+
+def _remaining_ms(lambda_context: Any) -> int:
+    return int(lambda_context.get_remaining_time_in_millis())
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _trim_head(text: str, limit: int) -> str:
+    """Keep the start (a JSON result or a message reads from the left)."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    marker = f"…[truncated {len(data) - limit} bytes]"
+    return data[: limit - len(marker.encode())].decode("utf-8", errors="ignore") + marker
+
+
+def _trim_tail(text: str, limit: int) -> str:
+    """Keep the end (a traceback's last frames and the error are what matter)."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    marker = f"[truncated {len(data) - limit} bytes]…"
+    return marker + data[-(limit - len(marker.encode())) :].decode("utf-8", errors="ignore")

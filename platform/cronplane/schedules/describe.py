@@ -1,0 +1,42 @@
+"""A schedule in words, for ``jobctl list`` and ``jobctl next``: cron-descriptor reads the
+EventBridge fields (it understands ``?``, ``L``, ``W``, ``#`` and a year once a seconds field is
+put in front, with 1 = Sunday); rate() and at() get their own text. The zone always ends the
+sentence, because "At 09:00" means nothing without it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def describe_cron(fields: tuple[str, ...]) -> str:
+    minute, hour, dom, month, dow, year = fields
+    if dow == "L":  # alone it means Saturday; cron-descriptor only knows the 6L form
+        dow = "SAT"
+    try:
+        from cron_descriptor import ExpressionDescriptor, Options
+
+        options: Any = Options()
+        options.use_24hour_time_format = True
+        options.day_of_week_start_index_zero = False  # EventBridge: 1 = Sunday
+        options.verbose = False
+        text = " ".join(("0", minute, hour, dom, month, dow, year))
+        description = str(ExpressionDescriptor(text, options).get_description())
+    except Exception:  # noqa: BLE001 - a description must never break list/next
+        return f"cron({' '.join(fields)})"
+    return description
+
+
+def describe_rate(value: int, unit: str) -> str:
+    if value == 1:
+        return f"Every {unit}"
+    return f"Every {value} {unit}s"
+
+
+def describe_at(when: datetime) -> str:
+    return f"Once, at {when:%H:%M:%S} on {when:%Y-%m-%d}"
+
+
+def with_zone(text: str, timezone: str | None) -> str:
+    return f"{text} ({timezone or 'UTC'})"

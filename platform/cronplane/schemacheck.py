@@ -1,0 +1,189 @@
+"""Second stage of ``manifest``: the JSON Schema (the single definition of jobs.yaml) applied
+to the loaded document, each jsonschema error turned into a Problem a person can act on.
+
+jsonschema's own messages ("'x' is not valid under any of the given schemas", a dump of the
+instance) are for developers. Here every error names the path and the line, what is wrong and
+what is allowed. Field-specific wording lives next to the field in the schema file itself, as
+``x-messages`` (keyword -> template with ``{value}``, ``{length}``, ``{type}``); jsonschema and
+editors ignore unknown keywords, so the schema stays one file.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+import functools
+import json
+from importlib import resources
+from typing import Any, Iterator
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from cronplane.errors import Problem
+from cronplane.yamlload import Path, YamlDocument, dotted
+
+_TYPE_WORDS = {
+    "string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+    "object": "a mapping", "array": "a list", "null": "empty",
+}
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("cronplane").joinpath("schema/jobs.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of jobs.yaml, as shipped in the package (a copy: safe to modify)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(_schema())
+
+
+def schema_problems(doc: YamlDocument, file: str) -> list[Problem]:
+    """Every schema violation of ``doc.data``, translated; empty when the document conforms."""
+    found: list[tuple[Path, str, str]] = []
+    for error in _validator().iter_errors(doc.data):
+        # A bad key name is a problem of its own, not of the key's value.
+        keyword = "name" if "propertyNames" in error.absolute_schema_path else str(error.validator)
+        found.extend((path, keyword, message) for path, message in _translate(error))
+    # A value of the wrong type fails its range/pattern checks too; only the type matters then.
+    mistyped = {path for path, keyword, _ in found if keyword == "type"}
+    problems = [Problem(file, doc.line_of(path), dotted(path), message)
+                for path, keyword, message in found if keyword == "type" or path not in mistyped]
+    return list(dict.fromkeys(problems))
+
+
+def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
+    path: Path = tuple(error.absolute_path)
+    sub = error.schema if isinstance(error.schema, dict) else {}
+    templates: dict[str, str] = sub.get("x-messages", {})
+    keyword = str(error.validator)
+    value = error.instance
+    secret = bool(sub.get("x-secret"))
+    if "propertyNames" in error.absolute_schema_path:
+        # jsonschema reports a bad key with the mapping's path and the key as instance.
+        path = path + (str(value),)
+    fields = {"value": "this value" if secret else show(value), "type": describe_type(value),
+              "length": len(value) if isinstance(value, (str, list, dict)) else ""}
+    if keyword in templates:
+        yield path, templates[keyword].format(**fields)
+        return
+
+    if keyword == "required":
+        known = sub.get("properties", {})
+        for key in error.validator_value:
+            if isinstance(value, dict) and key not in value:
+                examples = known.get(key, {}).get("examples") if isinstance(known.get(key), dict) else None
+                hint = f" (e.g. {key}: {examples[0]})" if examples else ""
+                yield path, f"missing required key {key!r}{hint}"
+    elif keyword in ("additionalProperties", "unevaluatedProperties"):
+        allowed = sorted(allowed_keys(sub))
+        for key in value if isinstance(value, dict) else ():
+            if key not in allowed:
+                yield path + (key,), unknown_key_message(key, allowed, where=path)
+    elif keyword == "type":
+        yield path, type_message(error.validator_value, value, secret)
+    elif keyword == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        guess = did_you_mean(value, [str(o) for o in error.validator_value]) if isinstance(value, str) else ""
+        yield path, f"{fields['value']} is not allowed{guess}; use one of: {options}"
+    elif keyword in ("minimum", "exclusiveMinimum"):
+        yield path, f"{fields['value']} is less than the minimum of {error.validator_value}"
+    elif keyword in ("maximum", "exclusiveMaximum"):
+        yield path, f"{fields['value']} is more than the maximum of {error.validator_value}"
+    elif keyword == "minLength":
+        yield path, "must not be empty" if value == "" else f"is {len(value)} characters; at least {error.validator_value} needed"
+    elif keyword == "maxLength":
+        yield path, f"is {len(value)} characters; at most {error.validator_value} allowed"
+    elif keyword == "pattern":
+        yield path, f"{fields['value']} does not have the allowed form ({error.validator_value})"
+    elif keyword == "minItems":
+        yield path, "must not be empty" if not value else f"needs at least {error.validator_value} entries"
+    elif keyword in ("maxItems", "maxProperties"):
+        yield path, f"has {len(value)} entries; at most {error.validator_value} allowed"
+    elif keyword == "uniqueItems":
+        yield path, "lists the same value more than once"
+    elif keyword == "not":
+        yield path, "is not allowed here"
+    else:  # a keyword added to the schema without a translation: still say where
+        yield path, error.message
+
+
+def allowed_keys(sub: dict[str, Any]) -> set[str]:
+    """Keys a mapping schema accepts, following local ``$ref``s (job = settings + handler...)."""
+    keys = set(sub.get("properties", {}))
+    ref = sub.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = _schema()
+        for part in ref[2:].split("/"):
+            target = target[part]
+        keys |= allowed_keys(target)
+    return keys
+
+
+def unknown_key_message(key: str, allowed: list[str], where: Path) -> str:
+    guess = did_you_mean(key, allowed)
+    if not guess and where == () and key in allowed_keys(_schema()["$defs"]["job"]):
+        guess = f" (a job setting: put it under a job, or under defaults to apply it to every job)"
+    if guess:
+        return f"unknown key {key!r}{guess}"
+    return f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return f" (did you mean {lowered[word.lower()]!r}?)"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def type_message(expected: str | list[str], value: Any, secret: bool = False) -> str:
+    wanted = [expected] if isinstance(expected, str) else list(expected)
+    words = " or ".join(_TYPE_WORDS.get(w, w) for w in wanted)
+    if secret:
+        return f"must be {words}, not {describe_type(value)}"
+    if "integer" in wanted and isinstance(value, float) and not isinstance(value, bool):
+        return f"must be {words}, not {show(value)}"
+    message = f"must be {words}, not {describe_type(value)}"
+    if value is not None and not isinstance(value, (dict, list)):
+        message += f" ({show(value)})"
+    if wanted == ["string"] and isinstance(value, (bool, int, float, dt.date)):
+        message += "; put it in quotes to keep it as text"
+    return message
+
+
+def describe_type(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return "a date"
+    return type(value).__name__
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as it appears in a message: numbers bare, text quoted, long text cut."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = repr(value) if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"

@@ -1,0 +1,233 @@
+"""``jobctl history`` and ``jobctl run-now --local`` through the real entry point (exit codes and
+messages as a user sees them). History reads in-process moto; local runs execute the real
+package and wrapper in the local Lambda runner, with no reachable history table."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+
+from cronplane.cli import run_view
+from cronplane.cli.main import main
+from cronplane.runtime.history_schema import table_definition
+from cronplane.runtime.records import time_key
+
+TABLE = "qa-jobs-history"
+
+MANIFEST = """\
+namespace: qa-jobs
+region: eu-west-1
+defaults:
+  timeout: 10
+  retries: {max_attempts: 2, backoff_base: 0.1, backoff_cap: 0.1}
+jobs:
+  ok-job:
+    handler: qa/tasks.py:ok
+    schedule: rate(1 hour)
+    team: qa
+    payload: {n: 2}
+  bad-job:
+    handler: qa/tasks.py:bad
+    schedule: rate(1 hour)
+    team: qa
+  hang-job:
+    handler: qa/tasks.py:hang
+    schedule: rate(1 hour)
+    team: qa
+    timeout: 4
+    retries: {max_attempts: 1}
+"""
+
+TASKS = """\
+import os, signal
+
+def ok(event, context):
+    print("working on", event["n"])
+    return {"double": event["n"] * 2}
+
+def bad(event, context):
+    raise ValueError("bad input")
+
+def hang(event, context):
+    os.kill(os.getpid(), signal.SIGSTOP)  # frozen, wrapper included: only the hard kill ends it
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "jobs" / "qa").mkdir(parents=True)
+    (tmp_path / "jobs.yaml").write_text(MANIFEST)
+    (tmp_path / "jobs" / "qa" / "tasks.py").write_text(TASKS)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def jobctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record(job: str, at: datetime, status: str, suffix: str, duration_ms: int | None = 1500, **extra: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "job": job, "run_id": f"{time_key(at)}-{suffix}", "kind": "run", "gsi_pk": "run", "trigger": "schedule",
+        "scheduled_for": iso(at), "started_at": iso(at), "status": status, "deadline": iso(at + timedelta(seconds=10)),
+        "attempts": [{"attempt": 1, "started_at": iso(at), "duration_ms": duration_ms or 0}],
+        "triggered_by": "arn:aws:events:eu-west-1:123456789012:rule/qa-jobs-" + job,
+    }
+    if duration_ms is not None:
+        item.update(duration_ms=duration_ms, finished_at=iso(at + timedelta(milliseconds=duration_ms)))
+    item.update(extra)
+    return item
+
+
+@pytest.fixture
+def table(aws: None, project: Path) -> Any:
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    client.create_table(**table_definition(TABLE))  # moto: ACTIVE at once, no waiter
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    serializer = TypeSerializer()
+    items = [
+        record("ok-job", now - timedelta(hours=1), "succeeded", "a1", 1000, result=json.dumps({"double": 4})),
+        record("ok-job", now - timedelta(hours=2), "succeeded", "a2", 3000),
+        record("ok-job", now - timedelta(hours=3), "running", "a3", None),  # deadline long gone
+        record("bad-job", now - timedelta(hours=1), "failed", "b1", 2500, error="ValueError: bad input", attempts=[
+            {"attempt": 1, "started_at": iso(now), "duration_ms": 1000, "error_type": "ValueError",
+             "error_message": "bad input", "traceback": "Traceback (most recent call last):\nValueError: bad input"},
+            {"attempt": 2, "started_at": iso(now), "duration_ms": 1500, "error_type": "ValueError",
+             "error_message": "bad input again"},
+        ]),
+        record("ok-job", now - timedelta(days=10), "succeeded", "old", 10),
+        {"job": "ok-job", "run_id": f"{time_key(now - timedelta(minutes=90))}-event", "kind": "event",
+         "action": "pause", "actor": "arn:aws:iam::123456789012:user/ana", "at": iso(now - timedelta(minutes=90))},
+    ]
+    for item in items:
+        client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
+    return client
+
+
+def test_history_of_one_job_table_with_lost_event_and_summary(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = jobctl(capsys, "history", "ok-job", "--since", "7d")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["RUN", "ID", "STATUS", "STARTED", "DURATION", "ATTEMPTS", "TRIGGER", "BY"]
+    assert "-a1  succeeded" in lines[1] and "1.0 s" in lines[1] and "rule/qa-jobs-ok-job" in lines[1]
+    assert lines[2].startswith("-- ") and "pause by user/ana" in lines[2]
+    assert "-a3  lost" in lines[4]  # running past its deadline
+    assert "-old" not in out  # --since 7d
+    assert "\x1b[" not in out  # no colour when stdout is not a terminal
+    assert "ok-job: 3 runs, 67% succeeded, p50 1.0 s, p95 3.0 s, last success " in out
+
+
+def test_history_all_jobs_json_has_the_documented_fields(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = jobctl(capsys, "history", "--output", "json", "--since", "1d")
+    assert code == 0
+    runs = json.loads(out)
+    assert sorted(r["run_id"][-2:] for r in runs) == ["a1", "a2", "a3", "b1"]
+    for run in runs:
+        assert {"job", "run_id", "trigger", "status", "scheduled_for", "started_at", "finished_at", "duration_ms",
+                "attempts", "error", "triggered_by", "result"} <= set(run)
+    by_id = {r["run_id"][-2:]: r for r in runs}
+    assert by_id["a1"]["result"] == {"double": 4}
+    assert by_id["a3"]["status"] == "lost" and by_id["a3"]["stored_status"] == "running"
+
+
+def test_history_status_filter_and_pagination_hint(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = jobctl(capsys, "history", "--status", "failed", "-o", "json")
+    assert code == 0 and [r["job"] for r in json.loads(out)] == ["bad-job"]
+    # --limit 1 is one item per Query; the pause event takes a page of its own (runs only in JSON)
+    seen, args = [], ["history", "ok-job", "--limit", "1", "-o", "json"]
+    for _ in range(10):
+        code, out, err = jobctl(capsys, *args)
+        assert code == 0 and len(json.loads(out)) <= 1
+        seen += [r["run_id"].split("-")[-1] for r in json.loads(out)]
+        if "--next-token" not in err:
+            break
+        args = ["history", "ok-job", "--limit", "1", "-o", "json", "--next-token", err.split("--next-token ")[1].strip()]
+    assert seen == ["a1", "a2", "a3", "old"]
+
+
+def test_history_run_shows_every_attempt_with_its_error(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = jobctl(capsys, "history", "--status", "failed", "-o", "json")
+    run_id = json.loads(out)[0]["run_id"]
+    code, out, _ = jobctl(capsys, "history", "--run", run_id)
+    assert code == 0
+    assert "status:        failed" in out and "error:         ValueError: bad input" in out
+    assert "#1" in out and "ValueError: bad input" in out and "#2" in out and "bad input again" in out
+    assert "      Traceback (most recent call last):" in out
+    code, _, err = jobctl(capsys, "history", "bad-job", "--run", "20200101T000000Z-nope")
+    assert code == 1 and "no run 20200101T000000Z-nope for job bad-job" in err
+
+
+def test_history_errors_are_one_line(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = jobctl(capsys, "history", "--since", "yesterday")
+    assert code == 1 and err.startswith("Error: --since 'yesterday'") and "Traceback" not in err
+
+
+def test_history_without_a_table_says_deploy_first(aws: None, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = jobctl(capsys, "history", "ok-job")
+    assert code == 1 and "history table qa-jobs-history does not exist" in err and "jobctl deploy" in err
+
+
+def test_status_colour_only_when_asked() -> None:
+    assert run_view.status_text("failed", colour=False) == "failed"
+    coloured = run_view.status_text("failed", colour=True)
+    assert coloured.startswith("\x1b[31m") and "failed" in coloured
+    table = run_view.runs_table([{"run_id": "r", "status": "succeeded"}], show_job=False, colour=True)
+    assert "\x1b[32msucceeded\x1b[0m" in table[1]
+
+
+@pytest.fixture
+def offline(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Port 1 refuses at once: the probe finds no history table and the wrapper only logs.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    return project
+
+
+def test_run_now_local_success_prints_record_and_streams_prefixed_logs(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("event.json").write_text('{"n": 21}')
+    code, out, err = jobctl(capsys, "run-now", "ok-job", "--local", "--payload", "@event.json")
+    assert code == 0
+    assert "ok-job | working on 21" in err and "ok-job | START RequestId:" in err
+    assert "history table not reachable" in err
+    assert "status:        succeeded" in out and '"double": 42' in out
+    assert "succeeded (local; record not stored" in out
+
+
+def test_run_now_local_failure_exits_1_with_attempts(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = jobctl(capsys, "run-now", "bad-job", "--local", "--output", "json")
+    assert code == 1
+    shown = json.loads(out)
+    assert shown["status"] == "failed" and shown["local"] is True and shown["history_table"] is None
+    assert [a["error_message"] for a in shown["record"]["attempts"]] == ["bad input", "bad input"]
+    assert shown["record"]["triggered_by"].startswith("local:")
+
+
+def test_run_now_local_hard_kill_is_timed_out(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = jobctl(capsys, "run-now", "hang-job", "--local")
+    assert code == 1
+    assert "Task timed out after 4.00 seconds" in err
+    assert "no run record came back" in out and "timed_out (local" in out
+
+
+def test_run_now_payload_errors(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = jobctl(capsys, "run-now", "ok-job", "--local", "--payload", "{nope")
+    assert code == 2 and "--payload is not valid JSON" in err
+    code, _, err = jobctl(capsys, "run-now", "ok-job", "--local", "--payload", "@missing.json")
+    assert code == 2 and "cannot read missing.json" in err
+    code, _, err = jobctl(capsys, "run-now", "no-such-job", "--local")
+    assert code == 1 and "no job named 'no-such-job'" in err

@@ -1,0 +1,112 @@
+"""The history table cannot be written (throttling, outage): the job still runs, the write is
+retried briefly, and the record goes to the log (and, on failure, into the DLQ message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
+from conftest import TABLE, Env, FakeLambdaContext, schedule_event
+
+from cronplane.runtime.exceptions import HistoryUnavailable
+from cronplane.runtime.store import DynamoRunStore
+
+WRITES = ("put_item", "transact_write_items")
+
+
+class ThrottledDynamo:
+    """The real (moto) client, except that the first ``failures`` writes are throttled."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real = real
+        self.failures = failures
+        self.attempted = 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.real, name)
+        if name not in WRITES:
+            return target
+
+        def write(**kwargs: Any) -> Any:
+            self.attempted += 1
+            if self.failures != 0:
+                self.failures -= 1
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}},
+                    name,
+                )
+            return target(**kwargs)
+
+        return write
+
+
+CALLS = """
+    CALLS = []
+    def handler(event, context):
+        CALLS.append(context.attempt)
+        if event.get("fail"):
+            raise RuntimeError("upstream said no")
+        return {"rows": 3}
+"""
+
+
+def throttle(env: Env, failures: int) -> ThrottledDynamo:
+    proxy = ThrottledDynamo(env.client("dynamodb"), failures)
+    env.clients["dynamodb"] = proxy
+    return proxy
+
+
+def test_throttled_table_job_still_runs_and_its_record_is_logged(env: Env) -> None:
+    proxy = throttle(env, failures=-1)  # never recovers
+    wrapper = env.wrapper(CALLS)
+    record = wrapper.handle(schedule_event(), FakeLambdaContext())
+
+    assert wrapper.job_function.__globals__["CALLS"] == [1]
+    assert record["status"] == "succeeded"
+    logged = [line["record"] for line in env.logged() if "record" in line]
+    assert logged == [record]
+    # Bounded: 3 tries per write with short, injectable waits; nothing reached the table.
+    assert proxy.attempted == 6 and env.sleeps == [0.1, 0.2, 0.1, 0.2]
+    assert proxy.real.scan(TableName=TABLE)["Count"] == 0
+
+
+def test_throttled_table_failed_run_puts_its_record_into_the_dlq_message(env: Env) -> None:
+    throttle(env, failures=-1)
+    record = env.wrapper(CALLS, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0}).handle(schedule_event(), FakeLambdaContext())
+    assert record["status"] == "failed"
+    [message] = env.dead_letters()
+    assert message["record"] == record and len(message["record"]["attempts"]) == 2
+
+
+def test_briefly_throttled_table_gets_the_record_after_a_retry(env: Env) -> None:
+    proxy = throttle(env, failures=1)
+    record = env.wrapper(CALLS).handle(schedule_event(), FakeLambdaContext())
+    assert env.runs() == [record] and proxy.attempted == 3 and env.sleeps == [0.1]
+    assert not [line for line in env.logged() if "record" in line]
+
+
+def test_store_retries_the_exact_request_then_gives_up(aws: None) -> None:
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    sleeps: list[float] = []
+    store = DynamoRunStore(client, TABLE, sleep=sleeps.append)
+    expected = {"TableName": TABLE, "Item": ANY, "ConditionExpression": "attribute_not_exists(run_id)"}
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("put_item", "ThrottlingException", expected_params=expected)
+        with pytest.raises(HistoryUnavailable, match="put_item on acme-history failed 3 times"):
+            store.begin({"job": "j", "run_id": "r", "status": "running"})
+        stub.assert_no_pending_responses()
+    assert sleeps == [0.1, 0.2]
+
+
+def test_store_does_not_retry_a_missing_table(aws: None) -> None:
+    client = boto3.client("dynamodb", region_name="eu-west-1")
+    sleeps: list[float] = []
+    with Stubber(client) as stub:
+        stub.add_client_error("put_item", "ResourceNotFoundException", "Requested resource not found")
+        with pytest.raises(HistoryUnavailable, match="ResourceNotFoundException"):
+            DynamoRunStore(client, TABLE, sleep=sleeps.append).finish({"job": "j", "run_id": "r"})
+    assert sleeps == []

@@ -1,0 +1,83 @@
+"""Secrets: resolved once per execution environment into os.environ, never in a record, a log
+line or a DLQ message."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from conftest import Env, FakeLambdaContext, count_calls, schedule_event
+
+from cronplane.runtime import entry
+from cronplane.runtime.secrets import Scrubber
+from cronplane.runtime.wrapper import Clock
+
+DB_PASSWORD = "s3cr3t-db-pass"
+API_TOKEN = "tok-9f8e7d6c5b"
+
+LEAKY = """
+    import logging, os
+    log = logging.getLogger("team.leaky")
+
+    def handler(event, context):
+        log.warning("connecting with %s", os.environ["DB_PASSWORD"])
+        if event["fail"]:
+            raise PermissionError(f"login refused for token {os.environ['API_TOKEN']}")
+        return {"password": os.environ["DB_PASSWORD"], "token": os.environ["API_TOKEN"]}
+"""
+
+
+@pytest.fixture
+def secret_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
+    env.client("ssm").put_parameter(Name="/acme/db", Value=DB_PASSWORD, Type="SecureString")
+    env.client("secretsmanager").create_secret(Name="acme/api", SecretString=API_TOKEN)
+    for name in ("DB_PASSWORD", "API_TOKEN"):
+        monkeypatch.setenv(name, "placeholder")  # restored after the test
+    return env
+
+
+SPEC = {"DB_PASSWORD": "ssm:/acme/db", "API_TOKEN": "secretsmanager:acme/api"}
+
+
+def test_secrets_resolved_once_into_the_environment(secret_env: Env) -> None:
+    ssm_calls = count_calls(secret_env.client("ssm"))
+    sm_calls = count_calls(secret_env.client("secretsmanager"))
+    source = """
+        import os
+        def handler(event, context):
+            return len(os.environ["DB_PASSWORD"]) + len(os.environ["API_TOKEN"])
+    """
+    for n in range(2):  # a second wrapper in the same execution environment reuses the cache
+        record = secret_env.wrapper(source, secrets=SPEC).handle(schedule_event(f"evt-{n}"), FakeLambdaContext())
+    assert record["result"] == str(len(DB_PASSWORD) + len(API_TOKEN))
+    assert ssm_calls() == ["GetParameter"] and sm_calls() == ["GetSecretValue"]
+
+
+def test_secret_values_never_reach_records_logs_or_the_dlq(secret_env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    wrapper = secret_env.wrapper(LEAKY, secrets=SPEC, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0})
+    failed = wrapper.handle(schedule_event("evt-1"), FakeLambdaContext())
+    ok = wrapper.handle({"cronplane": {"trigger": "manual", "payload": {"fail": False}}}, FakeLambdaContext())
+
+    assert failed["status"] == "failed" and ok["status"] == "succeeded"
+    assert "login refused for token ***" in failed["error"]
+    assert json.loads(ok["result"]) == {"password": "***", "token": "***"}
+    everything = json.dumps([secret_env.runs(), secret_env.dead_letters(), secret_env.lines]) + caplog.text
+    assert "connecting with ***" in caplog.text
+    assert DB_PASSWORD not in everything and API_TOKEN not in everything
+
+
+def test_unreadable_secret_fails_the_run_with_a_clear_message(env: Env) -> None:
+    settings = env.settings(env.job_module("def handler(event, context):\n    return 1\n"), secrets={"DB": "ssm:/missing"})
+    wrapper = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append)
+    record = wrapper.handle(schedule_event(), FakeLambdaContext())
+    assert record["status"] == "failed" and len(record["attempts"]) == 1
+    assert "secret DB: could not read ssm:/missing (ParameterNotFound)" in record["error"]
+
+
+def test_scrubber_masks_escaped_spellings_and_longest_first() -> None:
+    scrubber = Scrubber({"A": 'pa"ss\nword', "B": "pa\"ss"})
+    assert scrubber.scrub(json.dumps({"v": 'pa"ss\nword'})) == '{"v": "***"}'
+    assert scrubber.scrub('x pa"ss y') == "x *** y"
+    assert Scrubber({"short": "abc"}).scrub("abc") == "abc"  # too short to mask safely
