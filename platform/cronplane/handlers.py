@@ -68,9 +68,21 @@ class HandlerChecker:
     def __init__(self, jobs_dir: str | os.PathLike[str]) -> None:
         self.jobs_dir = Path(jobs_dir)
         self._trees: dict[Path, ast.Module | HandlerProblem] = {}
+        self._results: dict[HandlerRef, HandlerProblem | None] = {}
 
     def check(self, ref: HandlerRef) -> None:
         """Raise HandlerProblem unless jobs/<ref.file> defines ``def <function>(event, context)``."""
+        if ref not in self._results:
+            try:
+                self._check(ref)
+                self._results[ref] = None
+            except HandlerProblem as exc:
+                self._results[ref] = exc
+        problem = self._results[ref]
+        if problem is not None:
+            raise problem
+
+    def _check(self, ref: HandlerRef) -> None:
         where = f"jobs/{ref.file}"
         path = self.jobs_dir / ref.file
         if not self.jobs_dir.is_dir():

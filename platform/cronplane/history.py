@@ -204,7 +204,7 @@ def _plain(value: Any) -> Any:
 
 
 def is_run(item: dict[str, Any]) -> bool:
-    return item.get("kind", "run") == "run"
+    return bool(item.get("kind", "run") == "run")
 
 
 def effective_status(record: dict[str, Any], now: datetime) -> str:

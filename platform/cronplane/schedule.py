@@ -10,7 +10,6 @@ and backfill (``fire_times_between``). The stages live in ``cronplane.schedules`
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
@@ -172,6 +171,8 @@ def zone_for(timezone: str | None) -> tzinfo:
         return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         pass
+    import difflib  # only on this error path
+
     names = available_timezones()
     by_lower = {name.lower(): name for name in names}
     guess = by_lower.get(str(timezone).lower()) or next(

@@ -78,7 +78,7 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
         return
 
     if keyword == "required":
-        known = sub.get("properties", {})
+        known = properties(sub)
         for key in error.validator_value:
             if isinstance(value, dict) and key not in value:
                 examples = known.get(key, {}).get("examples") if isinstance(known.get(key), dict) else None
@@ -117,16 +117,22 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
         yield path, error.message
 
 
-def allowed_keys(sub: dict[str, Any]) -> set[str]:
-    """Keys a mapping schema accepts, following local ``$ref``s (job = settings + handler...)."""
-    keys = set(sub.get("properties", {}))
+def properties(sub: dict[str, Any]) -> dict[str, Any]:
+    """The property schemas of a mapping schema, following local ``$ref``s (a job is the
+    shared settings plus what it requires)."""
+    found: dict[str, Any] = {}
     ref = sub.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
         target: Any = _schema()
         for part in ref[2:].split("/"):
             target = target[part]
-        keys |= allowed_keys(target)
-    return keys
+        found.update(properties(target))
+    found.update(sub.get("properties", {}))
+    return found
+
+
+def allowed_keys(sub: dict[str, Any]) -> set[str]:
+    return set(properties(sub))
 
 
 def unknown_key_message(key: str, allowed: list[str], where: Path) -> str:
@@ -185,5 +191,7 @@ def show(value: Any, limit: int = 60) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = repr(value) if isinstance(value, str) else repr(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    text = repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "...'"

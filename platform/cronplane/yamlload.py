@@ -27,6 +27,7 @@ MAX_DEPTH = 64
 MAP_TAG = "tag:yaml.org,2002:map"
 SEQ_TAG = "tag:yaml.org,2002:seq"
 MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
 
 _Composer = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -105,7 +106,8 @@ def _expanded_size(node: Node, sizes: dict[int, int], active: set[int], depth: i
         active.add(id(node))
         children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
         for child in children:
-            size += _expanded_size(child, sizes, active, depth + 1)
+            # Scalars are most nodes: count them without a call.
+            size += 1 if isinstance(child, ScalarNode) else _expanded_size(child, sizes, active, depth + 1)
             if size > MAX_NODES:
                 raise _Budget(line, f"the document expands to more than {MAX_NODES:,} values; "
                               "YAML aliases (*name) that repeat large anchors are not allowed")
@@ -156,6 +158,8 @@ class _Builder:
             self.active.discard(id(node))
 
     def scalar(self, node: ScalarNode, path: Path, line: int) -> Any:
+        if node.tag == STR_TAG:  # most values; the constructor would return the same text
+            return node.value
         try:
             return self.scalars.construct_object(node, deep=True)
         except (ConstructorError, ValueError, TypeError, OverflowError) as exc:

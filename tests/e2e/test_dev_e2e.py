@@ -53,10 +53,20 @@ class Dev:
             cwd=self.root, env=_env(), capture_output=True, text=True, timeout=120,
         )
 
-    def history(self, job: str) -> list[dict[str, Any]]:
+    def jobctl_history(self, job: str) -> list[dict[str, Any]]:
         done = self.jobctl("history", job, "-o", "json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    def history(self, job: str, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+        """The job's run records, newest first, read with plain boto3 (one Query)."""
+        from cronplane.history import from_item
+
+        items = self.client("dynamodb").query(
+            TableName=f"{namespace}-history", KeyConditionExpression="job = :j", ScanIndexForward=False,
+            ExpressionAttributeValues={":j": {"S": job}},
+        )["Items"]
+        return [r for r in map(from_item, items) if r.get("kind", "run") == "run"]
 
     def wait_for(self, text: str, timeout: float = 60.0, after: int = 0) -> None:
         deadline = time.monotonic() + timeout
@@ -125,7 +135,15 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     try:
         yield server
     finally:
-        stop_dev(server)
+        if server.proc.poll() is None:
+            # SIGTERM (what a process manager sends) stops it as cleanly as Ctrl-C does.
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                stop_dev(server)
+        assert server.proc.returncode == 0, server.output()
+        assert not (root / ".cronplane" / "dev.json").exists()
 
 
 def test_ready_banner_and_dev_file(dev: Dev) -> None:
@@ -144,7 +162,7 @@ def test_run_now_sync_and_async_give_succeeded_records(dev: Dev) -> None:
     queued = dev.jobctl("run-now", "tmp-cleanup", "--wait", endpoint=False)
     assert queued.returncode == 0, queued.stdout + queued.stderr
     for job in ("nightly-report", "tmp-cleanup"):
-        [record] = [r for r in dev.history(job) if r["trigger"] == "manual"][:1]
+        [record] = [r for r in dev.jobctl_history(job) if r["trigger"] == "manual"][:1]
         assert record["status"] == "succeeded"
         assert record["duration_ms"] >= 0
     report = next(r for r in dev.history("nightly-report") if r["trigger"] == "manual")
@@ -237,11 +255,11 @@ def test_a_per_minute_job_fires_on_its_own_and_sigint_leaves_nothing_behind(tmp_
         deadline = time.monotonic() + 30
         runs: list[dict[str, Any]] = []
         while time.monotonic() < deadline and len(runs) < 2:
-            runs = [r for r in dev.history("minutely") if r["trigger"] == "schedule" and r["status"] == "succeeded"]
-            time.sleep(0.5)
+            runs = [r for r in dev.history("minutely", "tick-jobs") if r["trigger"] == "schedule" and r["status"] == "succeeded"]
+            time.sleep(0.2)
         assert len(runs) >= 2, dev.output()
         assert all(r["scheduled_for"] for r in runs)
-        assert dev.history("paused") == []  # disabled trigger: never fires
+        assert dev.history("paused", "tick-jobs") == []  # disabled trigger: never fires
         assert "minutely" in dev.output() and "schedule" in dev.output()
         # A long run is in flight when Ctrl-C comes: it must die with the server.
         dev.client("lambda").invoke(FunctionName="tick-jobs-slow", InvocationType="Event", Payload=b"{}")

@@ -145,6 +145,27 @@ def test_defaults_apply_and_mappings_merge_key_by_key(project: Path) -> None:
     assert on_scheduler(manifest, job)  # trigger_mode: scheduler puts every job on Scheduler
 
 
+def test_x_keys_hold_anchors_that_jobs_merge(project: Path) -> None:
+    path = write(project, """
+        x-common: &common
+          handler: billing/nightly_report.py:handler
+          memory: 1024
+        namespace: acme-jobs
+        region: eu-west-1
+        jobs:
+          a:
+            <<: *common
+            schedule: "@daily"
+          b:
+            <<: *common
+            schedule: "@hourly"
+            memory: 128
+    """)
+    jobs = load_manifest(path, now=NOW).jobs
+    assert [(j.name, j.handler, j.memory) for j in jobs] == [
+        ("a", "billing/nightly_report.py:handler", 1024), ("b", "billing/nightly_report.py:handler", 128)]
+
+
 # --- problems, each with file:line and path ----------------------------------------------
 
 def test_the_issue_example_message(project: Path) -> None:
@@ -233,6 +254,7 @@ def test_wrong_types_are_explained(project: Path) -> None:
     tags: {cost-center: 42}
     env: {FLAG: yes}
     memory: 256.5
+    owner: 2026-01-01
 """)
     assert found == [
         (7, "jobs.report.timeout", "must be a whole number, not text ('300')"),
@@ -240,6 +262,7 @@ def test_wrong_types_are_explained(project: Path) -> None:
         (9, "jobs.report.tags.cost-center", "must be text, not a number (42); put it in quotes to keep it as text"),
         (10, "jobs.report.env.FLAG", "must be text, not true/false (true); put it in quotes to keep it as text"),
         (11, "jobs.report.memory", "must be a whole number, not 256.5"),
+        (12, "jobs.report.owner", "must be text, not a date (2026-01-01); put it in quotes to keep it as text"),
     ]
 
 
@@ -509,7 +532,7 @@ def test_the_schema_is_valid_draft_2020_12_and_accepts_the_example() -> None:
 
 def test_the_schema_knows_every_job_field_of_the_model() -> None:
     shipped = schema()
-    keys = set(shipped["$defs"]["settings"]["properties"]) | set(shipped["$defs"]["job"]["properties"])
+    keys = set(shipped["$defs"]["settings"]["properties"])
     model = {f.name for f in dataclasses.fields(Job)} - {"name", "line"}
     assert keys == model
 
@@ -517,3 +540,14 @@ def test_the_schema_knows_every_job_field_of_the_model() -> None:
 def test_schema_returns_a_copy() -> None:
     schema()["properties"].clear()
     assert "jobs" in schema()["properties"]
+
+
+def test_files_that_are_not_text_or_not_files(tmp_path: Path) -> None:
+    binary = tmp_path / "jobs.yaml"
+    binary.write_bytes(b"namespace: acme\nregion: \xff\xfe\n")
+    with pytest.raises(ManifestError) as info:
+        load_manifest(binary)
+    assert str(info.value) == f"{binary}:2: is not UTF-8 text; save it as UTF-8"
+    with pytest.raises(ManifestError) as info:
+        load_manifest(tmp_path)
+    assert "is a folder" in str(info.value)

@@ -169,10 +169,14 @@ def next_times(expr_or_job: str, count: int, after: dt.datetime | None, zone: st
         click.echo("  no fire times after " + start.isoformat())
 
 
+MACROS = ("hourly", "daily", "weekly", "monthly", "yearly", "annually", "midnight")
+
+
 def _find_job(name: str, manifest_path: str) -> Job:
+    macro = f" (for the schedule, write @{name})" if name in MACROS else ""
     if not os.path.exists(manifest_path):
         raise CronplaneError(
-            f"{name!r} looks like a job name, but there is no manifest {manifest_path} to look it up in; "
+            f"{name!r} looks like a job name, but there is no manifest {manifest_path} to look it up in{macro}; "
             "pass -f FILE, or give a schedule expression such as 'cron(0 9 * * ? *)' or '0 9 * * 1-5'")
     # Handlers do not change when a job fires: skip reading them.
     manifest = load_manifest(manifest_path, check_handlers=False)
@@ -180,7 +184,7 @@ def _find_job(name: str, manifest_path: str) -> Job:
     if name not in known:
         from cronplane.schemacheck import did_you_mean
 
-        raise JobNotFoundError(f"{manifest_path}: no job named {name!r}{did_you_mean(name, known)}; "
+        raise JobNotFoundError(f"{manifest_path}: no job named {name!r}{macro or did_you_mean(name, known)}; "
                                f"jobs: {', '.join(known) or 'none'}. A schedule expression works too, e.g. 'cron(0 9 * * ? *)'")
     return manifest.job(name)
 

@@ -129,7 +129,8 @@ def _run_remote(manifest: Any, job: Any, aws: Any, payload: Any, wait: bool, syn
     if sync and isinstance(response.payload, dict) and response.payload.get("run_id") == run_id:
         record = response.payload  # the wrapper returns the run's record
     reader = HistoryReader(aws.client("dynamodb", session), names.history_table(manifest.namespace))
-    if wait and not (record and is_final(record)):
+    # --sync whose run was handed to a continuation invocation (retrying) follows it like --wait.
+    if (wait and not (record and is_final(record))) or (sync and record and not is_final(record)):
         on_change = (lambda r: click.echo(f"  ... {r.get('status')}", err=True)) if text else None
         try:
             record = wait_for_run(lambda: reader.get_run(run_id, job=job.name), timeout_wait or wait_budget_s(job),

@@ -76,20 +76,20 @@ def runs_table(items: Iterable[dict[str, Any]], *, show_job: bool, colour: bool)
         ]
         rows.append(row)
     widths = [len(h) for h in headers]
-    for row in rows:
-        if isinstance(row, list):
-            widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    for cells in rows:
+        if isinstance(cells, list):
+            widths = [max(w, len(cell)) for w, cell in zip(widths, cells)]
     status_col = headers.index("STATUS")
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    for row in rows:
-        if isinstance(row, str):
-            lines.append(row)
+    for line in rows:
+        if isinstance(line, str):
+            lines.append(line)
             continue
-        cells = [
+        shown = [
             _pad(status_text(cell, colour), cell, w) if i == status_col else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
+            for i, (cell, w) in enumerate(zip(line, widths))
         ]
-        lines.append("  ".join(cells).rstrip())
+        lines.append("  ".join(shown).rstrip())
     return lines
 
 

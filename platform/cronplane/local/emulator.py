@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import uuid
@@ -186,13 +187,12 @@ class Emulator:
         from werkzeug.serving import make_server
 
         app = LambdaInvokeMiddleware(DomainDispatcherApplication(create_backend_app), self)
+        # werkzeug answers a busy port with its own message and sys.exit(1): check first.
+        _check_port_free(self.host, self.requested_port)
         try:
             self._server = make_server(self.host, self.requested_port, app, threaded=True, request_handler=_quiet_handler())
-        except OSError as exc:
-            raise CronplaneError(
-                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
-                "is another `jobctl dev` running? Pick another port with --port."
-            ) from exc
+        except (OSError, SystemExit) as exc:
+            raise _port_error(self.host, self.requested_port, exc) from exc
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True)
         self._thread.start()
         return self
@@ -533,6 +533,25 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 def _log_result(result: Any) -> str:
     """X-Amz-Log-Result: the last 4 KB of the invocation's log (START ... REPORT), base64."""
     return base64.b64encode(str(result.log_tail).encode()[-LOG_TAIL_BYTES:]).decode()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise _port_error(host, port, exc) from exc
+
+
+def _port_error(host: str, port: int, exc: BaseException) -> CronplaneError:
+    reason = getattr(exc, "strerror", None) or "address already in use"
+    return CronplaneError(
+        f"cannot listen on {host}:{port}: {reason}; is another `jobctl dev` running? "
+        "Stop it, or pick another port with --port."
+    )
 
 
 def _quiet_handler() -> type:

@@ -3,9 +3,10 @@ package and wrapper Lambda would run (``packaging.build_job_package``), in the l
 runner (``runner.invoke_local``), with the job's environment (``resources.function_environment``).
 
 The run record goes to the configured history table when it is reachable (AWS, or the
-``jobctl dev`` emulator); otherwise ``CRONPLANE_HISTORY_TABLE`` and ``CRONPLANE_DLQ_URL`` are
-set empty and the wrapper only logs the record and returns it. Either way the record is
-returned to the caller to print.
+``jobctl dev`` emulator); otherwise ``CRONPLANE_HISTORY_TABLE`` is set empty and the wrapper
+only logs the record and returns it. Either way the record is returned to the caller to print.
+``CRONPLANE_DLQ_URL`` is the job's queue only on an emulator (an explicit endpoint); against
+real AWS it is empty, so a laptop run's failure is logged, not sent to the team's real DLQ.
 """
 
 from __future__ import annotations
@@ -98,10 +99,13 @@ def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
     sts = client("sts")
     arn = caller_arn(sts)
     account = arn.split(":")[4] if arn and arn.count(":") >= 5 else None
-    try:
-        dlq = str(client("sqs").get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"])
-    except Exception:
-        dlq = ""  # not deployed: the wrapper logs a final failure instead of sending it
+    dlq = ""  # empty: the wrapper logs a final failure instead of sending it
+    if aws.endpoint_url:
+        # Only to an emulator: a laptop run must not page whoever watches the real DLQ.
+        try:
+            dlq = str(client("sqs").get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"])
+        except Exception:
+            dlq = ""
     return Backend(table, dlq, account, arn or local_user, env, "")
 
 
@@ -128,6 +132,7 @@ def run_local(manifest: Manifest, job: Job, aws: AwsConfig, payload: Any = NO_PA
             Invocation(
                 code_dir=code_dir, handler=ENTRY_HANDLER, env=env, event=event, timeout_s=job.timeout,
                 memory_mb=job.memory, function_name=names.function_name(manifest.namespace, job.name), region=region,
+                account_id=backend.account_id,
             ),
             on_log=on_log,
         )

@@ -29,6 +29,7 @@ BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand function
 LOG_TAIL_BYTES = 4096  # what Lambda returns with LogType=Tail
 UNHANDLED = "Unhandled"
+PLACEHOLDER_ACCOUNT = "000000000000"
 
 # Taken from the parent so the function reaches the same AWS endpoint with usable credentials
 # (on Lambda they would come from the execution role).
@@ -51,6 +52,7 @@ class Invocation:
     function_name: str
     request_id: str | None = None
     region: str | None = None  # default: the parent's AWS_REGION / AWS_DEFAULT_REGION
+    account_id: str | None = None  # for the context's invoked_function_arn; a placeholder if unknown
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def lambda_environment(inv: Invocation, request_id: str, parent: Mapping[str, st
         "LAMBDA_TASK_ROOT": str(inv.code_dir),
         "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
         "_HANDLER": inv.handler,
-        "_CRONPLANE_FUNCTION_ARN": f"arn:aws:lambda:{region}:000000000000:function:{inv.function_name}",
+        "_CRONPLANE_FUNCTION_ARN": f"arn:aws:lambda:{region}:{inv.account_id or PLACEHOLDER_ACCOUNT}:function:{inv.function_name}",
         "TZ": ":UTC",
     })
     return env

@@ -166,7 +166,7 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
     # A fire time at the deploy time itself counts (the window is since < t <= until).
     start = max(since, deployed_at - timedelta(seconds=1)) if deployed_at else since
     runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
-    anchor = _rate_anchor(job, runs, deployed_at, since)
+    anchor = rate_anchor(job, runs, deployed_at, since)
     fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
     if not job.enabled:
         checks = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
@@ -220,7 +220,7 @@ def _parse_lambda_time(text: str) -> datetime:
     return datetime.fromisoformat(match.group(1) + zone).astimezone(timezone.utc)
 
 
-def _rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | None, since: datetime) -> datetime | None:
+def rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | None, since: datetime) -> datetime | None:
     """rate() fires every N units from the trigger's creation (first at creation + N). The
     job's own scheduled runs show that phase exactly; without any, the deploy time is the best
     guess. The anchor handed on is a time of that phase before the window."""

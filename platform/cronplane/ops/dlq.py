@@ -146,9 +146,14 @@ def replay_payload(event: Any) -> Any:
 def _receive_all(sqs: Any, url: str, wait_seconds: int) -> list[DlqMessage]:
     seen: dict[str, DlqMessage] = {}
     try:
+        # Long polling asks every SQS server (short polls sample a few), but its last, empty
+        # answer costs the whole wait: only wait while fewer than the queue's count were seen.
+        counted = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        expected = int(counted.get("Attributes", {}).get("ApproximateNumberOfMessages", "0"))
         while True:
+            wait = wait_seconds if len(seen) < expected else 0
             answer = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=BATCH, VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=wait_seconds,
+                QueueUrl=url, MaxNumberOfMessages=BATCH, VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=wait,
                 MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
             )
             fresh = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]

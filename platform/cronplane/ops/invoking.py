@@ -1,34 +1,32 @@
 """Starting a run of a deployed job from the ops commands (backfill, DLQ replay): the
-envelopes the runtime accepts and one asynchronous Invoke per run.
+envelopes and one asynchronous Invoke per run, through ``cronplane.invoke`` (run-now's layer).
 
-``cronplane.invoke`` (run-now) did not exist when this was written; this is the minimal
-asynchronous invoke the ops commands need. Accepted means Lambda answered 202: the event is
-queued and will run, which is what DLQ replay waits for before deleting a message."""
+Accepted means Lambda answered 202: the event is queued and will run, which is what DLQ replay
+waits for before deleting a message. A refused invoke is a result here, not an exception, so
+the caller can keep the message and go on with the next one."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from cronplane import names
+from cronplane import invoke
+from cronplane.errors import CronplaneError
 from cronplane.models import Manifest
-from cronplane.runtime.records import Trigger, iso
+from cronplane.runtime.records import Trigger
 
 ACCEPTED = 202  # Lambda's answer to an InvocationType=Event request it has queued
 
 
 def backfill_envelope(run_id: str, scheduled_for: datetime, triggered_by: str) -> dict[str, Any]:
-    return {"cronplane": {"trigger": Trigger.BACKFILL.value, "run_id": run_id,
-                          "scheduled_for": iso(scheduled_for), "triggered_by": triggered_by}}
+    return invoke.backfill_envelope(scheduled_for, triggered_by, run_id=run_id)
 
 
 def retry_envelope(run_id: str, retry_of: str, payload: Any, triggered_by: str) -> dict[str, Any]:
-    """A new run that re-does ``retry_of``; ``payload`` None lets the job use its configured
-    payload (the failed run was a scheduled one that had no override)."""
+    """A new run that re-does ``retry_of``. ``payload`` None leaves the key out, so the job
+    gets its configured payload as the failed scheduled run did (the runtime treats a present
+    ``"payload": null`` as an override with null)."""
     body: dict[str, Any] = {"trigger": Trigger.RETRY.value, "run_id": run_id, "retry_of": retry_of, "triggered_by": triggered_by}
     if payload is not None:
         body["payload"] = payload
@@ -47,27 +45,19 @@ class Invoker(Protocol):
 
 
 class LambdaInvoker:
-    """Invokes ``{namespace}-{job}`` (its ``live`` alias when the job has provisioned
-    concurrency, as the trigger does) with InvocationType=Event."""
+    """Invokes the job's function (its ``live`` alias with provisioned concurrency, as the
+    trigger does) with InvocationType=Event."""
 
     def __init__(self, lambda_client: Any, manifest: Manifest) -> None:
         self._client = lambda_client
         self._manifest = manifest
 
     def invoke_async(self, job_name: str, envelope: dict[str, Any]) -> InvokeResult:
-        job = self._manifest.job(job_name)
-        kwargs: dict[str, Any] = {
-            "FunctionName": names.function_name(self._manifest.namespace, job_name),
-            "InvocationType": "Event",
-            "Payload": json.dumps(envelope).encode(),
-        }
-        if job.provisioned_concurrency:
-            kwargs["Qualifier"] = names.ALIAS_NAME
+        function, qualifier = invoke.function_target(self._manifest.namespace, self._manifest.job(job_name))
         try:
-            answer = self._client.invoke(**kwargs)
-        except (BotoCoreError, ClientError) as exc:
+            answer = invoke.invoke_function(self._client, function, envelope, qualifier=qualifier)
+        except CronplaneError as exc:
             return InvokeResult(False, None, str(exc))
-        status = int(answer.get("StatusCode", 0))
-        if status != ACCEPTED:
-            return InvokeResult(False, status, f"Lambda answered {status}, not {ACCEPTED}")
-        return InvokeResult(True, status)
+        if answer.status_code != ACCEPTED:
+            return InvokeResult(False, answer.status_code, f"Lambda answered {answer.status_code}, not {ACCEPTED}")
+        return InvokeResult(True, answer.status_code)

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cronplane import names
 from cronplane.errors import AwsError
-from cronplane.models import Job, Manifest, TriggerMode
+from cronplane.models import Job, Manifest
 
 # get_schedule returns these next to the definition; update_schedule rejects them.
 _SCHEDULE_READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
@@ -40,10 +40,10 @@ class TriggerState:
 
 
 def expected_kind(manifest: Manifest, job: Job) -> TriggerKind:
-    """What deploy creates for the job: the same rule as the resources stage."""
-    if manifest.trigger_mode == TriggerMode.SCHEDULER or job.schedule.needs_scheduler:
-        return TriggerKind.SCHEDULE
-    return TriggerKind.RULE
+    """What deploy creates for the job (the manifest's own rule for it)."""
+    from cronplane.manifest import on_scheduler
+
+    return TriggerKind.SCHEDULE if on_scheduler(manifest, job) else TriggerKind.RULE
 
 
 def find_trigger(clients: Any, manifest: Manifest, job: Job) -> TriggerState | None:

@@ -4,8 +4,9 @@ attempts (exponential backoff with full jitter, so many failing jobs do not retr
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from cronplane.runtime.exceptions import NonRetryable
 
@@ -18,7 +19,7 @@ class RetrySettings:
     retry_on: tuple[str, ...] = ()  # empty: every exception except NonRetryable
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None) -> "RetrySettings":
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> RetrySettings:
         data = data or {}
         return cls(
             max_attempts=max(1, int(data.get("max_attempts", cls.max_attempts))),

@@ -14,7 +14,8 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -127,7 +128,7 @@ def _boot() -> None:
     global _wrapper, _boot_error
     try:
         _wrapper, _boot_error = build(), None
-    except Exception as exc:  # missing/invalid environment: raised by the first invocation
+    except Exception as exc:  # noqa: BLE001 - missing/invalid environment: raised by the first invocation
         _wrapper, _boot_error = None, exc
 
 

@@ -10,9 +10,10 @@ other event is a manual run whose payload is the event itself.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from cronplane.runtime.records import Trigger, new_run_id, parse_iso, scheduled_run_id
 
@@ -38,7 +39,7 @@ class Firing:
     original_event: Any = field(default=None, compare=False)
 
     @classmethod
-    def from_event(cls, event: Any, default_payload: Any, now: datetime) -> "Firing":
+    def from_event(cls, event: Any, default_payload: Any, now: datetime) -> Firing:
         if isinstance(event, Mapping) and isinstance(event.get(ENVELOPE_KEY), Mapping):
             return _from_envelope(event, event[ENVELOPE_KEY], default_payload, now)
         if isinstance(event, Mapping) and event.get("source") == "aws.events" and "time" in event:
@@ -57,7 +58,7 @@ class Firing:
         payload = copy.deepcopy(default_payload) if event in (None, {}) else event
         return cls(trigger=Trigger.MANUAL, run_id=new_run_id(now, Trigger.MANUAL), payload=payload, original_event=event)
 
-    def envelope_for_attempt(self, attempt: int, attempts: list[Mapping[str, Any]], started_at: str, backoff_ms: int) -> dict[str, Any]:
+    def envelope_for_attempt(self, attempt: int, attempts: Sequence[Mapping[str, Any]], started_at: str, backoff_ms: int) -> dict[str, Any]:
         """The event of the continuation invocation that makes ``attempt``: the original
         envelope plus the run id, the attempt number and every attempt so far."""
         base = self.original_event if _is_envelope(self.original_event) else self._as_envelope()
@@ -79,7 +80,7 @@ class Firing:
     def _as_envelope(self) -> dict[str, Any]:
         inner: dict[str, Any] = {"trigger": self.trigger.value, "run_id": self.run_id}
         if self.scheduled_for is not None:
-            inner["scheduled_for"] = self.scheduled_for.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            inner["scheduled_for"] = self.scheduled_for.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.triggered_by:
             inner["triggered_by"] = self.triggered_by
         if self.trigger is Trigger.MANUAL:
@@ -131,7 +132,7 @@ def _is_envelope(event: Any) -> bool:
 
 def _unsubstituted(value: str) -> bool:
     """A context attribute Scheduler did not fill in (e.g. a test invoke of the target)."""
-    return value.startswith("<aws.") or value.startswith("<")
+    return value.startswith("<")
 
 
 def _parse_time(value: Any, now: datetime) -> datetime:
@@ -142,4 +143,4 @@ def _parse_time(value: Any, now: datetime) -> datetime:
         moment = parse_iso(text)
     except ValueError:
         return now
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -25,9 +25,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cronplane.runtime.backoff import RetrySettings
 from cronplane.runtime.context import CountdownContext, JobContext
@@ -47,7 +48,7 @@ JobFunction = Callable[[Any, JobContext], Any]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Wrapper:
         self.log = RunLog(settings.job, self.scrubber, emit)
         self.retry = RetrySettings.from_mapping(settings.retry)
         self.forbid = str(settings.concurrency).lower() == "forbid"
+        self._abandoned: list[threading.Thread] = []  # timed-out attempts' threads
 
     # ------------------------------------------------------------------ the invocation
 
@@ -154,11 +156,12 @@ class Wrapper:
             request_id=str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4()),
             function_name=str(getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
         )
+        self._warn_about_abandoned(firing.run_id)
         lock = self._lock(run) if self.forbid else None
         history_ok = True
         try:
             self.store.begin(
-                self._record(run, RunStatus.RUNNING, attempts=list(firing.prior_attempts)),
+                self._record(run, RunStatus.RUNNING, attempts=[dict(a) for a in firing.prior_attempts]),
                 lock=lock,
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
@@ -167,13 +170,19 @@ class Wrapper:
             return self._duplicate(run)
         except LockHeld as held:
             return self._skipped(run, held.holder)
-        except Exception as exc:  # throttled / outage: the job runs anyway (see module doc)
+        except Exception as exc:  # noqa: BLE001 - throttled / outage: the job runs anyway (see module doc)
             history_ok = False
             self.log.line("error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=_describe(exc))
         self.log.line(
             "info", "run started", run_id=firing.run_id, trigger=firing.trigger.value, attempt=firing.attempt, request_id=run.request_id
         )
         return self._finish(run, self._attempts(run), lock, history_ok)
+
+    def _warn_about_abandoned(self, run_id: str) -> None:
+        self._abandoned = [t for t in self._abandoned if t.is_alive()]
+        for thread in self._abandoned:
+            _stop_thread(thread)
+            self.log.line("warning", "an abandoned timed-out attempt is still running in this environment", run_id=run_id, thread=thread.name)
 
     # ------------------------------------------------------------------ attempts
 
@@ -243,6 +252,10 @@ class Wrapper:
             error = _soft_deadline_error(self.settings)
             entry.update(self._error_fields(error, None))
             self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
+            # The handler returns before Lambda's hard kill, so Lambda keeps this execution
+            # environment and would thaw the abandoned thread in the next invocation: stop it.
+            _stop_thread(worker)
+            self._abandoned.append(worker)
             return _Attempt(entry, timed_out=True, error=error)
         if "error" in box:
             error = box["error"]
@@ -324,7 +337,7 @@ class Wrapper:
         record["next_attempt"] = outcome.next_attempt
         try:
             self.store.finish(record)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - see below
             # A continuation could not prove it is the awaited attempt: fail here, loudly.
             self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=_describe(exc))
             outcome.error = outcome.error or exc
@@ -333,7 +346,7 @@ class Wrapper:
         target = str(getattr(run.lambda_context, "invoked_function_arn", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or run.function_name)
         try:
             self.dispatcher.invoke_async(target, event)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=_describe(exc))
             return None
         self.log.line(
@@ -361,11 +374,17 @@ class Wrapper:
         record["yielded_to"] = holder
         record["duration_ms"] = 0
         self.log.line("warning", "another run holds the lock (concurrency: forbid); skipped", run_id=record["run_id"], yielded_to=holder)
+        if run.firing.continuation:
+            # The run's record exists (``retrying``): end it there instead of adding a marker.
+            record["attempts"] = [dict(a) for a in run.firing.prior_attempts]
+            self._write(lambda: self.store.finish(record), record)
+            self._metric(record)
+            return record
         try:
             self.store.add(record)
         except RunExists:
             return self._duplicate(run)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
             self._log_record(record)
         self._metric(record)
@@ -376,7 +395,7 @@ class Wrapper:
             self.store.add(record)
         except RunExists:
             pass  # the very same duplicate marker was already written
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
             self._log_record(record)
 
@@ -384,7 +403,7 @@ class Wrapper:
         try:
             write()
             return True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=_describe(exc))
             self._log_record(record)
             return False
@@ -412,7 +431,7 @@ class Wrapper:
         body = self.scrubber.scrub_obj(body)
         try:
             message_id = self.dispatcher.send_dead_letter(body)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=_describe(exc), dead_letter=body)
             return
         self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
@@ -460,7 +479,8 @@ class Wrapper:
         }
         if firing.retry_of:
             record["retry_of"] = firing.retry_of
-        return self.scrubber.scrub_obj(record)
+        scrubbed: dict[str, Any] = self.scrubber.scrub_obj(record)
+        return scrubbed
 
     def _result_text(self, value: Any) -> str | None:
         if value is None:
@@ -482,6 +502,20 @@ class Wrapper:
             expires_at=now + self.settings.timeout,
             ttl=now + self.settings.timeout + 86400,
         )
+
+
+class AttemptAbandoned(BaseException):
+    """Raised inside an abandoned attempt's thread to stop it (a BaseException, so a job's
+    ``except Exception`` does not swallow it)."""
+
+
+def _stop_thread(thread: threading.Thread) -> None:
+    """Ask ``thread`` to raise AttemptAbandoned at its next Python instruction. A thread
+    blocked inside a C call (a socket read, ``time.sleep``) stops when that call returns."""
+    import ctypes  # only on this rare path: not a cold-start cost
+
+    if thread.ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(AttemptAbandoned))
 
 
 class SoftDeadline(Exception):

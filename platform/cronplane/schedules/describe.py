@@ -14,6 +14,9 @@ def describe_cron(fields: tuple[str, ...]) -> str:
     minute, hour, dom, month, dow, year = fields
     if dow == "L":  # alone it means Saturday; cron-descriptor only knows the 6L form
         dow = "SAT"
+    if "/" in year and "-" not in year:  # "2030/5" stops at 2199, not at 9999 as it would say
+        start, _, step = year.partition("/")
+        year = f"{'1970' if start == '*' else start}-2199/{step}"
     try:
         from cron_descriptor import ExpressionDescriptor, Options
 

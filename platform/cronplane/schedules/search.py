@@ -109,9 +109,12 @@ def wall_to_instant(wall: datetime, zone: tzinfo) -> datetime | None:
     """The instant a naive wall-clock time fires in ``zone``: None when it does not exist
     (spring forward), the first occurrence when it happens twice (fall back)."""
     aware = wall.replace(tzinfo=zone, fold=0)
+    # Outside a transition both readings of fold give the same offset: the common, cheap case.
+    if aware.utcoffset() == wall.replace(tzinfo=zone, fold=1).utcoffset():
+        return aware
     if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != wall:
-        return None
-    return aware
+        return None  # in the gap: fold=0 reads it with the old offset, which lands elsewhere
+    return aware  # repeated: fold=0 is the first occurrence
 
 
 def iter_fire_times(spec: CronSpec, zone: tzinfo | None, after: datetime) -> Iterator[datetime]:

@@ -125,7 +125,7 @@ def test_unmanaged_look_alikes_are_reported_and_left_alone() -> None:
     look = [
         LiveResource(Kind.QUEUE, f"{NS}-legacy-dlq", "arn:q", {}, {}, "https://sqs/x"),
         LiveResource(Kind.RULE, f"{NS}-legacy", "arn:r", {"state": "ENABLED"}, {"team": "old"}),
-        LiveResource(Kind.FUNCTION, f"{NS}-legacy", "arn:f", {}, None),  # not in the namespace's tag query
+        LiveResource(Kind.FUNCTION, f"{NS}-legacy", "arn:f", {}, {"team": "old"}),
         # another cronplane namespace sharing the prefix: silently not ours
         LiveResource(Kind.RULE, f"{NS}-staging-x", "arn:s", {}, {names.NAMESPACE_TAG: f"{NS}-staging",
                                                                  names.MANAGED_BY_TAG: "cronplane"}),
@@ -135,6 +135,9 @@ def test_unmanaged_look_alikes_are_reported_and_left_alone() -> None:
     assert len(p.notes) == 3
     assert all(n.startswith("not managed: ") and n.endswith("skipped") for n in p.notes)
     assert any(f"sqs queue {NS}-legacy-dlq" in n for n in p.notes)
+    # a function outside the namespace's tag query has unknown tags: read before judging
+    unknown = LiveResource(Kind.FUNCTION, f"{NS}-other", "arn:o", {}, None)
+    assert plan(desired_for(m), live.with_resources([unknown])).needs_tags == {unknown.key}
 
 
 def test_untagged_resource_with_a_job_name_blocks_only_that_job() -> None:

@@ -181,6 +181,8 @@ def test_next_of_a_job_name_without_a_manifest(tmp_path: Path, monkeypatch: pyte
     code, _, err = run(["next", "nightly-report"], capsys)
     assert code == 1
     assert err.startswith("Error: 'nightly-report' looks like a job name, but there is no manifest jobs.yaml")
+    code, _, err = run(["next", "daily"], capsys)
+    assert code == 1 and "(for the schedule, write @daily)" in err
 
 
 @pytest.mark.parametrize(

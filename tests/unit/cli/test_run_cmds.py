@@ -40,7 +40,7 @@ jobs:
     handler: qa/tasks.py:hang
     schedule: rate(1 hour)
     team: qa
-    timeout: 4
+    timeout: 3  # the wrapper keeps 2 s back, so the job starts and freezes; the runner kills at 3 s
     retries: {max_attempts: 1}
 """
 
@@ -220,7 +220,7 @@ def test_run_now_local_failure_exits_1_with_attempts(offline: Path, capsys: pyte
 def test_run_now_local_hard_kill_is_timed_out(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = jobctl(capsys, "run-now", "hang-job", "--local")
     assert code == 1
-    assert "Task timed out after 4.00 seconds" in err
+    assert "Task timed out after 3.00 seconds" in err
     assert "no run record came back" in out and "timed_out (local" in out
 
 

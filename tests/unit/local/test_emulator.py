@@ -262,3 +262,14 @@ def _alive(pid: int) -> bool:
             return handle.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    from cronplane.errors import CronplaneError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(CronplaneError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            Emulator(port=port).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,13 @@ def test_success_returns_payload_with_lambda_environment_and_context(tmp_path: P
                 "parent_only": os.environ.get("CRONPLANE_TEST_PARENT_ONLY"),
                 "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
                 "key": os.environ.get("AWS_ACCESS_KEY_ID"),
+                "arn": context.invoked_function_arn,
             }
     """)
     os.environ["CRONPLANE_TEST_PARENT_ONLY"] = "leaks"
     os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1"
     try:
-        result = invoke_local(invocation(code))
+        result = invoke_local(invocation(code, region="eu-central-1", account_id="111122223333"))
     finally:
         del os.environ["CRONPLANE_TEST_PARENT_ONLY"], os.environ["AWS_ENDPOINT_URL"]
     assert result.function_error is None and not result.timed_out and result.ok
@@ -66,6 +68,7 @@ def test_success_returns_payload_with_lambda_environment_and_context(tmp_path: P
     assert 8000 < payload["remaining"] <= 10000
     assert payload["parent_only"] is None  # the function sees Lambda's environment, not ours
     assert payload["endpoint"] == "http://127.0.0.1:1" and payload["key"] == "testing"  # pass-through
+    assert payload["arn"] == "arn:aws:lambda:eu-central-1:111122223333:function:acme-jobs-demo"
 
 
 def test_code_dir_package_shadows_the_installed_cronplane(tmp_path: Path) -> None:
@@ -101,19 +104,18 @@ def test_hard_kill_at_timeout_takes_the_whole_process_group(tmp_path: Path) -> N
         import subprocess, sys, time
         def handler(event, context):
             # A grandchild that would write the marker after the timeout unless killed with us.
-            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3.5); open({str(marker)!r}, 'w').write('x')"])
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5); open({str(marker)!r}, 'w').write('x')"])
             print("sleeping past the timeout", flush=True)
             time.sleep(30)
             return "never"
     """)
-    result = invoke_local(invocation(code, timeout_s=2))
+    result = invoke_local(invocation(code, timeout_s=1))
     assert result.timed_out and result.function_error == "Unhandled"
     assert result.payload["errorType"] == "TimeoutError"
-    assert "req-1 Task timed out after 2.00 seconds" in result.payload["errorMessage"]
-    assert 2000 <= result.duration_ms < 10000
+    assert "req-1 Task timed out after 1.00 seconds" in result.payload["errorMessage"]
+    assert 1000 <= result.duration_ms < 10000
     assert "sleeping past the timeout" in result.log_tail
-    import time
-    time.sleep(2.0)
+    time.sleep(1.0)  # the grandchild started before the kill; alive, it would have written by now
     assert not marker.exists()
 
 
@@ -173,12 +175,12 @@ def test_import_error_and_exit_and_unserializable_results(tmp_path: Path) -> Non
 def test_init_time_does_not_count_against_the_timeout(tmp_path: Path) -> None:
     code = write_code(tmp_path, """
         import time
-        time.sleep(1.5)  # a slow cold start, longer than half the timeout
+        time.sleep(0.8)  # a slow cold start...
         def handler(event, context):
-            time.sleep(1.0)
+            time.sleep(0.5)  # ...that with this would overrun the timeout if init counted
             return context.get_remaining_time_in_millis()
     """)
-    result = invoke_local(invocation(code, timeout_s=2))
+    result = invoke_local(invocation(code, timeout_s=1))
     assert result.ok and result.payload > 0
 
 

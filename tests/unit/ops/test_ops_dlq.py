@@ -170,7 +170,7 @@ def test_replay_without_a_function_loses_nothing(clients: Any, deploy: Any) -> N
     listed = list_messages(clients.sqs, url, wait_seconds=0)
     results = replay(clients.sqs, url, LambdaInvoker(clients.lambda_, manifest), "invoice-sync",
                      [listed[0].message_id], triggered_by="me", now=utc("2026-11-27T12:00:00Z"), wait_seconds=0)
-    assert len(results) == 1 and not results[0].accepted and "Function not found" in (results[0].error or "")
+    assert len(results) == 1 and not results[0].accepted and "does not exist" in (results[0].error or "")
     assert visible(url) == 3
 
 

@@ -8,13 +8,13 @@ import json
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
-
 from cronplane.runtime import entry
 from cronplane.runtime.history_schema import create_table
 from cronplane.runtime.settings import RuntimeSettings
@@ -23,6 +23,7 @@ from cronplane.runtime.wrapper import Clock, Wrapper
 
 REGION = "eu-west-1"
 TABLE = "acme-history"
+ROOT_JOBS = Path(__file__).resolve().parents[3] / "jobs"
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:acme-job"
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from cronplane.runtime import NonRetryable
 from cronplane.runtime.backoff import RetrySettings
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 class ProviderDown(ConnectionError):

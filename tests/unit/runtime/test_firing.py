@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.records import Trigger, parse_iso, scheduled_run_id
 
-NOW = datetime(2026, 11, 27, 16, 0, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 16, 0, 5, tzinfo=UTC)
 DEFAULT = {"batch": 5}
 
 
@@ -27,7 +27,7 @@ def test_plain_eventbridge_scheduled_event_is_a_schedule_firing() -> None:
     event = {"id": "abc", "source": "aws.events", "time": "2026-11-27T09:15:00Z", "resources": ["arn:rule/x"]}
     firing = Firing.from_event(event, DEFAULT, NOW)
     assert firing.trigger is Trigger.SCHEDULE and firing.triggered_by == "arn:rule/x"
-    assert firing.scheduled_for == datetime(2026, 11, 27, 9, 15, tzinfo=timezone.utc)
+    assert firing.scheduled_for == datetime(2026, 11, 27, 9, 15, tzinfo=UTC)
     assert firing.run_id == scheduled_run_id(firing.scheduled_for, "abc") and firing.payload == DEFAULT
 
 

@@ -10,7 +10,6 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from conftest import TABLE, Env, FakeLambdaContext, schedule_event
-
 from cronplane.runtime.exceptions import HistoryUnavailable
 from cronplane.runtime.store import DynamoRunStore
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import boto3
-
 from cronplane.names import HISTORY_INDEX
 from cronplane.runtime.history_schema import INDEX_NAME, create_table, table_definition
 

@@ -8,7 +8,6 @@ import logging
 
 import pytest
 from conftest import Env, FakeLambdaContext, count_calls, schedule_event
-
 from cronplane.runtime import entry
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.wrapper import Clock

@@ -8,8 +8,7 @@ import random
 import threading
 
 from conftest import FUNCTION_ARN, Env, FakeLambdaContext, count_calls, schedule_event
-
-from cronplane.runtime.records import scheduled_run_id, parse_iso
+from cronplane.runtime.records import parse_iso, scheduled_run_id
 from cronplane.runtime.wrapper import Clock
 
 SUCCEED = """
@@ -180,6 +179,32 @@ def test_job_past_the_soft_deadline_is_recorded_timed_out_with_dlq_message(env: 
     assert [r["holder"] for r in env.records() if r["run_id"] == "~lock"] == [record["run_id"]]
 
 
+def test_abandoned_attempt_is_stopped_instead_of_running_on_in_the_next_invocation(env: Env) -> None:
+    source = """
+        import time
+        PROGRESS = []
+
+        def handler(event, context):
+            try:
+                while True:  # a busy job that never checks the time left
+                    PROGRESS.append(1)
+                    time.sleep(0.01)
+            except Exception:
+                PROGRESS.append("swallowed")  # AttemptAbandoned is not an Exception
+                raise
+    """
+    wrapper = env.wrapper(source, safety_margin_ms=2_000)
+    record = wrapper.handle(schedule_event(), FakeLambdaContext(2_200, ticking=True))
+    assert record["status"] == "timed_out"
+    for worker in [t for t in threading.enumerate() if t.name.startswith(f"cronplane-{record['run_id']}")]:
+        worker.join(5)
+        assert not worker.is_alive()
+    progress = wrapper.job_function.__globals__["PROGRESS"]
+    steps = len(progress)
+    threading.Event().wait(0.1)
+    assert len(progress) == steps and "swallowed" not in progress
+
+
 def test_no_attempt_starts_inside_the_safety_margin(env: Env) -> None:
     source = """
         CALLS = []
@@ -229,7 +254,10 @@ def test_forbid_overlap_is_skipped_with_the_run_it_yielded_to(env: Env) -> None:
     first.start()
     try:
         assert started.wait(10)
+        calls = count_calls(env.client("dynamodb"))
         skipped = wrapper.handle(schedule_event("evt-2", "2026-11-27T09:15:00Z"), FakeLambdaContext())
+        # The holder comes back with the cancelled transaction: no read on the skip path.
+        assert calls() == ["TransactWriteItems", "PutItem"]
     finally:
         gate.set()
         first.join(10)
@@ -305,3 +333,40 @@ def test_setup_failure_is_recorded_as_a_failed_run(env: Env) -> None:
     assert record["status"] == "failed" and len(record["attempts"]) == 1
     assert record["error"].startswith("RuntimeSetupError: could not import the job module 'team_missing.job'")
     assert [m["status"] for m in env.dead_letters()] == ["failed"]
+
+
+def test_forbid_continuation_keeps_the_lock_across_the_hand_over(env: Env) -> None:
+    retry = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}
+    wrapper = env.wrapper(FLAKY, payload={"fail_attempts": 1}, retry=retry, concurrency="forbid", clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)))
+    handed = wrapper.handle(schedule_event(), FakeLambdaContext(2_500))
+    # Between the hand-over and the continuation, another firing still yields to this run.
+    other = wrapper.handle(schedule_event("evt-2", "2026-11-27T09:15:00Z"), FakeLambdaContext())
+    assert other["status"] == "skipped" and other["yielded_to"] == handed["run_id"]
+    [continuation] = env.spy.events()
+    done = wrapper.handle(continuation, FakeLambdaContext(60_000))
+    assert done["status"] == "succeeded" and len(done["attempts"]) == 2
+    assert [r for r in env.records() if r["run_id"] == "~lock"] == []
+
+
+def test_dlq_replay_records_what_it_retries(env: Env) -> None:
+    event = {"cronplane": {"trigger": "retry", "run_id": "20261127T110000Z-r1234567", "retry_of": "20261127T090000Z-abcd1234",
+                           "payload": {"batch": 2}, "triggered_by": "arn:aws:iam::123456789012:user/ana"}}
+    record = env.wrapper(SUCCEED).handle(event, FakeLambdaContext())
+    assert (record["trigger"], record["retry_of"], record["status"]) == ("retry", "20261127T090000Z-abcd1234", "succeeded")
+    assert json.loads(record["result"])["got"] == {"batch": 2}
+
+
+def test_the_example_invoice_sync_job_succeeds_on_its_retry(env: Env, monkeypatch) -> None:
+    from conftest import ROOT_JOBS
+
+    monkeypatch.syspath_prepend(str(ROOT_JOBS))
+    settings = env.settings(
+        "billing.invoice_sync:handler",
+        payload={"fail_attempts": 1, "batch_size": 25},
+        retry={"max_attempts": 3, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["ConnectionError", "TimeoutError"]},
+    )
+    from cronplane.runtime import entry
+
+    record = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append).handle(schedule_event(), FakeLambdaContext())
+    assert record["status"] == "succeeded" and json.loads(record["result"]) == {"synced": 25, "attempt": 2}
+    assert record["attempts"][0]["error_type"] == "ProviderUnavailable"

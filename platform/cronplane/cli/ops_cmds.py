@@ -1,0 +1,245 @@
+"""``jobctl audit``, ``dlq`` (list / replay), ``pause``, ``resume``, ``backfill``: build the
+clients, call ``cronplane.ops``, print through ``cronplane.ops.render``. Exit codes: audit 0 /
+3 (made for monitoring); replay and backfill 1 when any run was not accepted."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
+from cronplane.errors import CronplaneError
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(text: str, now: datetime, option: str) -> datetime:
+    """``24h`` / ``7d`` / ``30m`` / ``2w`` before now, or an ISO time (UTC unless it says)."""
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected a duration like 24h, 7d, 30m or an ISO time like 2026-11-27T09:00:00Z",
+                                 param_hint=option) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None) -> tuple[Any, Any]:
+    from cronplane.manifest import load_manifest
+    from cronplane.ops.clients import OpsClients
+
+    manifest = load_manifest(manifest_path)
+    aws = aws_config(region, profile, endpoint_url, manifest.region, manifest.root)
+    session = aws.session()
+    return manifest, OpsClients(lambda service: aws.client(service, session))
+
+
+def _now(text: str | None) -> datetime:
+    return parse_moment(text, datetime.now(timezone.utc), "--now") if text else datetime.now(timezone.utc)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CronplaneError(f"{question} needs confirmation, and there is no terminal to ask: pass --yes.")
+    if not click.confirm(f"{question}?", default=False):
+        raise click.Abort()
+
+
+def _colour() -> bool:
+    return sys.stdout.isatty()
+
+
+# ------------------------------------------------------------------------------------ audit
+@click.command("audit")
+@click.argument("job_name", metavar="[JOB]", required=False)
+@manifest_option
+@click.option("--since", default="24h", show_default=True, metavar="24h|ISO", help="Start of the window.")
+@click.option("--until", default=None, metavar="ISO", help="End of the window (default: now).")
+@click.option("--grace", type=click.IntRange(min=0), default=None, metavar="SECONDS",
+              help="A run that started later than this after its time is late (default 120).")
+@output_option("table", "json")
+@click.option("--now", "now_text", default=None, hidden=True, help="Pretend it is this time (tests).")
+@aws_options
+def audit(job_name: str | None, manifest_path: str, since: str, until: str | None, grace: int | None, output: str,
+          now_text: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Did every promised run happen? Exit 0 if so, 3 if any was missed, failed or lost."""
+    from cronplane.ops import audit as ops_audit
+    from cronplane.ops.render import audit_json, audit_text
+
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    now = _now(now_text)
+    start = parse_moment(since, now, "--since")
+    end = parse_moment(until, now, "--until") if until else now
+    if end <= start:
+        raise click.BadParameter(f"the window is empty: --until {end:%Y-%m-%dT%H:%M:%SZ} is not after --since", param_hint="--until")
+    jobs = [manifest.job(job_name).name] if job_name else [j.name for j in manifest.jobs]
+    report = ops_audit.audit(clients, manifest, jobs, since=start, until=end, now=now,
+                             grace_seconds=ops_audit.DEFAULT_GRACE_SECONDS if grace is None else grace)
+    if output == "json":
+        click.echo(json.dumps(audit_json(report), indent=2, default=str))
+    else:
+        click.echo(audit_text(report, colour=_colour()))
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
+
+
+# -------------------------------------------------------------------------------------- dlq
+class _DlqGroup(click.Group):
+    """``jobctl dlq JOB`` lists; ``jobctl dlq replay JOB`` replays: a first word that is not a
+    subcommand is the JOB of the (hidden) ``list`` subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("dlq", cls=_DlqGroup)
+def dlq() -> None:
+    """List a job's dead-letter messages (jobctl dlq JOB), or replay them (jobctl dlq replay JOB)."""
+
+
+@dlq.command("list", hidden=True)
+@click.argument("job_name", metavar="JOB")
+@manifest_option
+@output_option("table", "json")
+@aws_options
+def dlq_list(job_name: str, manifest_path: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """List JOB's dead-letter messages without consuming them."""
+    from cronplane.ops.dlq import list_messages, queue_url
+    from cronplane.ops.render import dlq_text
+
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    job = manifest.job(job_name)
+    messages = list_messages(clients.sqs, queue_url(clients.sqs, manifest.namespace, job.name))
+    if output == "json":
+        click.echo(json.dumps({"job": job.name, "messages": [m.to_dict() for m in messages]}, indent=2, default=str))
+    else:
+        click.echo(dlq_text(job.name, messages))
+
+
+@dlq.command("replay")
+@click.argument("job_name", metavar="JOB")
+@manifest_option
+@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID", help="Replay the message of this failed run (repeatable).")
+@click.option("--all", "replay_all", is_flag=True, help="Replay every message in the queue.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@aws_options
+def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], replay_all: bool, yes: bool,
+               region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Re-run dead-lettered runs of JOB as new retry runs; a message is deleted only once its
+    replay was accepted."""
+    from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
+    from cronplane.ops.invoking import LambdaInvoker
+    from cronplane.ops.render import replay_text
+
+    if bool(run_ids) == replay_all:
+        raise click.UsageError("say which messages to replay: --run RUN_ID (repeatable) or --all")
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    job = manifest.job(job_name)
+    url = queue_url(clients.sqs, manifest.namespace, job.name)
+    messages = list_messages(clients.sqs, url)
+    if replay_all:
+        chosen = [m for m in messages if m.source is not DlqSource.UNKNOWN]
+    else:
+        chosen = [m for m in messages if m.run_id in run_ids]
+        missing = sorted(set(run_ids) - {m.run_id for m in chosen})
+        if missing:
+            known = ", ".join(sorted({m.run_id for m in messages if m.run_id})) or "none"
+            raise CronplaneError(f"no dead-letter message for run {', '.join(missing)} of {job.name} (runs in the queue: {known})")
+    if not chosen:
+        click.echo(f"{job.name}: nothing to replay (the dead-letter queue is empty)")
+        return
+    for m in chosen:
+        click.echo(f"will replay {m.run_id} ({m.source.value}, {m.error or 'no error text'})")
+    _confirm(f"Replay {len(chosen)} run(s) of {job.name}", yes)
+    results = replay(clients.sqs, url, LambdaInvoker(clients.lambda_, manifest), job.name,
+                     [m.message_id for m in chosen], triggered_by=clients.caller_arn(), now=datetime.now(timezone.utc))
+    click.echo(replay_text(results))
+    if len(results) < len(chosen):
+        click.echo(f"{len(chosen) - len(results)} message(s) were no longer in the queue (consumed elsewhere?)", err=True)
+    if not all(r.accepted for r in results):
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------- pause / resume
+@click.command("pause")
+@click.argument("job_name", metavar="JOB")
+@manifest_option
+@click.option("--reason", default=None, help="Why (recorded with the pause, shown by history and audit).")
+@aws_options
+def pause(job_name: str, manifest_path: str, reason: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Disable JOB's trigger without a deploy (recorded: who, when, why)."""
+    from cronplane.ops.pause import pause_job
+
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    click.echo(pause_job(clients, manifest, job_name, now=datetime.now(timezone.utc), reason=reason).message)
+
+
+@click.command("resume")
+@click.argument("job_name", metavar="JOB")
+@manifest_option
+@click.option("--reason", default=None, help="Why (recorded with the resume).")
+@aws_options
+def resume(job_name: str, manifest_path: str, reason: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Enable a paused JOB's trigger again."""
+    from cronplane.ops.pause import resume_job
+
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    click.echo(resume_job(clients, manifest, job_name, now=datetime.now(timezone.utc), reason=reason).message)
+
+
+# --------------------------------------------------------------------------------- backfill
+def _rate(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(?:/\s*min)?\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise click.BadParameter(f"{text!r}: expected runs per minute, like 10/min", param_hint="--rate")
+    return float(match.group(1))
+
+
+@click.command("backfill")
+@click.argument("job_name", metavar="JOB")
+@manifest_option
+@click.option("--from", "from_text", required=True, metavar="ISO", help="First fire time to consider (inclusive).")
+@click.option("--to", "to_text", required=True, metavar="ISO", help="Last fire time to consider (inclusive).")
+@click.option("--rate", "rate_text", default="10/min", show_default=True, metavar="N/min", help="At most N runs started per minute.")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.option("--now", "now_text", default=None, hidden=True, help="Pretend it is this time (tests).")
+@aws_options
+def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, rate_text: str, yes: bool, now_text: str | None,
+             region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+    """Run JOB's fire times between --from and --to that have no successful run."""
+    from cronplane.models import Concurrency
+    from cronplane.ops.backfill import plan_backfill, run_backfill
+    from cronplane.ops.invoking import LambdaInvoker
+    from cronplane.ops.render import backfill_plan_text, backfill_progress
+
+    rate = _rate(rate_text)
+    manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
+    job = manifest.job(job_name)
+    now = _now(now_text)
+    plan = plan_backfill(clients, manifest, job.name, start=parse_moment(from_text, now, "--from"),
+                         end=parse_moment(to_text, now, "--to"), now=now)
+    click.echo(backfill_plan_text(plan, rate, job.concurrency == Concurrency.FORBID))
+    if not plan.items:
+        click.echo("nothing to backfill")
+        return
+    _confirm(f"Backfill {len(plan.items)} run(s) of {job.name}", yes)
+    total = len(plan.items)
+    runs = run_backfill(plan, manifest, LambdaInvoker(clients.lambda_, manifest), clients.dynamodb,
+                        triggered_by=clients.caller_arn(), rate_per_minute=rate, now=(lambda: now) if now_text else None,
+                        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)))
+    accepted = sum(1 for r in runs if r.accepted)
+    click.echo(f"{accepted} of {total} backfill run(s) started; follow them with `jobctl history {job.name}`")
+    if accepted < total:
+        raise SystemExit(1)

@@ -1,0 +1,147 @@
+"""``jobctl backfill``: run the fire times of a window that have no successful run.
+
+Plan first (pure reads: one bounded Query, the same matching as ``jobctl audit``), print it,
+then run it oldest first: each fire time becomes one asynchronous invoke with trigger
+``backfill``, its original ``scheduled_for`` and the deterministic run id
+``records.backfill_run_id(t)`` (so a second backfill of the same window cannot run a time
+twice: the runtime turns it into a recorded duplicate). Invokes are spaced to a bounded rate;
+a ``concurrency: forbid`` job also waits for each run's record to be final before the next.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from cronplane import names
+from cronplane.errors import CronplaneError
+from cronplane.models import Concurrency, Manifest
+from cronplane.ops.audit import Outcome, classify, effective_status, rate_anchor
+from cronplane.ops.invoking import Invoker, backfill_envelope
+from cronplane.ops.items import get_item, query_window
+from cronplane.runtime.records import backfill_run_id
+
+DEFAULT_RATE_PER_MINUTE = 10
+MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
+FINAL_WAIT_MARGIN_S = 120  # async queueing + cold start, on top of the job's own timeout
+POLL_FIRST_S, POLL_MAX_S = 1.0, 10.0  # record polling backs off: short runs answer fast
+# What backfill re-runs: every fire time without a success (and not still running).
+TO_RUN = frozenset({Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST, Outcome.SKIPPED})
+
+
+@dataclass(frozen=True)
+class BackfillItem:
+    fire_time: datetime
+    run_id: str
+    reason: str  # the audit outcome it fixes: missed, failed ...
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    job: str
+    start: datetime
+    end: datetime
+    items: tuple[BackfillItem, ...]
+    fire_times: int  # promised in the window
+    already_backfilled: tuple[str, ...] = ()  # run ids that exist: re-running would be a duplicate
+
+
+@dataclass(frozen=True)
+class BackfillRun:
+    item: BackfillItem
+    accepted: bool
+    status: str | None = None  # final status when the run was waited for
+    error: str | None = None
+
+
+class BackfillStopped(CronplaneError):
+    """A forbid job's run did not finish in time: the next one must not start."""
+
+
+def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: datetime, end: datetime, now: datetime) -> BackfillPlan:
+    job = manifest.job(job_name)
+    if end <= start:
+        raise CronplaneError(f"backfill window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from {start:%Y-%m-%dT%H:%M:%SZ}")
+    end = min(end, now)  # the future is the schedule's job
+    # --from is inclusive: a fire time exactly at the start is part of the window.
+    opened = start - timedelta(seconds=1)
+    items = query_window(clients.dynamodb, names.history_table(manifest.namespace), job_name, opened, end)
+    runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
+    anchor = rate_anchor(job, runs, None, opened)
+    fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)]
+    checks, _ = classify(fire_times, runs, [], grace_seconds=0, now=now, since=opened, until=end)
+    existing = {r["run_id"] for r in runs}
+    todo, done_before = [], []
+    for check in checks:
+        if check.outcome not in TO_RUN:
+            continue
+        run_id = backfill_run_id(check.fire_time)
+        if run_id in existing:
+            done_before.append(run_id)  # an earlier backfill ran and failed: that is DLQ replay's case
+        else:
+            todo.append(BackfillItem(check.fire_time, run_id, check.outcome.value))
+    return BackfillPlan(job_name, start, end, tuple(todo), len(fire_times), tuple(done_before))
+
+
+def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynamodb: Any, *, triggered_by: str,
+                 rate_per_minute: float = DEFAULT_RATE_PER_MINUTE, now: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 on_progress: Callable[[int, BackfillRun], None] | None = None) -> list[BackfillRun]:
+    """Invoke the plan's runs oldest first. Stops at the first invoke Lambda refuses (the rest
+    would fail the same way) and, for forbid jobs, when a run does not finish in time."""
+    job = manifest.job(plan.job)
+    table = names.history_table(manifest.namespace)
+    spacing = 60.0 / rate_per_minute if rate_per_minute > 0 else 0.0
+    wait_final = job.concurrency == Concurrency.FORBID
+    runs: list[BackfillRun] = []
+    last_start: float | None = None
+    for index, item in enumerate(sorted(plan.items, key=lambda i: i.fire_time), start=1):
+        if last_start is not None and spacing:
+            remaining = spacing - (clock() - last_start)
+            if remaining > 0:
+                sleep(remaining)
+        last_start = clock()
+        outcome = invoker.invoke_async(plan.job, backfill_envelope(item.run_id, item.fire_time, triggered_by))
+        if not outcome.accepted:
+            run = BackfillRun(item, False, error=outcome.error)
+            runs.append(run)
+            if on_progress:
+                on_progress(index, run)
+            break
+        status = None
+        if wait_final:
+            status = _wait_final(dynamodb, table, plan.job, item.run_id, job.timeout + FINAL_WAIT_MARGIN_S, now, sleep, clock)
+            if status is None:
+                run = BackfillRun(item, True, error=f"not final after {job.timeout + FINAL_WAIT_MARGIN_S}s")
+                runs.append(run)
+                if on_progress:
+                    on_progress(index, run)
+                raise BackfillStopped(
+                    f"backfill of {plan.job} stopped: run {item.run_id} is not final after "
+                    f"{job.timeout + FINAL_WAIT_MARGIN_S}s and the job has concurrency: forbid; check "
+                    f"`jobctl history {plan.job} --run {item.run_id}` and backfill the rest again"
+                )
+        run = BackfillRun(item, True, status)
+        runs.append(run)
+        if on_progress:
+            on_progress(index, run)
+    return runs
+
+
+def _wait_final(dynamodb: Any, table: str, job: str, run_id: str, limit_s: float, now: Callable[[], datetime] | None,
+                sleep: Callable[[float], None], clock: Callable[[], float]) -> str | None:
+    """Poll the run's record until its status is final; None when ``limit_s`` passes first."""
+    deadline = clock() + limit_s
+    pause = POLL_FIRST_S
+    while True:
+        record = get_item(dynamodb, table, job, run_id)
+        if record is not None:
+            status = effective_status(record, now() if now else datetime.now(timezone.utc))
+            if status.is_final:
+                return status.value
+        if clock() >= deadline:
+            return None
+        sleep(min(pause, max(0.0, deadline - clock())) or pause)
+        pause = min(pause * 2, POLL_MAX_S)

@@ -1,0 +1,144 @@
+"""Text and JSON views of the ops results, for ``cronplane.cli.ops_cmds``. Pure: values in,
+strings / JSON-ready dicts out; colour only when asked (the CLI asks on a terminal)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Callable
+
+import click
+
+from cronplane.ops.audit import AuditReport, FireCheck, JobAudit, Outcome
+from cronplane.ops.backfill import BackfillPlan, BackfillRun
+from cronplane.ops.dlq import DlqMessage, ReplayResult
+from cronplane.runtime.records import iso
+
+_COLOURS = {
+    Outcome.OK: "green", Outcome.LATE: "yellow", Outcome.MISSED: "red", Outcome.FAILED: "red",
+    Outcome.TIMED_OUT: "red", Outcome.LOST: "red", Outcome.SKIPPED: "yellow", Outcome.PAUSED: "cyan",
+}
+
+
+def _styler(colour: bool) -> Callable[[str, str | None], str]:
+    return lambda text, fg: click.style(text, fg=fg) if colour and fg else text
+
+
+def _t(moment: datetime | None) -> str:
+    return iso(moment) if moment else "-"
+
+
+# -- audit ----------------------------------------------------------------------------------
+def audit_text(report: AuditReport, *, colour: bool = False) -> str:
+    style = _styler(colour)
+    lines = [f"Audit {_t(report.since)} .. {_t(report.until)} (grace {report.grace_seconds}s)"]
+    for job in report.jobs:
+        lines.append("")
+        lines.extend(_job_lines(job, style))
+    lines.append("")
+    ok = report.exit_code == 0
+    lines.append(style(report.verdict, "green" if ok else "red"))
+    return "\n".join(lines)
+
+
+def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[str]:
+    if job.trigger is None:
+        return [f"{job.job}: {style(job.note, 'red')}"]
+    state = "enabled" if job.trigger.enabled else "disabled"
+    lines = [f"{job.job}  {job.trigger.label} ({state}), deployed by {_t(job.deployed_at)} ({job.deployed_basis})"]
+    counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
+    lines.append(f"  {len(job.checks)} fire times: {counts or 'none in the window'}")
+    if job.note:
+        lines.append(f"  note: {job.note}")
+    for check in job.checks:
+        if check.outcome in (Outcome.OK, Outcome.PAUSED, Outcome.DISABLED):
+            continue  # ok is the rule; paused / disabled stretches are shown as periods
+        lines.append("  " + _check_line(check, style))
+    for period in job.paused:
+        until = _t(period.end) if period.end else "now (still paused)"
+        reason = f": {period.reason}" if period.reason else ""
+        count = sum(1 for c in job.checks if c.outcome is Outcome.PAUSED and period.covers(c.fire_time))
+        lines.append(f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({count} fire times)")
+    if job.count(Outcome.DISABLED):
+        lines.append(f"  disabled in the manifest: {job.count(Outcome.DISABLED)} fire times not expected")
+    for run in job.unmatched:
+        lines.append(f"  {run.trigger:<9} {run.run_id}  {run.status}  {run.note}")
+    return lines
+
+
+def _check_line(check: FireCheck, style: Callable[[str, str | None], str]) -> str:
+    outcome = style(f"{check.outcome.value:<9}", _COLOURS.get(check.outcome))
+    run = check.run_id or "-"
+    return f"{_t(check.fire_time)}  {outcome}  {run:<28}  {check.note}".rstrip()
+
+
+def audit_json(report: AuditReport) -> dict[str, Any]:
+    return {
+        "since": _t(report.since), "until": _t(report.until), "grace_seconds": report.grace_seconds,
+        "verdict": report.verdict, "exit_code": report.exit_code, "requests": report.requests,
+        "jobs": [_job_json(job) for job in report.jobs],
+    }
+
+
+def _job_json(job: JobAudit) -> dict[str, Any]:
+    return {
+        "job": job.job,
+        "trigger": None if job.trigger is None else {
+            "kind": job.trigger.kind.value, "name": job.trigger.name, "group": job.trigger.group, "enabled": job.trigger.enabled},
+        "deployed_at": _t(job.deployed_at) if job.deployed_at else None, "deployed_basis": job.deployed_basis,
+        "expected": len(job.checks), "counts": job.counts, "problems": job.problems, "note": job.note,
+        "checks": [{**asdict(c), "fire_time": _t(c.fire_time), "outcome": c.outcome.value} for c in job.checks],
+        "paused": [{"start": _t(p.start), "end": _t(p.end) if p.end else None, "actor": p.actor, "reason": p.reason} for p in job.paused],
+        "unmatched": [asdict(u) for u in job.unmatched],
+    }
+
+
+# -- dlq ------------------------------------------------------------------------------------
+def dlq_text(job: str, messages: list[DlqMessage]) -> str:
+    if not messages:
+        return f"{job}: the dead-letter queue is empty"
+    lines = [f"{job}: {len(messages)} message(s) in the dead-letter queue (none consumed)"]
+    lines.append(f"  {'WHEN':<20}  {'SOURCE':<8}  {'RUN':<30}  {'TRIGGER':<8}  {'ATT':>3}  ERROR")
+    for m in messages:
+        attempts = str(m.attempts) if m.attempts is not None else "-"
+        lines.append(f"  {m.when or '-':<20}  {m.source.value:<8}  {m.run_id or '-':<30}  {m.trigger or '-':<8}  "
+                     f"{attempts:>3}  {m.error[:120]}".rstrip())
+    lines.append(f"replay: jobctl dlq replay {job} --run RUN_ID  (or --all)")
+    return "\n".join(lines)
+
+
+def replay_text(results: list[ReplayResult]) -> str:
+    lines = []
+    for r in results:
+        if r.deleted:
+            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}; message deleted")
+        elif r.accepted:
+            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}; {r.error}")
+        else:
+            lines.append(f"NOT replayed {r.message.run_id or r.message.message_id}: {r.error}; message kept")
+    done = sum(1 for r in results if r.accepted)
+    lines.append(f"{done} of {len(results)} replayed" + ("" if done == len(results) else "; the rest stay in the queue"))
+    return "\n".join(lines)
+
+
+# -- backfill -------------------------------------------------------------------------------
+def backfill_plan_text(plan: BackfillPlan, rate: float, forbid: bool) -> str:
+    lines = [f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {plan.fire_times} fire times, "
+             f"{len(plan.items)} without a successful run"]
+    for item in plan.items:
+        lines.append(f"  {_t(item.fire_time)}  {item.reason:<9}  run {item.run_id}")
+    for run_id in plan.already_backfilled:
+        lines.append(f"  skipped {run_id}: backfilled before and it failed; replay it with `jobctl dlq replay {plan.job} --run {run_id}`")
+    if plan.items:
+        pace = f"at most {rate:g} per minute" if rate > 0 else "as fast as accepted"
+        lines.append(f"runs oldest first, {pace}" + (", each after the previous one finished (concurrency: forbid)" if forbid else ""))
+    return "\n".join(lines)
+
+
+def backfill_progress(index: int, total: int, run: BackfillRun) -> str:
+    head = f"[{index}/{total}] {_t(run.item.fire_time)} run {run.item.run_id}"
+    if not run.accepted:
+        return f"{head}: NOT accepted: {run.error}"
+    if run.error:
+        return f"{head}: {run.error}"
+    return f"{head}: {run.status or 'queued'}"

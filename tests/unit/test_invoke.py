@@ -1,0 +1,91 @@
+"""Envelopes of manual / backfill / retry runs as the runtime reads them, the invoke target,
+and following a run's record (with a fake clock: no real waiting)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from cronplane.invoke import (
+    RunNotFinishedError, backfill_envelope, function_target, manual_envelope, retry_envelope, wait_budget_s,
+    wait_for_run,
+)
+from cronplane.models import Job, RetryPolicy
+from cronplane.runtime.firing import Firing
+from cronplane.runtime.records import Trigger
+
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+JOB_PAYLOAD = {"batch_size": 25}
+
+
+def job(**overrides: Any) -> Job:
+    values: dict[str, Any] = {"name": "invoice-sync", "handler": "billing/invoice_sync.py:handler",
+                              "schedule": None, "team": "billing", "timeout": 60,
+                              "retries": RetryPolicy(max_attempts=3, backoff_cap=10)}
+    values.update(overrides)
+    return Job(**values)
+
+
+def test_manual_envelope_as_the_runtime_reads_it() -> None:
+    own = Firing.from_event(manual_envelope("20261127T093000Z-m1234567", "arn:aws:iam::1:user/ana"), JOB_PAYLOAD, NOW)
+    assert (own.trigger, own.run_id, own.triggered_by) == (Trigger.MANUAL, "20261127T093000Z-m1234567", "arn:aws:iam::1:user/ana")
+    assert own.payload == JOB_PAYLOAD  # no --payload: the job's own
+    override = Firing.from_event(manual_envelope("r", None, {"batch_size": 1}), JOB_PAYLOAD, NOW)
+    assert override.payload == {"batch_size": 1} and override.triggered_by is None
+    explicit_null = Firing.from_event(manual_envelope("r", None, None), JOB_PAYLOAD, NOW)
+    assert explicit_null.payload is None  # --payload null is a payload too
+
+
+def test_backfill_and_retry_envelopes_as_the_runtime_reads_them() -> None:
+    at = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    backfill = Firing.from_event(backfill_envelope(at, "arn:aws:iam::1:user/ana"), JOB_PAYLOAD, NOW)
+    assert backfill.trigger is Trigger.BACKFILL and backfill.scheduled_for == at
+    assert backfill.run_id == "20261126T020000Z-backfill" and backfill.payload == JOB_PAYLOAD
+    retry = Firing.from_event(retry_envelope("20261126T020000Z-abcd", {"x": 1}, "me", now=NOW), JOB_PAYLOAD, NOW)
+    assert retry.trigger is Trigger.RETRY and retry.retry_of == "20261126T020000Z-abcd" and retry.payload == {"x": 1}
+    assert retry.run_id.startswith("20261127T093000Z-r")
+
+
+def test_function_target_uses_the_alias_with_provisioned_concurrency() -> None:
+    assert function_target("acme-jobs", job()) == ("acme-jobs-invoice-sync", None)
+    assert function_target("acme-jobs", job(provisioned_concurrency=2)) == ("acme-jobs-invoice-sync", "live")
+
+
+def test_wait_budget_covers_every_attempt_in_its_own_invocation() -> None:
+    assert wait_budget_s(job()) == 60 * 3 + 10 * 2 + 30
+    assert wait_budget_s(job(timeout=5, retries=RetryPolicy(max_attempts=1))) == 35
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
+    clock = FakeClock()
+    answers = iter([None, {"status": "running"}, {"status": "running"}, {"status": "retrying"}, {"status": "succeeded"}])
+    seen: list[str] = []
+    record = wait_for_run(lambda: next(answers), 60, poll_s=1.0, sleep=clock.sleep, clock=clock,
+                          on_change=lambda r: seen.append(r["status"]))
+    assert record == {"status": "succeeded"}
+    assert seen == ["running", "retrying", "succeeded"]
+    assert clock.sleeps == [0.25, 0.5, 1.0, 1.0]  # quick first polls, then the poll interval
+
+
+def test_wait_for_run_gives_up_after_its_budget() -> None:
+    clock = FakeClock()
+    with pytest.raises(RunNotFinishedError, match="after 5 s: it is still running"):
+        wait_for_run(lambda: {"status": "running"}, 5, sleep=clock.sleep, clock=clock)
+    assert clock.now == pytest.approx(5.0)
+    with pytest.raises(RunNotFinishedError, match="its record never appeared"):
+        wait_for_run(lambda: None, 2, sleep=clock.sleep, clock=clock)
