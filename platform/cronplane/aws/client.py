@@ -34,6 +34,8 @@ ACCESS_DENIED_CODES = frozenset({
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
     "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
 })
+SERVER_ERROR_CODES = frozenset({"InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable",
+                                "ServiceUnavailableException", "ServiceException", "InternalServiceError"})
 READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
 
 # IAM is eventually consistent: a role is usable by Lambda a few seconds after create_role.
@@ -118,11 +120,14 @@ class AwsClient:
         """One AWS API call, counted, retried when throttled, errors made readable."""
         from botocore.exceptions import (
             ClientError,
+            ConnectionClosedError,
             EndpointConnectionError,
             NoCredentialsError,
             NoRegionError,
             PartialCredentialsError,
+            ReadTimeoutError,
         )
+        from botocore.parsers import ResponseParserError
 
         client = self._client(service)
         write = is_write(operation)
@@ -152,6 +157,13 @@ class AwsClient:
                 raise AwsError("No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml.") from exc
             except EndpointConnectionError as exc:
                 raise AwsError(f"Cannot reach the AWS endpoint for {service} ({exc}). Check --endpoint-url / network.") from exc
+            except (ResponseParserError, ConnectionClosedError, ReadTimeoutError) as exc:
+                # A 5xx page or a dropped connection: transient. A retried create that did
+                # succeed answers "already exists", which the appliers adopt.
+                if attempt < self.max_attempts:
+                    self.sleep(_backoff(attempt))
+                    continue
+                raise AwsError(f"AWS {service} {operation} failed: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
@@ -192,7 +204,7 @@ def _camel(operation: str) -> str:
 
 
 def _retryable(code: str, detail: str) -> bool:
-    if code in THROTTLING_CODES:
+    if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
         return True
     return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
 

@@ -68,7 +68,8 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
     try:
         server.start()
         manifest = server.manifest
-        console.line(f"Running every job once through Lambda Invoke ({len(manifest.jobs)} jobs, in parallel):", bold=True)
+        count = f"{len(manifest.jobs)} job" + ("s, in parallel" if len(manifest.jobs) != 1 else "")
+        console.line(f"Running every job once through Lambda Invoke ({count}):", bold=True)
         run_ids = start_runs(server)
         outcomes = [wait_outcome(server, job, run_ids[job.name]) for job in manifest.jobs]
         console.line("")

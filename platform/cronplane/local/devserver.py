@@ -21,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from cronplane import names
 from cronplane.errors import CronplaneError
 from cronplane.local.emulator import Emulator, FunctionSpec, InvocationDone
 from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, read_triggers, sqs_dead_letter
@@ -415,6 +414,3 @@ def _deploy_summary(result: Any) -> str:
         return "no changes"
     return str(plan.summary()).replace("Plan: ", "").rstrip(".").replace("to create", "created").replace("to update", "updated").replace("to delete", "deleted")
 
-
-def history_table_of(manifest: Any) -> str:
-    return names.history_table(manifest.namespace)

@@ -27,6 +27,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -183,8 +184,14 @@ class Emulator:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> "Emulator":
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
+        try:
+            from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+            from werkzeug.serving import make_server
+        except ImportError as exc:
+            raise CronplaneError(
+                f"jobctl dev needs the AWS emulator (moto[server]), which is not installed ({exc}); "
+                "install the dev extras: pip install -e '.[dev]' (scripts/demo does this by itself)"
+            ) from exc
 
         app = LambdaInvokeMiddleware(DomainDispatcherApplication(create_backend_app), self)
         # werkzeug answers a busy port with its own message and sys.exit(1): check first.
@@ -339,12 +346,16 @@ class Emulator:
             region=spec.region,
         )
 
+        lines: list[tuple[int, str]] = []
+
         def on_log(line: str) -> None:
+            lines.append((int(time.time() * 1000), line))
             for listener in list(self.log_listeners):
                 listener(spec, request_id, line)
 
         result = runner(invocation, on_log=on_log)
         if not self._stopping.is_set():
+            self._write_logs(spec, request_id, lines)
             done = InvocationDone(spec, invocation_type, request_id, event, result, attempt)
             for listener in list(self.done_listeners):
                 try:
@@ -352,6 +363,24 @@ class Emulator:
                 except Exception:  # a broken printer must not break the emulator
                     log.exception("invocation listener failed")
         return result
+
+    def _write_logs(self, spec: FunctionSpec, request_id: str, lines: list[tuple[int, str]]) -> None:
+        """The invocation's log into CloudWatch Logs, where Lambda puts it, so ``aws logs
+        tail /aws/lambda/<function>`` works against the emulator too."""
+        if not lines:
+            return
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[spec.account_id][spec.region]
+        group = f"/aws/lambda/{spec.name}"
+        stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[{spec.version}]{request_id.replace('-', '')}"
+        try:
+            backend.ensure_log_group(group)  # Lambda creates a missing group on first log
+            if stream not in backend.groups[group].streams:  # async retries share a request id
+                backend.create_log_stream(group, stream)
+            backend.put_log_events(group, stream, [{"timestamp": ts, "message": text} for ts, text in lines])
+        except Exception as exc:  # logging must never fail an invocation
+            log.debug("could not write CloudWatch logs for %s: %s", spec.name, exc)
 
     def function_env(self, spec: FunctionSpec) -> dict[str, str]:
         """The function's own variables plus what makes its AWS calls land in this emulator."""

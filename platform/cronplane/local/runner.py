@@ -114,6 +114,9 @@ class _Child:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: the hard kill takes its children too
             )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)  # the child holds the only write end: EOF when it dies
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()

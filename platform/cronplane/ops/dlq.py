@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.ops.invoking import Invoker, retry_envelope
-from cronplane.runtime.records import Trigger, new_run_id, parse_iso, scheduled_run_id
+from cronplane.runtime.records import Trigger, iso, new_run_id, parse_iso, scheduled_run_id
 
 HOLD_SECONDS = 60  # how long listed messages stay hidden if releasing them fails
 BATCH = 10  # SQS's maximum per receive / change-visibility batch
@@ -203,7 +203,7 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
         kind = response.get("errorType") if isinstance(response, dict) else None
         event = body.get("requestPayload")
         return DlqMessage(
-            **base, source=DlqSource.LAMBDA, run_id=firing_run_id(event), when=body.get("timestamp") or sent,
+            **base, source=DlqSource.LAMBDA, run_id=firing_run_id(event), when=_normal_time(body.get("timestamp")) or sent,
             attempts=context.get("approximateInvokeCount"), error=": ".join(p for p in (kind, error) if p) or str(context.get("condition", "")),
             event=event, trigger=_trigger_of(event), detail=str(context.get("condition") or ""),
         )
@@ -253,6 +253,14 @@ def _trigger_of(event: Any) -> str | None:
 
 def _attempt_error(attempt: dict[str, Any]) -> str:
     return ": ".join(str(p) for p in (attempt.get("error_type"), attempt.get("error_message")) if p)
+
+
+def _normal_time(value: Any) -> str | None:
+    """Lambda's ``2026-11-27T11:00:09.123Z`` as the records' second-precision form."""
+    try:
+        return iso(parse_iso(str(value)))
+    except ValueError:
+        return None
 
 
 def _epoch_ms_iso(value: Any) -> str | None:

@@ -238,7 +238,9 @@ class Wrapper:
                 box["value"] = self.job_function(payload, context)
             except BaseException as exc:  # noqa: BLE001 - the job's failure is data here
                 box["error"] = exc
-                box["traceback"] = traceback.format_exc()
+                # From the job's own frame on: the wrapper's frame tells the job author nothing.
+                frames = exc.__traceback__.tb_next if exc.__traceback__ else None
+                box["traceback"] = "".join(traceback.format_exception(type(exc), exc, frames))
             finally:
                 done.set()
 

@@ -121,6 +121,9 @@ def test_request_response_runs_the_code_with_its_environment(emulator: Emulator)
     assert payload["endpoint"] == emulator.endpoint_url  # the function's own AWS calls land here
     assert payload["region"] == REGION
     assert payload["remaining_ok"] is True
+    # Its log lands in CloudWatch Logs, where Lambda would put it.
+    logs = client(emulator, "logs").filter_log_events(logGroupName="/aws/lambda/demo-fn")["events"]
+    assert any("hello from demo-fn" in e["message"] for e in logs)
 
 
 def test_function_error_is_reported_like_lambda(emulator: Emulator) -> None:
