@@ -72,14 +72,19 @@ class Deployer:
         self._last_live: LiveState | None = None
 
     # -- stages -------------------------------------------------------------------------------
-    def desired(self, manifest: Manifest) -> DesiredState:
+    def desired(self, manifest: Manifest, *, build: bool = True) -> DesiredState:
+        """``build=False`` (destroy) skips packaging: deleting needs no code, and a destroy
+        must work even when a team's folder is already gone."""
         from cronplane.packaging import build_job_package
 
         region = self.client.region
-        code = {}
+        code: dict[str, tuple[str, bytes | None]] = {}
         for job in manifest.jobs:
-            package = build_job_package(manifest, job)
-            code[job.name] = (package.sha256, package.zip_bytes)
+            if build:
+                package = build_job_package(manifest, job)
+                code[job.name] = (package.sha256, package.zip_bytes)
+            else:
+                code[job.name] = ("", None)
         return desired_state(manifest, account_id=self.client.account_id(), region=region, code=code,
                              partition=partition_of(region))
 
@@ -87,7 +92,7 @@ class Deployer:
              include_history: bool = False, desired: DesiredState | None = None) -> Plan:
         for name in unpause:
             manifest.job(name)  # an unknown job name is a user error, not a silent no-op
-        desired = desired or self.desired(manifest)
+        desired = desired or self.desired(manifest, build=not destroy)
         live = self.inventory.load(manifest.namespace)
         self._last_live = live
         return self._settle(desired, live, unpause=tuple(unpause), destroy=destroy, include_history=include_history)
@@ -116,7 +121,7 @@ class Deployer:
         """Plan, ask ``confirm``, then apply under the deploy lock. ``destroy`` removes every
         resource of the namespace instead."""
         options = dict(unpause=tuple(unpause), destroy=destroy, include_history=include_history)
-        desired = self.desired(manifest)
+        desired = self.desired(manifest, build=not destroy)
         shown = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
         if not shown.has_changes or not confirm(shown):
             return DeployResult(shown, None)
@@ -124,7 +129,10 @@ class Deployer:
         table = names.history_table(manifest.namespace)
         table_create = [a for a in shown.actions if a.kind == Kind.TABLE and a.op == Op.CREATE]
         if table_create:
-            executor.apply(replace(shown, actions=tuple(table_create)))
+            # Its own step, shown as the first of the whole deploy's steps.
+            only_table = replace(shown, actions=tuple(table_create))
+            Executor(self.client, workers=1, progress=lambda line: self.progress(
+                line.replace("[1/1]", f"[1/{len(shown.changes)}]"))).apply(only_table)
         elif self._last_live is not None and self._last_live.get(Kind.TABLE, table) is None:
             # Destroying a namespace whose history table is gone: there is nowhere to hold a lock.
             return DeployResult(shown, executor.apply(shown))
@@ -135,11 +143,36 @@ class Deployer:
                 self.progress("Live state changed since the plan was made; applying the current plan:")
                 for action in fresh.changes:
                     self.progress(f"  {action.op.symbol} {action.kind.value} {action.name}")
-            applied = executor.apply(fresh)
+            applied = executor.apply(fresh, already_done=len(table_create))
+            self._clear_pauses(manifest, unpause, lock.holder)
         if table_create:  # report the whole deploy, the table included
             fresh = replace(fresh, actions=tuple(table_create) + fresh.actions)
-            applied = ApplyResult(applied.applied + 1, applied.total + 1)
+            applied = ApplyResult(applied.applied + 1, applied.total)
         return DeployResult(fresh, applied)
+
+    def _clear_pauses(self, manifest: Manifest, jobs: Iterable[str], actor: str) -> None:
+        """``--unpause JOB`` re-enabled the trigger; drop the pause marker so the next deploy
+        does not disable it again, and record a resume event as ``jobctl resume`` does."""
+        from datetime import datetime, timedelta, timezone
+
+        from cronplane.aws.inventory import PAUSED_PARTITION
+        from cronplane.runtime.records import iso, time_key
+
+        live = self._last_live
+        table = names.history_table(manifest.namespace)
+        now = datetime.now(timezone.utc)
+        for job in jobs:
+            if live is None or job not in live.paused:
+                continue
+            ttl = int((now + timedelta(days=manifest.history.retention_days)).timestamp())
+            self.client.call("dynamodb", "put_item", TableName=table, Item={
+                "job": {"S": job}, "run_id": {"S": f"{time_key(now)}-event-resume"}, "kind": {"S": "event"},
+                "action": {"S": "resume"}, "actor": {"S": actor}, "at": {"S": iso(now)},
+                "reason": {"S": "jobctl deploy --unpause"}, "trigger": {"S": "deploy"}, "ttl": {"N": str(ttl)},
+            })
+            self.client.call("dynamodb", "delete_item", TableName=table,
+                             Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}})
+            self.progress(f"unpaused {job} (paused by {live.paused[job].actor} since {live.paused[job].at})")
 
 
 def _signature(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:

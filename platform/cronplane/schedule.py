@@ -275,7 +275,8 @@ def _never_fires_reason(schedule: Schedule, now: datetime) -> str:
             "the schedule would never fire"
         )
     dom = spec.day_of_month
-    if dom is not None and dom.days and all(min(dom.days) > _MAX_DAYS[m - 1] for m in spec.months):
+    first_day = min(dom.days) if dom and dom.days else (dom.nearest_weekday if dom else None)
+    if first_day is not None and all(first_day > _MAX_DAYS[m - 1] for m in spec.months):
         names = {number: name for name, number in MONTH_NAMES.items()}
         months = ", ".join(names[m] for m in spec.months)
         return (
@@ -283,7 +284,7 @@ def _never_fires_reason(schedule: Schedule, now: datetime) -> str:
         )
     if max(spec.years) == year_now:
         return (
-            f"every time it matches in {year_now} has passed (now {now:%Y-%m-%d %H:%M} UTC): "
+            f"every time it matches in {year_now} has passed (now {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC): "
             "the schedule would never fire again"
         )
     return (

@@ -1,11 +1,19 @@
 """End to end against a moto server process on 127.0.0.1: deploy the example manifest and check
 every resource through plain boto3; redeploy = zero writes; one schedule change = one write;
-prune with look-alikes kept; destroy; interrupted deploys converge."""
+prune with look-alikes kept; destroy; interrupted deploys converge.
+
+One server serves the whole module (starting one costs ~2 s); each test deploys into a
+namespace of its own, which is exactly the isolation cronplane promises between namespaces."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,11 +36,49 @@ REGION = "eu-west-1"
 LOCK_OPS = {"dynamodb.put_item", "dynamodb.delete_item"}
 
 
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """Module-wide variant of the ``moto_server`` fixture of tests/conftest.py."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/moto-api/")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
 @pytest.fixture
-def manifest(tmp_path: Path) -> Manifest:
+def manifest(tmp_path: Path, request: pytest.FixtureRequest) -> Manifest:
+    """The example manifest and jobs, in a namespace named after the test."""
     shutil.copy(ROOT / "jobs.yaml", tmp_path / "jobs.yaml")
     shutil.copytree(ROOT / "jobs", tmp_path / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    return load_manifest(str(tmp_path / "jobs.yaml"))
+    loaded = load_manifest(str(tmp_path / "jobs.yaml"))
+    short = request.node.name.removeprefix("test_").split("_")
+    return replace(loaded, namespace="e2e-" + "-".join(w[:4] for w in short[:3]))
 
 
 @pytest.fixture
@@ -162,6 +208,7 @@ def test_deploy_creates_everything_then_redeploy_writes_nothing(moto_server: str
 
 
 def test_one_schedule_change_is_one_write(moto_server: str, aws: Any, manifest: Manifest) -> None:
+    ns = manifest.namespace
     deployer(moto_server)[0].deploy(manifest)
     from cronplane.schedule import parse_schedule
 
@@ -170,10 +217,9 @@ def test_one_schedule_change_is_one_write(moto_server: str, aws: Any, manifest: 
         for j in manifest.jobs))
     dep, client = deployer(moto_server)
     result = dep.deploy(changed)
-    assert [(a.op.value, a.name) for a in result.plan.changes] == [("update", "acme-jobs-tmp-cleanup")]
+    assert [(a.op.value, a.name) for a in result.plan.changes] == [("update", f"{ns}-tmp-cleanup")]
     assert resource_writes(client) == ["events.put_rule"]
-    assert aws("events").describe_rule(Name="acme-jobs-tmp-cleanup")["ScheduleExpression"] == "cron(15 4 * * ? *)"
-    assert deployer(moto_server)[1].writes == 0
+    assert aws("events").describe_rule(Name=f"{ns}-tmp-cleanup")["ScheduleExpression"] == "cron(15 4 * * ? *)"
     dep3, client3 = deployer(moto_server)
     assert not dep3.deploy(changed).plan.has_changes and client3.writes == 0
 
@@ -190,33 +236,35 @@ def test_new_code_is_one_code_update(moto_server: str, aws: Any, manifest: Manif
 
 
 def test_removed_job_is_pruned_and_look_alikes_are_kept(moto_server: str, aws: Any, manifest: Manifest) -> None:
+    ns = manifest.namespace
     deployer(moto_server)[0].deploy(manifest)
-    aws("sqs").create_queue(QueueName="acme-jobs-legacy-dlq")
-    aws("events").put_rule(Name="acme-jobs-legacy", ScheduleExpression="rate(1 day)")
-    aws("logs").create_log_group(logGroupName="/aws/lambda/acme-jobs-legacy")
+    aws("sqs").create_queue(QueueName=f"{ns}-legacy-dlq")
+    aws("events").put_rule(Name=f"{ns}-legacy", ScheduleExpression="rate(1 day)")
+    aws("logs").create_log_group(logGroupName=f"/aws/lambda/{ns}-legacy")
     smaller = replace(manifest, jobs=tuple(j for j in manifest.jobs if j.name != "invoice-sync"))
     dep, client = deployer(moto_server)
     result = dep.deploy(smaller)
     assert {a.op.value for a in result.plan.changes} == {"delete"}
-    assert [n for n in namespace_left(aws, "acme-jobs") if "invoice-sync" in n] == []
-    left = namespace_left(aws, "acme-jobs")
-    assert "acme-jobs-legacy" in left and "/aws/lambda/acme-jobs-legacy" in left
-    assert any(u.endswith("/acme-jobs-legacy-dlq") for u in left)
-    assert any(n.startswith("not managed: sqs queue acme-jobs-legacy-dlq") for n in result.plan.notes)
+    assert [n for n in namespace_left(aws, ns) if "invoice-sync" in n] == []
+    left = namespace_left(aws, ns)
+    assert f"{ns}-legacy" in left and f"/aws/lambda/{ns}-legacy" in left
+    assert any(u.endswith(f"/{ns}-legacy-dlq") for u in left)
+    assert any(n.startswith(f"not managed: sqs queue {ns}-legacy-dlq") for n in result.plan.notes)
     assert_deployed(aws, smaller)
 
 
 def test_destroy_removes_the_namespace_and_keeps_history_unless_asked(
     moto_server: str, aws: Any, manifest: Manifest
 ) -> None:
+    ns = manifest.namespace
     deployer(moto_server)[0].deploy(manifest)
-    aws("sqs").create_queue(QueueName="acme-jobs-legacy-dlq")
+    aws("sqs").create_queue(QueueName=f"{ns}-legacy-dlq")
     deployer(moto_server)[0].deploy(manifest, destroy=True)
-    assert [n for n in namespace_left(aws, "acme-jobs") if "legacy" not in n] == []
-    assert aws("dynamodb").describe_table(TableName="acme-jobs-history")["Table"]["TableStatus"] == "ACTIVE"
+    assert [n for n in namespace_left(aws, ns) if "legacy" not in n] == []
+    assert aws("dynamodb").describe_table(TableName=f"{ns}-history")["Table"]["TableStatus"] == "ACTIVE"
     deployer(moto_server)[0].deploy(manifest, destroy=True, include_history=True)
-    assert "acme-jobs-history" not in aws("dynamodb").list_tables()["TableNames"]
-    assert any("legacy" in n for n in namespace_left(aws, "acme-jobs"))
+    assert f"{ns}-history" not in aws("dynamodb").list_tables()["TableNames"]
+    assert any("legacy" in n for n in namespace_left(aws, ns))
 
 
 class Kill:
@@ -251,11 +299,12 @@ def test_interrupted_deploy_converges_on_rerun(moto_server: str, aws: Any, manif
 
 
 def test_second_deploy_waits_then_stops_on_the_lock(moto_server: str, aws: Any, manifest: Manifest) -> None:
+    ns = manifest.namespace
     from cronplane.aws.lock import DeployLock
 
     deployer(moto_server)[0].deploy(manifest)
     holder_client = AwsClient(AwsConfig(region=REGION, endpoint_url=moto_server))
-    held = DeployLock(holder_client, "acme-jobs-history", holder="ana@laptop pid 42")
+    held = DeployLock(holder_client, f"{ns}-history", holder="ana@laptop pid 42")
     held.acquire()
     changed = replace(manifest, jobs=manifest.jobs[:-1])
     waits: list[float] = []

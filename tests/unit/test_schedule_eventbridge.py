@@ -192,6 +192,9 @@ def test_describe_in_words_ends_with_the_zone(expr: str, tz: str | None, expecte
 def test_describe_mentions_the_year_range() -> None:
     text = parse_schedule("cron(0 0 1 1 ? 2027-2029)", now=NOW).describe()
     assert "2027 through 2029" in text and text.endswith("(UTC)")
+    # a year step ends at EventBridge's last year, not at cron-descriptor's 9999
+    assert "every 5 years, 2030 through 2199" in parse_schedule("cron(0 0 1 1 ? 2030/5)", now=NOW).describe()
+    assert parse_schedule("cron(0 0 ? * L *)", now=NOW).describe() == "At 00:00, only on Saturday (UTC)"
 
 
 def test_min_interval_seconds() -> None:
@@ -208,3 +211,10 @@ def test_sparse_schedules_reach_far_years() -> None:
     # A fifth Monday in February needs a leap year whose February starts on a Monday.
     leap = parse_schedule("cron(0 0 ? 2 2#5 *)", now=NOW).next_fire_times(NOW, 2)
     assert leap == [utc(2044, 2, 29), utc(2072, 2, 29)]
+
+
+def test_a_schedule_built_directly_from_its_fields_works_too() -> None:
+    # Other stages (tests, the local scheduler) may rebuild a Schedule from stored fields.
+    schedule = Schedule(source="x", kind="cron", expression="cron(0 9 ? * 2#1 *)", timezone="Europe/Berlin")
+    assert schedule.next_fire_times(NOW, 1) == [utc(2026, 12, 7, 8)]
+    assert Schedule("y", "rate", "rate(5 minutes)", None).next_fire_times(NOW, 1) == [utc(2026, 11, 27, 16, 25)]

@@ -109,7 +109,10 @@ def test_never_fires_again_this_year() -> None:
 
 def test_never_fires_other_reasons() -> None:
     # 31W has no weekday in a 30-day month; April only
-    assert "never fire" in rejection("cron(0 0 31W 4 ? *)")
+    assert "day-of-month 31W never occurs in APR" in rejection("cron(0 0 31W 4 ? *)")
+    # a fifth Thursday in February needs a leap year starting on a Thursday: none in 2026-2031
+    assert "to the end of 2199 matches it" in rejection("cron(0 0 ? 2 THU#5 2026-2031)")
+    parse_schedule("cron(0 0 ? 2 THU#5 2026-2052)", now=NOW)  # 2052 has one
 
 
 def test_at_in_the_past() -> None:

@@ -50,10 +50,12 @@ class Executor:
         self._total = 0
         self._stop = threading.Event()
 
-    def apply(self, plan: Plan) -> ApplyResult:
+    def apply(self, plan: Plan, *, already_done: int = 0) -> ApplyResult:
+        """``already_done``: steps of the same deploy applied by an earlier call (the history
+        table, created before the lock), so progress reads [n/m] across the whole deploy."""
         self._done = 0
-        self._started = 0
-        self._total = len(plan.changes)
+        self._started = already_done
+        self._total = len(plan.changes) + already_done
         self._stop.clear()
         first = [a for a in plan.actions if a.job is None and a.op != Op.DELETE]
         last = [a for a in plan.actions if a.job is None and a.op == Op.DELETE]

@@ -266,6 +266,8 @@ class _Planner:
         if not fields:
             return None
         reason = "settings differ" if recorded or res.kind == Kind.FUNCTION else "found unrecorded; adopting"
+        if {f.name for f in fields} == {"code_sha256"}:
+            reason = "new code"
         return Action(Op.UPDATE, res.kind, res.name, res.job, reason, tuple(fields), res, lr)
 
     def hidden_changes(self, res: Resource, lr: LiveResource, old_hash: str | None) -> list[FieldChange]:
@@ -281,14 +283,15 @@ class _Planner:
         # Details equal but hash differs: tags (not in details) changed.
         return fields or [FieldChange("tags", None, dict(res.tags))]
 
-    def prune(self, desired_keys: set[tuple[Kind, str]]) -> None:
+    def prune(self, desired_keys: set[tuple[Kind, str]], destroying: bool = False) -> None:
         group = self.live.get(Kind.SCHEDULE_GROUP, names.schedule_group(self.ns))
         for key, lr in sorted(self.live.resources.items(), key=lambda kv: (kv[0][0].value, kv[0][1])):
             if key in desired_keys or lr.kind == Kind.TABLE:
                 continue
             if lr.kind == Kind.SCHEDULE_GROUP:
                 if self.ours(lr):
-                    self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, "no job uses Scheduler", live=lr))
+                    why = f"destroy namespace {self.ns}" if destroying else "no job uses Scheduler"
+                    self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, why, live=lr))
                 continue
             if lr.kind == Kind.SCHEDULE and not (group is not None and self.ours(group)):
                 continue
@@ -302,11 +305,13 @@ class _Planner:
             job = (lr.tags or {}).get(names.JOB_TAG) or _job_from_name(self.ns, lr)
             in_manifest = job in self.desired.jobs()
             reason = "no longer needed by the job" if in_manifest else f"job {job} is no longer in the manifest"
+            if destroying:
+                reason = f"destroy namespace {self.ns}"
             self.per_job.setdefault(job, []).append(Action(Op.DELETE, lr.kind, lr.name, job, reason, live=lr))
 
     # -- destroy ----------------------------------------------------------------------------
     def destroy(self, include_history: bool) -> None:
-        self.prune(set())
+        self.prune(set(), destroying=True)
         table = self.live.get(Kind.TABLE, names.history_table(self.ns))
         if table is not None and include_history and self.ours(table):
             self.last.append(Action(Op.DELETE, Kind.TABLE, table.name, None, "destroy --include-history", live=table))

@@ -29,7 +29,8 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
     functions for real when invoked, fires their schedules, and re-deploys when jobs.yaml or
     jobs/ change. Ctrl-C stops everything.
     """
-    from cronplane.local.devserver import Console, DevOptions, DevServer
+    from cronplane.local.console import Console
+    from cronplane.local.devserver import DevOptions, DevServer
 
     console = Console()
     if demo:
@@ -46,19 +47,24 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
         server.banner()
         server.wait()
     finally:
-        console.line("stopping: scheduler, running functions, emulator ...")
+        if server.ready.is_set():
+            console.line("stopping: scheduler, running functions, emulator ...")
         server.stop()
         _restore(previous)
     console.line("stopped.")
 
 
 def _stop_on_signals(server: Any) -> dict[int, Any]:
-    """Ctrl-C and SIGTERM end ``server.wait()`` instead of raising in a random place."""
+    """Ctrl-C and SIGTERM end ``server.wait()`` instead of raising in a random place; a second
+    Ctrl-C (say, during a slow first deploy) interrupts right away. Either way the ``finally``
+    in ``dev`` stops everything."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if server.stop_event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
         server.stop_event.set()
 
-    previous = {}
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handler)
     return previous

@@ -21,7 +21,8 @@ from typing import Any
 
 from cronplane import names
 from cronplane.errors import CronplaneError
-from cronplane.local.devserver import Console, DevOptions, DevServer
+from cronplane.local.console import Console
+from cronplane.local.devserver import DevOptions, DevServer
 
 DLQ_WAIT_S = 5.0  # the wrapper sends the DLQ message around the final record write
 

@@ -15,15 +15,12 @@ run-now / boto3 send Invoke ─▶ this middleware ─▶ invoke_local ─▶ li
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
 import logging
 import os
-import re
 import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -32,28 +29,29 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from cronplane.errors import CronplaneError
+from cronplane.local.invoke_http import (
+    ASYNC_PAYLOAD_LIMIT,
+    SYNC_PAYLOAD_LIMIT,
+    InvocationType,
+    InvokeError,
+    LambdaInvokeMiddleware,
+    header,
+    log_result,
+    read_body,
+    request_region_account,
+    split_function_name,
+)
+from cronplane.local.processes import kill_child_processes
 from cronplane.runtime import settings as runtime_settings
 
 log = logging.getLogger(__name__)
 
-INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
-CREDENTIAL_SCOPE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/")
-SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024  # Lambda's limits, so a job that works here fits there
-ASYNC_PAYLOAD_LIMIT = 256 * 1024
-LOG_TAIL_BYTES = 4096
 DEFAULT_ASYNC_RETRIES = 2  # Lambda's default when no event-invoke config says otherwise
-
-
-class InvocationType(str, Enum):
-    REQUEST_RESPONSE = "RequestResponse"
-    EVENT = "Event"
-    DRY_RUN = "DryRun"
 
 
 @dataclass(frozen=True)
@@ -98,16 +96,6 @@ DoneListener = Callable[[InvocationDone], None]
 Runner = Callable[..., Any]  # (Invocation, on_log=...) -> InvocationResult
 
 
-class InvokeError(Exception):
-    """An Invoke request Lambda itself would reject (before any code runs)."""
-
-    def __init__(self, status: int, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error_type = error_type
-        self.message = message
-
-
 class CodeCache:
     """Unpacked function zips, one folder per CodeSha256, so a warm function is not re-extracted
     and a redeploy with new code gets a fresh folder (old runs keep theirs)."""
@@ -126,31 +114,6 @@ class CodeCache:
                     archive.extractall(staging)
                 staging.rename(target)  # atomic: a reader never sees a half-extracted folder
         return target
-
-
-class LambdaInvokeMiddleware:
-    """WSGI layer in front of moto: answers Invoke, forwards everything else."""
-
-    def __init__(self, app: Callable[..., Any], emulator: "Emulator") -> None:
-        self.app = app
-        self.emulator = emulator
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        match = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
-        if environ.get("REQUEST_METHOD") != "POST" or match is None:
-            return self.app(environ, start_response)
-        try:
-            status, headers, body = self.emulator.handle_invoke(match.group("name"), environ)
-        except InvokeError as exc:
-            status, body = exc.status, json.dumps({"Type": "User", "message": exc.message}).encode()
-            headers = [("x-amzn-ErrorType", exc.error_type), ("Content-Type", "application/json")]
-        headers.append(("Content-Length", str(len(body))))
-        headers.append(("x-amzn-RequestId", _header(environ, "x-amzn-requestid") or str(uuid.uuid4())))
-        start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
-        return [body]
-
-
-_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large"}
 
 
 class Emulator:
@@ -255,13 +218,13 @@ class Emulator:
     def handle_invoke(self, raw_name: str, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         qualifier = (query.get("Qualifier") or [None])[0]
-        region, account_id = _request_region_account(environ)
+        region, account_id = request_region_account(environ)
         spec = self.resolve(raw_name, qualifier, region, account_id)
         try:
-            invocation_type = InvocationType(_header(environ, "x-amz-invocation-type") or "RequestResponse")
+            invocation_type = InvocationType(header(environ, "x-amz-invocation-type") or "RequestResponse")
         except ValueError as exc:
             raise InvokeError(400, "InvalidParameterValueException", f"InvocationType must be RequestResponse, Event or DryRun: {exc}") from exc
-        body = _read_body(environ)
+        body = read_body(environ)
         limit = ASYNC_PAYLOAD_LIMIT if invocation_type is InvocationType.EVENT else SYNC_PAYLOAD_LIMIT
         if len(body) > limit:
             raise InvokeError(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes for the {invocation_type.value} invocation type")
@@ -281,14 +244,14 @@ class Emulator:
         headers = version_header + [("Content-Type", "application/json")]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
-        if (_header(environ, "x-amz-log-type") or "").lower() == "tail":
-            headers.append(("X-Amz-Log-Result", _log_result(result)))
+        if (header(environ, "x-amz-log-type") or "").lower() == "tail":
+            headers.append(("X-Amz-Log-Result", log_result(result)))
         return 200, headers, json.dumps(result.payload).encode()
 
     def resolve(self, raw_name: str, qualifier: str | None, region: str, account_id: str) -> FunctionSpec:
         """Read the function (version / alias) from moto's in-process backend."""
         request_account = account_id
-        name, region, account_id, qualifier = _split_function_name(raw_name, qualifier, region, account_id)
+        name, region, account_id, qualifier = split_function_name(raw_name, qualifier, region, account_id)
         fn = self._find(name, qualifier, region, account_id)
         if fn is None and account_id != request_account:
             # The local runner gives functions a placeholder account in their own ARN; a
@@ -331,9 +294,9 @@ class Emulator:
         """Run one attempt of the function in a child process and tell the listeners."""
         from cronplane.local.runner import Invocation
 
-        runner = self._runner
-        if runner is None:
-            from cronplane.local.runner import invoke_local as runner
+        from cronplane.local.runner import invoke_local
+
+        runner: Runner = self._runner or invoke_local
         invocation = Invocation(
             code_dir=self.code_cache.code_dir(spec),
             handler=spec.handler,
@@ -465,103 +428,6 @@ def destination_record(spec: FunctionSpec, request_id: str, event: Any, result: 
         "responseContext": response_context,
         "responsePayload": result.payload,
     }
-
-
-RUNNER_MARKER = "lambda_bootstrap"  # in the command line of every function child process
-
-
-def kill_child_processes(marker: str = RUNNER_MARKER) -> list[int]:
-    """Kill the function runs this process started that are still alive, with their groups.
-
-    The runner starts each function in its own session so a timeout kill takes its children
-    along; at shutdown the emulator does the same for runs still in flight. Only children
-    whose command line holds ``marker`` are touched."""
-    killed = []
-    for pid in child_pids(os.getpid(), marker):
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-        except (ProcessLookupError, PermissionError):
-            continue
-    return killed
-
-
-def child_pids(parent: int, marker: str = "") -> list[int]:
-    """Direct children of ``parent`` whose command line contains ``marker``: /proc on Linux,
-    ``ps`` elsewhere."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        import subprocess
-
-        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,command="], capture_output=True, text=True, check=False).stdout
-        rows = (line.split(None, 2) for line in out.splitlines() if line.strip())
-        return [int(r[0]) for r in rows if len(r) == 3 and int(r[1]) == parent and marker in r[2]]
-    pids = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        # The command name may contain spaces or parentheses: fields follow the last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == parent and marker in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
-def _split_function_name(raw: str, qualifier: str | None, region: str, account_id: str) -> tuple[str, str, str, str | None]:
-    """FunctionName may be a name, ``name:qualifier``, a partial ARN or a full ARN."""
-    if raw.startswith("arn:"):
-        parts = raw.split(":")
-        region, account_id = parts[3] or region, parts[4] or account_id
-        name = parts[6]
-        qualifier = parts[7] if len(parts) > 7 else qualifier
-    elif ":function:" in raw:  # partial ARN: 123456789012:function:name[:qualifier]
-        parts = raw.split(":")
-        account_id, name = parts[0], parts[2]
-        qualifier = parts[3] if len(parts) > 3 else qualifier
-    elif ":" in raw:
-        name, qualifier = raw.split(":", 1)
-    else:
-        name = raw
-    return name, region, account_id, qualifier
-
-
-def _request_region_account(environ: dict[str, Any]) -> tuple[str, str]:
-    """Region from the SigV4 credential scope; account as moto derives it (access key)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-
-    match = CREDENTIAL_SCOPE.search(_header(environ, "authorization") or "")
-    region = match.group("region") if match else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-    account_id = os.environ.get("MOTO_ACCOUNT_ID") or _header(environ, "x-moto-account-id")
-    if not account_id and match:
-        from moto.iam.models import get_account_id_from
-
-        account_id = get_account_id_from(match.group("key"))
-    return region, account_id or DEFAULT_ACCOUNT_ID
-
-
-def _header(environ: dict[str, Any], name: str) -> str | None:
-    key = "HTTP_" + name.upper().replace("-", "_")
-    value = environ.get(key)
-    return str(value) if value is not None else None
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    stream = environ["wsgi.input"]
-    return bytes(stream.read(length)) if length else bytes(stream.read() or b"")
-
-
-def _log_result(result: Any) -> str:
-    """X-Amz-Log-Result: the last 4 KB of the invocation's log (START ... REPORT), base64."""
-    return base64.b64encode(str(result.log_tail).encode()[-LOG_TAIL_BYTES:]).decode()
 
 
 def _check_port_free(host: str, port: int) -> None:

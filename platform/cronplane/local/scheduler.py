@@ -1,13 +1,11 @@
 """The local scheduler of ``jobctl dev``: fires the EventBridge rules and Scheduler schedules
 that live in the emulator, because moto stores them but never fires them.
 
-It reads the triggers back through the ordinary AWS APIs (events ``list_rules`` /
-``list_targets_by_rule``, scheduler ``list_schedules`` / ``get_schedule``), computes fire times
-with the same engine as ``jobctl next`` (``cronplane.schedule``), and at each fire time builds
-the exact input AWS would deliver — an EventBridge "Scheduled Event" passed through the target's
-Input / InputPath / InputTransformer, or a Scheduler input with its ``<aws.scheduler.*>``
-context attributes filled in — and invokes the target asynchronously through the emulator's
-Lambda Invoke path.
+It re-reads the triggers every ``refresh_s`` (``triggers.read_triggers``, so a pause / resume or
+a redeploy is seen), computes fire times with the same engine as ``jobctl next``
+(``cronplane.schedule``), and at each fire time builds the exact input AWS would deliver
+(``triggers.rule_target_input`` / ``scheduler_input``) and invokes the target asynchronously
+through the emulator's Lambda Invoke path.
 
 Time comes from a ``Clock``: ``ScaledClock`` runs faster than the wall clock (``--time-scale``)
 so a per-minute job fires every second; ``ManualClock`` lets unit tests step through time.
@@ -15,18 +13,16 @@ so a per-minute job fires every second; ``ManualClock`` lets unit tests step thr
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 from typing import Any, Callable, Protocol
 
-from cronplane.runtime.records import iso, parse_iso
+from cronplane.local.triggers import Target, Trigger, TriggerKind, rule_target_input, scheduled_event, scheduler_input
+from cronplane.runtime.records import iso
 
 log = logging.getLogger(__name__)
 
@@ -75,48 +71,6 @@ class ManualClock:
         return 0.0
 
 
-class TriggerKind(str, Enum):
-    RULE = "rule"  # classic EventBridge rule, UTC
-    SCHEDULE = "schedule"  # EventBridge Scheduler schedule, with a timezone
-
-
-@dataclass(frozen=True)
-class Target:
-    arn: str
-    input: str | None = None
-    input_path: str | None = None
-    input_paths_map: tuple[tuple[str, str], ...] = ()
-    input_template: str | None = None
-    dead_letter_arn: str | None = None
-
-    @property
-    def is_lambda(self) -> bool:
-        return ":lambda:" in self.arn
-
-
-@dataclass(frozen=True)
-class Trigger:
-    kind: TriggerKind
-    name: str
-    arn: str
-    expression: str
-    enabled: bool
-    targets: tuple[Target, ...]
-    group: str | None = None
-    timezone: str | None = None
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.kind.value, self.group or "", self.name)
-
-    @property
-    def timing(self) -> tuple[Any, ...]:
-        """What decides the fire times: a change here restarts the trigger's calendar."""
-        return (self.expression, self.timezone, self.start_date, self.end_date)
-
-
 @dataclass(frozen=True)
 class Firing:
     """One delivery the scheduler made (or tried to make)."""
@@ -130,173 +84,6 @@ class Firing:
 
 Invoke = Callable[[str, bytes], None]  # (function ARN, payload) -> None; raises on failure
 DeadLetter = Callable[[str, str, str], None]  # (queue ARN, payload, error message)
-
-
-# -- reading the triggers back from the emulator ---------------------------------------------
-
-
-def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, Any] | None = None) -> list[Trigger]:
-    """Every scheduled rule (default bus) and every Scheduler schedule, with their targets."""
-    triggers = [_rule_trigger(events, rule) for page in events.get_paginator("list_rules").paginate() for rule in page["Rules"] if rule.get("ScheduleExpression")]
-    if scheduler is not None:
-        cache = {} if cache is None else cache
-        summaries = [s for page in scheduler.get_paginator("list_schedules").paginate() for s in page["Schedules"]]
-        for summary in summaries:
-            # get_schedule only when the schedule changed: the summary has no expression.
-            stamp = (summary.get("GroupName"), summary["Name"], str(summary.get("LastModificationDate")))
-            if stamp not in cache:
-                cache[stamp] = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName") or "default")
-            triggers.append(_schedule_trigger(cache[stamp], summary.get("State")))
-    return triggers
-
-
-def _rule_trigger(events: Any, rule: dict[str, Any]) -> Trigger:
-    targets = []
-    for page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")):
-        for t in page["Targets"]:
-            transformer = t.get("InputTransformer") or {}
-            targets.append(
-                Target(
-                    arn=t["Arn"],
-                    input=t.get("Input"),
-                    input_path=t.get("InputPath"),
-                    input_paths_map=tuple(sorted((transformer.get("InputPathsMap") or {}).items())),
-                    input_template=transformer.get("InputTemplate"),
-                    dead_letter_arn=(t.get("DeadLetterConfig") or {}).get("Arn"),
-                )
-            )
-    return Trigger(
-        kind=TriggerKind.RULE,
-        name=rule["Name"],
-        arn=rule["Arn"],
-        expression=rule["ScheduleExpression"],
-        enabled=rule.get("State", "ENABLED") == "ENABLED",
-        targets=tuple(targets),
-    )
-
-
-def _schedule_trigger(schedule: dict[str, Any], state: str | None) -> Trigger:
-    target = schedule.get("Target") or {}
-    return Trigger(
-        kind=TriggerKind.SCHEDULE,
-        name=schedule["Name"],
-        group=schedule.get("GroupName") or "default",
-        arn=schedule["Arn"],
-        expression=schedule["ScheduleExpression"],
-        timezone=schedule.get("ScheduleExpressionTimezone") or None,
-        enabled=(state or schedule.get("State", "ENABLED")) == "ENABLED",
-        start_date=_as_datetime(schedule.get("StartDate")),
-        end_date=_as_datetime(schedule.get("EndDate")),
-        targets=(Target(arn=target["Arn"], input=target.get("Input"), dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn")),) if target.get("Arn") else (),
-    )
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    return parse_iso(str(value))
-
-
-# -- what AWS delivers -----------------------------------------------------------------------
-
-
-def scheduled_event(trigger: Trigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None) -> dict[str, Any]:
-    """The event EventBridge puts on the bus when a scheduled rule fires."""
-    return {
-        "version": "0",
-        "id": event_id or str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": account,
-        "time": iso(scheduled_for),
-        "region": region,
-        "resources": [trigger.arn],
-        "detail": {},
-    }
-
-
-def rule_target_input(trigger: Trigger, target: Target, event: dict[str, Any]) -> str:
-    """The payload a rule target receives: Input, InputPath or InputTransformer applied."""
-    if target.input is not None:
-        return target.input
-    if target.input_path is not None:
-        return json.dumps(json_path(event, target.input_path))
-    if target.input_template is not None:
-        values: dict[str, Any] = {name: json_path(event, path) for name, path in target.input_paths_map}
-        values.update(
-            {
-                "aws.events.rule-arn": trigger.arn,
-                "aws.events.rule-name": trigger.name,
-                "aws.events.event.ingestion-time": event["time"],
-                "aws.events.event": event,
-                "aws.events.event.json": event,
-            }
-        )
-        return fill_template(target.input_template, values)
-    return json.dumps(event)
-
-
-_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
-
-
-def fill_template(template: str, values: dict[str, Any]) -> str:
-    """EventBridge's InputTemplate substitution: a placeholder inside a JSON string gets the
-    value's text; outside a string it gets the value as JSON (so ``<id>`` becomes ``"..."``)."""
-    out: list[str] = []
-    in_string = False
-    i = 0
-    while i < len(template):
-        char = template[i]
-        match = _PLACEHOLDER.match(template, i) if char == "<" else None
-        if match and match.group(1) in values:
-            value = values[match.group(1)]
-            if in_string:
-                out.append(json.dumps(value)[1:-1] if isinstance(value, str) else json.dumps(value).replace('"', '\\"'))
-            else:
-                out.append(json.dumps(value))
-            i = match.end()
-            continue
-        if char == "\\" and in_string:
-            out.append(template[i : i + 2])
-            i += 2
-            continue
-        if char == '"':
-            in_string = not in_string
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def json_path(document: Any, path: str) -> Any:
-    """The JSONPath subset EventBridge accepts in InputPath / InputPathsMap: ``$.a.b[0]``.
-    A path that does not exist yields None, as EventBridge leaves it empty."""
-    if not path.startswith("$"):
-        raise ValueError(f"not a JSONPath: {path!r}")
-    current = document
-    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
-        try:
-            current = current[int(index)] if index else current[name]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return current
-
-
-def scheduler_input(trigger: Trigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1) -> str:
-    """A Scheduler target's Input with its context attributes filled in, as plain text."""
-    text = target.input if target.input is not None else "{}"
-    attributes = {
-        "<aws.scheduler.schedule-arn>": trigger.arn,
-        "<aws.scheduler.scheduled-time>": iso(scheduled_for),
-        "<aws.scheduler.execution-id>": execution_id,
-        "<aws.scheduler.attempt-number>": str(attempt),
-    }
-    for placeholder, value in attributes.items():
-        text = text.replace(placeholder, value)
-    return text
 
 
 # -- the firing loop -------------------------------------------------------------------------
@@ -360,7 +147,10 @@ class LocalScheduler:
                 if not tracked.trigger.enabled:
                     continue  # a disabled trigger keeps its calendar but delivers nothing
                 if burst >= MAX_CATCH_UP:
-                    log.warning("%s: skipped firing at %s (clock jumped)", tracked.trigger.name, iso(due))
+                    log.warning(
+                        "%s: skipped the firing at %s: the clock moved faster than runs could be started "
+                        "(a lower --time-scale avoids this)", tracked.trigger.name, iso(due),
+                    )
                     continue
                 burst += 1
                 firings.extend(self._fire(tracked.trigger, due))

@@ -54,12 +54,25 @@ def _dynamo_to_plain(value: Any) -> Any:
     return value
 
 
-def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+# What audit and backfill read of each item: runs' matching fields and pause events' fields.
+# Leaving out results, attempts and tracebacks keeps the pages small on the wire (DynamoDB
+# still counts whole items against the 1 MB page, so the page count is the same).
+WINDOW_ATTRIBUTES = (
+    "job", "run_id", "kind", "status", "trigger", "scheduled_for", "started_at", "deadline", "error",
+    "retry_of", "yielded_to", "triggered_by", "action", "actor", "at", "reason",
+)
+
+
+def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime,
+                 attributes: tuple[str, ...] = WINDOW_ATTRIBUTES) -> list[dict[str, Any]]:
     """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
     backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
     condition = "job = :job AND run_id BETWEEN :lo AND :hi"
     values = {":job": {"S": job}, ":lo": {"S": time_key(since)}, ":hi": {"S": time_key(until) + RANGE_END}}
-    return [from_item(item) for item in _query(dynamodb, table, condition, values)]
+    # Aliases for every name: several (status, trigger, action, at ...) are DynamoDB reserved words.
+    aliases = {f"#a{i}": name for i, name in enumerate(attributes)}
+    extra = {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
+    return [from_item(item) for item in _query(dynamodb, table, condition, values, extra)]
 
 
 def earliest_item(dynamodb: Any, table: str, job: str) -> dict[str, Any] | None:
@@ -79,8 +92,8 @@ def earliest_item(dynamodb: Any, table: str, job: str) -> dict[str, Any] | None:
     return from_item(items[0]) if items else None
 
 
-def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values, **extra}
     try:
         while True:
             page = dynamodb.query(**kwargs)

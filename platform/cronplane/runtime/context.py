@@ -43,6 +43,8 @@ class JobContext:
         self.memory_limit_in_mb: int = int(getattr(lambda_context, "memory_limit_in_mb", 0) or 0)
         self.log_group_name: str = str(getattr(lambda_context, "log_group_name", "") or "")
         self.log_stream_name: str = str(getattr(lambda_context, "log_stream_name", "") or "")
+        self.identity = getattr(lambda_context, "identity", None)
+        self.client_context = getattr(lambda_context, "client_context", None)
 
     def get_remaining_time_in_millis(self) -> int:
         """Lambda's own figure (not reduced by the wrapper's safety margin)."""

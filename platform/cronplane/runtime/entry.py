@@ -111,8 +111,10 @@ def _install_log_scrubber(scrubber: Scrubber) -> None:
     if not root.handlers:
         # Outside Lambda (local runs): the team's log lines still reach the terminal.
         logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s")
-    if "AWS_LAMBDA_LOG_LEVEL" not in os.environ and root.level > logging.INFO:
-        root.setLevel(logging.INFO)  # job authors' log.info lines are part of the run's story
+    in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+    if in_lambda and "AWS_LAMBDA_LOG_LEVEL" not in os.environ and root.level > logging.INFO:
+        # Lambda's root logger drops INFO; job authors' log.info lines are part of the run's story.
+        root.setLevel(logging.INFO)
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, ScrubFilter)]:
             handler.removeFilter(old)

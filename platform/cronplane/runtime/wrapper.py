@@ -20,16 +20,15 @@ import copy
 import json
 import os
 import random
-import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
 from cronplane.runtime.backoff import RetrySettings
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
@@ -37,6 +36,7 @@ from cronplane.runtime.exceptions import LockHeld, RunExists
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.metrics import emf_line
 from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, iso
+from cronplane.runtime.runlog import RunLog, describe, trim_head, trim_tail
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.settings import RuntimeSettings
 from cronplane.runtime.store import Lock, RunStore
@@ -59,28 +59,6 @@ class Clock:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
-
-
-class RunLog:
-    """The wrapper's own log: one JSON object per line on stdout (the team's log lines pass
-    through untouched, apart from secret scrubbing)."""
-
-    def __init__(self, job: str, scrubber: Scrubber, emit: Callable[[str], None] | None = None) -> None:
-        self.job = job
-        self.scrubber = scrubber
-        self._emit = emit or _print_line
-
-    def line(self, level: str, message: str, **fields: Any) -> None:
-        doc = {"level": level, "message": message, "job": self.job, **fields}
-        self._emit(self.scrubber.scrub(json.dumps(doc, default=str, separators=(",", ":"))))
-
-    def raw(self, text: str) -> None:
-        self._emit(self.scrubber.scrub(text))
-
-
-def _print_line(text: str) -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 @dataclass
@@ -172,7 +150,7 @@ class Wrapper:
             return self._skipped(run, held.holder)
         except Exception as exc:  # noqa: BLE001 - throttled / outage: the job runs anyway (see module doc)
             history_ok = False
-            self.log.line("error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=_describe(exc))
+            self.log.line("error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=describe(exc))
         self.log.line(
             "info", "run started", run_id=firing.run_id, trigger=firing.trigger.value, attempt=firing.attempt, request_id=run.request_id
         )
@@ -181,7 +159,7 @@ class Wrapper:
     def _warn_about_abandoned(self, run_id: str) -> None:
         self._abandoned = [t for t in self._abandoned if t.is_alive()]
         for thread in self._abandoned:
-            _stop_thread(thread)
+            stop_thread(thread)
             self.log.line("warning", "an abandoned timed-out attempt is still running in this environment", run_id=run_id, thread=thread.name)
 
     # ------------------------------------------------------------------ attempts
@@ -214,11 +192,11 @@ class Wrapper:
             number += 1
 
     def _attempt(self, run: _Run, number: int) -> _Attempt:
-        started_at = self.clock.now()
-        entry: dict[str, Any] = {"attempt": number, "started_at": iso(started_at), "request_id": run.request_id}
+        entry: dict[str, Any] = {"attempt": number, "started_at": iso(self.clock.now()), "request_id": run.request_id}
         if self._usable_ms(run) <= 0:
-            entry.update(duration_ms=0, **self._error_fields(_soft_deadline_error(self.settings), None))
-            return _Attempt(entry, timed_out=True, error=_soft_deadline_error(self.settings))
+            error = _soft_deadline_error(self.settings)
+            entry.update(duration_ms=0, **self._error_fields(error, None))
+            return _Attempt(entry, timed_out=True, error=error)
         context = JobContext(
             run.lambda_context,
             job=self.settings.job,
@@ -228,40 +206,26 @@ class Wrapper:
             scheduled_for=run.firing.scheduled_for,
             triggered_by=run.firing.triggered_by,
         )
-        # A fresh copy per attempt: a job that edits its event must not change the next attempt's.
-        payload = copy.deepcopy(run.firing.payload)
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def call() -> None:
-            try:
-                box["value"] = self.job_function(payload, context)
-            except BaseException as exc:  # noqa: BLE001 - the job's failure is data here
-                box["error"] = exc
-                # From the job's own frame on: the wrapper's frame tells the job author nothing.
-                frames = exc.__traceback__.tb_next if exc.__traceback__ else None
-                box["traceback"] = "".join(traceback.format_exception(type(exc), exc, frames))
-            finally:
-                done.set()
-
-        begun = self.clock.monotonic()
-        # Daemon thread: after a soft timeout the wrapper returns and Lambda freezes or kills it.
-        worker = threading.Thread(target=call, name=f"cronplane-{run.firing.run_id}-attempt-{number}", daemon=True)
-        worker.start()
-        finished = self._wait(done, run.lambda_context)
-        entry["duration_ms"] = int((self.clock.monotonic() - begun) * 1000)
-        if not finished:
+        outcome = run_attempt(
+            self.job_function,
+            # A fresh copy per attempt: a job that edits its event must not change the next one's.
+            copy.deepcopy(run.firing.payload),
+            context,
+            remaining_ms=lambda: _remaining_ms(run.lambda_context),
+            margin_ms=self.settings.safety_margin_ms,
+            name=f"cronplane-{run.firing.run_id}-attempt-{number}",
+            monotonic=self.clock.monotonic,
+        )
+        entry["duration_ms"] = outcome.duration_ms
+        if not outcome.finished:
             error = _soft_deadline_error(self.settings)
             entry.update(self._error_fields(error, None))
             self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
-            # The handler returns before Lambda's hard kill, so Lambda keeps this execution
-            # environment and would thaw the abandoned thread in the next invocation: stop it.
-            _stop_thread(worker)
-            self._abandoned.append(worker)
+            if outcome.thread is not None:
+                self._abandoned.append(outcome.thread)
             return _Attempt(entry, timed_out=True, error=error)
-        if "error" in box:
-            error = box["error"]
-            entry.update(self._error_fields(error, box.get("traceback")))
+        if outcome.error is not None:
+            entry.update(self._error_fields(outcome.error, outcome.traceback))
             self.log.line(
                 "warning",
                 "attempt failed",
@@ -271,19 +235,9 @@ class Wrapper:
                 error_message=entry["error_message"],
                 traceback=entry["traceback"],
             )
-            return _Attempt(entry, error=error)
+            return _Attempt(entry, error=outcome.error)
         entry.update(error_type=None, error_message=None)
-        return _Attempt(entry, ok=True, value=box.get("value"))
-
-    def _wait(self, done: threading.Event, lambda_context: Any) -> bool:
-        """True when the attempt finished before the time left reached the safety margin."""
-        while True:
-            left_ms = _remaining_ms(lambda_context) - self.settings.safety_margin_ms
-            if left_ms <= 0:
-                return done.is_set()
-            # Short slices: the remaining time is re-read from Lambda's context each time.
-            if done.wait(min(left_ms, 1000) / 1000):
-                return True
+        return _Attempt(entry, ok=True, value=outcome.value)
 
     def _usable_ms(self, run: _Run) -> int:
         return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
@@ -291,8 +245,8 @@ class Wrapper:
     def _error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
         return {
             "error_type": type(error).__name__,
-            "error_message": _trim_head(self.scrubber.scrub(str(error)), MESSAGE_LIMIT),
-            "traceback": _trim_tail(self.scrubber.scrub(trace), TRACEBACK_LIMIT) if trace else None,
+            "error_message": trim_head(self.scrubber.scrub(str(error)), MESSAGE_LIMIT),
+            "traceback": trim_tail(self.scrubber.scrub(trace), TRACEBACK_LIMIT) if trace else None,
         }
 
     # ------------------------------------------------------------------ endings
@@ -341,7 +295,7 @@ class Wrapper:
             self.store.finish(record)
         except Exception as exc:  # noqa: BLE001 - see below
             # A continuation could not prove it is the awaited attempt: fail here, loudly.
-            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=_describe(exc))
+            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
             outcome.error = outcome.error or exc
             return None
         event = run.firing.envelope_for_attempt(outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms)
@@ -349,7 +303,7 @@ class Wrapper:
         try:
             self.dispatcher.invoke_async(target, event)
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=_describe(exc))
+            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
             return None
         self.log.line(
             "warning",
@@ -387,7 +341,7 @@ class Wrapper:
         except RunExists:
             return self._duplicate(run)
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
+            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
             self._log_record(record)
         self._metric(record)
         return record
@@ -398,7 +352,7 @@ class Wrapper:
         except RunExists:
             pass  # the very same duplicate marker was already written
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=_describe(exc))
+            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
             self._log_record(record)
 
     def _write(self, write: Callable[[], None], record: Mapping[str, Any]) -> bool:
@@ -406,7 +360,7 @@ class Wrapper:
             write()
             return True
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=_describe(exc))
+            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc))
             self._log_record(record)
             return False
 
@@ -434,7 +388,7 @@ class Wrapper:
         try:
             message_id = self.dispatcher.send_dead_letter(body)
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=_describe(exc), dead_letter=body)
+            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=describe(exc), dead_letter=body)
             return
         self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
 
@@ -491,10 +445,10 @@ class Wrapper:
             text = json.dumps(value, default=str, ensure_ascii=False)
         except (TypeError, ValueError):
             text = json.dumps(repr(value))
-        return _trim_head(self.scrubber.scrub(text), RESULT_LIMIT)
+        return trim_head(self.scrubber.scrub(text), RESULT_LIMIT)
 
     def _error_text(self, error: BaseException) -> str:
-        return _trim_head(self.scrubber.scrub(f"{type(error).__name__}: {error}"), MESSAGE_LIMIT)
+        return trim_head(self.scrubber.scrub(f"{type(error).__name__}: {error}"), MESSAGE_LIMIT)
 
     def _lock(self, run: _Run) -> Lock:
         now = int(run.invoked_at.timestamp())
@@ -506,24 +460,6 @@ class Wrapper:
         )
 
 
-class AttemptAbandoned(BaseException):
-    """Raised inside an abandoned attempt's thread to stop it (a BaseException, so a job's
-    ``except Exception`` does not swallow it)."""
-
-
-def _stop_thread(thread: threading.Thread) -> None:
-    """Ask ``thread`` to raise AttemptAbandoned at its next Python instruction. A thread
-    blocked inside a C call (a socket read, ``time.sleep``) stops when that call returns."""
-    import ctypes  # only on this rare path: not a cold-start cost
-
-    if thread.ident is not None and thread.is_alive():
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(AttemptAbandoned))
-
-
-class SoftDeadline(Exception):
-    """An attempt was still running when the time left reached the safety margin."""
-
-
 def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
     return SoftDeadline(
         f"still running {settings.safety_margin_ms} ms before the {settings.timeout} s function timeout; "
@@ -533,25 +469,3 @@ def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
 
 def _remaining_ms(lambda_context: Any) -> int:
     return int(lambda_context.get_remaining_time_in_millis())
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _trim_head(text: str, limit: int) -> str:
-    """Keep the start (a JSON result or a message reads from the left)."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    marker = f"…[truncated {len(data) - limit} bytes]"
-    return data[: limit - len(marker.encode())].decode("utf-8", errors="ignore") + marker
-
-
-def _trim_tail(text: str, limit: int) -> str:
-    """Keep the end (a traceback's last frames and the error are what matter)."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    marker = f"[truncated {len(data) - limit} bytes]…"
-    return marker + data[-(limit - len(marker.encode())) :].decode("utf-8", errors="ignore")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from cronplane.errors import ScheduleError
 
@@ -26,6 +27,8 @@ DAY_NAMES = {
     for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)
 }
 CRON_EXAMPLE = "cron(0 9 ? * MON-FRI *)"
+# Builds the error for one schedule: parse_cron_fields binds the schedule text into it.
+Fail = Callable[[str], ScheduleError]
 FIELD_ORDER = "minutes hours day-of-month month day-of-week year"
 
 
@@ -145,7 +148,7 @@ def _both_days_message(fields: list[str]) -> str:
     )
 
 
-def _parse_day_of_month(text: str, fail) -> DayOfMonthRule | None:  # type: ignore[no-untyped-def]
+def _parse_day_of_month(text: str, fail: Fail) -> DayOfMonthRule | None:
     if text == "?":
         return None
     if text == "L":
@@ -166,7 +169,7 @@ def _parse_day_of_month(text: str, fail) -> DayOfMonthRule | None:  # type: igno
     return DayOfMonthRule(days=frozenset(_parse_list(DAY_OF_MONTH, text, fail)))
 
 
-def _parse_day_of_week(text: str, fail) -> DayOfWeekRule | None:  # type: ignore[no-untyped-def]
+def _parse_day_of_week(text: str, fail: Fail) -> DayOfWeekRule | None:
     if text == "?":
         return None
     if text == "L":  # alone, L in day-of-week is the last day of the week: Saturday
@@ -199,7 +202,7 @@ def _parse_day_of_week(text: str, fail) -> DayOfWeekRule | None:  # type: ignore
     return DayOfWeekRule(weekdays=frozenset(_parse_list(DAY_OF_WEEK, text, fail)))
 
 
-def _parse_list(field: Field, text: str, fail) -> set[int]:  # type: ignore[no-untyped-def]
+def _parse_list(field: Field, text: str, fail: Fail) -> set[int]:
     values: set[int] = set()
     for term in text.split(","):
         if not term:
@@ -208,7 +211,7 @@ def _parse_list(field: Field, text: str, fail) -> set[int]:  # type: ignore[no-u
     return values
 
 
-def _parse_term(field: Field, term: str, fail) -> set[int]:  # type: ignore[no-untyped-def]
+def _parse_term(field: Field, term: str, fail: Fail) -> set[int]:
     base, _, step_text = term.partition("/")
     step = 1
     if "/" in term:
@@ -235,7 +238,7 @@ def _parse_term(field: Field, term: str, fail) -> set[int]:  # type: ignore[no-u
     return set(range(lo, hi + 1, step))
 
 
-def _value(field: Field, token: str, fail) -> int:  # type: ignore[no-untyped-def]
+def _value(field: Field, token: str, fail: Fail) -> int:
     names = dict(field.names)
     if re.fullmatch(r"[0-9]+", token):
         value = int(token)

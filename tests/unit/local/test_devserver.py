@@ -9,7 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from cronplane.local.devserver import Console, RunReporter, Watcher, format_row, readable_log_line, run_row
+from cronplane.local.console import Console, RunReporter, format_row, readable_log_line, run_row
+from cronplane.local.devserver import Watcher
 from cronplane.local.emulator import FunctionSpec, InvocationDone, InvocationType
 
 

@@ -17,7 +17,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from cronplane.local.emulator import Emulator, child_pids, RUNNER_MARKER
+from cronplane.local.emulator import Emulator
+from cronplane.local.processes import RUNNER_MARKER, child_pids
 
 REGION = "eu-west-1"
 

@@ -13,16 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cronplane.local.scheduler import (
-    MAX_CATCH_UP,
-    LocalScheduler,
-    ManualClock,
-    ScaledClock,
-    fill_template,
-    json_path,
-    read_triggers,
-    sqs_dead_letter,
-)
+from cronplane.local.scheduler import MAX_CATCH_UP, LocalScheduler, ManualClock, ScaledClock, sqs_dead_letter
+from cronplane.local.triggers import fill_template, json_path, read_triggers
 
 REGION = "eu-west-1"
 FN = f"arn:aws:lambda:{REGION}:123456789012:function:acme-jobs-report"

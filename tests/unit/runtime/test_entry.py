@@ -11,8 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TABLE, Env, FakeLambdaContext, schedule_event
 from cronplane.runtime import entry, settings
+from runtime_helpers import (
+    TABLE,
+    Env,
+    FakeLambdaContext,
+    env,  # noqa: F401 - the fixture
+    schedule_event,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ("yaml", "jsonschema", "click", "croniter", "cron_descriptor", "moto")

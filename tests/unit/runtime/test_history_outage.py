@@ -9,9 +9,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from conftest import TABLE, Env, FakeLambdaContext, schedule_event
 from cronplane.runtime.exceptions import HistoryUnavailable
 from cronplane.runtime.store import DynamoRunStore
+from runtime_helpers import (
+    TABLE,
+    Env,
+    FakeLambdaContext,
+    env,  # noqa: F401 - the fixture
+    schedule_event,
+)
 
 WRITES = ("put_item", "transact_write_items")
 

@@ -7,10 +7,16 @@ import json
 import logging
 
 import pytest
-from conftest import Env, FakeLambdaContext, count_calls, schedule_event
 from cronplane.runtime import entry
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.wrapper import Clock
+from runtime_helpers import (
+    Env,
+    FakeLambdaContext,
+    count_calls,
+    env,  # noqa: F401 - the fixture
+    schedule_event,
+)
 
 DB_PASSWORD = "s3cr3t-db-pass"
 API_TOKEN = "tok-9f8e7d6c5b"

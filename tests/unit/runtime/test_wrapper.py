@@ -7,9 +7,17 @@ import json
 import random
 import threading
 
-from conftest import FUNCTION_ARN, Env, FakeLambdaContext, count_calls, schedule_event
 from cronplane.runtime.records import parse_iso, scheduled_run_id
 from cronplane.runtime.wrapper import Clock
+from runtime_helpers import (
+    FUNCTION_ARN,
+    ROOT_JOBS,
+    Env,
+    FakeLambdaContext,
+    count_calls,
+    env,  # noqa: F401 - the fixture
+    schedule_event,
+)
 
 SUCCEED = """
     def handler(event, context):
@@ -357,8 +365,6 @@ def test_dlq_replay_records_what_it_retries(env: Env) -> None:
 
 
 def test_the_example_invoice_sync_job_succeeds_on_its_retry(env: Env, monkeypatch) -> None:
-    from conftest import ROOT_JOBS
-
     monkeypatch.syspath_prepend(str(ROOT_JOBS))
     settings = env.settings(
         "billing.invoice_sync:handler",
@@ -370,3 +376,15 @@ def test_the_example_invoice_sync_job_succeeds_on_its_retry(env: Env, monkeypatc
     record = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append).handle(schedule_event(), FakeLambdaContext())
     assert record["status"] == "succeeded" and json.loads(record["result"]) == {"synced": 25, "attempt": 2}
     assert record["attempts"][0]["error_type"] == "ProviderUnavailable"
+
+
+def test_async_job_functions_are_awaited(env: Env) -> None:
+    source = """
+        import asyncio
+
+        async def handler(event, context):
+            await asyncio.sleep(0)
+            return {"async": True, "attempt": context.attempt}
+    """
+    record = env.wrapper(source).handle(schedule_event(), FakeLambdaContext())
+    assert record["status"] == "succeeded" and json.loads(record["result"]) == {"async": True, "attempt": 1}

@@ -1,4 +1,5 @@
-"""Helpers for the runtime tests: a history table and DLQ in moto, tmp job modules on
+"""Helpers and fixtures for the runtime tests (a uniquely named module, not a conftest.py, so
+`from conftest import ...` elsewhere in the suite never picks these up): a history table and DLQ in moto, tmp job modules on
 sys.path, a Lambda-like context with a controllable remaining time, and a spy for the one
 call moto cannot really perform here (the continuation's lambda.invoke)."""
 
@@ -138,6 +139,9 @@ class Env:
 
 @pytest.fixture
 def env(aws: None, tmp_path: Path) -> Iterator[Env]:
+    from cronplane.runtime import secrets
+
+    secrets.clear_cache()  # a fresh execution environment per test
     create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
     dlq_url = boto3.client("sqs", region_name=REGION).create_queue(QueueName="acme-job-dlq")["QueueUrl"]
     sys.path.insert(0, str(tmp_path))
@@ -145,6 +149,7 @@ def env(aws: None, tmp_path: Path) -> Iterator[Env]:
         yield Env(tmp_path=tmp_path, dlq_url=dlq_url)
     finally:
         sys.path.remove(str(tmp_path))
+        secrets.clear_cache()
 
 
 def schedule_event(event_id: str = "evt-1", time: str = "2026-11-27T09:00:00Z") -> dict[str, Any]:
@@ -156,12 +161,3 @@ def count_calls(client: Any) -> Callable[[], list[str]]:
     seen: list[str] = []
     client.meta.events.register("before-call.*.*", lambda model, **_: seen.append(model.name))
     return lambda: list(seen)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_secret_cache() -> Iterator[None]:
-    from cronplane.runtime import secrets
-
-    secrets.clear_cache()
-    yield
-    secrets.clear_cache()

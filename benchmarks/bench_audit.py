@@ -1,0 +1,140 @@
+"""What `jobctl audit` costs: requests and wall time to audit a per-minute job, against a moto
+server process on 127.0.0.1 (the HTTP path boto3 takes to AWS).
+
+    .venv/bin/python benchmarks/bench_audit.py [--days 1 7] [--result-bytes 200]
+
+For each window it writes one run record per minute, shaped as the runtime writes them (one
+attempt, a short JSON result), then audits the window and prints the DynamoDB Query pages, all
+requests by operation, and the audit's wall time (median of 3). No Scan is ever made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "platform"))
+
+from cronplane import names  # noqa: E402
+from cronplane.models import Job, Manifest  # noqa: E402
+from cronplane.ops import audit as audit_module  # noqa: E402
+from cronplane.ops.audit import audit  # noqa: E402
+from cronplane.ops.clients import OpsClients  # noqa: E402
+from cronplane.ops.items import to_item  # noqa: E402
+from cronplane.runtime.history_schema import create_table  # noqa: E402
+from cronplane.runtime.records import iso, scheduled_run_id  # noqa: E402
+from cronplane.schedule import parse_schedule  # noqa: E402
+
+REGION = "eu-west-1"
+
+
+def start_server() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("moto server did not start")
+
+
+def record(job: str, fire: datetime, result_bytes: int) -> dict[str, Any]:
+    started = fire + timedelta(seconds=1)
+    return {
+        "job": job, "run_id": scheduled_run_id(fire, f"{job}-{fire:%Y%m%d%H%M}"), "kind": "run", "gsi_pk": "run",
+        "trigger": "schedule", "status": "succeeded", "scheduled_for": iso(fire), "started_at": iso(started),
+        "finished_at": iso(started + timedelta(seconds=2)), "duration_ms": 2043, "request_id": "8f1c2d3e-4b5a-6978-8796-a5b4c3d2e1f0",
+        "attempts": [{"attempt": 1, "started_at": iso(started), "duration_ms": 2043}],
+        "result": json.dumps({"note": "x" * max(0, result_bytes - 12)}), "triggered_by": "arn:aws:events:eu-west-1:123456789012:rule/x",
+        "deadline": iso(started + timedelta(seconds=60)), "function_name": f"acme-jobs-{job}", "ttl": int(started.timestamp()) + 30 * 86400,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, nargs="+", default=[1, 7])
+    parser.add_argument("--result-bytes", type=int, default=200)
+    args = parser.parse_args()
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION)
+    import boto3
+
+    # Split the audit's time: waiting for the history Query vs everything on this side.
+    query_seconds: list[float] = []
+    real_query = audit_module.query_window
+
+    def timed_query(*a: Any, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return real_query(*a, **kw)
+        finally:
+            query_seconds.append(time.perf_counter() - t0)
+
+    audit_module.query_window = timed_query  # type: ignore[assignment]
+    proc, url = start_server()
+    try:
+        def factory(service: str) -> Any:
+            return boto3.client(service, region_name=REGION, endpoint_url=url)
+
+        db, lam, iam, events = factory("dynamodb"), factory("lambda"), factory("iam"), factory("events")
+        table = names.history_table("bench")
+        create_table(db, table)
+        role = iam.create_role(RoleName="bench-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        print(f"moto server {url}; records with a {args.result_bytes}-byte result")
+        print(f"{'window':>8} {'records':>8} {'expected':>8} {'queries':>8} {'requests':>9} {'audit s':>8} {'query s':>8} {'local s':>8}  requests by operation")
+        # Each window gets its own job, created now: its history starts after the creation.
+        start = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=2)
+        for days in args.days:
+            job_name = f"ticker-{days}d"
+            import io, zipfile  # noqa: E401
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr("h.py", "")
+            lam.create_function(FunctionName=f"bench-{job_name}", Runtime="python3.12", Role=role, Handler="h.h",
+                                Code={"ZipFile": buffer.getvalue()})
+            events.put_rule(Name=f"bench-{job_name}", ScheduleExpression="cron(* * * * ? *)", State="ENABLED")
+            minutes = days * 1440
+            fires = [start + timedelta(minutes=m) for m in range(1, minutes + 1)]
+            items = [record(job_name, fire, args.result_bytes) for fire in fires]
+            for i in range(0, len(items), 25):
+                db.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": to_item(r)}} for r in items[i:i + 25]]})
+            job = Job(name=job_name, handler="infra/t.py:handler", schedule=parse_schedule("cron(* * * * ? *)"), team="infra")
+            manifest = Manifest(namespace="bench", region=REGION, jobs=(job,))
+            timings, report, calls = [], None, {}
+            query_seconds.clear()
+            for _ in range(3):
+                clients = OpsClients(factory)
+                t0 = time.perf_counter()
+                report = audit(clients, manifest, [job_name], since=start, until=fires[-1], now=fires[-1] + timedelta(minutes=5))
+                timings.append(time.perf_counter() - t0)
+                calls = dict(clients.calls)
+            assert report is not None and report.exit_code == 0, report.verdict if report else "no report"
+            ops = ", ".join(f"{k}={v}" for k, v in sorted(calls.items()))
+            print(f"{days:>7}d {len(items):>8} {len(report.jobs[0].checks):>8} {calls.get('dynamodb.Query', 0):>8} "
+                  f"{sum(calls.values()):>9} {statistics.median(timings):>8.2f} {statistics.median(query_seconds):>8.2f} "
+                  f"{statistics.median(t - q for t, q in zip(timings, query_seconds)):>8.2f}  {ops}")
+            assert "dynamodb.Scan" not in calls
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
