@@ -62,6 +62,11 @@ class FieldChange:
     new: Any
 
     def describe(self) -> str:
+        if isinstance(self.old, dict) and isinstance(self.new, dict):
+            # Environment, tags: name only the keys that changed.
+            keys = sorted(k for k in set(self.old) | set(self.new) if self.old.get(k) != self.new.get(k))
+            parts = [f"{k}: {_short(self.old.get(k))} → {_short(self.new.get(k))}" for k in keys]
+            return f"{self.name}: " + "; ".join(parts)
         return f"{self.name}: {_short(self.old)} → {_short(self.new)}"
 
 

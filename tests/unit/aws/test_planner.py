@@ -235,3 +235,10 @@ def test_plan_json_shape() -> None:
     assert set(data["changes"][0]) >= {"action", "resource", "job", "fields"}
     assert data["changes"][0]["action"] == "create"
     assert data["changes"][0]["resource"] == "dynamodb table acme-jobs-history"
+
+
+def test_dict_fields_name_only_the_changed_keys() -> None:
+    from cronplane.aws.planner import FieldChange
+
+    change = FieldChange("environment", {"A": "1", "B": "2", "C": "3"}, {"A": "1", "B": "20", "D": "4"})
+    assert change.describe() == "environment: B: 2 → 20; C: 3 → (none); D: (none) → 4"
