@@ -35,7 +35,10 @@ ACCESS_DENIED_CODES = frozenset({
     "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
 })
 SERVER_ERROR_CODES = frozenset({"InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable",
-                                "ServiceUnavailableException", "ServiceException", "InternalServiceError"})
+                                "ServiceUnavailableException", "ServiceException", "InternalServiceError",
+                                # DynamoDB turns PITR on a little after the table is ACTIVE
+                                "ContinuousBackupsUnavailableException"})
+BUSY_MARKERS = ("update is in progress", "operation cannot be performed at this time")
 READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
 
 # IAM is eventually consistent: a role is usable by Lambda a few seconds after create_role.
@@ -224,6 +227,8 @@ def _camel(operation: str) -> str:
 def _retryable(code: str, detail: str) -> bool:
     if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
         return True
+    if code == "ResourceConflictException" and any(m in detail for m in BUSY_MARKERS):
+        return True  # a Lambda update still in progress; "already exists" is not retried
     return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
 
 

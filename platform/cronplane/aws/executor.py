@@ -86,7 +86,11 @@ class Executor:
             return
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deploy") as pool:
             futures = [pool.submit(self._run_sequence, actions, namespace) for _, actions in sorted(by_job.items())]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # Ctrl-C: let running jobs stop at their next step, not run on
+                self._stop.set()
+                raise
             for future in done:
                 if future.exception() is not None:
                     self._stop.set()  # queued jobs return at once; running ones stop at their next step

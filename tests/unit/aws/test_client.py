@@ -111,3 +111,17 @@ def test_paginate_follows_tokens_one_counted_call_per_page() -> None:
     stub.add_response("list_rules", {"Rules": [{"Name": "b"}]}, {"NamePrefix": "x", "NextToken": "t1"})
     assert [r["Name"] for r in client.paginate("events", "list_rules", "Rules", NamePrefix="x")] == ["a", "b"]
     assert client.reads == 2
+
+
+def test_lambda_busy_is_retried_but_already_exists_is_not() -> None:
+    client, stub, sleeps = stubbed("lambda")
+    stub.add_client_error("update_function_configuration", "ResourceConflictException",
+                          "The operation cannot be performed at this time. An update is in progress for resource: f")
+    stub.add_response("update_function_configuration", {"FunctionName": "f"})
+    client.call("lambda", "update_function_configuration", FunctionName="f", Timeout=3)
+    assert len(sleeps) == 1
+    stub.add_client_error("create_function", "ResourceConflictException", "Function already exist: f")
+    with pytest.raises(AwsCallError) as info:
+        client.call("lambda", "create_function", FunctionName="f", Role="arn:aws:iam::123456789012:role/r",
+                    Code={"ZipFile": b"z"}, Runtime="python3.12", Handler="h.h")
+    assert info.value.code == "ResourceConflictException" and len(sleeps) == 1

@@ -89,9 +89,15 @@ def test_hidden_change_shows_the_changed_field_old_and_new(manifest: Manifest) -
 
 
 def test_progress_counts_every_change_of_the_deploy(manifest: Manifest) -> None:
+    import threading
+
     lines: list[str] = []
-    dep, _ = deployer(progress=lines.append, workers=2)
+    threads: set[str] = set()
+    dep, _ = deployer(progress=lines.append, workers=2,
+                      before_write=lambda call: threads.add(threading.current_thread().name))
     result = dep.deploy(manifest)
+    job_threads = {t for t in threads if t.startswith("deploy")}
+    assert len(job_threads) == 2  # the four jobs ran in parallel, on at most two workers
     steps = [line for line in lines if line.startswith("[")]
     assert len(steps) == len(result.plan.changes) == 30
     assert steps[0] == "[1/30] create dynamodb table acme-jobs-history"
