@@ -98,7 +98,8 @@ def main() -> None:
         create_table(db, table)
         role = iam.create_role(RoleName="bench-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         print(f"moto server {url}; records with a {args.result_bytes}-byte result")
-        print(f"{'window':>8} {'records':>8} {'expected':>8} {'queries':>8} {'requests':>9} {'audit s':>8} {'query s':>8} {'local s':>8}  requests by operation")
+        print(f"{'window':>8} {'records':>8} {'expected':>8} {'queries':>8} {'requests':>9} "
+              f"{'audit s':>8} {'query s':>8} {'local s':>8}  requests by operation")
         # Each window gets its own job, created now: its history starts after the creation.
         start = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=2)
         for days in args.days:
@@ -129,11 +130,14 @@ def main() -> None:
             ops = ", ".join(f"{k}={v}" for k, v in sorted(calls.items()))
             print(f"{days:>7}d {len(items):>8} {len(report.jobs[0].checks):>8} {calls.get('dynamodb.Query', 0):>8} "
                   f"{sum(calls.values()):>9} {statistics.median(timings):>8.2f} {statistics.median(query_seconds):>8.2f} "
-                  f"{statistics.median(t - q for t, q in zip(timings, query_seconds)):>8.2f}  {ops}")
+                  f"{statistics.median(t - q for t, q in zip(timings, query_seconds, strict=True)):>8.2f}  {ops}")
             assert "dynamodb.Scan" not in calls
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":

@@ -216,6 +216,9 @@ class Inventory:
         if res.kind == Kind.RULE:
             targets = c.call("events", "list_targets_by_rule", Rule=res.name).get("Targets", [])
             return {"target": targets[0] if targets else None}
+        if res.kind == Kind.FUNCTION:
+            got = c.call("lambda", "get_function_concurrency", FunctionName=res.name)
+            return {"reserved_concurrency": got.get("ReservedConcurrentExecutions")}
         if res.kind == Kind.SCHEDULE:
             s = c.call("scheduler", "get_schedule", Name=res.name, GroupName=names.schedule_group(namespace))
             target = s.get("Target", {})

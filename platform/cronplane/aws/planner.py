@@ -200,6 +200,9 @@ class _Planner:
         resources = self.desired.of_job(job)
         fn = next(r for r in resources if r.kind == Kind.FUNCTION)
         live_fn = self.live.get(Kind.FUNCTION, fn.name)
+        if live_fn is not None and live_fn.tags is None:
+            self.needs_tags.add(live_fn.key)  # not in the namespace's tag query: read its own tags
+            return
         if live_fn is not None and not self.ours(live_fn):
             self.not_managed(live_fn, f"job {job} skipped (rename the job or tag the function)")
             return
@@ -207,15 +210,15 @@ class _Planner:
         paused = self.live.paused.get(job)
         actions: list[Action] = []
         for res in resources:
-            if res.kind in (Kind.RULE, Kind.SCHEDULE) and paused and res.visible.get("state") == "ENABLED":
-                if job in self.unpause:
-                    pass
-                else:
-                    self.notes.append(
-                        f"job {job}: paused by {paused.actor} since {paused.at}; deploy keeps it paused — "
-                        f"`jobctl resume {job}` or `jobctl deploy --unpause {job}`"
-                    )
-                    res = replace(res, visible={**res.visible, "state": "DISABLED"})
+            keep_paused = paused is not None and job not in self.unpause
+            if res.kind in (Kind.RULE, Kind.SCHEDULE) and keep_paused and res.visible.get("state") == "ENABLED":
+                assert paused is not None
+                self.notes.append(
+                    f"job {job}: paused by {paused.actor} since {paused.at}; deploy keeps it paused — "
+                    f"`jobctl resume {job}` or `jobctl deploy --unpause {job}`"
+                )
+                # The trigger stays as `jobctl pause` left it.
+                res = replace(res, visible={**res.visible, "state": "DISABLED"})
             action = self.compare(res, live_fn, state)
             if action == "conflict":
                 return  # the whole job waits until the name clash is resolved
@@ -280,7 +283,7 @@ class _Planner:
             # Never recorded (an interrupted deploy, or adoption): re-apply every hidden setting.
             return [FieldChange(k, None, v) for k, v in res.hidden.items()] or [FieldChange("tags", None, dict(res.tags))]
         if lr.details is None:
-            if res.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE):
+            if res.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE, Kind.FUNCTION):
                 self.needs_details.add(lr.key)
             return [FieldChange("settings", old_hash, res.hidden_hash())]
         fields = [FieldChange(k, lr.details.get(k), v) for k, v in res.hidden.items()

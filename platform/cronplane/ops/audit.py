@@ -16,7 +16,7 @@ never blames a job for fire times before it existed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Iterable
@@ -132,7 +132,8 @@ class AuditReport:
     def verdict(self) -> str:
         expected = sum(len(j.checks) - j.count(Outcome.PAUSED) - j.count(Outcome.DISABLED) for j in self.jobs)
         ok = self.total(Outcome.OK) + self.total(Outcome.LATE)
-        extras = [f"{self.total(o)} {o.value}" for o in (Outcome.LATE, Outcome.SKIPPED, Outcome.RUNNING, Outcome.PENDING, Outcome.PAUSED) if self.total(o)]
+        noted = (Outcome.LATE, Outcome.SKIPPED, Outcome.RUNNING, Outcome.PENDING, Outcome.PAUSED)
+        extras = [f"{self.total(o)} {o.value}" for o in noted if self.total(o)]
         undeployed = [j.job for j in self.jobs if j.trigger is None and j.note]
         tail = f" ({', '.join(extras)})" if extras else ""
         if self.exit_code == EXIT_CLEAN:
@@ -169,13 +170,12 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
     anchor = rate_anchor(job, runs, deployed_at, since)
     fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
     if not job.enabled:
-        checks = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
-        return JobAudit(job.name, since, until, trigger, deployed_at, basis, checks, paused=tuple(periods))
+        disabled = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
+        return JobAudit(job.name, since, until, trigger, deployed_at, basis, disabled, paused=tuple(periods))
     drift = "" if trigger.enabled or periods else f"{trigger.label} is disabled, but not by `jobctl pause`"
     checks, unmatched = classify(fire_times, runs, periods, grace_seconds=grace_seconds, now=now, since=since, until=until)
     if drift:
-        checks = [FireCheck(c.fire_time, c.outcome, c.run_id, c.trigger, c.started_at, c.delay_seconds, drift)
-                  if c.outcome is Outcome.MISSED else c for c in checks]
+        checks = [replace(c, note=drift) if c.outcome is Outcome.MISSED else c for c in checks]
     return JobAudit(job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift)
 
 
@@ -260,14 +260,28 @@ def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: li
     used: set[str] = set()
     checks = []
     for fire in fire_times:
-        candidates = list(by_fire.get(time_key(fire), []))
-        for run in list(candidates):
-            candidates.extend(retries.get(run["run_id"], []))
+        key = time_key(fire)
+        candidates = list(by_fire.get(key, []))
+        # Retries of this fire time's runs, and of a firing that never got a record (a DLQ
+        # replay of an EventBridge delivery failure points at the run id it would have had).
+        retried = {run["run_id"] for run in candidates} | {rid for rid in retries if _fire_run_id(rid, key)}
+        for run_id in sorted(retried):
+            candidates.extend(retries.get(run_id, []))
         used.update(r["run_id"] for r in candidates)
         checks.append(_check(fire, candidates, periods, grace_seconds, now))
     unmatched = [_unmatched(r, now) for r in runs
                  if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)]
     return checks, unmatched
+
+
+_FIRE_RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)-(?:[0-9a-f]{8}|backfill)$")  # scheduled / backfill ids
+
+
+def _fire_run_id(run_id: str, key: str) -> bool:
+    """Whether ``run_id`` is a scheduled or backfill run id of the fire time ``key`` (manual and
+    retry ids carry the time they were started, with an m / r mark that is not hex)."""
+    match = _FIRE_RUN_ID.match(run_id)
+    return bool(match) and match.group(1) == key
 
 
 def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime) -> FireCheck:

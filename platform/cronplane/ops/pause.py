@@ -114,9 +114,11 @@ def pause_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime,
         return PauseOutcome(job_name, PauseAction.PAUSE, False,
                             f"{job_name} is already paused (by {marker.actor} since {iso(marker.at)}); nothing to do", trigger)
     actor = clients.caller_arn()
+    # The marker goes first: if switching the trigger then fails, the next `jobctl pause` finds
+    # the marker and finishes the job; a deploy in between already keeps it paused.
+    _write_marker(clients.dynamodb, table, job_name, actor, now, reason)
     if trigger.enabled:
         set_enabled(clients, trigger, False)
-    _write_marker(clients.dynamodb, table, job_name, actor, now, reason)
     _write_event(clients.dynamodb, table, job_name, PauseAction.PAUSE, actor, now, reason, trigger, manifest)
     note = "" if job.enabled else " (it is also disabled in the manifest: enabled: false)"
     return PauseOutcome(job_name, PauseAction.PAUSE, True,

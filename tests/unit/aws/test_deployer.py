@@ -163,3 +163,15 @@ def test_provisioned_concurrency_puts_the_trigger_on_an_alias_and_back(manifest:
     assert not target["Arn"].endswith(":live")
     assert "lambda.delete_function_concurrency" in client.write_calls()
     assert not deployer()[0].plan(manifest).has_changes
+
+
+def test_reserved_concurrency_change_is_shown_and_applied(manifest: Manifest) -> None:
+    deployer()[0].deploy(manifest)
+    changed = replace(manifest, jobs=tuple(replace(j, reserved_concurrency=2) if j.name == "tmp-cleanup" else j
+                                           for j in manifest.jobs))
+    dep, client = deployer()
+    (action,) = dep.plan(changed).changes
+    assert [(f.name, f.old, f.new) for f in action.fields] == [("reserved_concurrency", None, 2)]
+    dep.deploy(changed)
+    got = boto3.client("lambda").get_function_concurrency(FunctionName="acme-jobs-tmp-cleanup")
+    assert got["ReservedConcurrentExecutions"] == 2

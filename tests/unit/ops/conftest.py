@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from cronplane import names
-from cronplane.models import Concurrency, Job, Manifest, TriggerMode
+from cronplane.models import Job, Manifest, TriggerMode
 from cronplane.ops.clients import OpsClients
 from cronplane.ops.items import to_item
 from cronplane.runtime.history_schema import create_table

@@ -228,3 +228,22 @@ def test_a_day_of_a_per_minute_job_costs_a_few_queries(clients: Any, deploy: Any
     assert 1 <= queries <= 3, clients.calls
     print(dict(clients.calls))
     assert sum(clients.calls.values()) <= 5, clients.calls  # + describe_rule + get_function_configuration
+
+
+def test_replayed_delivery_failure_recovers_its_fire_time(clients: Any, hourly: Any) -> None:
+    """EventBridge could not deliver hour 6 (no record at all); `jobctl dlq replay` re-ran it as
+    a retry pointing at the run id the firing would have had."""
+    day = next_day()
+    fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={6: "missing", 9: "missing"})
+    retry_at = day + timedelta(hours=7)
+    put_run(clients.dynamodb, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY), trigger="retry",
+            retry_of=scheduled_run_id(fires[5], "never-delivered"), started_at=retry_at)
+    # A manual run started exactly at hour 9's time is not hour 9's run, nor is a retry of it.
+    manual_id = new_run_id(fires[8], Trigger.MANUAL)
+    put_run(clients.dynamodb, "tmp-cleanup", manual_id, trigger="manual", started_at=fires[8])
+    put_run(clients.dynamodb, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY) + "x", trigger="retry", retry_of=manual_id, started_at=retry_at)
+    report = run_audit(clients, hourly, day)
+    checks = {c.fire_time: c for c in report.jobs[0].checks}
+    assert checks[fires[5]].outcome is Outcome.OK and checks[fires[5]].note.startswith("recovered by retry of ")
+    assert checks[fires[8]].outcome is Outcome.MISSED
+    assert sorted(u.trigger for u in report.jobs[0].unmatched) == ["manual", "retry"]

@@ -4,7 +4,6 @@ confirmation and option errors."""
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
