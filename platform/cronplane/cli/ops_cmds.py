@@ -79,7 +79,7 @@ def audit(job_name: str | None, manifest_path: str, since: str, until: str | Non
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     now = _now(now_text)
     start = parse_moment(since, now, "--since")
-    end = parse_moment(until, now, "--until") if until else now
+    end = min(parse_moment(until, now, "--until"), now) if until else now  # the future has no runs yet
     if end <= start:
         raise click.BadParameter(f"the window is empty: --until {end:%Y-%m-%dT%H:%M:%SZ} is not after --since", param_hint="--until")
     jobs = [manifest.job(job_name).name] if job_name else [j.name for j in manifest.jobs]

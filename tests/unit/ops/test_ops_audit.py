@@ -226,7 +226,6 @@ def test_a_day_of_a_per_minute_job_costs_a_few_queries(clients: Any, deploy: Any
     assert "dynamodb.Scan" not in clients.calls
     queries = clients.calls["dynamodb.Query"]
     assert 1 <= queries <= 3, clients.calls
-    print(dict(clients.calls))
     assert sum(clients.calls.values()) <= 5, clients.calls  # + describe_rule + get_function_configuration
 
 

@@ -117,3 +117,11 @@ def test_resume_refuses_a_job_disabled_in_the_manifest(clients: Any, deploy: Any
     with pytest.raises(CronplaneError, match="enabled: false.*set enabled: true and run `jobctl deploy`"):
         resume_job(clients, manifest, "tmp-cleanup", now=T2)
     assert rule_state() == "DISABLED"
+
+
+def test_pause_without_history_table_changes_nothing(clients: Any) -> None:
+    manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)"))
+    boto3.client("events", region_name="eu-west-1").put_rule(Name="acme-jobs-tmp-cleanup", ScheduleExpression="cron(0 * * * ? *)")
+    with pytest.raises(CronplaneError, match="history table acme-jobs-history does not exist: deploy the manifest first"):
+        pause_job(clients, manifest, "tmp-cleanup", now=T1)
+    assert rule_state() == "ENABLED"
