@@ -136,7 +136,7 @@ class Deployer:
         elif self._last_live is not None and self._last_live.get(Kind.TABLE, table) is None:
             # Destroying a namespace whose history table is gone: there is nowhere to hold a lock.
             return DeployResult(shown, executor.apply(shown))
-        lock = DeployLock(self.client, table, holder=self.lock_holder, wait=self.lock_wait)
+        lock = DeployLock(self.client, table, holder=self.lock_holder, wait=self.lock_wait, notify=self.progress)
         with lock:
             fresh = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
             if _signature(fresh) != _signature(shown) and not table_create:

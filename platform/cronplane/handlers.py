@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 SPEC_EXAMPLE = "billing/nightly_report.py:handler"
+# Top-level names a team folder must not take: what the wrapper and Python itself import.
+SHADOWED_TOP_LEVEL = frozenset(sys.stdlib_module_names) | {"cronplane", "boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,17 @@ def parse_handler(spec: str) -> HandlerRef:
                                  "(use letters, digits and _, e.g. nightly_report.py)")
     if not function.isidentifier():
         raise HandlerProblem(f"{spec!r}: {function!r} is not a Python function name")
+    # The team folder sits at the root of the Lambda zip, ahead of the standard library and
+    # the runtime on sys.path: a folder named json would break `import json` everywhere.
+    if parts[0] in SHADOWED_TOP_LEVEL:
+        raise HandlerProblem(f"{spec!r}: a team folder named {parts[0]!r} would hide the {parts[0]!r} module that Python or the "
+                             "cronplane runtime imports (the job could not even start in Lambda); rename the folder")
+    # packaging leaves tests out of every zip (as it does here), so such a handler could never run.
+    name = parts[-1]
+    if any(p in ("tests", "__pycache__") for p in parts[:-1]) or name == "conftest.py" \
+            or name.startswith("test_") or name.endswith("_test.py"):
+        raise HandlerProblem(f"{spec!r}: test files (tests/, test_*.py, *_test.py, conftest.py) are never packaged, "
+                             "so this handler could not run; move the function to a module that is not a test")
     return HandlerRef("/".join(parts), function)
 
 
@@ -145,14 +159,18 @@ def _assigns(node: ast.stmt, name: str) -> bool:
 
 
 def _check_signature(func: ast.FunctionDef, where: str) -> None:
-    """Lambda calls ``handler(event, context)``: exactly two positional parameters, and no
-    keyword-only parameter without a default."""
+    """Lambda calls ``handler(event, context)``: the function must accept two positional
+    arguments (two parameters, or fewer plus ``*args``), need no third one (extra parameters
+    need defaults), and require no keyword-only parameter."""
     args = func.args
     positional = [a.arg for a in args.posonlyargs + args.args]
+    required = len(positional) - len(args.defaults)
     required_kwonly = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
-    shape = f"{func.name}({', '.join(positional)})"
-    if len(positional) != 2 or required_kwonly:
+    shape = f"{func.name}({', '.join(positional + ([f'*{args.vararg.arg}'] if args.vararg else []))})"
+    accepts_two = len(positional) >= 2 or args.vararg is not None
+    if required > 2 or not accepts_two or required_kwonly:
         extra = f" and requires keyword arguments {', '.join(required_kwonly)}" if required_kwonly else ""
-        raise HandlerProblem(f"{where}:{func.lineno}: {shape} takes {len(positional)} positional parameter"
-                             f"{'' if len(positional) == 1 else 's'}{extra}; Lambda calls it with exactly two: "
+        count = required if required > 2 else len(positional)
+        raise HandlerProblem(f"{where}:{func.lineno}: {shape} takes {count} positional parameter"
+                             f"{'' if count == 1 else 's'}{extra}; Lambda calls it with exactly two: "
                              f"def {func.name}(event, context)")

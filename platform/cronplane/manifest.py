@@ -54,11 +54,11 @@ def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, 
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else f"a single value ({doc.data!r})"
         raise ManifestError([Problem(file, 1, "", f"the document must be a mapping with namespace, region and jobs, not {kind}")])
-    problems = list(doc.problems) + schema_problems(doc, file)
+    problems = _first_per_path(list(doc.problems), schema_problems(doc, file))
     root = os.path.dirname(os.path.abspath(file))
     builder = _JobBuilder(doc, file, root, check_handlers, now, shape_ok=not problems)
     jobs = builder.build_all()
-    problems += builder.problems
+    problems = _first_per_path(problems, builder.problems)
     if problems:
         raise ManifestError(list(dict.fromkeys(problems)))
     data = doc.data
@@ -71,6 +71,13 @@ def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, 
         path=file,
         root=root,
     )
+
+
+def _first_per_path(earlier: list[Problem], later: list[Problem]) -> list[Problem]:
+    """``earlier`` plus the ``later`` problems about values not reported yet: a value that YAML
+    or the schema already rejected is not reported again, in other words, by a later stage."""
+    reported = {(p.line, p.path) for p in earlier}
+    return earlier + [p for p in later if (p.line, p.path) not in reported]
 
 
 def on_scheduler(manifest: Manifest, job: Job) -> bool:
@@ -160,7 +167,7 @@ class _JobBuilder:
 
     def _schedule(self, settings: dict[str, Any], origin: dict[str, Path], timezone: str | None) -> Any:
         text = settings.get("schedule")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):  # a missing or mistyped schedule is the schema's problem
             return None
         from cronplane.schedule import parse_schedule  # imported late: a sibling module in progress
 

@@ -30,6 +30,7 @@ __all__ = ["Schedule", "ScheduleError", "ScheduleKind", "parse_schedule", "zone_
 UTC = dt_timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+MAX_RATE_SECONDS = 36_500 * 86400  # 100 years
 _MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 ACCEPTED = (
     "cron(0 9 ? * MON-FRI *), rate(15 minutes), at(2027-01-01T09:00:00), "
@@ -220,6 +221,12 @@ def _parse_rate(stripped: str, source: str) -> str:
             f"{source}: the number in rate() must be a whole number of at least 1, got {number!r}"
         )
     value = int(number)
+    if value * UNIT_SECONDS[singular] > MAX_RATE_SECONDS:
+        # Such a job never runs in practice, and the date arithmetic of its fire times overflows.
+        raise ScheduleError(
+            f"{source}: more than 100 years between runs; for a job that runs once write "
+            "at(yyyy-mm-ddThh:mm:ss), e.g. at(2027-01-01T09:00:00)"
+        )
     if value == 1 and unit != singular:
         raise ScheduleError(f"{source}: use the singular for 1: rate(1 {singular})")
     if value != 1 and unit == singular:

@@ -72,6 +72,8 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         if "expected a single document" in what:
             what = "the file holds more than one YAML document (a second '---'); keep everything in one"
+        elif mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+            what = f"a tab character (column {mark.column + 1}); YAML indents with spaces only, replace the tab with spaces"
         raise ManifestError([Problem(file, line, "", f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Problem(file, None, "", f"YAML error: {exc}")]) from None
@@ -88,6 +90,11 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         raise ManifestError([Problem(file, exc.line, "", exc.message)]) from None
     # An anchor's problems would repeat at every alias that expands it: report each once.
     return YamlDocument(data, builder.lines, tuple(dict.fromkeys(builder.problems)))
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column : column + 1] if 0 <= line < len(lines) else ""
 
 
 def _expanded_size(node: Node, sizes: dict[int, int], active: set[int], depth: int) -> int:

@@ -104,8 +104,27 @@ def tags_of(items: list[dict[str, str]]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in items}
 
 
+def want_tags(manifest: Manifest, job: Any = None) -> dict[str, str]:
+    """The exact tags a resource must carry, spelled out here (not taken from the code under test)."""
+    tags = {names.MANAGED_BY_TAG: "cronplane", names.NAMESPACE_TAG: manifest.namespace}
+    if job is not None:
+        tags.update(dict(job.tags))
+        tags.update({names.JOB_TAG: job.name, names.TEAM_TAG: job.team})
+        if job.owner:
+            tags[names.OWNER_TAG] = job.owner
+    return tags
+
+
+def without_record(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k != "cronplane:config"}
+
+
+def on_scheduler(manifest: Manifest, job: Any) -> bool:
+    return manifest.trigger_mode.value == "scheduler" or job.schedule.needs_scheduler
+
+
 def assert_deployed(aws: Any, manifest: Manifest) -> None:
-    """Every resource of every job, and its settings, as plain boto3 sees them."""
+    """Every resource of every job, its settings and its exact tags, as plain boto3 sees them."""
     ns = manifest.namespace
     lam, iam, sqs, logs, events, sched, ddb = (aws(s) for s in
                                                ("lambda", "iam", "sqs", "logs", "events", "scheduler", "dynamodb"))
@@ -119,12 +138,14 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
     pitr = ddb.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    assert tags_of(ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"])[names.NAMESPACE_TAG] == ns
+    assert without_record(tags_of(ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"])) == want_tags(manifest)
+    if any(on_scheduler(manifest, j) for j in manifest.jobs):
+        grp = sched.get_schedule_group(Name=names.schedule_group(ns))
+        assert without_record(tags_of(sched.list_tags_for_resource(ResourceArn=grp["Arn"])["Tags"])) == want_tags(manifest)
 
     for job in manifest.jobs:
         fn_name = names.function_name(ns, job.name)
-        want_tags = {names.MANAGED_BY_TAG: "cronplane", names.NAMESPACE_TAG: ns, names.JOB_TAG: job.name,
-                     names.TEAM_TAG: job.team, names.OWNER_TAG: job.owner}
+        tags = want_tags(manifest, job)
         fn = lam.get_function(FunctionName=fn_name)
         cfg = fn["Configuration"]
         assert cfg["Runtime"] == "python3.12"
@@ -135,50 +156,67 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
         assert env["CRONPLANE_JOB"] == job.name and env["CRONPLANE_HISTORY_TABLE"] == f"{ns}-history"
         assert json.loads(env["CRONPLANE_RETRY"])["max_attempts"] == job.retries.max_attempts
         assert env["CRONPLANE_HANDLER"] == f"{job.handler_module}:{job.handler_function}"
-        assert want_tags.items() <= fn["Tags"].items()
+        assert without_record(fn["Tags"]) == tags
         role_name = names.role_name(ns, job.name)
         role = iam.get_role(RoleName=role_name)["Role"]
         assert cfg["Role"] == role["Arn"] and role["Path"] == names.role_path(ns)
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
-        assert want_tags.items() <= tags_of(iam.list_role_tags(RoleName=role_name)["Tags"]).items()
+        assert tags_of(iam.list_role_tags(RoleName=role_name)["Tags"]) == tags
         policy = iam.get_role_policy(RoleName=role_name, PolicyName="cronplane")["PolicyDocument"]
         assert all("*" != a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
         dlq_url = sqs.get_queue_url(QueueName=names.dlq_name(ns, job.name))["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
         assert attrs["SqsManagedSseEnabled"] == "true" and attrs["MessageRetentionPeriod"] == "1209600"
         dlq_arn = attrs["QueueArn"]
-        assert want_tags.items() <= sqs.list_queue_tags(QueueUrl=dlq_url)["Tags"].items()
+        assert sqs.list_queue_tags(QueueUrl=dlq_url)["Tags"] == tags
         invoke = lam.get_function_event_invoke_config(FunctionName=fn_name)
         assert invoke["MaximumRetryAttempts"] == 0
         assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == dlq_arn
         group = logs.describe_log_groups(logGroupNamePrefix=names.log_group_name(ns, job.name))["logGroups"][0]
         assert group["retentionInDays"] == job.log_retention_days
-        assert want_tags.items() <= logs.list_tags_for_resource(resourceArn=group["arn"].removesuffix(":*"))["tags"].items()
-        if job.schedule.needs_scheduler:
+        assert logs.list_tags_for_resource(resourceArn=group["arn"].removesuffix(":*"))["tags"] == tags
+        state = "ENABLED" if job.enabled else "DISABLED"
+        if on_scheduler(manifest, job):
             s = sched.get_schedule(Name=names.schedule_name(ns, job.name), GroupName=names.schedule_group(ns))
             assert s["ScheduleExpression"] == job.schedule.expression
-            assert s["ScheduleExpressionTimezone"] == job.timezone
+            assert s["ScheduleExpressionTimezone"] == (job.timezone or "UTC")
             assert s["FlexibleTimeWindow"] == {"Mode": "OFF"}
-            assert s["State"] == ("ENABLED" if job.enabled else "DISABLED")
+            assert s["State"] == state
             target = s["Target"]
             assert target["Arn"] == cfg["FunctionArn"]
-            assert target["RoleArn"] == iam.get_role(RoleName=names.scheduler_role_name(ns, job.name))["Role"]["Arn"]
+            srole_name = names.scheduler_role_name(ns, job.name)
+            srole = iam.get_role(RoleName=srole_name)["Role"]
+            assert target["RoleArn"] == srole["Arn"]
+            assert srole["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+            spolicy = json.dumps(iam.get_role_policy(RoleName=srole_name, PolicyName="cronplane")["PolicyDocument"])
+            assert "lambda:InvokeFunction" in spolicy and cfg["FunctionArn"] in spolicy and dlq_arn in spolicy
+            assert tags_of(iam.list_role_tags(RoleName=srole_name)["Tags"]) == tags
+            assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
             assert target["DeadLetterConfig"]["Arn"] == dlq_arn
-            assert json.loads(target["Input"])["cronplane"]["event_id"] == "<aws.scheduler.execution-id>"
-            grp = sched.get_schedule_group(Name=ns)
-            assert tags_of(sched.list_tags_for_resource(ResourceArn=grp["Arn"])["Tags"])[names.NAMESPACE_TAG] == ns
+            assert json.loads(target["Input"]) == {"cronplane": {
+                "trigger": "schedule", "event_id": "<aws.scheduler.execution-id>",
+                "scheduled_for": "<aws.scheduler.scheduled-time>"}}
+            assert events.list_rules(NamePrefix=names.rule_name(ns, job.name))["Rules"] == []
         else:
             rule = events.describe_rule(Name=names.rule_name(ns, job.name))
             assert rule["ScheduleExpression"] == job.schedule.expression
-            assert rule["State"] == ("ENABLED" if job.enabled else "DISABLED")
-            assert want_tags.items() <= tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]).items()
+            assert rule["State"] == state
+            assert tags_of(events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]) == tags
             (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
             assert target["Arn"] == cfg["FunctionArn"]
             assert target["DeadLetterConfig"]["Arn"] == dlq_arn
-            assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 3600
-            assert target["InputTransformer"]["InputPathsMap"] == {"id": "$.id", "time": "$.time"}
-            statement = json.loads(lam.get_policy(FunctionName=fn_name)["Policy"])["Statement"][0]
+            assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
+            transformer = target["InputTransformer"]
+            assert transformer["InputPathsMap"] == {"id": "$.id", "time": "$.time"}
+            # what EventBridge would deliver for one firing: its id and time, told apart per firing
+            delivered = (transformer["InputTemplate"].replace("<id>", '"7bf73129-1428-4cd3-a780-95db273d1602"')
+                         .replace("<time>", '"2026-11-27T09:00:00Z"'))
+            assert json.loads(delivered) == {"cronplane": {
+                "trigger": "schedule", "event_id": "7bf73129-1428-4cd3-a780-95db273d1602",
+                "scheduled_for": "2026-11-27T09:00:00Z"}}
+            (statement,) = json.loads(lam.get_policy(FunctionName=fn_name)["Policy"])["Statement"]
             assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert statement["Action"] == "lambda:InvokeFunction"
             assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
             assert statement["Condition"]["StringEquals"]["AWS:SourceAccount"] == account
 
@@ -316,3 +354,141 @@ def test_second_deploy_waits_then_stops_on_the_lock(moto_server: str, aws: Any, 
     held.release()
     dep, _ = deployer(moto_server)
     assert dep.deploy(changed).applied is not None
+
+
+# A `jobctl` process that signals itself at its k-th resource write: a deploy killed (SIGKILL),
+# interrupted (Ctrl-C = SIGINT) or terminated (SIGTERM) part-way, for real.
+SIGNALLING_JOBCTL = """
+import os, signal, sys
+from cronplane.aws import client as aws_client
+
+k, sig = int(sys.argv[1]), getattr(signal, sys.argv[2])
+seen = {"n": 0}
+
+def hook(call):
+    if call.service == "dynamodb":  # the history table and the lock item
+        return
+    seen["n"] += 1
+    if seen["n"] == k:
+        os.kill(os.getpid(), sig)
+
+original = aws_client.AwsClient.__init__
+
+def init(self, *args, **kwargs):
+    kwargs.setdefault("before_write", hook)
+    original(self, *args, **kwargs)
+
+aws_client.AwsClient.__init__ = init
+from cronplane.cli.main import main
+main(sys.argv[3:])
+"""
+
+
+def run_signalling_jobctl(tmp_path: Path, endpoint: str, manifest_path: Path, k: int, sig: str) -> "subprocess.CompletedProcess[str]":
+    script = tmp_path / "signalling_jobctl.py"
+    script.write_text(SIGNALLING_JOBCTL)
+    return subprocess.run(
+        [sys.executable, str(script), str(k), sig, "deploy", "-f", str(manifest_path), "--yes",
+         "--endpoint-url", endpoint, "--region", REGION],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def lock_item(aws: Any, ns: str) -> dict[str, Any]:
+    return aws("dynamodb").get_item(TableName=f"{ns}-history",
+                                    Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}}).get("Item", {})
+
+
+def namespaced_manifest_file(tmp_path: Path, ns: str) -> Path:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(path.read_text().replace("namespace: acme-jobs", f"namespace: {ns}"))
+    return path
+
+
+def test_deploy_killed_with_sigkill_leaves_a_lock_the_next_deploy_takes_over(
+    moto_server: str, aws: Any, manifest: Manifest, tmp_path: Path
+) -> None:
+    ns = "e2e-sigkill"
+    path = namespaced_manifest_file(tmp_path, ns)
+    killed = run_signalling_jobctl(tmp_path, moto_server, path, 6, "SIGKILL")
+    assert killed.returncode == -9, killed.stderr
+    pid = int(lock_item(aws, ns)["holder"]["S"].rsplit(" ", 1)[1])  # the dead deploy's lock is still there
+    lines: list[str] = []
+    m = load_manifest(str(path))
+    dep, _ = deployer(moto_server, progress=lines.append, lock_wait=0)  # no waiting: it must not be needed
+    dep.deploy(m)
+    assert any(line.startswith(f"taking over the lock of dead process {pid} (") for line in lines), lines
+    assert lock_item(aws, ns) == {}
+    assert_deployed(aws, m)
+    dep, client = deployer(moto_server)
+    assert not dep.deploy(m).plan.has_changes and client.writes == 0
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_or_terminated_deploy_releases_the_lock(
+    moto_server: str, aws: Any, manifest: Manifest, tmp_path: Path, sig: str
+) -> None:
+    ns = f"e2e-{sig.lower()}"
+    path = namespaced_manifest_file(tmp_path, ns)
+    stopped = run_signalling_jobctl(tmp_path, moto_server, path, 6, sig)
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.strip().endswith("Interrupted.") and "Traceback" not in stopped.stderr
+    # it stopped part-way (no new steps after the signal), not after finishing the deploy
+    assert "[6/30]" in stopped.stdout and "[30/30]" not in stopped.stdout and "Deploy complete" not in stopped.stdout
+    assert lock_item(aws, ns) == {}
+    m = load_manifest(str(path))
+    dep, _ = deployer(moto_server, lock_wait=0)
+    dep.deploy(m)
+    assert_deployed(aws, m)
+    dep, client = deployer(moto_server)
+    assert not dep.deploy(m).plan.has_changes and client.writes == 0
+
+
+def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any, manifest: Manifest) -> None:
+    """Job tags reach every resource; `enabled: false` deploys the rule and the schedule
+    disabled; a tag deleted from the manifest is removed from every resource that had it."""
+    tagged = replace(manifest, jobs=tuple(
+        replace(j, tags=(("cost-center", "42"), ("tier", "gold")),
+                enabled=j.name not in ("invoice-sync", "nightly-report"))  # a rule job and a Scheduler job
+        for j in manifest.jobs))
+    deployer(moto_server)[0].deploy(tagged)
+    assert_deployed(aws, tagged)
+    assert aws("events").describe_rule(Name=f"{manifest.namespace}-invoice-sync")["State"] == "DISABLED"
+
+    untiered = replace(tagged, jobs=tuple(replace(j, tags=(("cost-center", "42"),)) for j in tagged.jobs))
+    dep, client = deployer(moto_server)
+    plan = dep.plan(untiered)
+    assert {a.op.value for a in plan.changes} == {"update"}
+    assert {f.describe() for a in plan.changes for f in a.fields} == {"tags: tier: gold → (none)"}
+    assert len(plan.changes) == 4 * 5  # per job: role, dlq, log group, function, and its rule or Scheduler role
+    dep.deploy(untiered)
+    writes = resource_writes(client)
+    assert {w for w in writes if "untag" in w} == {"iam.untag_role", "sqs.untag_queue", "logs.untag_resource",
+                                                   "lambda.untag_resource", "events.untag_resource"}
+    assert not [w for w in writes if w.split(".")[1] in ("put_role_policy", "set_queue_attributes", "put_targets",
+                                                         "update_function_configuration", "put_rule")]
+    assert_deployed(aws, untiered)  # exact tags: "tier" is gone everywhere
+    dep, client = deployer(moto_server)
+    assert not dep.deploy(untiered).plan.has_changes and client.writes == 0
+
+
+def test_manifest_trigger_mode_scheduler_puts_every_job_on_scheduler(
+    moto_server: str, aws: Any, manifest: Manifest, tmp_path: Path
+) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(path.read_text().replace("namespace: acme-jobs", "namespace: e2e-sched\ntrigger_mode: scheduler"))
+    m = load_manifest(str(path))
+    assert m.trigger_mode.value == "scheduler"
+    deployer(moto_server)[0].deploy(m)
+    assert_deployed(aws, m)  # every job: a schedule with its role, retry policy, DLQ and scheduled time
+    assert aws("events").list_rules(NamePrefix="e2e-sched-")["Rules"] == []
+    schedules = aws("scheduler").list_schedules(GroupName="e2e-sched")["Schedules"]
+    assert sorted(s["Name"] for s in schedules) == sorted(f"e2e-sched-{j.name}" for j in m.jobs)
+    # no rule, so no EventBridge permission on the functions either
+    from botocore.exceptions import ClientError
+
+    for job in m.jobs:
+        with pytest.raises(ClientError, match="ResourceNotFound"):
+            aws("lambda").get_policy(FunctionName=f"e2e-sched-{job.name}")
+    dep, client = deployer(moto_server)
+    assert not dep.deploy(m).plan.has_changes and client.writes == 0

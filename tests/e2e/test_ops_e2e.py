@@ -90,7 +90,8 @@ def put_runs(endpoint: str, records: list[dict[str, Any]]) -> None:
         db.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": to_item(r)}} for r in records[start:start + 25]]})
 
 
-def record(job: str, run_id: str, fire: datetime, started: datetime, status: str = "succeeded", trigger: str = "schedule", **extra: Any) -> dict[str, Any]:
+def record(job: str, run_id: str, fire: datetime, started: datetime, status: str = "succeeded", trigger: str = "schedule",
+           **extra: Any) -> dict[str, Any]:
     return {"job": job, "run_id": run_id, "kind": "run", "gsi_pk": "run", "trigger": trigger, "status": status,
             "scheduled_for": iso(fire), "started_at": iso(started), "finished_at": iso(started + timedelta(seconds=3)),
             "duration_ms": 3000, "attempts": [{"attempt": 1, "started_at": iso(started), "duration_ms": 3000}],
@@ -180,7 +181,8 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"version": "0", "id": "e2", "source": "aws.events", "time": "2026-11-27T10:00:00Z",
                                                              "detail-type": "Scheduled Event", "detail": {}}),
                      MessageAttributes={"ERROR_CODE": {"DataType": "String", "StringValue": "THROTTLING"},
-                                        "RULE_ARN": {"DataType": "String", "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-tmp-cleanup"},
+                                        "RULE_ARN": {"DataType": "String",
+                                                     "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-tmp-cleanup"},
                                         "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "4"}})
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
         "version": "1.0", "timestamp": "2026-11-27T11:00:09.000Z",
@@ -231,3 +233,29 @@ def test_audit_of_a_per_minute_day_costs_a_few_requests(project: tuple[Path, str
     requests = data["requests"]
     assert "dynamodb.Scan" not in requests and requests["dynamodb.Query"] <= 3
     assert sum(requests.values()) <= 6, requests
+
+
+def test_pause_survives_a_real_deploy_and_plan_explains_it(tmp_path: Path, moto_server: str) -> None:
+    """With the real `jobctl deploy`: a paused job stays paused, and the plan says why."""
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    shutil.copy(ROOT / "jobs.yaml", tmp_path / "jobs.yaml")
+    path = tmp_path / "jobs.yaml"
+    deployed = jobctl(path, moto_server, "deploy", "--yes")
+    assert deployed.exit_code == 0, deployed.output
+    assert jobctl(path, moto_server, "pause", "tmp-cleanup", "--reason", "disk maintenance").exit_code == 0
+    plan = jobctl(path, moto_server, "plan")
+    assert plan.exit_code == 0, plan.output
+    assert "job tmp-cleanup: paused by arn:aws:sts::123456789012:user/moto since" in plan.output
+    assert "`jobctl resume tmp-cleanup` or `jobctl deploy --unpause tmp-cleanup`" in plan.output
+    again = jobctl(path, moto_server, "deploy", "--yes")
+    assert again.exit_code == 0, again.output
+    assert client(moto_server, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    # The Scheduler-triggered job (Europe/Berlin) pauses and resumes the same way.
+    assert jobctl(path, moto_server, "pause", "nightly-report").exit_code == 0
+    schedule = client(moto_server, "scheduler").get_schedule(Name="acme-jobs-nightly-report", GroupName="acme-jobs")
+    assert schedule["State"] == "DISABLED" and schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert jobctl(path, moto_server, "resume", "tmp-cleanup").exit_code == 0
+    assert jobctl(path, moto_server, "resume", "nightly-report").exit_code == 0
+    assert "paused by" not in jobctl(path, moto_server, "plan").output
+    history = jobctl(path, moto_server, "history", "tmp-cleanup")
+    assert "pause by" in history.output and "resume by" in history.output and "(disk maintenance)" in history.output

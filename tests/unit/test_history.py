@@ -217,3 +217,9 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-01T09:30:00Z", NOW) == datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
     with pytest.raises(HistoryQueryError, match="7d, 24h"):
         parse_since("last tuesday", NOW)
+
+
+def test_parse_since_further_back_than_datetime_reaches_means_everything() -> None:
+    # Used to escape as OverflowError ("Python int too large to convert to C int").
+    assert parse_since("99999999999d", NOW) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_since("9999999w", NOW) == datetime(1970, 1, 1, tzinfo=timezone.utc)

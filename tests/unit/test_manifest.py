@@ -462,6 +462,13 @@ def add_file(project: Path, relative: str, source: str) -> None:
         ("billing/nightly-report.py:handler", "'nightly-report' cannot be imported"),
         ("billing/nightly_report.py:report", "defines no function 'report' at module level"),
         ("billing/nightly_report.py", "is not FILE.py:FUNCTION"),
+        # what packaging leaves out of the zip, or what would break imports inside it
+        ("json/task.py:handler", "a team folder named 'json' would hide the 'json' module"),
+        ("boto3/task.py:handler", "a team folder named 'boto3' would hide"),
+        ("billing/test_report.py:handler", "test files (tests/, test_*.py, *_test.py, conftest.py) are never packaged"),
+        ("billing/report_test.py:handler", "are never packaged"),
+        ("billing/tests/report.py:handler", "are never packaged"),
+        ("billing/conftest.py:handler", "are never packaged"),
     ],
 )
 def test_handler_paths_and_names(project: Path, spec: str, expected: str) -> None:
@@ -473,6 +480,8 @@ def test_handler_paths_and_names(project: Path, spec: str, expected: str) -> Non
     [
         ("def handler(event):\n    pass\n", "handler(event) takes 1 positional parameter; Lambda calls it with exactly two"),
         ("def handler(event, context, extra):\n    pass\n", "takes 3 positional parameters"),
+        ("def handler(*, event, context):\n    pass\n", "takes 0 positional parameters"),
+        ("def handler(event, context, extra, more=1, *rest):\n    pass\n", "takes 3 positional parameters"),
         ("def handler(event, context, *, key):\n    pass\n", "requires keyword arguments key"),
         ("async def handler(event, context):\n    pass\n", "is 'async def'"),
         ("handler = print\n", "is not defined with def"),
@@ -484,6 +493,46 @@ def test_handler_paths_and_names(project: Path, spec: str, expected: str) -> Non
 def test_handler_functions_are_checked_statically(project: Path, source: str, expected: str) -> None:
     add_file(project, "team_x/job.py", source)
     assert expected in handler_problem(project, "team_x/job.py:handler")
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["event, context", "event, context, extra=None", "*args", "event, *rest", "event, context, **kwargs",
+     "event, context, /", "event, context, *, key=1"],
+)
+def test_handlers_that_lambda_can_call_with_two_arguments_are_accepted(project: Path, signature: str) -> None:
+    add_file(project, "team_x/job.py", f"def handler({signature}):\n    pass\n")
+    path = write(project, HEAD.replace("billing/nightly_report.py", "team_x/job.py"))
+    assert load_manifest(path, now=NOW).jobs[0].handler == "team_x/job.py:handler"
+
+
+def test_a_blank_schedule_is_a_problem_not_a_silently_dropped_job(project: Path) -> None:
+    text = HEAD + """\
+  blank:
+    handler: billing/nightly_report.py:handler
+    schedule: "   "
+"""
+    line, path, message = one(project, text)
+    assert (line, path) == (9, "jobs.blank.schedule")
+    assert message.startswith("the schedule is empty; write one of: cron(")
+
+
+@pytest.mark.parametrize(
+    ("settings", "path", "expected"),
+    [
+        ("handler: 'billing:handler'\n    schedule: '@daily'", "jobs.job.handler", "is not FILE.py:FUNCTION"),
+        ("handler: billing/nightly_report.py:handler\n    schedule: '@daily'\n    reserved_concurrency: -1\n"
+         "    provisioned_concurrency: 0", "jobs.job.provisioned_concurrency", "less than the minimum of 1"),
+        ("handler: billing/nightly_report.py:handler\n    schedule: ''", "jobs.job.schedule", "must not be empty"),
+        ("handler: billing/nightly_report.py:handler\n    schedule: '@daily'\n    timeout: !!python/name:os.system ''",
+         "jobs.job.timeout", "cannot read this YAML value"),
+    ],
+)
+def test_a_value_is_reported_once_by_the_first_check_that_rejects_it(project: Path, settings: str, path: str, expected: str) -> None:
+    found = problems(project, HEAD + f"  job:\n    {settings}\n")
+    at_path = [message for _, where, message in found if where == path]
+    assert len(at_path) == 1, found
+    assert expected in at_path[0]
 
 
 def test_handler_code_is_never_imported_or_run(project: Path) -> None:

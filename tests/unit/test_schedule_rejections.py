@@ -65,6 +65,13 @@ def test_rate_unknown_unit_and_shape() -> None:
     assert "a number and a unit" in rejection("rate(5)")
 
 
+@pytest.mark.parametrize("expr", ["rate(36501 days)", "rate(99999999999999999999 minutes)", "rate(900000 hours)"])
+def test_rate_longer_than_a_century_is_refused_not_an_overflow(expr: str) -> None:
+    # Its fire times used to overflow datetime arithmetic (OverflowError in jobctl next/list).
+    assert "more than 100 years between runs" in rejection(expr)
+    assert parse_schedule("rate(36500 days)", now=NOW).next_fire_times(NOW, 1)[0].year == 2069
+
+
 @pytest.mark.parametrize(
     ("expr", "field", "value", "allowed"),
     [

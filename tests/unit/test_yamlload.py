@@ -118,6 +118,8 @@ def test_small_aliases_are_fine() -> None:
         ("", "jobs.yaml: the file is empty"),
         ("# only a comment\n", "jobs.yaml: the file is empty"),
         ("x: \"\\q\"\n", "jobs.yaml:1: YAML syntax error"),
+        ("jobs:\n\treport: 1\n", "jobs.yaml:2: YAML syntax error: a tab character (column 1); YAML indents with spaces only"),
+        ("jobs:\n  report:\n    a: 1\n\t  b: 2\n", "jobs.yaml:4: YAML syntax error: a tab character (column 1)"),
     ],
 )
 def test_fatal_yaml_problems_name_the_line(text: str, expected: str) -> None:

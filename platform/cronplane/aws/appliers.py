@@ -53,9 +53,28 @@ class _Ctx:
             if exc.code not in NOT_FOUND:
                 raise
 
-    def hidden_changed(self) -> bool:
-        visible = set(self.res.visible)
-        return self.op == Op.CREATE or any(f.name not in visible for f in self.action.fields)
+    def needs(self, *names_: str) -> bool:
+        """Whether any of these settings must be (re)applied: on create, when the plan names
+        one of them, or when it names only the opaque "settings" (hash changed, details
+        unknown — e.g. a stale state record), which re-applies everything."""
+        return self.op == Op.CREATE or any(self.action.changed(n) for n in (*names_, "settings"))
+
+    def retag(self, put: Callable[[dict[str, str]], Any], remove: Callable[[list[str]], Any],
+              force: bool = False) -> None:
+        """Make the live tags the manifest's: remove the keys no longer wanted (a tag deleted
+        from jobs.yaml, an owner dropped), set those that are new or changed. With the live
+        tags unknown, set them all (``force``, or a "tags" change without old values)."""
+        change = next((f for f in self.action.fields if f.name == "tags"), None)
+        want = dict(self.res.tags)
+        if change is not None and isinstance(change.old, dict):
+            stale = sorted(k for k in change.old if k not in want and k != CONFIG_TAG and not k.startswith("aws:"))
+            if stale:
+                remove(stale)
+            updated = {k: v for k, v in want.items() if change.old.get(k) != v}
+            if updated:
+                put(updated)
+        elif change is not None or force or self.action.changed("settings"):
+            put(want)
 
     def adopt(self, tags: dict[str, str]) -> None:
         """An "already exists" answer: carry on only if the resource is ours."""
@@ -98,6 +117,11 @@ def table(ctx: _Ctx) -> None:
         status = ctx.call("dynamodb", "describe_table", TableName=res.name)["Table"]["TableStatus"]
         return bool(status == "ACTIVE")
 
+    if ctx.op == Op.UPDATE and not ctx.needs("settings"):
+        # Only tags differ: no need to touch TTL / PITR.
+        ctx.retag(lambda tags: ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn, Tags=_tag_list(tags)),
+                  lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
+        return
     ctx.wait_for(active, "the table is ACTIVE")
     try:
         ctx.call("dynamodb", "update_time_to_live", TableName=res.name,
@@ -107,6 +131,9 @@ def table(ctx: _Ctx) -> None:
             raise
     ctx.call("dynamodb", "update_continuous_backups", TableName=res.name,
              PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(res.hidden["pitr"])})
+    if ctx.op == Op.UPDATE:
+        ctx.retag(lambda tags: None,
+                  lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
     # The hash goes on last: a table interrupted before TTL/PITR is re-applied next time.
     ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn,
              Tags=_tag_list({**res.tags, CONFIG_TAG: res.hidden_hash()}))
@@ -127,6 +154,9 @@ def schedule_group(ctx: _Ctx) -> None:
                 raise
             live = ctx.call("scheduler", "list_tags_for_resource", ResourceArn=res.arn).get("Tags", [])
             ctx.adopt({t["Key"]: t["Value"] for t in live})
+    if ctx.op == Op.UPDATE:
+        ctx.retag(lambda _: None,
+                  lambda keys: ctx.call("scheduler", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
     ctx.call("scheduler", "tag_resource", ResourceArn=res.arn, Tags=tags)
 
 
@@ -161,11 +191,12 @@ def role(ctx: _Ctx) -> None:
             adopted = True
     if adopted or ctx.action.changed("trust"):
         ctx.call("iam", "update_assume_role_policy", RoleName=res.name, PolicyDocument=trust)
-    if ctx.hidden_changed():
+    if adopted or ctx.needs("policy"):
         ctx.call("iam", "put_role_policy", RoleName=res.name, PolicyName=POLICY_NAME,
                  PolicyDocument=json.dumps(res.hidden["policy"]))
-        if ctx.op != Op.CREATE or adopted:
-            ctx.call("iam", "tag_role", RoleName=res.name, Tags=_tag_list(dict(res.tags)))
+    if ctx.op != Op.CREATE or adopted:
+        ctx.retag(lambda tags: ctx.call("iam", "tag_role", RoleName=res.name, Tags=_tag_list(tags)),
+                  lambda keys: ctx.call("iam", "untag_role", RoleName=res.name, TagKeys=keys), force=adopted)
 
 
 def queue(ctx: _Ctx) -> None:
@@ -184,11 +215,15 @@ def queue(ctx: _Ctx) -> None:
                 raise
             url = ctx.call("sqs", "get_queue_url", QueueName=res.name)["QueueUrl"]
             ctx.adopt(dict(ctx.call("sqs", "list_queue_tags", QueueUrl=url).get("Tags", {})))
-    else:
-        assert ctx.action.live is not None
-        url = str(ctx.action.live.url)
-    ctx.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes=attrs)
-    ctx.call("sqs", "tag_queue", QueueUrl=url, Tags=dict(res.tags))
+        ctx.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes=attrs)
+        ctx.call("sqs", "tag_queue", QueueUrl=url, Tags=dict(res.tags))
+        return
+    assert ctx.action.live is not None
+    url = str(ctx.action.live.url)
+    if ctx.needs("attributes"):
+        ctx.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes=attrs)
+    ctx.retag(lambda tags: ctx.call("sqs", "tag_queue", QueueUrl=url, Tags=tags),
+              lambda keys: ctx.call("sqs", "untag_queue", QueueUrl=url, TagKeys=keys))
 
 
 def log_group(ctx: _Ctx) -> None:
@@ -207,8 +242,9 @@ def log_group(ctx: _Ctx) -> None:
             adopted = True
     if ctx.op == Op.CREATE or ctx.action.changed("retention"):
         ctx.call("logs", "put_retention_policy", logGroupName=res.name, retentionInDays=res.visible["retention"])
-    if adopted or (ctx.op == Op.UPDATE and ctx.hidden_changed()):
-        ctx.call("logs", "tag_resource", resourceArn=res.arn, tags=dict(res.tags))
+    if ctx.op != Op.CREATE or adopted:
+        ctx.retag(lambda tags: ctx.call("logs", "tag_resource", resourceArn=res.arn, tags=tags),
+                  lambda keys: ctx.call("logs", "untag_resource", resourceArn=res.arn, tagKeys=keys), force=adopted)
 
 
 def function(ctx: _Ctx) -> None:
@@ -252,12 +288,9 @@ def function(ctx: _Ctx) -> None:
     if fields & FUNCTION_CONFIG_FIELDS:
         out = ctx.call("lambda", "update_function_configuration", FunctionName=res.name, **config)
         _wait_function(ctx, out)
-    if "tags" in fields and ctx.action.live is not None and ctx.action.live.tags is not None:
-        stale = [k for k in ctx.action.live.tags if k not in res.tags and k != CONFIG_TAG]
-        if stale:
-            ctx.call("lambda", "untag_resource", Resource=res.arn, TagKeys=stale)
     if "tags" in fields:
-        ctx.call("lambda", "tag_resource", Resource=res.arn, Tags=dict(res.tags))
+        ctx.retag(lambda tags: ctx.call("lambda", "tag_resource", Resource=res.arn, Tags=tags),
+                  lambda keys: ctx.call("lambda", "untag_resource", Resource=res.arn, TagKeys=keys), force=True)
     if fields & {"reserved_concurrency", "settings"}:
         reserved = res.hidden.get("reserved_concurrency")
         if reserved is None:
@@ -352,12 +385,13 @@ def rule(ctx: _Ctx) -> None:
         extra = {"Tags": _tag_list(dict(res.tags))} if ctx.op == Op.CREATE else {}
         ctx.call("events", "put_rule", Name=res.name, ScheduleExpression=v["expression"], State=v["state"],
                  Description=v["description"], **extra)
-    if ctx.hidden_changed():
+    if ctx.needs("target"):
         out = ctx.call("events", "put_targets", Rule=res.name, Targets=[dict(res.hidden["target"])])
         if out.get("FailedEntryCount"):
             raise AwsError(f"{res.label}: put_targets failed: {out.get('FailedEntries')}")
-        if ctx.op == Op.UPDATE:
-            ctx.call("events", "tag_resource", ResourceARN=res.arn, Tags=_tag_list(dict(res.tags)))
+    if ctx.op == Op.UPDATE:
+        ctx.retag(lambda tags: ctx.call("events", "tag_resource", ResourceARN=res.arn, Tags=_tag_list(tags)),
+                  lambda keys: ctx.call("events", "untag_resource", ResourceARN=res.arn, TagKeys=keys))
 
 
 def schedule(ctx: _Ctx) -> None:

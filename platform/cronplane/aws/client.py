@@ -30,12 +30,14 @@ THROTTLING_CODES = frozenset({
     "RequestLimitExceeded", "ProvisionedThroughputExceededException", "RequestThrottled",
     "SlowDown", "LimitExceededException",
 })
-ACCESS_DENIED_CODES = frozenset({
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
-    "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch",
-})
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                                 "AuthorizationError", "UnauthorizedException"})
+BAD_CREDENTIALS_CODES = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+                                   "InvalidAccessKeyId", "AuthFailure", "IncompleteSignature"})
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 SERVER_ERROR_CODES = frozenset({"InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable",
                                 "ServiceUnavailableException", "ServiceException", "InternalServiceError",
+                                "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
                                 # DynamoDB turns PITR on a little after the table is ACTIVE
                                 "ContinuousBackupsUnavailableException"})
 BUSY_MARKERS = ("update is in progress", "operation cannot be performed at this time")
@@ -72,13 +74,13 @@ class AwsClient:
         self,
         config: AwsConfig,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         max_attempts: int = 6,
         before_write: Callable[[Call], None] | None = None,
         session: Any = None,
     ) -> None:
         self.config = config
-        self.sleep = sleep
+        self.sleep = sleep or _sleep
         self.max_attempts = max_attempts
         self.before_write = before_write
         self._session = session
@@ -114,7 +116,7 @@ class AwsClient:
                 if self._session is None:
                     self._session = _shared_session(self.config)
                 with _SESSIONS_LOCK:  # creating clients from one session is not thread-safe
-                    self._clients[service] = self.config.client(service, self._session)
+                    self._clients[service] = _boto_client(self.config, service, self._session)
             return self._clients[service]
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
@@ -122,6 +124,7 @@ class AwsClient:
         from botocore.exceptions import (
             ClientError,
             ConnectionClosedError,
+            ConnectTimeoutError,
             EndpointConnectionError,
             NoCredentialsError,
             NoRegionError,
@@ -145,7 +148,11 @@ class AwsClient:
                 err = exc.response.get("Error", {})
                 code = str(err.get("Code", "Unknown"))
                 detail = str(err.get("Message", "")) or str(exc)
-                if attempt < self.max_attempts and _retryable(code, detail):
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                code, detail = _readable(code, detail, status)
+                if status == 429 and code not in THROTTLING_CODES:
+                    code = "TooManyRequestsException"
+                if attempt < self.max_attempts and (_retryable(code, detail) or status >= 500):
                     self.sleep(_backoff(attempt))
                     continue
                 raise _translate(service, operation, code, detail) from exc
@@ -156,8 +163,8 @@ class AwsClient:
                 ) from exc
             except NoRegionError as exc:
                 raise AwsError("No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml.") from exc
-            except EndpointConnectionError as exc:
-                raise AwsError(f"Cannot reach the AWS endpoint for {service} ({exc}). Check --endpoint-url / network.") from exc
+            except (EndpointConnectionError, ConnectTimeoutError) as exc:
+                raise AwsError(_unreachable(self.config, service, client, exc)) from exc
             except (ResponseParserError, ConnectionClosedError, ReadTimeoutError) as exc:
                 # A 5xx page or a dropped connection: transient. A retried create that did
                 # succeed answers "already exists", which the appliers adopt.
@@ -187,6 +194,47 @@ class AwsClient:
         if self._account_id is None:
             self._account_id = str(self.call("sts", "get_caller_identity")["Account"])
         return self._account_id
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)  # looked up at call time, so tests can stand in for time.sleep
+
+
+def _boto_client(config: AwsConfig, service: str, session: Any) -> Any:
+    """A boto3 client with botocore's own retries off: this client retries (throttling,
+    5xx, IAM propagation) itself, so every attempt is counted, waits go through the injectable
+    ``sleep``, and an unreachable endpoint fails in seconds instead of after 8 silent tries."""
+    from botocore.config import Config
+
+    cfg = Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32,
+                 connect_timeout=10, read_timeout=60)
+    return session.client(service, endpoint_url=config.endpoint_url, config=cfg)
+
+
+def _unreachable(config: AwsConfig, service: str, client: Any, exc: Exception) -> str:
+    """Why an endpoint cannot be reached, in the user's terms: the emulator is not running,
+    or the region is misspelt (AWS has no such endpoint), or the network is down."""
+    url = getattr(client.meta, "endpoint_url", "") or ""
+    region = getattr(client.meta, "region_name", "") or ""
+    if config.endpoint_url:
+        return (f"Cannot reach {service} at {url}: nothing answers there. Is the emulator (`jobctl dev`) "
+                "running? Check --endpoint-url / AWS_ENDPOINT_URL.")
+    hint = "Check your network connection."
+    if region and region not in _known_regions():
+        hint = (f"'{region}' is not a known AWS region — check --region, AWS_REGION / AWS_DEFAULT_REGION, "
+                "the profile's region and region: in jobs.yaml.")
+    return f"Cannot reach AWS {service} at {url} (region {region}). {hint}"
+
+
+def _known_regions() -> set[str]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("sts", partition))
+        regions.update(session.get_available_regions("lambda", partition))
+    return regions
 
 
 _SESSIONS: dict[tuple[AwsConfig, str, str], Any] = {}
@@ -237,7 +285,33 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(20.0, 0.5 * 2**attempt))
 
 
+def _readable(code: str, detail: str, status: int) -> tuple[str, str]:
+    """An error botocore could not parse (a proxy's or an emulator's page in another
+    protocol) arrives as code "403" and the raw body: dig out the code and message, and keep
+    the message on one line."""
+    import re
+
+    if code.isdigit():
+        found_code = re.search(r"<Code>([^<]+)</Code>", detail)
+        found_message = re.search(r"<Message>([^<]*)</Message>", detail)
+        if found_code:
+            code = found_code.group(1)
+            detail = found_message.group(1) if found_message else detail
+        elif status == 403:
+            code = "AccessDenied"
+    return code, " ".join(detail.split())
+
+
 def _translate(service: str, operation: str, code: str, detail: str) -> AwsError:
+    if code in BAD_CREDENTIALS_CODES:
+        return AwsCallError(
+            service, operation, code,
+            f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use.",
+        )
+    if code in EXPIRED_CODES:
+        return AwsCallError(service, operation, code,
+                            f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`).")
     if code in ACCESS_DENIED_CODES:
         return AwsCallError(
             service, operation, code,

@@ -23,6 +23,7 @@ from cronplane.aws.planner import Action, Op, Plan
 from cronplane.errors import CronplaneError
 
 DEFAULT_WORKERS = 8  # parallel jobs; well under Lambda's and IAM's control-plane rate limits
+SIGNAL_POLL = 0.2  # seconds between the main thread's looks at pending signals while jobs run
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,14 @@ class Executor:
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deploy") as pool:
             futures = [pool.submit(self._run_sequence, actions, namespace) for _, actions in sorted(by_job.items())]
             try:
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                # Wait in short slices: a signal sent to the process may be delivered to a worker
+                # thread, and Python runs its handler (Ctrl-C -> KeyboardInterrupt) only when the
+                # main thread next runs bytecode. An unbounded wait would make Ctrl-C and SIGTERM
+                # wait for the whole deploy.
+                while True:
+                    done, pending = wait(futures, timeout=SIGNAL_POLL, return_when=FIRST_EXCEPTION)
+                    if not pending or any(f.exception() is not None for f in done):
+                        break
             except BaseException:  # Ctrl-C: let running jobs stop at their next step, not run on
                 self._stop.set()
                 raise

@@ -212,7 +212,12 @@ class Inventory:
         if res.kind == Kind.QUEUE:
             attrs = c.call("sqs", "get_queue_attributes", QueueUrl=res.url, AttributeNames=["All"]).get("Attributes", {})
             keep = ("SqsManagedSseEnabled", "MessageRetentionPeriod", "Policy")
-            return {"attributes": {k: attrs[k] for k in keep if k in attrs}}
+            kept = {k: attrs[k] for k in keep if k in attrs}
+            if "Policy" in kept:  # SQS hands the policy back re-serialised: compare documents, not text
+                from cronplane.resources import canonical_json
+
+                kept["Policy"] = canonical_json(_json(kept["Policy"]))
+            return {"attributes": kept}
         if res.kind == Kind.RULE:
             targets = c.call("events", "list_targets_by_rule", Rule=res.name).get("Targets", [])
             return {"target": targets[0] if targets else None}

@@ -1,16 +1,22 @@
 """The deploy lock: one item in the namespace's history table, so two deploys of the same
 namespace never interleave their writes. Taken by the deployer just before the first write of a
-plan that has changes, released at the end (also on error).
+plan that has changes, released at the end (also on error and on Ctrl-C).
 
 Item: ``job="~deploy"``, ``run_id="~lock"``, ``holder`` ("user@host pid N"), ``since`` and
-``expires`` (ISO / epoch seconds). One conditional ``put_item`` takes it; a lock whose holder
-died is taken over once it has expired.
+``expires`` (ISO / epoch seconds), plus ``process_ns`` (the host and PID namespace of the
+holder). One conditional ``put_item`` takes it. A lock is taken over:
+
+- at once, when its holder ran on this same host (same PID namespace, so the pid means the same
+  process) and that process is gone — a deploy killed with SIGKILL, or a closed terminal, must
+  not block the next ``jobctl deploy`` for the lock's whole lifetime;
+- once it has expired, whatever host held it (a holder elsewhere cannot be checked from here).
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -24,6 +30,7 @@ from cronplane.runtime.records import DEPLOY_LOCK_JOB, LOCK_SORT_KEY
 DEFAULT_TTL = 15 * 60  # a deploy of a few hundred jobs takes a minute or two; a dead one frees the lock after this
 DEFAULT_WAIT = 5.0
 POLL = 0.5
+HOLDER_RE = re.compile(r"^(?P<user>.*)@(?P<host>[^@\s]+) pid (?P<pid>\d+)$")
 
 
 def default_holder() -> str:
@@ -32,6 +39,33 @@ def default_holder() -> str:
     except Exception:  # no passwd entry in some containers
         user = "unknown"
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def process_namespace() -> str:
+    """This host and PID namespace: two containers may share a hostname, never a PID
+    namespace, and a pid is only meaningful inside its own namespace."""
+    try:
+        pid_ns = os.readlink("/proc/self/ns/pid")
+    except OSError:  # not Linux: the hostname is all there is
+        pid_ns = ""
+    return f"{socket.gethostname()} {pid_ns}".strip()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process here. A zombie (killed, not yet reaped) is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): os.kill said it exists
 
 
 class DeployLock:
@@ -45,6 +79,9 @@ class DeployLock:
         wait: float = DEFAULT_WAIT,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] | None = None,
+        notify: Callable[[str], None] | None = None,
+        alive: Callable[[int], bool] = process_alive,
+        namespace_id: str | None = None,
     ) -> None:
         self.client = client
         self.table = table
@@ -53,37 +90,81 @@ class DeployLock:
         self.wait = wait
         self.clock = clock
         self.sleep = sleep or client.sleep
+        self.notify = notify or (lambda line: None)
+        self.alive = alive
+        self.namespace_id = namespace_id or process_namespace()
         self.held = False
 
     def _key(self) -> dict[str, dict[str, str]]:
         return {"job": {"S": DEPLOY_LOCK_JOB}, "run_id": {"S": LOCK_SORT_KEY}}
 
+    def _put(self, now: float, condition: str, values: dict[str, dict[str, str]]) -> bool:
+        """One conditional put of our lock item; False when the condition did not hold."""
+        try:
+            self.client.call(
+                "dynamodb", "put_item", TableName=self.table,
+                Item={**self._key(), "holder": {"S": self.holder}, "since": {"S": _iso(now)},
+                      "expires": {"N": str(int(now) + self.ttl)}, "process_ns": {"S": self.namespace_id}},
+                ConditionExpression=condition, ExpressionAttributeValues=values,
+            )
+        except AwsCallError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            return False
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C while the put was in flight: it may have landed. Remove it if it is ours
+            # (conditional on our holder, so never someone else's lock).
+            self.held = True
+            try:
+                self.release()
+            except Exception:  # noqa: BLE001 - the interrupt is what the user must see
+                pass
+            raise
+        self.held = True
+        return True
+
     def acquire(self) -> None:
         waited = 0.0
         while True:
             now = self.clock()
-            try:
-                self.client.call(
-                    "dynamodb", "put_item", TableName=self.table,
-                    Item={**self._key(), "holder": {"S": self.holder},
-                          "since": {"S": _iso(now)}, "expires": {"N": str(int(now) + self.ttl)}},
-                    # Free, or held by a deploy that died (expired).
-                    ConditionExpression="attribute_not_exists(job) OR expires < :now",
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
-                )
-                self.held = True
+            # Free, or held by a deploy that died (expired).
+            if self._put(now, "attribute_not_exists(job) OR expires < :now", {":now": {"N": str(int(now))}}):
                 return
-            except AwsCallError as exc:
-                if exc.code != "ConditionalCheckFailedException":
-                    raise
+            item = self._current()
+            if not item:
+                continue  # released between our put and our read: try again at once
+            dead = self._dead_pid(item)
+            if dead is not None:
+                old = item["holder"]["S"]
+                if self._put(now, "holder = :old", {":old": {"S": old}}):
+                    since = item.get("since", {}).get("S", "?")
+                    self.notify(f"taking over the lock of dead process {dead} ({old}, since {since})")
+                    return
+                continue  # someone else took it over first: look again
             if waited >= self.wait:
-                raise DeployLockedError(self._message())
+                raise DeployLockedError(self._message(item))
             self.sleep(POLL)
             waited += POLL
 
-    def _message(self) -> str:
-        item = self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(),
-                                ConsistentRead=True).get("Item", {})
+    def _current(self) -> dict[str, dict[str, str]]:
+        return dict(self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(),
+                                     ConsistentRead=True).get("Item", {}))
+
+    def _dead_pid(self, item: dict[str, dict[str, str]]) -> int | None:
+        """The holder's pid when it ran here and is gone; None when it may still be alive."""
+        match = HOLDER_RE.match(item.get("holder", {}).get("S", ""))
+        if match is None or match["host"] != socket.gethostname():
+            return None
+        recorded_ns = item.get("process_ns", {}).get("S")
+        if recorded_ns is not None and recorded_ns != self.namespace_id:
+            return None  # same hostname, other container: its pids are not ours to check
+        pid = int(match["pid"])
+        if pid == os.getpid() or self.alive(pid):
+            return None
+        return pid
+
+    def _message(self, item: dict[str, dict[str, str]]) -> str:
+        item = item or self._current()
         holder = item.get("holder", {}).get("S", "another deploy")
         since = item.get("since", {}).get("S", "?")
         expires = int(item.get("expires", {}).get("N", "0"))
@@ -110,6 +191,7 @@ class DeployLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        # Runs for KeyboardInterrupt and SystemExit too (BaseException), so Ctrl-C frees the lock.
         self.release()
 
 

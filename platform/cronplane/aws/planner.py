@@ -41,6 +41,8 @@ from cronplane.resources import (
 # Sub-resources AWS lists nowhere: they exist when their function does and the job's state
 # record says they were applied. Deleting the function deletes them.
 UNLISTED = frozenset({Kind.INVOKE_CONFIG, Kind.ALIAS, Kind.PERMISSION})
+# Kinds AWS lets us tag (a Scheduler schedule cannot be; it belongs to its tagged group).
+TAGGED = frozenset({Kind.TABLE, Kind.SCHEDULE_GROUP, Kind.ROLE, Kind.QUEUE, Kind.LOG_GROUP, Kind.FUNCTION, Kind.RULE})
 SHARED_FIRST = (Kind.TABLE, Kind.SCHEDULE_GROUP)
 
 
@@ -271,6 +273,16 @@ class _Planner:
         old_hash = state.get(res.slot)
         if old_hash != res.hidden_hash():
             fields += self.hidden_changes(res, lr, old_hash)
+            if res.kind in TAGGED and res.kind not in TAGS_VISIBLE:
+                # The hash covers the tags: read them, so the plan shows which keys change and
+                # the applier can remove keys no longer wanted (a tag deleted from jobs.yaml).
+                if lr.tags is None:
+                    self.needs_tags.add(lr.key)
+                else:
+                    tag_fields = _tag_changes(res.tags, lr.tags)
+                    fields = [f for f in fields if f.name != "tags"] + tag_fields
+                    if not fields:  # only the recorded hash is stale: re-apply, nothing else differs
+                        fields = [FieldChange("settings", old_hash, res.hidden_hash())]
         if not fields:
             return None
         reason = "settings differ" if recorded or res.kind == Kind.FUNCTION else "found unrecorded; adopting"
@@ -282,6 +294,8 @@ class _Planner:
         if old_hash is None:
             # Never recorded (an interrupted deploy, or adoption): re-apply every hidden setting.
             return [FieldChange(k, None, v) for k, v in res.hidden.items()] or [FieldChange("tags", None, dict(res.tags))]
+        if not res.hidden:
+            return []  # only tags are hashed (a log group): the tag diff says it all
         if lr.details is None:
             if res.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE, Kind.FUNCTION):
                 self.needs_details.add(lr.key)
@@ -368,8 +382,10 @@ def _job_from_name(ns: str, lr: LiveResource) -> str:
 
 
 def _tag_changes(want: Any, have: Any) -> list[FieldChange]:
+    """A "tags" change (old -> new) when the live tags differ from the manifest's. The state
+    record and AWS's own ``aws:`` tags (which no one may change) are not compared."""
     want = dict(want)
-    have = {k: v for k, v in dict(have).items() if k != CONFIG_TAG}
+    have = {k: v for k, v in dict(have).items() if k != CONFIG_TAG and not k.startswith("aws:")}
     if want == have:
         return []
     return [FieldChange("tags", have, want)]

@@ -20,17 +20,19 @@ class AwsConfig:
     endpoint_url: str | None = None
 
     def with_defaults(self, region: str | None = None, root: str | os.PathLike[str] = ".") -> "AwsConfig":
-        """Fill what the command line left open: the manifest's region comes after the
-        environment (as the AWS CLI's config file does); the dev endpoint only while that
-        ``jobctl dev`` process is alive and no endpoint was given some other way."""
+        """Fill what the command line left open, with the AWS CLI's precedence: option, then
+        ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the AWS config
+        file; the manifest's region only when none of those says anything. The dev endpoint
+        only while that ``jobctl dev`` process is alive and no endpoint was given some other way."""
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or dev_endpoint(root)
-        chosen_region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or region
+        chosen_region = (self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                         or profile_region(self.profile) or region)
         return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint)
 
     def session(self) -> Any:
         import boto3
 
-        if self.endpoint_url and not _has_credentials_env():
+        if self.endpoint_url and not self.profile and not _has_credentials_env():
             # The local emulator accepts any credentials; do not make newcomers configure some.
             return boto3.session.Session(
                 aws_access_key_id="testing",
@@ -45,6 +47,20 @@ class AwsConfig:
         session = session or self.session()
         config = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=32)
         return session.client(service, endpoint_url=self.endpoint_url, config=config)
+
+
+def profile_region(profile: str | None) -> str | None:
+    """``region`` of the profile in use (``profile``, else ``AWS_PROFILE``, else ``default``)
+    in the AWS config file; None when it sets none or the profile does not exist (creating the
+    session then reports the missing profile)."""
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        value = botocore.session.Session(profile=profile).get_scoped_config().get("region")
+    except BotoCoreError:
+        return None
+    return str(value) if value else None
 
 
 def _has_credentials_env() -> bool:

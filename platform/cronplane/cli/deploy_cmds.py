@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import click
 
@@ -66,6 +69,25 @@ def _confirm(prompt: str, yes: bool) -> Any:
     return ask
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job, ``kill PID``) ends the deploy like Ctrl-C does: running
+    steps finish, no new ones start, the deploy lock is released. Without this, Python would
+    die on the spot and leave the lock to expire."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _report(result: Any, client: Any, started: float, verb: str) -> None:
     if result.applied is None:
         if result.plan.has_changes:
@@ -123,7 +145,8 @@ def deploy(manifest_path: str, yes: bool, unpause: tuple[str, ...], workers: int
         click.echo(render_plan(p, colour=sys.stdout.isatty()))
         return bool(_confirm("Deploy", yes)(p))
 
-    result = deployer.deploy(manifest, confirm=confirm, unpause=unpause)
+    with _terminate_as_interrupt():
+        result = deployer.deploy(manifest, confirm=confirm, unpause=unpause)
     if not result.plan.has_changes:
         click.echo(render_plan(result.plan))
     _report(result, client, started, "Deploy")
@@ -144,7 +167,8 @@ def destroy(manifest_path: str, yes: bool, include_history: bool,
         click.echo(render_plan(p, colour=sys.stdout.isatty()))
         return bool(_confirm(f"Destroy namespace {manifest.namespace}", yes)(p))
 
-    result = deployer.deploy(manifest, confirm=confirm, destroy=True, include_history=include_history)
+    with _terminate_as_interrupt():
+        result = deployer.deploy(manifest, confirm=confirm, destroy=True, include_history=include_history)
     if not result.plan.has_changes:
         click.echo(render_plan(result.plan))
     _report(result, client, started, "Destroy")

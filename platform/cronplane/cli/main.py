@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> Any:
         return cli.main(args=args, prog_name="jobctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        # click turns Ctrl-C into Abort (even with standalone_mode=False): keep its meaning.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:

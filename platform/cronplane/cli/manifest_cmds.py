@@ -55,6 +55,8 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2026-12-01T09:00 or 2026-12-01T09:00:00+01:00") from None
+    if not 1970 <= moment.year <= 2199:  # EventBridge's years; beyond them date arithmetic overflows
+        raise click.BadParameter(f"{value!r} is outside the years schedules can fire in (1970-2199)")
     return moment
 
 

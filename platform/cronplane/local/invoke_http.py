@@ -107,9 +107,19 @@ def header(environ: dict[str, Any], name: str) -> str | None:
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    """The request body. ``wsgi.input`` is the socket itself: reading past Content-Length (or
+    reading at all when it is 0, as for an Invoke without Payload) would wait forever."""
     stream = environ["wsgi.input"]
-    return bytes(stream.read(length)) if length else bytes(stream.read() or b"")
+    length = (environ.get("CONTENT_LENGTH") or "").strip()
+    if length:
+        try:
+            size = int(length)
+        except ValueError:
+            raise InvokeError(400, "InvalidRequestContentException", f"Content-Length {length!r} is not a number") from None
+        return bytes(stream.read(size)) if size > 0 else b""
+    if environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream for us
+        return bytes(stream.read() or b"")
+    return b""
 
 
 def log_result(result: Any) -> str:

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cronplane import history, names
 from cronplane.errors import AwsError
 from cronplane.models import Job, Manifest
-from cronplane.ops.items import earliest_item, query_window
+from cronplane.ops.items import earliest_item, read_window
 from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
 from cronplane.ops.trigger import TriggerState, find_trigger
 from cronplane.runtime.records import RunStatus, Trigger, parse_iso, time_key
@@ -158,8 +158,8 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
     if trigger is None:
         note = "not deployed: no EventBridge rule or Scheduler schedule found (run `jobctl deploy`)"
         return JobAudit(job.name, since, until, None, None, "", note=note)
-    items = query_window(clients.dynamodb, table, job.name, since, until)
-    deployed_at, basis = _deploy_time(clients, manifest, job, trigger, since)
+    items = read_window(clients.dynamodb, table, job.name, since, until, now)
+    deployed_at, basis = deploy_time(clients, manifest, job, trigger, since)
     periods: list[PausePeriod] = []
     if not trigger.enabled or any(i.get("kind") == "event" for i in items):
         marker = read_marker(clients.dynamodb, table, job.name) if not trigger.enabled else None
@@ -179,7 +179,8 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
     return JobAudit(job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift)
 
 
-def _deploy_time(clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime) -> tuple[datetime | None, str]:
+def deploy_time(clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime) -> tuple[datetime | None, str]:
+    """Since when the job is live, at the latest (see the module docstring), and from what."""
     if trigger.created is not None:
         return trigger.created, "schedule CreationDate"
     function = names.function_name(manifest.namespace, job.name)
@@ -281,7 +282,7 @@ def _fire_run_id(run_id: str, key: str) -> bool:
     """Whether ``run_id`` is a scheduled or backfill run id of the fire time ``key`` (manual and
     retry ids carry the time they were started, with an m / r mark that is not hex)."""
     match = _FIRE_RUN_ID.match(run_id)
-    return bool(match) and match.group(1) == key
+    return match is not None and match.group(1) == key
 
 
 def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime) -> FireCheck:

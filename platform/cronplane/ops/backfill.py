@@ -18,9 +18,11 @@ from typing import Any, Callable
 from cronplane import names
 from cronplane.errors import CronplaneError
 from cronplane.models import Concurrency, Manifest
-from cronplane.ops.audit import Outcome, classify, effective_status, rate_anchor
+from cronplane.ops.audit import Outcome, classify, deploy_time, effective_status, rate_anchor
 from cronplane.ops.invoking import Invoker, backfill_envelope
-from cronplane.ops.items import get_item, query_window
+from cronplane.ops.items import get_item, read_window
+from cronplane.ops.pause import NotDeployedError
+from cronplane.ops.trigger import find_trigger
 from cronplane.runtime.records import backfill_run_id
 
 DEFAULT_RATE_PER_MINUTE = 10
@@ -67,9 +69,15 @@ def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: dat
     end = min(end, now)  # the future is the schedule's job
     # --from is inclusive: a fire time exactly at the start is part of the window.
     opened = start - timedelta(seconds=1)
-    items = query_window(clients.dynamodb, names.history_table(manifest.namespace), job_name, opened, end)
+    items = read_window(clients.dynamodb, names.history_table(manifest.namespace), job_name, opened, end, now)
     runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
-    anchor = rate_anchor(job, runs, None, opened)
+    trigger = find_trigger(clients, manifest, job)
+    if trigger is None:
+        raise NotDeployedError(f"{job_name} is not deployed (no EventBridge rule or Scheduler schedule), "
+                               f"so nothing would run the backfill: `jobctl deploy` first")
+    # rate() fire times have the phase of the trigger's creation, exactly as audit counts them.
+    deployed_at = deploy_time(clients, manifest, job, trigger, opened)[0] if job.schedule.kind == "rate" else None
+    anchor = rate_anchor(job, runs, deployed_at, opened)
     fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)]
     checks, _ = classify(fire_times, runs, [], grace_seconds=0, now=now, since=opened, until=end)
     existing = {r["run_id"] for r in runs}

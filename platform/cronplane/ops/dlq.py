@@ -51,15 +51,16 @@ class DlqMessage:
     when: str | None  # ISO time of the failure (or of the send)
     attempts: int | None
     error: str
-    event: Any  # the event the failed run received: what a replay re-sends
+    event: Any  # the event the failed invocation received
     trigger: str | None = None
     detail: str = ""  # rule / schedule ARN, or Lambda's condition
+    payload: Any = None  # what the job's function got, and a replay gives it again; None: the job's configured payload
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "message_id": self.message_id, "source": self.source.value, "run_id": self.run_id, "when": self.when,
             "attempts": self.attempts, "error": self.error, "trigger": self.trigger, "detail": self.detail,
-            "event": self.event,
+            "event": self.event, "payload": self.payload,
         }
 
 
@@ -120,7 +121,7 @@ def _replay_one(sqs: Any, url: str, invoker: Invoker, job: str, message: DlqMess
     if message.source is DlqSource.UNKNOWN or message.run_id is None:
         return ReplayResult(message, None, False, False, "not a cronplane dead letter: left in the queue")
     run_id = new_id() if new_id else new_run_id(now, Trigger.RETRY)
-    envelope = retry_envelope(run_id, message.run_id, replay_payload(message.event), triggered_by)
+    envelope = retry_envelope(run_id, message.run_id, message.payload, triggered_by)
     outcome = invoker.invoke_async(job, envelope)
     if not outcome.accepted:
         return ReplayResult(message, run_id, False, False, outcome.error or "invoke not accepted")
@@ -132,9 +133,10 @@ def _replay_one(sqs: Any, url: str, invoker: Invoker, job: str, message: DlqMess
 
 
 def replay_payload(event: Any) -> Any:
-    """What the replayed run receives as its event: the failed run's payload override when it
-    had one (manual runs, earlier replays), the raw event of a plain invoke, and otherwise None
-    (the job's configured payload, as the scheduled run had)."""
+    """What a run of ``event`` gave the job, when only the event is known (the wrapper's own
+    message says it outright): the envelope's payload override (manual runs, earlier replays),
+    the raw event of a plain invoke, and otherwise None (the job's configured payload, as a
+    scheduled or backfill run has)."""
     if isinstance(event, dict) and isinstance(event.get("cronplane"), dict):
         return event["cronplane"].get("payload")
     if isinstance(event, dict) and event.get("source") == "aws.events":
@@ -195,6 +197,8 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
             when=last.get("started_at") or body.get("finished_at") or sent, attempts=len(attempts) or None,
             error=str(body.get("error") or _attempt_error(last)), event=body.get("event"),
             trigger=body.get("trigger"), detail=str(body.get("status") or ""),
+            # The wrapper says what the job got; older bodies only carry the event.
+            payload=body["payload"] if "payload" in body else replay_payload(body.get("event")),
         )
     if isinstance(body, dict) and "requestContext" in body and "requestPayload" in body:
         context = body.get("requestContext") or {}
@@ -205,7 +209,7 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
         return DlqMessage(
             **base, source=DlqSource.LAMBDA, run_id=firing_run_id(event), when=_normal_time(body.get("timestamp")) or sent,
             attempts=context.get("approximateInvokeCount"), error=": ".join(p for p in (kind, error) if p) or str(context.get("condition", "")),
-            event=event, trigger=_trigger_of(event), detail=str(context.get("condition") or ""),
+            event=event, trigger=_trigger_of(event), detail=str(context.get("condition") or ""), payload=replay_payload(event),
         )
     if "ERROR_CODE" in attributes or "RULE_ARN" in attributes or "SCHEDULE_ARN" in attributes:
         retries = attributes.get("RETRY_ATTEMPTS")
@@ -214,6 +218,7 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
             **base, source=DlqSource.DELIVERY, run_id=firing_run_id(body), when=sent,
             attempts=int(retries) + 1 if retries and retries.isdigit() else None, error=error, event=body,
             trigger=_trigger_of(body), detail=attributes.get("RULE_ARN") or attributes.get("SCHEDULE_ARN") or "",
+            payload=replay_payload(body),
         )
     return DlqMessage(**base, source=DlqSource.UNKNOWN, run_id=None, when=sent, attempts=None,
                       error="", event=body)

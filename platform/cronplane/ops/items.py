@@ -4,7 +4,7 @@ Queries audit and backfill run. Every read here is a Query on one job's partitio
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterator
 
@@ -64,15 +64,35 @@ WINDOW_ATTRIBUTES = (
 
 
 def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime,
-                 attributes: tuple[str, ...] = WINDOW_ATTRIBUTES) -> list[dict[str, Any]]:
+                 attributes: tuple[str, ...] = WINDOW_ATTRIBUTES, *, retries_only: bool = False) -> list[dict[str, Any]]:
     """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
     backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
     condition = "job = :job AND run_id BETWEEN :lo AND :hi"
     values = {":job": {"S": job}, ":lo": {"S": time_key(since)}, ":hi": {"S": time_key(until) + RANGE_END}}
     # Aliases for every name: several (status, trigger, action, at ...) are DynamoDB reserved words.
     aliases = {f"#a{i}": name for i, name in enumerate(attributes)}
-    extra = {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
+    extra: dict[str, Any] = {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
+    if retries_only:
+        aliases["#trigger"] = "trigger"
+        values[":retry"] = {"S": "retry"}
+        extra["FilterExpression"] = "#trigger = :retry"
     return [from_item(item) for item in _query(dynamodb, table, condition, values, extra)]
+
+
+# A DLQ message lives at most 14 days (SQS's longest retention, and what deploy sets), so a
+# replay of a run from the window starts no later than this after the window's end.
+RETRY_HORIZON = timedelta(days=14)
+
+
+def read_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime, now: datetime) -> list[dict[str, Any]]:
+    """``query_window`` plus the retry runs started after the window (DLQ replays of its runs
+    carry the time they were replayed in their id). When the window ends now, that is nothing."""
+    items = query_window(dynamodb, table, job, since, until)
+    later_until = min(now, until + RETRY_HORIZON)
+    if later_until > until:
+        # The key range starts after the window's last second; a filter keeps only retries.
+        items += query_window(dynamodb, table, job, until + timedelta(seconds=1), later_until, retries_only=True)
+    return items
 
 
 def earliest_item(dynamodb: Any, table: str, job: str) -> dict[str, Any] | None:

@@ -45,7 +45,7 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
     if job.trigger is None:
         return [f"{job.job}: {style(job.note, 'red')}"]
     state = "enabled" if job.trigger.enabled else "disabled"
-    lines = [f"{job.job}  {job.trigger.label} ({state}), deployed by {_t(job.deployed_at)} ({job.deployed_basis})"]
+    lines = [f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)} or earlier ({job.deployed_basis})"]
     counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
     lines.append(f"  {len(job.checks)} fire times: {counts or 'none in the window'}")
     if job.note:

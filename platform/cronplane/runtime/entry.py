@@ -28,10 +28,15 @@ from cronplane.runtime.settings import JOB, RuntimeSettings
 from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
 from cronplane.runtime.wrapper import Clock, JobFunction, Wrapper
 
-# The history write must not eat the job's time during an outage: few, short botocore tries
-# (the store adds its own bounded retries on top).
-HISTORY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5)
+# The wrapper's own writes (history, DLQ, continuation invoke) must fit the time left, down to
+# the safety margin after a soft deadline: one short try per botocore call, and the retries are
+# the store's / dispatcher's, which shrink them to the time left (botocore's own backoff would
+# not). PutItem / SendMessage / an async Invoke answer in milliseconds when healthy.
+HISTORY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=2)
+MESSAGE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=3)
+# Cold start only (secrets): botocore's usual retries.
 DEFAULT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=10)
+CONFIGS = {"dynamodb": HISTORY_CONFIG, "sqs": MESSAGE_CONFIG, "lambda": MESSAGE_CONFIG}
 
 
 class Clients:
@@ -43,7 +48,7 @@ class Clients:
 
     def __call__(self, service: str) -> Any:
         if service not in self._clients:
-            config = HISTORY_CONFIG if service == "dynamodb" else DEFAULT_CONFIG
+            config = CONFIGS.get(service, DEFAULT_CONFIG)
             self._clients[service] = self.session.client(service, config=config)
         return self._clients[service]
 
@@ -78,10 +83,10 @@ def build(
     clock = clock or Clock()
     if store is None:
         if settings.history_table:
-            store = DynamoRunStore(clients("dynamodb"), settings.history_table, sleep=clock.sleep)
+            store = DynamoRunStore(clients("dynamodb"), settings.history_table, sleep=clock.sleep, monotonic=clock.monotonic)
         else:
             store = MemoryRunStore()
-    dispatcher = Dispatcher(clients, settings.dlq_url, sleep=clock.sleep)
+    dispatcher = Dispatcher(clients, settings.dlq_url, sleep=clock.sleep, monotonic=clock.monotonic)
     if settings.dlq_url:
         clients("sqs")
     clients("lambda")

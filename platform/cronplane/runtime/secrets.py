@@ -71,6 +71,9 @@ class Scrubber:
 
     def add(self, values: Mapping[str, str]) -> None:
         found = {v for v in values.values() if isinstance(v, str) and len(v) >= MIN_SCRUB_LENGTH}
+        # A Secrets Manager secret is often JSON ({"username": ..., "password": ...}): the job
+        # reads one field and may log or raise with it, so each string field is a secret too.
+        found |= {leaf for v in list(found) for leaf in _json_strings(v) if len(leaf) >= MIN_SCRUB_LENGTH}
         # repr()/json.dumps() escape some characters: mask those spellings too.
         escaped = set()
         for value in found:
@@ -101,6 +104,27 @@ class Scrubber:
         if isinstance(value, (list, tuple)):
             return [self.scrub_obj(v) for v in value]
         return value
+
+
+def _json_strings(text: str) -> list[str]:
+    """The string values inside ``text`` when it is a JSON object or array; else nothing."""
+    if not text.lstrip().startswith(("{", "[")):
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 class ScrubFilter(logging.Filter):

@@ -3,8 +3,11 @@
 them on the history table with conditional writes; ``MemoryRunStore`` keeps them in a dict
 (``run-now --local`` without a reachable table, and logic tests).
 
-Throttling and outages are retried briefly (bounded, injectable sleep) and then raised as
-``HistoryUnavailable``; the wrapper then logs the record instead of dropping it.
+Throttling and outages are retried briefly (bounded, injectable sleep and clock) and then
+raised as ``HistoryUnavailable``; the wrapper then logs the record instead of dropping it. Every
+hook takes ``until`` (a ``monotonic()`` time): no retry starts that could not finish by then, so
+near the soft deadline the retry budget shrinks to the time left instead of outliving the
+Lambda timeout.
 """
 
 from __future__ import annotations
@@ -51,7 +54,15 @@ class Lock:
 
 class RunStore(ABC):
     @abstractmethod
-    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+    def begin(
+        self,
+        record: Record,
+        *,
+        lock: Lock | None = None,
+        continuing_attempt: int | None = None,
+        now_epoch: int = 0,
+        until: float | None = None,
+    ) -> None:
         """Write the ``running`` record, and take ``lock`` in the same write.
 
         New run: only if the record does not exist (else ``RunExists``). Continuation
@@ -60,12 +71,14 @@ class RunStore(ABC):
         already ours (else ``LockHeld``)."""
 
     @abstractmethod
-    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
         """Overwrite the record with its final (or ``retrying``) state; release ``release`` in the
-        same write if it is still ours."""
+        same write if it is still ours. With ``expect_attempt``: only if the record is still
+        ``retrying`` for exactly that attempt (else ``RunExists``) - a continuation that ends
+        without running must not end the run twice."""
 
     @abstractmethod
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, *, until: float | None = None) -> None:
         """Write a record that must not exist yet (``duplicate`` / ``skipped`` markers)."""
 
 
@@ -114,19 +127,41 @@ def record_from_item(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: from_dynamo(v) for k, v in raw.items()}
 
 
+# What one more try needs at least, besides its backoff: not worth starting with less left.
+MIN_TRY_SECONDS = 0.1
+
+
 class DynamoRunStore(RunStore):
-    def __init__(self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep, tries: int = 3, first_delay: float = 0.1) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        tries: int = 3,
+        first_delay: float = 0.1,
+    ) -> None:
         self.client = client
         self.table = table
         self.sleep = sleep
+        self.monotonic = monotonic
         self.tries = tries
         self.first_delay = first_delay
 
-    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+    def begin(
+        self,
+        record: Record,
+        *,
+        lock: Lock | None = None,
+        continuing_attempt: int | None = None,
+        now_epoch: int = 0,
+        until: float | None = None,
+    ) -> None:
         put = {"TableName": self.table, "Item": item(record), **_record_condition(continuing_attempt)}
         if lock is None:
             try:
-                self._call("put_item", **put)
+                self._call("put_item", until, **put)
             except ClientError as exc:
                 if _code(exc) == CONDITION_FAILED:
                     raise RunExists(str(record["run_id"])) from None
@@ -141,7 +176,7 @@ class DynamoRunStore(RunStore):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         try:
-            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Put": lock_put}])
+            self._call("transact_write_items", until, TransactItems=[{"Put": put}, {"Put": lock_put}])
         except ClientError as exc:
             reasons = exc.response.get("CancellationReasons") or []
             if _code(exc) != "TransactionCanceledException" or len(reasons) < 2:
@@ -149,13 +184,20 @@ class DynamoRunStore(RunStore):
             if reasons[0].get("Code") == "ConditionalCheckFailed":
                 raise RunExists(str(record["run_id"])) from None
             if reasons[1].get("Code") == "ConditionalCheckFailed":
-                raise LockHeld(self._holder(reasons[1].get("Item"), lock.job)) from None
+                raise LockHeld(self._holder(reasons[1].get("Item"), lock.job, until)) from None
             raise
 
-    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
         put = {"TableName": self.table, "Item": item(record)}
+        if expect_attempt is not None:
+            put.update(_record_condition(expect_attempt))
         if release is None:
-            self._call("put_item", **put)
+            try:
+                self._call("put_item", until, **put)
+            except ClientError as exc:
+                if _code(exc) == CONDITION_FAILED:
+                    raise RunExists(str(record["run_id"])) from None
+                raise
             return
         delete = {
             "TableName": self.table,
@@ -165,36 +207,45 @@ class DynamoRunStore(RunStore):
             "ExpressionAttributeValues": {":me": {"S": release.holder}},
         }
         try:
-            self._call("transact_write_items", TransactItems=[{"Put": put}, {"Delete": delete}])
+            self._call("transact_write_items", until, TransactItems=[{"Put": put}, {"Delete": delete}])
         except ClientError as exc:
             if _code(exc) != "TransactionCanceledException":
                 raise
+            reasons = exc.response.get("CancellationReasons") or []
+            if expect_attempt is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise RunExists(str(record["run_id"])) from None
             # The lock is no longer ours (or gone): the record still has to be written.
-            self._call("put_item", **put)
+            try:
+                self._call("put_item", until, **put)
+            except ClientError as again:
+                if _code(again) == CONDITION_FAILED:
+                    raise RunExists(str(record["run_id"])) from None
+                raise
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, *, until: float | None = None) -> None:
         try:
-            self._call("put_item", TableName=self.table, Item=item(record), ConditionExpression="attribute_not_exists(run_id)")
+            self._call("put_item", until, TableName=self.table, Item=item(record), ConditionExpression="attribute_not_exists(run_id)")
         except ClientError as exc:
             if _code(exc) == CONDITION_FAILED:
                 raise RunExists(str(record["run_id"])) from None
             raise
 
-    def _holder(self, old_item: Mapping[str, Any] | None, job: str) -> str | None:
+    def _holder(self, old_item: Mapping[str, Any] | None, job: str, until: float | None) -> str | None:
         if old_item and "holder" in old_item:
             return str(from_dynamo(old_item["holder"]))
         # Only when the API did not return the old item: one read, on the skip path only.
         try:
-            found = self._call("get_item", TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}}, ConsistentRead=True)
+            found = self._call("get_item", until, TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}}, ConsistentRead=True)
         except (ClientError, HistoryUnavailable):
             return None
         holder = found.get("Item", {}).get("holder")
         return str(from_dynamo(holder)) if holder else None
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
-        """One API call with a few quick retries of transient failures. Condition failures and
-        cancelled transactions (other than conflicts) go back to the caller as ClientError;
-        everything else that persists becomes HistoryUnavailable."""
+    def _call(self, operation: str, until: float | None = None, **kwargs: Any) -> Any:
+        """One API call with a few quick retries of transient failures, none of which starts
+        unless it can finish by ``until``. Condition failures and cancelled transactions (other
+        than conflicts) go back to the caller as ClientError; everything else that persists
+        becomes HistoryUnavailable."""
         delay = self.first_delay
         last: Exception | None = None
         for attempt in range(1, self.tries + 1):
@@ -211,9 +262,13 @@ class DynamoRunStore(RunStore):
                 last = exc
             except BotoCoreError as exc:  # connection refused / timed out
                 last = exc
-            if attempt < self.tries:
-                self.sleep(delay)
-                delay *= 2
+            if attempt == self.tries:
+                break
+            if until is not None and self.monotonic() + delay + MIN_TRY_SECONDS > until:
+                # Near the soft deadline: another try would outlive the time left.
+                raise HistoryUnavailable(f"{operation} on {self.table}: no time left for try {attempt + 1}: {last}") from last
+            self.sleep(delay)
+            delay *= 2
         raise HistoryUnavailable(f"{operation} on {self.table} failed {self.tries} times: {last}") from last
 
 
@@ -267,7 +322,15 @@ class MemoryRunStore(RunStore):
         self.writes = 0
         self._mutex = threading.Lock()
 
-    def begin(self, record: Record, *, lock: Lock | None = None, continuing_attempt: int | None = None, now_epoch: int = 0) -> None:
+    def begin(
+        self,
+        record: Record,
+        *,
+        lock: Lock | None = None,
+        continuing_attempt: int | None = None,
+        now_epoch: int = 0,
+        until: float | None = None,
+    ) -> None:
         with self._mutex:
             self.writes += 1
             key = (str(record["job"]), str(record["run_id"]))
@@ -285,16 +348,22 @@ class MemoryRunStore(RunStore):
                 self.items[(lock.job, LOCK_SORT_KEY)] = _lock_item(lock, record)
             self.items[key] = dict(record)
 
-    def finish(self, record: Record, *, release: Lock | None = None) -> None:
+    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
         with self._mutex:
             self.writes += 1
+            key = (str(record["job"]), str(record["run_id"]))
+            current = self.items.get(key)
+            if expect_attempt is not None and (
+                current is None or current.get("status") != RunStatus.RETRYING.value or current.get("next_attempt") != expect_attempt
+            ):
+                raise RunExists(key[1])
             self.items[(str(record["job"]), str(record["run_id"]))] = dict(record)
             if release is not None:
                 held = self.items.get((release.job, LOCK_SORT_KEY))
                 if held and held["holder"] == release.holder:
                     del self.items[(release.job, LOCK_SORT_KEY)]
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, *, until: float | None = None) -> None:
         with self._mutex:
             self.writes += 1
             key = (str(record["job"]), str(record["run_id"]))

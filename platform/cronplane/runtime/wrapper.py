@@ -11,7 +11,9 @@
                └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
 
 The history table being unwritable never stops the job: the record then goes to the log (and
-into the DLQ message on failure). Everything that leaves the wrapper is scrubbed of secrets.
+into the DLQ message on failure). The final writes (record, DLQ message, continuation invoke)
+are bounded by the time left before Lambda's hard kill (``budget.py``). Everything that leaves
+the wrapper is scrubbed of secrets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
 from cronplane.runtime.backoff import RetrySettings
+from cronplane.runtime.budget import FINAL_RESERVE_MS, OutOfTime, call_within
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import LockHeld, RunExists
@@ -44,6 +47,9 @@ from cronplane.runtime.store import Lock, RunStore
 RESULT_LIMIT = 4096  # bytes of the JSON return value kept in the record
 TRACEBACK_LIMIT = 2048
 MESSAGE_LIMIT = 1024
+# The forbid lock outlives its holder's Lambda timeout by this much: a clock a little off between
+# hosts must not free the lock while the holder may still run; a crashed holder frees it soon.
+LOCK_MARGIN_S = 10
 JobFunction = Callable[[Any, JobContext], Any]
 
 
@@ -143,6 +149,8 @@ class Wrapper:
                 lock=lock,
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
+                # Retries of a throttled write must not eat the time the job needs.
+                until=self._until(self._usable_ms(run)),
             )
         except RunExists:
             return self._duplicate(run)
@@ -242,6 +250,23 @@ class Wrapper:
     def _usable_ms(self, run: _Run) -> int:
         return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
 
+    # ------------------------------------------------------------------ time budgets
+
+    def _until(self, ms: int) -> float:
+        """The ``monotonic()`` time ``ms`` from now."""
+        return self.clock.monotonic() + max(0, ms) / 1000
+
+    def _final_until(self, run: _Run) -> float:
+        """By when the final writes must be done: before the hard kill, with a small reserve."""
+        return self._until(_remaining_ms(run.lambda_context) - FINAL_RESERVE_MS)
+
+    def _share(self, until: float, fraction: float = 0.5) -> float:
+        now = self.clock.monotonic()
+        return now + max(0.0, until - now) * fraction
+
+    def _seconds_to(self, until: float) -> float:
+        return until - self.clock.monotonic()
+
     def _error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
         return {
             "error_type": type(error).__name__,
@@ -268,11 +293,15 @@ class Wrapper:
         )
         # A timed-out attempt may still be running until Lambda's hard kill: its lock stays
         # until it expires at the function timeout instead of being released now.
-        release = lock if status is not RunStatus.TIMED_OUT else None
+        release = lock if status is not RunStatus.TIMED_OUT and history_ok else None
+        dead_letter = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
+        # Both must fit before the hard kill: the record gets at most half the time left.
+        until = self._final_until(run)
+        record_until = self._share(until) if dead_letter else until
         # Tried even when the first write failed: the table may be back, and the record matters.
-        written = self._write(lambda: self.store.finish(record, release=release if history_ok else None), record)
-        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-            self._dead_letter(run, record, history_written=written)
+        written = self._write(lambda: self.store.finish(record, release=release, until=record_until), record, record_until)
+        if dead_letter:
+            self._dead_letter(run, record, history_written=written, until=until)
         self.log.line(
             "info" if status is RunStatus.SUCCEEDED else "error",
             "run finished",
@@ -291,17 +320,19 @@ class Wrapper:
         assert outcome.next_attempt is not None
         record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)
         record["next_attempt"] = outcome.next_attempt
+        until = self._final_until(run)
+        record_until = self._share(until)
+        name = f"cronplane-{record['run_id']}-handover"
         try:
-            self.store.finish(record)
+            call_within(lambda: self.store.finish(record, until=record_until), self._seconds_to(record_until), name=name)
         except Exception as exc:  # noqa: BLE001 - see below
             # A continuation could not prove it is the awaited attempt: fail here, loudly.
             self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
-            outcome.error = outcome.error or exc
             return None
         event = run.firing.envelope_for_attempt(outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms)
         target = str(getattr(run.lambda_context, "invoked_function_arn", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or run.function_name)
         try:
-            self.dispatcher.invoke_async(target, event)
+            call_within(lambda: self.dispatcher.invoke_async(target, event, until=until), self._seconds_to(until), name=name)
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
             return None
@@ -317,57 +348,85 @@ class Wrapper:
     def _duplicate(self, run: _Run) -> dict[str, Any]:
         original = run.firing.run_id
         record = self._record(run, RunStatus.DUPLICATE, attempts=[], finished=True)
-        record["run_id"] = f"{original}~dup-{run.request_id.replace('-', '')[:8]}"
+        # Keyed by the whole request id: every further delivery of the firing gets its own item.
+        record["run_id"] = f"{original}~dup-{run.request_id}"
         record["duplicate_of"] = original
         record["duration_ms"] = 0
         self.log.line("warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"])
-        self._add(record)
+        if not self._add(run, record):
+            # The same request id again (a redelivered invocation): still a delivery of its own.
+            record["run_id"] = f"{original}~dup-{run.request_id}-{uuid.uuid4().hex[:8]}"
+            self._add(run, record)
         self._metric(record)
         return record
 
     def _skipped(self, run: _Run, holder: str | None) -> dict[str, Any]:
+        if run.firing.continuation:
+            return self._retry_yielded(run, holder)
         record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)
         record["yielded_to"] = holder
         record["duration_ms"] = 0
         self.log.line("warning", "another run holds the lock (concurrency: forbid); skipped", run_id=record["run_id"], yielded_to=holder)
-        if run.firing.continuation:
-            # The run's record exists (``retrying``): end it there instead of adding a marker.
-            record["attempts"] = [dict(a) for a in run.firing.prior_attempts]
-            self._write(lambda: self.store.finish(record), record)
-            self._metric(record)
-            return record
-        try:
-            self.store.add(record)
-        except RunExists:
-            return self._duplicate(run)
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
-            self._log_record(record)
+        if not self._add(run, record):
+            return self._duplicate(run)  # this firing's record exists: a second delivery
         self._metric(record)
         return record
 
-    def _add(self, record: dict[str, Any]) -> None:
+    def _retry_yielded(self, run: _Run, holder: str | None) -> dict[str, Any]:
+        """A continuation found another run holding the lock (this run's lock expired while the
+        continuation waited in Lambda's queue). The retry cannot run, so the run has failed for
+        good: ``failed`` with ``yielded_to`` and its DLQ message, through a conditional write so
+        that a second delivery of the continuation becomes a duplicate, not a second message."""
+        firing = run.firing
+        prior = [dict(a) for a in firing.prior_attempts]
+        last = prior[-1] if prior else {}
+        error = RetryYielded(
+            f"attempt {firing.attempt} not started: run {holder or '(unknown)'} holds the job's lock (concurrency: forbid); "
+            f"last error {last.get('error_type')}: {last.get('error_message')}"
+        )
+        record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)
+        record["yielded_to"] = holder
+        self.log.line("error", "the retry yielded to another run (concurrency: forbid); run failed", run_id=record["run_id"], yielded_to=holder)
+        until = self._final_until(run)
+        record_until = self._share(until)
         try:
-            self.store.add(record)
+            written = self._write(lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until), record, record_until)
         except RunExists:
-            pass  # the very same duplicate marker was already written
+            return self._duplicate(run)
+        self._dead_letter(run, record, history_written=written, until=until)
+        self._metric(record)
+        return record
+
+    def _add(self, run: _Run, record: dict[str, Any]) -> bool:
+        """Write a marker record; False when its run id exists already."""
+        try:
+            self.store.add(record, until=self._until(_remaining_ms(run.lambda_context) - FINAL_RESERVE_MS))
+        except RunExists:
+            return False
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
             self._log_record(record)
+        return True
 
-    def _write(self, write: Callable[[], None], record: Mapping[str, Any]) -> bool:
+    def _write(self, write: Callable[[], None], record: Mapping[str, Any], until: float) -> bool:
+        """One history write, abandoned when it has not finished by ``until``. ``RunExists``
+        (a conditional write that lost) is the caller's; anything else logs the record."""
         try:
-            write()
+            call_within(write, self._seconds_to(until), name=f"cronplane-{record['run_id']}-history")
             return True
+        except RunExists:
+            raise
+        except OutOfTime as exc:
+            self.log.line("error", "history table too slow for the time left; record follows", run_id=record["run_id"], error=describe(exc))
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc))
-            self._log_record(record)
-            return False
+        self._log_record(record)
+        return False
 
     def _log_record(self, record: Mapping[str, Any]) -> None:
         self.log.line("error", "run record (not in the history table)", run_id=record["run_id"], record=record)
 
-    def _dead_letter(self, run: _Run, record: Mapping[str, Any], *, history_written: bool) -> None:
+    def _dead_letter(self, run: _Run, record: Mapping[str, Any], *, history_written: bool, until: float) -> None:
         body: dict[str, Any] = {
             "source": "cronplane",
             "namespace": self.settings.namespace,
@@ -386,7 +445,9 @@ class Wrapper:
             body["record"] = dict(record)  # the only copy besides the log line
         body = self.scrubber.scrub_obj(body)
         try:
-            message_id = self.dispatcher.send_dead_letter(body)
+            message_id = call_within(
+                lambda: self.dispatcher.send_dead_letter(body, until=until), self._seconds_to(until), name=f"cronplane-{record['run_id']}-dlq"
+            )
         except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
             self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=describe(exc), dead_letter=body)
             return
@@ -455,9 +516,14 @@ class Wrapper:
         return Lock(
             job=self.settings.job,
             holder=run.firing.run_id,
-            expires_at=now + self.settings.timeout,
+            # A crashed holder (hard kill, lost environment) blocks at most until then.
+            expires_at=now + self.settings.timeout + LOCK_MARGIN_S,
             ttl=now + self.settings.timeout + 86400,
         )
+
+
+class RetryYielded(Exception):
+    """A continuation could not make its attempt: another run held the ``forbid`` lock."""
 
 
 def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:

@@ -82,8 +82,9 @@ def test_hidden_change_shows_the_changed_field_old_and_new(manifest: Manifest) -
     assert client.writes == 0  # plan reads only
     dep, client = deployer()
     dep.deploy(changed)
+    # the policy, then the job's state record; tags did not change, so they are not rewritten
     assert [w for w in client.write_calls() if not w.startswith("dynamodb.")] == [
-        "iam.put_role_policy", "iam.tag_role", "lambda.tag_resource"]
+        "iam.put_role_policy", "lambda.tag_resource"]
     policy = boto3.client("iam").get_role_policy(RoleName="acme-jobs-tmp-cleanup-exec", PolicyName="cronplane")
     assert any("s3:GetObject" in s["Action"] for s in policy["PolicyDocument"]["Statement"])
 
@@ -175,3 +176,26 @@ def test_reserved_concurrency_change_is_shown_and_applied(manifest: Manifest) ->
     dep.deploy(changed)
     got = boto3.client("lambda").get_function_concurrency(FunctionName="acme-jobs-tmp-cleanup")
     assert got["ReservedConcurrentExecutions"] == 2
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_ctrl_c_releases_the_lock_and_a_rerun_converges(manifest: Manifest, k: int) -> None:
+    """Ctrl-C at the k-th resource write: k=1 lands in the main thread (the Scheduler group),
+    k=5 inside a job's worker thread. Either way the lock is freed on the way out."""
+    writes = {"n": 0}
+
+    def interrupt(call: Call) -> None:
+        if call.service == "dynamodb":
+            return
+        writes["n"] += 1
+        if writes["n"] == k:
+            raise KeyboardInterrupt
+
+    dep, _ = deployer(before_write=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        dep.deploy(manifest)
+    assert "Item" not in boto3.client("dynamodb").get_item(TableName="acme-jobs-history", Key=LOCK_KEY)
+    dep, _ = deployer(lock_wait=0)  # not blocked by a leftover lock
+    dep.deploy(manifest)
+    dep, client = deployer()
+    assert not dep.deploy(manifest).plan.has_changes and client.writes == 0

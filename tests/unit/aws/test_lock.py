@@ -82,3 +82,103 @@ def test_context_manager_releases_on_error(table: None) -> None:
         with lock("a pid 1", clock):
             raise RuntimeError("deploy failed")
     lock("b pid 2", clock, wait=0).acquire()
+
+
+def put_lock(holder: str, *, process_ns: str | None = None, since: str = "2027-01-15T07:59:00Z",
+             expires: int = 1_800_000_900) -> None:
+    """A lock item as another deploy left it."""
+    item = {"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}, "holder": {"S": holder},
+            "since": {"S": since}, "expires": {"N": str(expires)}}
+    if process_ns is not None:
+        item["process_ns"] = {"S": process_ns}
+    boto3.client("dynamodb", region_name="eu-west-1").put_item(TableName=TABLE, Item=item)
+
+
+def lock_item() -> dict:
+    return boto3.client("dynamodb", region_name="eu-west-1").get_item(
+        TableName=TABLE, Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}}).get("Item", {})
+
+
+def dead_pid() -> int:
+    """The pid of a process that has finished and been reaped."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(table: None) -> None:
+    import socket
+
+    from cronplane.aws.lock import process_namespace
+
+    pid = dead_pid()
+    put_lock(f"ana@{socket.gethostname()} pid {pid}", process_ns=process_namespace())
+    clock, notes = Clock(), []
+    taker = lock("bo@here pid 2", clock, wait=30)
+    taker.notify = notes.append
+    taker.acquire()
+    assert taker.held and clock.slept == []  # no waiting for a holder known to be gone
+    assert notes == [f"taking over the lock of dead process {pid} (ana@{socket.gethostname()} pid {pid}, "
+                     "since 2027-01-15T07:59:00Z)"]
+    assert lock_item()["holder"]["S"] == "bo@here pid 2"
+
+
+def test_lock_of_a_live_process_on_this_host_is_waited_for(table: None) -> None:
+    import os
+    import socket
+
+    put_lock(f"ana@{socket.gethostname()} pid {os.getppid()}")  # our parent: alive
+    clock = Clock()
+    with pytest.raises(DeployLockedError, match=f"deploy in progress by ana@{socket.gethostname()} pid"):
+        lock("bo pid 2", clock, wait=1.0).acquire()
+    assert sum(clock.slept) >= 1.0
+
+
+def test_lock_of_another_host_or_container_is_never_judged_by_pid(table: None) -> None:
+    import socket
+
+    pid = dead_pid()
+    for holder, ns in ((f"ana@elsewhere pid {pid}", None),
+                       (f"ana@{socket.gethostname()} pid {pid}", "other-container pid:[1]")):
+        put_lock(holder, process_ns=ns)
+        clock = Clock()
+        with pytest.raises(DeployLockedError, match=f"deploy in progress by {holder}, since 2027-01-15T07:59:00Z"):
+            lock("bo pid 2", clock, wait=1.0).acquire()
+        assert lock_item()["holder"]["S"] == holder
+
+
+def test_process_alive_sees_live_dead_and_zombie_processes() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cronplane.aws.lock import process_alive
+
+    assert process_alive(os.getpid())
+    assert not process_alive(dead_pid())
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process_alive(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        for _ in range(100):  # killed but not reaped: a zombie, which holds no lock
+            if not process_alive(proc.pid):
+                break
+            time.sleep(0.02)
+        assert not process_alive(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ctrl_c_inside_the_lock_releases_it(table: None) -> None:
+    clock = Clock()
+    with pytest.raises(KeyboardInterrupt):
+        with lock("a pid 1", clock):
+            assert lock_item()["holder"]["S"] == "a pid 1"
+            raise KeyboardInterrupt
+    assert lock_item() == {}

@@ -242,3 +242,40 @@ def test_dict_fields_name_only_the_changed_keys() -> None:
 
     change = FieldChange("environment", {"A": "1", "B": "2", "C": "3"}, {"A": "1", "B": "20", "D": "4"})
     assert change.describe() == "environment: B: 2 → 20; C: 3 → (none); D: (none) → 4"
+
+
+def test_a_tag_removed_from_the_manifest_is_planned_as_a_removal_on_every_resource() -> None:
+    before = make_manifest(make_job("a", tags=(("tier", "gold"), ("cost", "42"))),
+                           make_job("b", timezone="Europe/Paris", tags=(("tier", "gold"),)))
+    after = make_manifest(make_job("a", tags=(("cost", "42"),)), make_job("b", timezone="Europe/Paris"))
+    old = desired_for(before)
+    taggable = {(r.kind, r.name) for r in old.resources if r.job and r.tags}
+    assert {k for k, _ in taggable} == {Kind.ROLE, Kind.QUEUE, Kind.LOG_GROUP, Kind.FUNCTION, Kind.RULE}
+
+    # after the bulk read only the functions' tags are known: the others are asked for
+    first = plan(desired_for(after), live_from(old))
+    assert first.needs_tags == {k for k in taggable if k[0] != Kind.FUNCTION}
+
+    live = live_from(old, with_tags=True)
+    for r in old.resources:  # hidden settings read too (they did not change)
+        if r.job and r.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE):
+            live = bend(live, r.kind, r.name, details=dict(r.hidden))
+    p = plan(desired_for(after), live)
+    assert not p.needs_tags and not p.needs_details
+    updated = {(a.kind, a.name): a for a in p.changes}
+    assert set(updated) == taggable  # every tagged resource of both jobs, nothing else (not the schedule)
+    for action in updated.values():
+        (change,) = action.fields
+        assert change.name == "tags" and action.op == Op.UPDATE
+        assert change.old["tier"] == "gold" and "tier" not in change.new
+        assert change.describe() == "tags: tier: gold → (none)"
+    assert ops(p)  # and each job's state record is rewritten afterwards
+    assert {a.job for a in p.actions if a.op == Op.RECORD} == {"a", "b"}
+
+
+def test_aws_own_tags_are_never_a_difference() -> None:
+    d = desired_for(make_manifest(make_job("a")))
+    live = live_from(d)
+    fn = f"{NS}-a"
+    tags = {**live.resources[(Kind.FUNCTION, fn)].tags, "aws:cloudformation:stack-name": "x"}
+    assert plan(d, bend(live, Kind.FUNCTION, fn, tags=tags)).actions == ()

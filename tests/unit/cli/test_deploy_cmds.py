@@ -87,15 +87,170 @@ def test_plan_names_an_unknown_unpause_job(aws: None, manifest_path: str, capsys
     assert code == 1 and "no job named 'nope'" in err
 
 
-def test_aws_error_is_one_line_without_traceback(aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from botocore.exceptions import NoCredentialsError
-
-    def no_creds(*_: Any, **__: Any) -> None:
-        raise NoCredentialsError()
-
-    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", no_creds)
-    code, out, err = jobctl(capsys, "plan", "-f", manifest_path)
+def assert_one_clear_error(code: int, err: str, *expected: str) -> None:
     assert code == 1
-    assert err.strip().startswith("Error: No AWS credentials found.")
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    for text in expected:
+        assert text in lines[0], err
     assert "Traceback" not in err
+
+
+def test_no_credentials_is_one_message(manifest_path: str, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup: nothing leaves the host
+    code, _, err = jobctl(capsys, "plan", "-f", manifest_path)
+    assert_one_clear_error(code, err, "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID")
+
+
+def test_credentials_aws_does_not_know_are_one_message(aws: None, manifest_path: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """moto checking signatures for real: the access key "testing" belongs to no user."""
+    from moto.core.authorization import enable_iam_authentication
+
+    with enable_iam_authentication():
+        code, _, err = jobctl(capsys, "plan", "-f", manifest_path)
+    assert_one_clear_error(code, err, "AWS sts get_caller_identity failed: InvalidClientTokenId",
+                           "AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID")
+
+
+class FaultProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a moto server. ``fault(method, path, body)``
+    may answer a request itself, the way AWS answers when it refuses one; everything else is
+    forwarded."""
+
+    def __init__(self, upstream: str, fault: Any) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+
+        self.faults = 0
+        proxy = self
+        target = urlparse(upstream)
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                canned = fault(self.command, self.path, body)
+                if canned is not None:
+                    proxy.faults += 1
+                    self._reply(*canned)
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                resp = conn.getresponse()
+                data = resp.read()
+                keep = {k: v for k, v in resp.getheaders()
+                        if k.lower() not in ("transfer-encoding", "content-length", "connection")}
+                conn.close()
+                self._reply(resp.status, keep, data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_access_denied_names_the_missing_permission(moto_server: str, manifest_path: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """IAM refusing ListRoles, answered byte for byte the way IAM does."""
+    def deny_list_roles(method: str, path: str, body: bytes) -> Any:
+        if b"Action=ListRoles" not in body:
+            return None
+        return 403, {"Content-Type": "text/xml"}, (
+            b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+            b"<Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/deployer is not authorized "
+            b"to perform: iam:ListRoles on resource: arn:aws:iam::123456789012:role/cronplane/acme-jobs/ because no "
+            b"identity-based policy allows the iam:ListRoles action</Message></Error>"
+            b"<RequestId>4c6b5a1e-0000-4000-8000-000000000000</RequestId></ErrorResponse>")
+
+    proxy = FaultProxy(moto_server, deny_list_roles)
+    try:
+        code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--endpoint-url", proxy.url)
+    finally:
+        proxy.close()
+    assert_one_clear_error(code, err, "AWS iam list_roles failed: AccessDenied: User: arn:aws:iam::123456789012:user/"
+                           "deployer is not authorized to perform: iam:ListRoles",
+                           "access denied. The credentials in use need permission for iam:ListRoles.")
+    assert proxy.faults == 1  # refused once, not retried
+
+
+def test_throttling_is_retried_with_backoff_then_reported(moto_server: str, manifest_path: str,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda throttling ListFunctions (429 TooManyRequestsException) twice, then for good."""
+    slept: list[float] = []
+    monkeypatch.setattr("cronplane.aws.client._sleep", slept.append)
+    budget = {"left": 2}
+
+    def throttle(method: str, path: str, body: bytes) -> Any:
+        if method != "GET" or not path.startswith("/2015-03-31/functions") or budget["left"] <= 0:
+            return None
+        budget["left"] -= 1
+        return 429, {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}, (
+            b'{"message": "Rate exceeded", "Type": "User", "Reason": "CallerRateLimitExceeded"}')
+
+    proxy = FaultProxy(moto_server, throttle)
+    try:
+        code, out, err = jobctl(capsys, "plan", "-f", manifest_path, "--endpoint-url", proxy.url)
+        assert code == 0, err
+        assert out.rstrip().endswith("Plan: 30 to create, 0 to update, 0 to delete.")
+        assert proxy.faults == 2 and len(slept) == 2  # two throttled answers, two waits, then success
+        budget["left"] = 100  # throttled for good
+        slept.clear()
+        code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--endpoint-url", proxy.url)
+        assert_one_clear_error(code, err, "AWS lambda list_functions failed: TooManyRequestsException: Rate exceeded",
+                               "still throttled after retries; try again later.")
+        assert len(slept) == 5 and proxy.faults == 2 + 6  # six attempts in all, a backoff wait between each
+    finally:
+        proxy.close()
+
+
+def test_unreachable_endpoint_is_one_message(manifest_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, _, err = jobctl(capsys, "deploy", "-f", manifest_path, "--yes", "--endpoint-url", f"http://127.0.0.1:{port}")
+    assert_one_clear_error(code, err, f"Cannot reach sts at http://127.0.0.1:{port}: nothing answers there.",
+                           "Is the emulator (`jobctl dev`) running?")
+
+
+def test_misspelt_region_is_named_in_the_message(manifest_path: str, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No endpoint override: the name of AWS's endpoint for a region that does not exist does
+    not resolve. (Name lookups are refused here, as a missing DNS record would be, so the test
+    sends nothing off the machine.)"""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def no_dns(host: Any, *args: Any, **kw: Any) -> Any:
+        if host in ("127.0.0.1", "localhost"):
+            return real(host, *args, **kw)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--region", "eu-wst-1")
+    assert_one_clear_error(code, err, "Cannot reach AWS sts at https://sts.eu-wst-1.amazonaws.com (region eu-wst-1).",
+                           "'eu-wst-1' is not a known AWS region")

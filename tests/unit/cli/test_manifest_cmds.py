@@ -191,6 +191,9 @@ def test_next_of_a_job_name_without_a_manifest(tmp_path: Path, monkeypatch: pyte
         (["next", "@daily", "--after", "yesterday"], "'yesterday' is not an ISO 8601 time"),
         (["next", "@daily", "--tz", "Europe/Berln"], "did you mean 'Europe/Berlin'?"),
         (["next", "@daily", "-n", "0"], "-n"),
+        # used to end in "Error: OverflowError: date value out of range"
+        (["next", "@daily", "--after", "9999-12-31T23:59"], "outside the years schedules can fire in (1970-2199)"),
+        (["next", "rate(5 minutes)", "--after", "0001-01-01"], "outside the years schedules can fire in"),
     ],
 )
 def test_next_usage_errors_exit_2(args: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:

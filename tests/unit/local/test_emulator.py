@@ -195,6 +195,18 @@ def test_dry_run_checks_without_running(emulator: Emulator) -> None:
     assert receive(emulator, url, 1, timeout=0.5) == []
 
 
+def test_invoke_without_a_payload_answers_instead_of_hanging(emulator: Emulator) -> None:
+    # boto3 sends Content-Length: 0 when Payload is left out; reading the socket for more
+    # would wait for the client's read timeout.
+    create_function(emulator)
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=emulator.endpoint_url,
+                       config=Config(retries={"max_attempts": 1}, read_timeout=5))
+    assert lam.invoke(FunctionName="demo-fn", InvocationType="DryRun")["StatusCode"] == 204
+    resp = lam.invoke(FunctionName="demo-fn")
+    assert resp["StatusCode"] == 200
+    assert json.loads(resp["Payload"].read())["echo"] == {}
+
+
 def test_alias_qualifier_and_arns_select_the_version(emulator: Emulator) -> None:
     created = create_function(emulator, Publish=True)
     lam = client(emulator, "lambda")

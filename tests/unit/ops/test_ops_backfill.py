@@ -159,3 +159,24 @@ def test_failed_backfill_is_not_planned_twice(clients: Any, deploy: Any) -> None
     put_run(clients.dynamodb, "tmp-cleanup", backfill_run_id(fire), trigger="backfill", status="failed", scheduled_for=fire, started_at=NOW)
     plan = plan_backfill(clients, manifest, "tmp-cleanup", start=DAY + timedelta(minutes=30), end=DAY + timedelta(hours=1), now=NOW)
     assert plan.items == () and plan.already_backfilled == (backfill_run_id(fire),)
+
+
+def test_rate_job_backfills_the_fire_times_audit_reports(clients: Any, deploy: Any) -> None:
+    """No run yet to show the rate's phase: backfill and audit both count from the deploy."""
+    manifest = make_manifest(make_job("tmp-cleanup", "rate(15 minutes)"))
+    deploy(manifest, manifest.jobs[0])
+    created = datetime.now(timezone.utc)
+    now = created + timedelta(hours=3)
+    report = audit(clients, manifest, ["tmp-cleanup"], since=created - timedelta(hours=1), until=now - timedelta(minutes=30), now=now)
+    missed = [c.fire_time for c in report.jobs[0].checks if c.outcome is Outcome.MISSED]
+    assert len(missed) == 10
+    plan = plan_backfill(clients, manifest, "tmp-cleanup", start=created - timedelta(hours=1), end=now - timedelta(minutes=30), now=now)
+    assert [i.fire_time for i in plan.items][-10:] == missed
+
+
+def test_backfill_of_an_undeployed_job_is_refused(clients: Any, table: str) -> None:
+    from cronplane.ops.pause import NotDeployedError
+
+    manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)"))
+    with pytest.raises(NotDeployedError, match="tmp-cleanup is not deployed"):
+        plan_backfill(clients, manifest, "tmp-cleanup", start=DAY, end=DAY + timedelta(hours=2), now=NOW)

@@ -84,7 +84,8 @@ def test_audit_json_and_clean_exit(project: Any) -> None:
     data = json.loads(result.output)
     (job,) = data["jobs"]
     assert job["counts"] == {"ok": 24} and job["trigger"]["kind"] == "rule" and data["exit_code"] == 0
-    assert data["requests"]["dynamodb.Query"] == 1 and "dynamodb.Scan" not in data["requests"]
+    # One Query for the window, one for DLQ retries started in the hour after it; never a Scan.
+    assert data["requests"]["dynamodb.Query"] == 2 and "dynamodb.Scan" not in data["requests"]
     assert job["checks"][0]["fire_time"] == (day + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -24,6 +24,7 @@ WRAPPER_BODY = {
         {"attempt": 2, "started_at": "2026-11-27T09:00:03Z", "duration_ms": 40, "error_type": "ConnectionError", "error_message": "reset"},
     ],
     "error": "ConnectionError: reset",
+    "payload": {"fail_attempts": 1, "batch_size": 25},
     "event": {"cronplane": {"trigger": "schedule", "event_id": "ev-1", "scheduled_for": "2026-11-27T09:00:00Z"}},
 }
 SCHEDULED_EVENT = {"version": "0", "id": "ev-2", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -131,9 +132,11 @@ def test_replay_all_invokes_retry_runs_and_deletes_accepted(clients: Any, job_se
     for envelope in envelopes.values():
         assert envelope["trigger"] == "retry" and envelope["triggered_by"].endswith("user/oncall")
         assert envelope["run_id"].startswith("20261127T120000Z-r")  # a new run, not the failed one
-    # The manual run's payload override is replayed; scheduled runs use the job's own payload.
+    # The replay gets what the failed run got: the wrapper says so; a manual run's override is in
+    # its envelope; a firing that never ran gets the job's configured payload (no key).
+    assert envelopes["20261127T090000Z-1a2b3c4d"]["payload"] == {"fail_attempts": 1, "batch_size": 25}
     assert envelopes["20261127T093000Z-mabc1234"]["payload"] == {"batch_size": 5}
-    assert "payload" not in envelopes["20261127T090000Z-1a2b3c4d"]
+    assert "payload" not in envelopes[scheduled_run_id(utc("2026-11-27T09:15:00Z"), "ev-2")]
 
 
 class FailingSecond:

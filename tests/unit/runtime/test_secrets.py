@@ -86,3 +86,33 @@ def test_scrubber_masks_escaped_spellings_and_longest_first() -> None:
     assert scrubber.scrub(json.dumps({"v": 'pa"ss\nword'})) == '{"v": "***"}'
     assert scrubber.scrub('x pa"ss y') == "x *** y"
     assert Scrubber({"short": "abc"}).scrub("abc") == "abc"  # too short to mask safely
+
+
+def test_fields_of_a_json_secret_are_masked_in_errors_and_tracebacks(
+    env: Env, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets Manager's usual JSON secret: the job uses one field; that field alone must not leak
+    through the exception message, the chained exception, the traceback or a log line."""
+    password = "hunter2-pw-77"
+    env.client("secretsmanager").create_secret(Name="acme/db", SecretString=json.dumps({"username": "svc_acme", "password": password}))
+    source = """
+        import json, logging, os
+
+        def handler(event, context):
+            creds = json.loads(os.environ["DB_CREDS"])
+            logging.getLogger("team.db").error("login with %s failed", creds["password"])
+            try:
+                raise KeyError(creds["password"])
+            except KeyError as exc:
+                raise ValueError("database refused password " + creds["password"]) from exc
+    """
+    caplog.set_level(logging.ERROR)
+    monkeypatch.setenv("DB_CREDS", "placeholder")  # restored after the test
+    wrapper = env.wrapper(source, secrets={"DB_CREDS": "secretsmanager:acme/db"}, retry={"max_attempts": 1})
+    record = wrapper.handle(schedule_event(), FakeLambdaContext())
+    [attempt] = record["attempts"]
+    assert record["error"] == "ValueError: database refused password ***"
+    assert "KeyError: '***'" in attempt["traceback"] and "ValueError: database refused password ***" in attempt["traceback"]
+    assert "login with *** failed" in caplog.text
+    everything = json.dumps([env.runs(), env.dead_letters(), env.lines]) + caplog.text
+    assert password not in everything and "svc_acme" not in everything

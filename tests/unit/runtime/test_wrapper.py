@@ -224,7 +224,7 @@ def test_no_attempt_starts_inside_the_safety_margin(env: Env) -> None:
     assert record["status"] == "timed_out" and wrapper.job_function.__globals__["CALLS"] == []
 
 
-def test_same_firing_delivered_twice_runs_once_and_records_a_duplicate(env: Env) -> None:
+def test_same_firing_delivered_three_times_runs_once_and_records_each_extra_delivery(env: Env) -> None:
     source = """
         CALLS = []
         def handler(event, context):
@@ -232,17 +232,24 @@ def test_same_firing_delivered_twice_runs_once_and_records_a_duplicate(env: Env)
             return len(CALLS)
     """
     wrapper = env.wrapper(source)
-    # A plain EventBridge scheduled event, delivered twice (at-least-once delivery).
+    # A plain EventBridge scheduled event, delivered three times (at-least-once delivery); the
+    # request ids share their first 8 characters, and the last one is a redelivered invocation.
     event = {"id": "7bf73129-1428", "source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-27T09:00:00Z",
              "resources": ["arn:aws:events:eu-west-1:123456789012:rule/acme-job"]}
     first = wrapper.handle(event, FakeLambdaContext(request_id="aaaaaaaa-1111"))
     second = wrapper.handle(event, FakeLambdaContext(request_id="bbbbbbbb-2222"))
+    third = wrapper.handle(event, FakeLambdaContext(request_id="bbbbbbbb-3333"))
+    fourth = wrapper.handle(event, FakeLambdaContext(request_id="bbbbbbbb-3333"))
 
     assert wrapper.job_function.__globals__["CALLS"] == [first["run_id"]]
     assert first["status"] == "succeeded" and first["triggered_by"].endswith("rule/acme-job")
-    assert second["status"] == "duplicate" and second["duplicate_of"] == first["run_id"]
-    assert second["run_id"] == f"{first['run_id']}~dup-bbbbbbbb"
-    assert sorted((r["run_id"], r["status"]) for r in env.runs()) == [(first["run_id"], "succeeded"), (second["run_id"], "duplicate")]
+    for dup in (second, third, fourth):
+        assert dup["status"] == "duplicate" and dup["duplicate_of"] == first["run_id"]
+    assert second["run_id"] == f"{first['run_id']}~dup-bbbbbbbb-2222"
+    assert third["run_id"] == f"{first['run_id']}~dup-bbbbbbbb-3333"
+    assert fourth["run_id"].startswith(f"{first['run_id']}~dup-bbbbbbbb-3333-")
+    stored = sorted((r["run_id"], r["status"]) for r in env.runs())
+    assert stored == sorted([(first["run_id"], "succeeded")] + [(d["run_id"], "duplicate") for d in (second, third, fourth)])
 
 
 def test_forbid_overlap_is_skipped_with_the_run_it_yielded_to(env: Env) -> None:
