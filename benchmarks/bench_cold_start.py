@@ -7,8 +7,9 @@ Each sample is a fresh interpreter (as a Lambda cold start is) that does the ini
 - bare: a handler module that imports boto3 and creates the same three clients.
 
 Printed: the median (and min / max) of the in-process init time and of the whole process
-(interpreter start included) over N runs, and the runtime's extra cost. No network is used:
-creating a boto3 client makes no call.
+(interpreter start included) over N runs, the runtime's extra cost, and the runtime's own import
+time on top of boto3 from ``-X importtime`` (what ``tests/unit/runtime/test_entry.py`` budgets).
+No network is used: creating a boto3 client makes no call.
 
     .venv/bin/python benchmarks/bench_cold_start.py [--runs 21]
 """
@@ -81,6 +82,30 @@ def sample(code: str, env: dict[str, str]) -> tuple[float, float]:
     return float(done.stdout.strip().splitlines()[-1]), wall
 
 
+# Third-party code the runtime leans on (Lambda provides it): not the runtime's own import time.
+NOT_OURS = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+IMPORTTIME = "import boto3, botocore.config, botocore.exceptions; import cronplane.runtime.entry"
+
+
+def own_import_ms(env: dict[str, str]) -> float:
+    """The cronplane subtree of ``-X importtime`` (children print before their parent, one
+    indent deeper), without the subtrees of NOT_OURS."""
+    quiet = {k: v for k, v in env.items() if not k.startswith("CRONPLANE_")}  # import only, no cold start
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORTTIME], env=quiet, capture_output=True, text=True, check=True)
+    stack: list[tuple[int, int, str]] = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        self_us, _cumulative, raw = line[len("import time:") :].split("|")
+        depth = (len(raw) - len(raw.lstrip())) // 2
+        name = raw.strip()
+        children = 0
+        while stack and stack[-1][0] > depth:
+            children += stack.pop()[1]
+        stack.append((depth, 0 if name.split(".")[0] in NOT_OURS else int(self_us) + children, name))
+    return sum(us for _d, us, name in stack if name.split(".")[0] == "cronplane") / 1000
+
+
 def describe(name: str, values: list[float]) -> str:
     return f"{name:<28} median {statistics.median(values):7.1f} ms   min {min(values):7.1f}   max {max(values):7.1f}"
 
@@ -102,15 +127,19 @@ def main() -> None:
         )
         bare_code = PROBE.format(module="bare_handler", check="")
         results: dict[str, list[tuple[float, float]]] = {"cronplane": [], "bare": []}
+        own: list[float] = []
         for _ in range(args.runs):  # interleaved, so load changes hit both alike
             results["cronplane"].append(sample(runtime_code, env))
             results["bare"].append(sample(bare_code, env))
+            own.append(own_import_ms(env))
     print(f"cold start, {args.runs} fresh interpreters each (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
     for name, values in results.items():
         print(describe(f"{name} init (in-process)", [v[0] for v in values]))
         print(describe(f"{name} whole process", [v[1] for v in values]))
     extra = statistics.median(v[0] for v in results["cronplane"]) - statistics.median(v[0] for v in results["bare"])
     print(f"runtime overhead over a bare boto3 handler: {extra:+.1f} ms (median init)")
+    print(describe("runtime's own import time", own) + "   (-X importtime, boto3/botocore excluded)")
+    print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

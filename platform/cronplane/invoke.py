@@ -22,7 +22,12 @@ WAIT_MARGIN_S = 30  # async invocations queue briefly before they start
 
 
 class RunNotFinishedError(CronplaneError):
-    """``--wait`` gave up before the run's record reached a final status."""
+    """``--wait`` gave up before the run's record reached a final status; ``record`` is the
+    last one seen (None when it never appeared)."""
+
+    def __init__(self, message: str, record: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 # -- envelopes ------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: floa
                 return record
         if clock() >= deadline:
             seen = f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
-            raise RunNotFinishedError(f"gave up waiting after {budget_s:.0f} s: {seen}")
+            raise RunNotFinishedError(f"gave up waiting after {budget_s:.0f} s: {seen}", last)
         sleep(min(interval, max(deadline - clock(), 0.0)))
         interval = min(interval * 2, poll_s)
 

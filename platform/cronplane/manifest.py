@@ -231,6 +231,19 @@ class _JobBuilder:
             if key_region != region:
                 self.problem(origin["kms_key"], f"the key is in {key_region} but the jobs run in {region}; "
                                                 "Lambda needs a key in its own region")
+        self._permissions(settings, origin)
+
+    def _permissions(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
+        """What iam.py refuses when it builds the policy, found here instead of at deploy."""
+        permissions = settings.get("permissions")
+        for index, permission in enumerate(permissions if isinstance(permissions, list) else []):
+            actions = permission.get("actions") if isinstance(permission, dict) else None
+            for number, action in enumerate(actions if isinstance(actions, list) else []):
+                if isinstance(action, str) and action.endswith(":*") and action != "*:*":
+                    service = action.split(":", 1)[0]
+                    self.problem(origin["permissions"] + (index, "actions", number),
+                                 f"{action!r} grants every action of {service}; list the ones the job calls "
+                                 "(e.g. s3:GetObject, s3:PutObject)")
 
 
 def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:

@@ -150,7 +150,15 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
         cfg = fn["Configuration"]
         assert cfg["Runtime"] == "python3.12"
         assert cfg["Handler"] == "cronplane.runtime.entry.handler"
-        assert (cfg["Timeout"], cfg["MemorySize"], cfg["Architectures"]) == (job.timeout, job.memory, ["arm64"])
+        assert (cfg["Timeout"], cfg["MemorySize"]) == (job.timeout, job.memory)
+        assert cfg["Architectures"] == [job.architecture.value]
+        assert cfg.get("KMSKeyArn") == job.kms_key
+        if job.vpc:
+            assert sorted(cfg["VpcConfig"]["SubnetIds"]) == sorted(job.vpc.subnets)
+            assert sorted(cfg["VpcConfig"]["SecurityGroupIds"]) == sorted(job.vpc.security_groups)
+        else:
+            assert not (cfg.get("VpcConfig") or {}).get("SubnetIds")
+        assert fn.get("Concurrency", {}).get("ReservedConcurrentExecutions") == job.reserved_concurrency
         assert cfg["CodeSha256"] == build_job_package(manifest, job).sha256
         env = cfg["Environment"]["Variables"]
         assert env["CRONPLANE_JOB"] == job.name and env["CRONPLANE_HISTORY_TABLE"] == f"{ns}-history"
@@ -447,12 +455,25 @@ def test_interrupted_or_terminated_deploy_releases_the_lock(
 def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any, manifest: Manifest) -> None:
     """Job tags reach every resource; `enabled: false` deploys the rule and the schedule
     disabled; a tag deleted from the manifest is removed from every resource that had it."""
+    from cronplane.models import Architecture, Vpc
+
+    ec2 = aws("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = tuple(ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"] for i in (1, 2))
+    group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc_id)["GroupId"]
+    key = aws("kms").create_key()["KeyMetadata"]["Arn"]
+    # and the Lambda settings: architecture, reserved concurrency, VPC, KMS key
+    settings = {"tmp-cleanup": dict(architecture=Architecture.X86_64, reserved_concurrency=2,
+                                    vpc=Vpc(subnets, (group,)), kms_key=key)}
     tagged = replace(manifest, jobs=tuple(
         replace(j, tags=(("cost-center", "42"), ("tier", "gold")),
-                enabled=j.name not in ("invoice-sync", "nightly-report"))  # a rule job and a Scheduler job
+                enabled=j.name not in ("invoice-sync", "nightly-report"),  # a rule job and a Scheduler job
+                **settings.get(j.name, {}))
         for j in manifest.jobs))
     deployer(moto_server)[0].deploy(tagged)
     assert_deployed(aws, tagged)
+    dep, client = deployer(moto_server)
+    assert not dep.deploy(tagged).plan.has_changes and client.writes == 0  # VPC, KMS, arch read back equal
     assert aws("events").describe_rule(Name=f"{manifest.namespace}-invoice-sync")["State"] == "DISABLED"
 
     untiered = replace(tagged, jobs=tuple(replace(j, tags=(("cost-center", "42"),)) for j in tagged.jobs))

@@ -197,6 +197,20 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
     assert code == 1 and "function qa-jobs-ok-job does not exist here: deploy the job first" in err
 
 
+def test_run_now_json_that_gives_up_waiting_still_prints_the_run(
+        server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # -o json used to print nothing on stdout here: a script lost the id of the run it queued.
+    deploy_functions(server)
+    running = {**final_record("ok-job", "running"), "finished_at": None, "duration_ms": None,
+               "deadline": "2199-01-01T00:00:00Z"}  # not past its deadline: not shown as lost
+    spy_invokes(monkeypatch, play_function(server, running))
+    code, out, err = jobctl(capsys, "run-now", "ok-job", "--endpoint-url", server, "--wait", "--timeout-wait", "1", "-o", "json")
+    shown = json.loads(out)
+    assert code == 1 and "gave up waiting after 1 s" in err
+    assert shown["run_id"].startswith("2") and f"--run {shown['run_id']}" in err
+    assert shown["status"] == "running" and shown["record"]["run_id"] == shown["run_id"]
+
+
 def test_local_run_writes_its_record_to_the_reachable_table(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     sqs = boto3.client("sqs", endpoint_url=server, region_name="eu-west-1")
     dlq = sqs.create_queue(QueueName="qa-jobs-bad-job-dlq")["QueueUrl"]

@@ -84,8 +84,9 @@ def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
 
 def test_wait_for_run_gives_up_after_its_budget() -> None:
     clock = FakeClock()
-    with pytest.raises(RunNotFinishedError, match="after 5 s: it is still running"):
+    with pytest.raises(RunNotFinishedError, match="after 5 s: it is still running") as info:
         wait_for_run(lambda: {"status": "running"}, 5, sleep=clock.sleep, clock=clock)
+    assert info.value.record == {"status": "running"}  # the last record seen, for -o json
     assert clock.now == pytest.approx(5.0)
     with pytest.raises(RunNotFinishedError, match="its record never appeared"):
         wait_for_run(lambda: None, 2, sleep=clock.sleep, clock=clock)

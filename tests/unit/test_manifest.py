@@ -378,6 +378,22 @@ def test_wildcard_permissions_are_rejected(project: Path) -> None:
     ]
 
 
+def test_what_the_policy_builder_refuses_is_found_by_validate(project: Path) -> None:
+    # iam.py raises PolicyError for both at deploy time; validate used to pass them.
+    found = problems(project, HEAD + """\
+    kms_key: arn:aws:kms:eu-west-1:123456789012:alias/jobs
+    permissions:
+      - actions: [s3:GetObject, "sqs:*"]
+        resources: [arn:aws:sqs:eu-west-1:123456789012:q]
+""")
+    assert found == [
+        (7, "jobs.report.kms_key", "'arn:aws:kms:eu-west-1:123456789012:alias/jobs' is not a KMS key ARN "
+                                   "(arn:aws:kms:REGION:ACCOUNT:key/ID); an alias cannot scope kms:Decrypt, give the key's ARN"),
+        (9, "jobs.report.permissions[0].actions[1]",
+         "'sqs:*' grants every action of sqs; list the ones the job calls (e.g. s3:GetObject, s3:PutObject)"),
+    ]
+
+
 def test_ranges_enums_and_lambda_limits(project: Path) -> None:
     found = problems(project, HEAD + """\
     log_retention_days: 10

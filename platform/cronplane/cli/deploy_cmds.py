@@ -54,6 +54,11 @@ def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint
     manifest = load_manifest(manifest_path)
     root = os.path.dirname(os.path.abspath(manifest_path))
     config = aws_config(region, profile, endpoint_url, manifest.region, root)
+    if config.region and config.region != manifest.region:
+        # The AWS settings outrank jobs.yaml (as with the AWS CLI); say so, since the
+        # namespace then lives in another region than the manifest names.
+        click.echo(f"Note: using AWS region {config.region} (from --region, AWS_REGION / AWS_DEFAULT_REGION or "
+                   f"the AWS profile); {manifest.path} says {manifest.region}.", err=True)
     client = AwsClient(config)
     return manifest, client, Deployer(client, progress=progress, **kwargs)
 

@@ -130,13 +130,17 @@ def _run_remote(manifest: Any, job: Any, aws: Any, payload: Any, wait: bool, syn
         record = response.payload  # the wrapper returns the run's record
     reader = HistoryReader(aws.client("dynamodb", session), names.history_table(manifest.namespace))
     # --sync whose run was handed to a continuation invocation (retrying) follows it like --wait.
+    unfinished: RunNotFinishedError | None = None
     if (wait and not (record and is_final(record))) or (sync and record and not is_final(record)):
         on_change = (lambda r: click.echo(f"  ... {r.get('status')}", err=True)) if text else None
         try:
             record = wait_for_run(lambda: reader.get_run(run_id, job=job.name), timeout_wait or wait_budget_s(job),
                                   on_change=on_change)
         except RunNotFinishedError as exc:
-            raise RunNotFinishedError(f"run {run_id} of {job.name}: {exc}; see `jobctl history {job.name} --run {run_id}`") from None
+            unfinished = RunNotFinishedError(f"run {run_id} of {job.name}: {exc}; see `jobctl history {job.name} --run {run_id}`")
+            if text:
+                raise unfinished from None
+            record = exc.record  # JSON still gets the run id and the last status seen
     shown = present(record, datetime.now(timezone.utc)) if record else None
     if output == "json":
         click.echo(json.dumps({
@@ -146,6 +150,8 @@ def _run_remote(manifest: Any, job: Any, aws: Any, payload: Any, wait: bool, syn
             "status": shown["status"] if shown else None, "record": shown,
             **({"response": response.payload} if sync and not shown else {}),
         }, indent=2, default=str))
+        if unfinished is not None:
+            raise unfinished
     elif shown:
         click.echo(f"run {run_id} " + run_view.outcome_line(shown, _colour()))
         for attempt in shown.get("attempts") or []:
@@ -207,7 +213,11 @@ def history(job_name: str | None, manifest_path: str, status: str | None, since:
         click.echo(json.dumps(runs, indent=2, default=str))
     else:
         items = [present(i, now) if i.get("kind", "run") == "run" else i for i in page.items]
-        if not items:
+        if not items and page.next_token:
+            # --limit bounds the records one Query reads, before --status filters them.
+            click.echo(f"no {status or 'matching'} runs among the newest {limit} records"
+                       + (f" of {job_name}" if job_name else "") + "; older ones may match: see the next page below")
+        elif not items:
             click.echo("no runs found" + (f" for {job_name}" if job_name else "") + (f" since {since}" if since else ""))
         else:
             click.echo("\n".join(run_view.runs_table(items, show_job=not job_name, colour=_colour())))

@@ -332,10 +332,11 @@ def _in_window(run: dict[str, Any], since: datetime, until: datetime) -> bool:
 
 
 def _unmatched(run: dict[str, Any], now: datetime) -> UnmatchedRun:
-    trigger = run.get("trigger", "?")
+    # The runtime stores absent fields as NULL, so `or`, not a .get default.
+    trigger = str(run.get("trigger") or "?")
     notes = {
-        Trigger.MANUAL.value: f"manual run by {run.get('triggered_by', 'unknown')}",
-        Trigger.RETRY.value: f"retry of {run.get('retry_of', '?')}",
+        Trigger.MANUAL.value: f"manual run by {run.get('triggered_by') or 'unknown'}",
+        Trigger.RETRY.value: f"retry of {run.get('retry_of') or '?'}",
         Trigger.BACKFILL.value: "backfill of a time the schedule does not promise",
         Trigger.SCHEDULE.value: "scheduled for a time the current schedule does not promise",
     }

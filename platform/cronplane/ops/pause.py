@@ -96,7 +96,7 @@ def list_markers(dynamodb: Any, table: str) -> list[PauseMarker]:
 
 
 def _marker(item: dict[str, Any]) -> PauseMarker:
-    return PauseMarker(job=item["run_id"], actor=item.get("actor", "unknown"), at=parse_iso(item["at"]), reason=item.get("reason"))
+    return PauseMarker(job=item["run_id"], actor=item.get("actor") or "unknown", at=parse_iso(item["at"]), reason=item.get("reason"))
 
 
 def pause_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None) -> PauseOutcome:
@@ -210,7 +210,7 @@ def pause_periods(items: Iterable[dict[str, Any]], marker: PauseMarker | None, s
     for event in events:
         at = parse_iso(event["at"])
         if event["action"] == "pause" and start is None:
-            start, actor, reason = at, event.get("actor", "unknown"), event.get("reason")
+            start, actor, reason = at, event.get("actor") or "unknown", event.get("reason")
         elif event["action"] == "resume" and start is not None:
             periods.append(PausePeriod(start, at, actor, reason))
             start = None

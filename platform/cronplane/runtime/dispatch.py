@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from botocore.exceptions import ReadTimeoutError
+
 SEND_TRIES = 3
 FIRST_DELAY = 0.1
 MIN_TRY_SECONDS = 0.1  # not worth starting another try with less left
@@ -35,11 +37,13 @@ class Dispatcher:
 
     def send_dead_letter(self, body: Mapping[str, Any], *, until: float | None = None) -> str:
         """Send one DLQ message; returns its message id. Raises after a few failed tries
-        (the caller logs the body then, so the failure is not lost)."""
+        (the caller logs the body then, so the failure is not lost). Not sent again after a
+        read timeout: the message may be in the queue already, and one run has one message."""
         if not self.dlq_url:
             raise RuntimeError("no dead-letter queue configured (CRONPLANE_DLQ_URL is empty)")
         text = json.dumps(body, default=str, separators=(",", ":"))
-        response = self._tries(lambda: self._client_for("sqs").send_message(QueueUrl=self.dlq_url, MessageBody=text), until)
+        send = lambda: self._client_for("sqs").send_message(QueueUrl=self.dlq_url, MessageBody=text)  # noqa: E731
+        response = self._tries(send, until, final=(ReadTimeoutError,))
         return str(response.get("MessageId", ""))
 
     def invoke_async(self, function: str, event: Mapping[str, Any], *, until: float | None = None) -> None:
@@ -56,14 +60,14 @@ class Dispatcher:
 
         self._tries(invoke, until)
 
-    def _tries(self, call: Callable[[], Any], until: float | None) -> Any:
+    def _tries(self, call: Callable[[], Any], until: float | None, final: tuple[type[Exception], ...] = ()) -> Any:
         delay = FIRST_DELAY
         for attempt in range(1, SEND_TRIES + 1):
             try:
                 return call()
-            except Exception:
+            except Exception as exc:
                 no_time = until is not None and self.monotonic() + delay + MIN_TRY_SECONDS > until
-                if attempt == SEND_TRIES or no_time:
+                if attempt == SEND_TRIES or no_time or isinstance(exc, final):
                     raise
                 self.sleep(delay)
                 delay *= 2

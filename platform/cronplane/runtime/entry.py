@@ -23,7 +23,7 @@ from botocore.config import Config
 from cronplane.runtime.context import JobContext
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import RuntimeSetupError
-from cronplane.runtime.secrets import Scrubber, ScrubFilter, resolve_secrets
+from cronplane.runtime.secrets import Scrubber, ScrubbingStream, ScrubFilter, resolve_secrets
 from cronplane.runtime.settings import JOB, RuntimeSettings
 from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
 from cronplane.runtime.wrapper import Clock, JobFunction, Wrapper
@@ -125,6 +125,12 @@ def _install_log_scrubber(scrubber: Scrubber) -> None:
             handler.removeFilter(old)
         if scrubber:
             handler.addFilter(ScrubFilter(scrubber))
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, ScrubbingStream):
+            stream.scrubber = scrubber  # a new cold start in this process: its secrets now
+        elif scrubber:
+            setattr(sys, name, ScrubbingStream(stream, scrubber))
 
 
 _wrapper: Wrapper | None = None

@@ -16,12 +16,14 @@ Table ``{namespace}-history``:
 A run record (written by ``cronplane.runtime.wrapper``; every field present, ``None`` stored as
 NULL): ``job, run_id, kind="run", gsi_pk, namespace, trigger, scheduled_for, started_at,
 finished_at, status, attempts, duration_ms, request_id, triggered_by, result, error, ttl,
-deadline, function_name`` and, when relevant, ``retry_of`` / ``yielded_to`` / ``duplicate_of`` /
+deadline, function_name, invocation_id`` (unique per handler call: tells the wrapper's own
+write, answered late, from a second delivery) and, when relevant, ``retry_of`` / ``yielded_to`` / ``duplicate_of`` /
 ``next_attempt`` (on ``retrying``). Times are ``iso()`` strings; ``result`` is the JSON text of the
 job's return value, cut at 4 KB; ``error`` is ``"Type: message"``; each attempt is a map
 ``{attempt, started_at, request_id, duration_ms, error_type, error_message, traceback}``. A
-duplicate delivery is its own item with run id ``<run id>~dup-<request id prefix>``. The lock
-item (``~lock``) holds ``holder`` (a run id) and ``expires_at`` (epoch seconds).
+duplicate delivery is its own item with run id ``<run id>~dup-<request id>`` (plus ``-<8 hex>``
+when the same request id is delivered again). The lock item (``~lock``) holds ``holder`` (a run
+id) and ``expires_at`` (epoch seconds: the holder's start + function timeout + 10 s).
 """
 
 from __future__ import annotations

@@ -141,5 +141,31 @@ class ScrubFilter(logging.Filter):
             if clean != message:
                 record.msg, record.args = clean, None
             if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.scrubber.scrub(logging.Formatter().formatException(record.exc_info))
+                trace = logging.Formatter().formatException(record.exc_info)
+                clean_trace = self.scrubber.scrub(trace)
+                if clean_trace != trace:
+                    # Some formatters read the exception object, not exc_text (Lambda's JSON log
+                    # format prints str(exception)): hand them only the masked text.
+                    record.msg, record.args = f"{clean}\n{clean_trace}", None
+                    record.exc_info, record.exc_text = None, None
         return True
+
+
+class ScrubbingStream:
+    """Wraps ``sys.stdout`` / ``sys.stderr`` so that a job's ``print()`` of a secret prints
+    ``***`` (on Lambda, both streams are the function's log)."""
+
+    def __init__(self, stream: Any, scrubber: Scrubber) -> None:
+        self._stream = stream
+        self.scrubber = scrubber
+
+    def write(self, text: str) -> int:
+        self._stream.write(self.scrubber.scrub(text) if isinstance(text, str) and self.scrubber else text)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer...
+        return getattr(self._stream, name)

@@ -1,7 +1,8 @@
-"""Where run records go. ``RunStore`` is the state machine's view of storage: three small hooks
-(begin a run, finish it, add a marker record), each one write. ``DynamoRunStore`` implements
-them on the history table with conditional writes; ``MemoryRunStore`` keeps them in a dict
-(``run-now --local`` without a reachable table, and logic tests).
+"""Where run records go. ``RunStore`` is the state machine's view of storage: four small hooks
+(begin a run, hand it over to a continuation, finish it, add a marker record), each one write.
+``DynamoRunStore`` implements them on the history table with conditional writes;
+``MemoryRunStore`` keeps them in a dict (``run-now --local`` without a reachable table, and
+logic tests).
 
 Throttling and outages are retried briefly (bounded, injectable sleep and clock) and then
 raised as ``HistoryUnavailable``; the wrapper then logs the record instead of dropping it. Every
@@ -76,6 +77,12 @@ class RunStore(ABC):
         same write if it is still ours. With ``expect_attempt``: only if the record is still
         ``retrying`` for exactly that attempt (else ``RunExists``) - a continuation that ends
         without running must not end the run twice."""
+
+    @abstractmethod
+    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+        """Write the ``retrying`` record, only over a ``running`` one (or none, after an outage at
+        the start): a hand-over write that lands late can never undo the run's final record
+        (else ``RunExists``)."""
 
     @abstractmethod
     def add(self, record: Record, *, until: float | None = None) -> None:
@@ -158,12 +165,21 @@ class DynamoRunStore(RunStore):
         now_epoch: int = 0,
         until: float | None = None,
     ) -> None:
-        put = {"TableName": self.table, "Item": item(record), **_record_condition(continuing_attempt)}
+        put = {
+            "TableName": self.table,
+            "Item": item(record),
+            **_record_condition(continuing_attempt),
+            # The item that stopped us comes back with the error: no read to tell a second
+            # delivery from our own write whose answer was lost (see _own_write).
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
         if lock is None:
             try:
                 self._call("put_item", until, **put)
             except ClientError as exc:
                 if _code(exc) == CONDITION_FAILED:
+                    if _own_write(exc.response.get("Item"), record):
+                        return
                     raise RunExists(str(record["run_id"])) from None
                 raise
             return
@@ -182,6 +198,8 @@ class DynamoRunStore(RunStore):
             if _code(exc) != "TransactionCanceledException" or len(reasons) < 2:
                 raise
             if reasons[0].get("Code") == "ConditionalCheckFailed":
+                if _own_write(reasons[0].get("Item"), record):
+                    return  # the whole transaction landed on the earlier try, lock included
                 raise RunExists(str(record["run_id"])) from None
             if reasons[1].get("Code") == "ConditionalCheckFailed":
                 raise LockHeld(self._holder(reasons[1].get("Item"), lock.job, until)) from None
@@ -190,12 +208,14 @@ class DynamoRunStore(RunStore):
     def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
         put = {"TableName": self.table, "Item": item(record)}
         if expect_attempt is not None:
-            put.update(_record_condition(expect_attempt))
+            put.update(_record_condition(expect_attempt), ReturnValuesOnConditionCheckFailure="ALL_OLD")
         if release is None:
             try:
                 self._call("put_item", until, **put)
             except ClientError as exc:
                 if _code(exc) == CONDITION_FAILED:
+                    if _own_write(exc.response.get("Item"), record):
+                        return
                     raise RunExists(str(record["run_id"])) from None
                 raise
             return
@@ -213,14 +233,37 @@ class DynamoRunStore(RunStore):
                 raise
             reasons = exc.response.get("CancellationReasons") or []
             if expect_attempt is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                if _own_write(reasons[0].get("Item"), record):
+                    return
                 raise RunExists(str(record["run_id"])) from None
             # The lock is no longer ours (or gone): the record still has to be written.
             try:
                 self._call("put_item", until, **put)
             except ClientError as again:
                 if _code(again) == CONDITION_FAILED:
+                    if _own_write(again.response.get("Item"), record):
+                        return
                     raise RunExists(str(record["run_id"])) from None
                 raise
+
+    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+        try:
+            self._call(
+                "put_item",
+                until,
+                TableName=self.table,
+                Item=item(record),
+                ConditionExpression="attribute_not_exists(run_id) OR #status = :running",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":running": {"S": RunStatus.RUNNING.value}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == CONDITION_FAILED:
+                if _own_write(exc.response.get("Item"), record):
+                    return
+                raise RunExists(str(record["run_id"])) from None
+            raise
 
     def add(self, record: Record, *, until: float | None = None) -> None:
         try:
@@ -270,6 +313,17 @@ class DynamoRunStore(RunStore):
             self.sleep(delay)
             delay *= 2
         raise HistoryUnavailable(f"{operation} on {self.table} failed {self.tries} times: {last}") from last
+
+
+def _own_write(old_item: Mapping[str, Any] | None, record: Record) -> bool:
+    """The conditional write failed because of the very item this invocation wrote on an
+    earlier try whose answer was lost (a read timeout): that is success, not a second delivery
+    (which would otherwise be recorded as a duplicate while the job never runs). Told apart by
+    ``invocation_id``, unique per handler call (request ids repeat when Lambda redelivers)."""
+    if not old_item or not record.get("invocation_id"):
+        return False
+    old = record_from_item(old_item)
+    return bool(old.get("invocation_id") == record["invocation_id"] and old.get("status") == record.get("status"))
 
 
 def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
@@ -362,6 +416,15 @@ class MemoryRunStore(RunStore):
                 held = self.items.get((release.job, LOCK_SORT_KEY))
                 if held and held["holder"] == release.holder:
                     del self.items[(release.job, LOCK_SORT_KEY)]
+
+    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+        with self._mutex:
+            self.writes += 1
+            key = (str(record["job"]), str(record["run_id"]))
+            current = self.items.get(key)
+            if current is not None and current.get("status") != RunStatus.RUNNING.value:
+                raise RunExists(key[1])
+            self.items[key] = dict(record)
 
     def add(self, record: Record, *, until: float | None = None) -> None:
         with self._mutex:

@@ -77,6 +77,8 @@ class _Run:
     invoked_at: datetime  # this invocation's start
     request_id: str
     function_name: str
+    # Unique per handler call (a request id repeats when Lambda redelivers an invocation).
+    invocation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass
@@ -324,7 +326,7 @@ class Wrapper:
         record_until = self._share(until)
         name = f"cronplane-{record['run_id']}-handover"
         try:
-            call_within(lambda: self.store.finish(record, until=record_until), self._seconds_to(record_until), name=name)
+            call_within(lambda: self.store.hand_over(record, until=record_until), self._seconds_to(record_until), name=name)
         except Exception as exc:  # noqa: BLE001 - see below
             # A continuation could not prove it is the awaited attempt: fail here, loudly.
             self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
@@ -493,6 +495,7 @@ class Wrapper:
             # When a `running` record counts as lost: this invocation cannot outlive its timeout.
             "deadline": iso(run.invoked_at + timedelta(seconds=self.settings.timeout)),
             "function_name": run.function_name,
+            "invocation_id": run.invocation_id,
         }
         if firing.retry_of:
             record["retry_of"] = firing.retry_of

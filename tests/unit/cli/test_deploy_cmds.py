@@ -89,7 +89,7 @@ def test_plan_names_an_unknown_unpause_job(aws: None, manifest_path: str, capsys
 
 def assert_one_clear_error(code: int, err: str, *expected: str) -> None:
     assert code == 1
-    lines = [line for line in err.strip().splitlines() if line]
+    lines = [line for line in err.strip().splitlines() if line and not line.startswith("Note: ")]
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     for text in expected:
         assert text in lines[0], err
@@ -254,3 +254,56 @@ def test_misspelt_region_is_named_in_the_message(manifest_path: str, capsys: pyt
     code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--region", "eu-wst-1")
     assert_one_clear_error(code, err, "Cannot reach AWS sts at https://sts.eu-wst-1.amazonaws.com (region eu-wst-1).",
                            "'eu-wst-1' is not a known AWS region")
+
+
+def test_region_option_and_environment_decide_where_the_deploy_goes(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test environment sets AWS_DEFAULT_REGION=eu-west-1 (the manifest's region too):
+    AWS_REGION beats it, and --region beats both."""
+    monkeypatch.setenv("AWS_REGION", "us-east-2")
+    code, _, err = jobctl(capsys, "deploy", "-f", manifest_path, "--yes", "--region", "ap-south-1")
+    assert code == 0, err
+    assert "Note: using AWS region ap-south-1" in err and "jobs.yaml says eu-west-1" in err
+
+    def functions(region: str) -> int:
+        return len(boto3.client("lambda", region_name=region).list_functions()["Functions"])
+
+    assert (functions("ap-south-1"), functions("us-east-2"), functions("eu-west-1")) == (4, 0, 0)
+    code, out, err = jobctl(capsys, "plan", "-f", manifest_path)  # AWS_REGION now: no function there yet
+    # (IAM is global: the roles made for ap-south-1 are seen from here too, so only the functions are asserted)
+    assert code == 0 and "  + lambda function acme-jobs-nightly-report  (new job)" in out
+    assert "using AWS region us-east-2" in err
+
+
+def test_unknown_profile_is_one_message(manifest_path: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--profile", "nope")
+    assert_one_clear_error(code, err, "AWS settings: The config profile (nope) could not be found")
+
+
+def test_plan_shows_updates_old_to_new_and_deletes_with_their_reason(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert jobctl(capsys, "deploy", "-f", manifest_path, "--yes")[0] == 0
+    path = Path(manifest_path)
+    text = path.read_text().replace("schedule: rate(15 minutes)", "schedule: rate(30 minutes)")
+    start, end = text.index("  tmp-cleanup:"), text.index("  search-reindex:")
+    path.write_text(text[:start] + text[end:])
+
+    code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "--detailed-exitcode")
+    assert code == 2
+    lines = out.splitlines()
+    rule = lines.index("  ~ eventbridge rule acme-jobs-invoice-sync  (settings differ)")
+    assert lines[rule + 1] == "      expression: rate(15 minutes) → rate(30 minutes)"
+    for label in ("eventbridge rule acme-jobs-tmp-cleanup", "lambda function acme-jobs-tmp-cleanup",
+                  "log group /aws/lambda/acme-jobs-tmp-cleanup", "sqs queue acme-jobs-tmp-cleanup-dlq",
+                  "iam role acme-jobs-tmp-cleanup-exec"):
+        assert f"  - {label}  (job tmp-cleanup is no longer in the manifest)" in lines
+    assert lines[-1] == "Plan: 0 to create, 1 to update, 5 to delete."
+
+    code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "-o", "json")
+    changes = json.loads(out)["changes"]
+    update = next(c for c in changes if c["action"] == "update")
+    assert update["resource"] == "eventbridge rule acme-jobs-invoice-sync" and update["job"] == "invoice-sync"
+    assert update["fields"] == {"expression": {"old": "rate(15 minutes)", "new": "rate(30 minutes)"}}
+    assert sorted(c["action"] for c in changes) == ["delete"] * 5 + ["update"]

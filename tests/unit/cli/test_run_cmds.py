@@ -161,6 +161,19 @@ def test_history_status_filter_and_pagination_hint(table: Any, capsys: pytest.Ca
     assert seen == ["a1", "a2", "a3", "old"]
 
 
+def test_history_page_with_no_match_says_older_runs_may_match(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # ok-job's newest record succeeded; its `lost` run is older. "no runs found" was wrong here.
+    code, out, err = jobctl(capsys, "history", "ok-job", "--status", "lost", "--limit", "1")
+    assert code == 0 and "--next-token" in err
+    assert out.strip() == "no lost runs among the newest 1 records of ok-job; older ones may match: see the next page below"
+    for _ in range(5):  # the pause event and a2 come before a3, one record per page
+        code, out, err = jobctl(capsys, "history", "ok-job", "--status", "lost", "--limit", "1", "--next-token",
+                                err.split("--next-token ")[1].strip())
+        if "no lost runs" not in out:
+            break
+    assert code == 0 and "lost" in out.splitlines()[1]
+
+
 def test_history_run_shows_every_attempt_with_its_error(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = jobctl(capsys, "history", "--status", "failed", "-o", "json")
     run_id = json.loads(out)[0]["run_id"]

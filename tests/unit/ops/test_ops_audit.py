@@ -14,13 +14,7 @@ from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.pause import pause_job, resume_job
 from cronplane.runtime.records import backfill_run_id, new_run_id, scheduled_run_id, Trigger
 
-from conftest import make_job, make_manifest, put_run, put_runs, run_record
-
-
-def next_day() -> datetime:
-    """Midnight UTC of the day after tomorrow: safely after the moto resources' creation."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=2)
+from ops_fixtures import make_job, next_day, make_manifest, put_run, put_runs, run_record
 
 
 def hourly_day(dynamodb: Any, job: str, day: datetime, *, skip: dict[int, str] | None = None) -> list[datetime]:

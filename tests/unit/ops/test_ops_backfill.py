@@ -17,7 +17,7 @@ from cronplane.ops.backfill import BackfillStopped, plan_backfill, run_backfill
 from cronplane.ops.invoking import InvokeResult, LambdaInvoker
 from cronplane.runtime.records import backfill_run_id, parse_iso, scheduled_run_id
 
-from conftest import make_job, make_manifest, put_run
+from ops_fixtures import make_job, make_manifest, put_run
 
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 NOW = DAY + timedelta(days=1, hours=2)

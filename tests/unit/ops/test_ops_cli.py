@@ -17,7 +17,7 @@ from cronplane.manifest import load_manifest
 from cronplane.ops.items import from_item
 from cronplane.runtime.records import backfill_run_id, scheduled_run_id
 
-from conftest import TABLE, put_run
+from ops_fixtures import TABLE, put_run
 
 MANIFEST = """\
 namespace: acme-jobs

@@ -14,7 +14,7 @@ from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
 from cronplane.ops.invoking import InvokeResult, LambdaInvoker
 from cronplane.runtime.records import scheduled_run_id
 
-from conftest import NAMESPACE, make_job, make_manifest, utc
+from ops_fixtures import NAMESPACE, make_job, make_manifest, utc
 
 WRAPPER_BODY = {
     "source": "cronplane", "job": "invoice-sync", "run_id": "20261127T090000Z-1a2b3c4d", "trigger": "schedule",

@@ -14,7 +14,7 @@ from cronplane.models import TriggerMode
 from cronplane.ops.items import from_item
 from cronplane.ops.pause import NotDeployedError, list_markers, pause_job, read_marker, resume_job
 
-from conftest import TABLE, make_job, make_manifest
+from ops_fixtures import TABLE, make_job, make_manifest
 
 T1 = datetime(2026, 11, 27, 10, 0, 5, tzinfo=timezone.utc)
 T2 = datetime(2026, 11, 27, 12, 30, 0, tzinfo=timezone.utc)

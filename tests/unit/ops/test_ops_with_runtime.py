@@ -25,8 +25,7 @@ from cronplane.runtime.records import backfill_run_id, scheduled_run_id
 from cronplane.runtime.settings import RuntimeSettings
 from cronplane.runtime.wrapper import Clock
 
-from conftest import NAMESPACE, TABLE, make_job, make_manifest, utc
-from test_ops_audit import next_day
+from ops_fixtures import NAMESPACE, TABLE, make_job, make_manifest, next_day, utc
 
 JOB_SOURCE = '''
 from pathlib import Path

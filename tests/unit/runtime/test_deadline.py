@@ -5,6 +5,7 @@ when the history table is slow. Also: the ``forbid`` lock of a run that never re
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,13 +39,12 @@ BLOCKED = """
 
 class SlowDynamo:
     """The real (moto) client, except that writes after the first ``fast`` hang until the test
-    opens ``gate`` (a history table that answers too slowly for the time left)."""
+    releases them (a history table that answers too slowly for the time left)."""
 
     def __init__(self, real: Any, fast: int) -> None:
         self.real = real
         self.fast = fast
-        self.gate = threading.Event()
-        self.hanging = threading.Event()
+        self.hanging: list[tuple[threading.Event, threading.Event]] = []  # (release, done) per write
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.real, name)
@@ -55,12 +55,22 @@ class SlowDynamo:
             if self.fast > 0:
                 self.fast -= 1
                 return target(**kwargs)
-            self.hanging.set()
-            if not self.gate.wait(5):
-                raise EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
-            return target(**kwargs)
+            release, done = threading.Event(), threading.Event()
+            self.hanging.append((release, done))
+            try:
+                if not release.wait(5):
+                    raise EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
+                return target(**kwargs)
+            finally:
+                done.set()
 
         return write
+
+    def release_newest_first(self) -> None:
+        """Let the hung writes land, the last one sent first (the worst order)."""
+        for release, done in reversed(self.hanging):
+            release.set()
+            done.wait(5)
 
 
 def test_timed_out_run_is_recorded_and_dead_lettered_before_the_hard_kill_even_with_a_slow_table(env: Env) -> None:
@@ -75,16 +85,14 @@ def test_timed_out_run_is_recorded_and_dead_lettered_before_the_hard_kill_even_w
         wrapper.job_function.__globals__["GATE"].set()
 
     assert left_ms > 0, "the wrapper was still writing when Lambda would have killed it"
-    assert record["status"] == "timed_out" and slow.hanging.is_set()
+    assert record["status"] == "timed_out" and len(slow.hanging) == 1
     # The table did not answer in time: the record is in the log and in the one DLQ message.
     assert [line["record"]["status"] for line in env.logged() if "record" in line] == ["timed_out"]
     [message] = env.dead_letters()
     assert message["status"] == "timed_out" and message["record"] == record
 
     # The abandoned write still lands when the table answers: the run is not left `running`.
-    slow.gate.set()
-    for worker in [t for t in threading.enumerate() if t.name == f"cronplane-{record['run_id']}-history"]:
-        worker.join(5)
+    slow.release_newest_first()
     assert [r["status"] for r in env.runs()] == ["timed_out"]
 
 
@@ -159,3 +167,30 @@ def test_forbid_lock_of_a_run_that_never_released_it_expires_after_timeout_plus_
     moment[0] = start + timedelta(seconds=60 + LOCK_MARGIN_S + 1)  # it cannot be any more
     freed = wrapper.handle(schedule_event("evt-2", "2026-11-27T09:01:11Z"), FakeLambdaContext())
     assert freed["status"] == "succeeded" and wrapper.job_function.__globals__["CALLS"] == [freed["run_id"]]
+
+
+def test_hand_over_that_cannot_be_recorded_in_time_fails_the_run_before_the_hard_kill(env: Env) -> None:
+    source = """
+        def handler(event, context):
+            raise ConnectionError("provider reset the connection")
+    """
+    slow = SlowDynamo(env.client("dynamodb"), fast=1)
+    env.clients["dynamodb"] = slow
+    clock = Clock(sleep=env.sleeps.append, rng=random.Random(7))
+    # Backoff up to 10 s: attempt 2 cannot fit, but the `retrying` record cannot be written in time.
+    wrapper = env.wrapper(source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock)
+    context = FakeLambdaContext(1_400, ticking=True)
+    record = wrapper.handle(schedule_event(), context)
+    left_ms = context.get_remaining_time_in_millis()
+
+    assert left_ms > 0, "the wrapper was still writing when Lambda would have killed it"
+    # Without a `retrying` record a continuation could not prove it is the awaited attempt:
+    # none is invoked, and the run fails here with its one DLQ message (carrying the record).
+    assert record["status"] == "failed" and env.spy.calls == []
+    [message] = env.dead_letters()
+    assert message["status"] == "failed" and message["record"]["status"] == "failed"
+
+    # Both abandoned writes land late, `failed` first: the late `retrying` one cannot undo it.
+    assert len(slow.hanging) == 2
+    slow.release_newest_first()
+    assert [r["status"] for r in env.runs()] == ["failed"]

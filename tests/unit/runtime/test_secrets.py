@@ -88,31 +88,53 @@ def test_scrubber_masks_escaped_spellings_and_longest_first() -> None:
     assert Scrubber({"short": "abc"}).scrub("abc") == "abc"  # too short to mask safely
 
 
-def test_fields_of_a_json_secret_are_masked_in_errors_and_tracebacks(
-    env: Env, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+class ExceptionObjectHandler(logging.Handler):
+    """Formats like Lambda's JSON log format: from the exception object, not ``exc_text``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        self.lines.append(json.dumps({"message": record.getMessage(), "errorMessage": str(error) if error else None}))
+
+
+def test_fields_of_a_json_secret_are_masked_in_errors_tracebacks_prints_and_logs(
+    env: Env, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Secrets Manager's usual JSON secret: the job uses one field; that field alone must not leak
-    through the exception message, the chained exception, the traceback or a log line."""
+    through the exception message, the chained exception, the traceback, a print or a log line."""
     password = "hunter2-pw-77"
     env.client("secretsmanager").create_secret(Name="acme/db", SecretString=json.dumps({"username": "svc_acme", "password": password}))
     source = """
         import json, logging, os
+        log = logging.getLogger("team.db")
 
         def handler(event, context):
             creds = json.loads(os.environ["DB_CREDS"])
-            logging.getLogger("team.db").error("login with %s failed", creds["password"])
+            print("connecting as", creds["username"], "with", creds["password"])
             try:
                 raise KeyError(creds["password"])
             except KeyError as exc:
+                log.exception("login with %s failed", creds["password"])
                 raise ValueError("database refused password " + creds["password"]) from exc
     """
     caplog.set_level(logging.ERROR)
     monkeypatch.setenv("DB_CREDS", "placeholder")  # restored after the test
-    wrapper = env.wrapper(source, secrets={"DB_CREDS": "secretsmanager:acme/db"}, retry={"max_attempts": 1})
-    record = wrapper.handle(schedule_event(), FakeLambdaContext())
+    json_like = ExceptionObjectHandler()
+    logging.getLogger().addHandler(json_like)
+    try:
+        wrapper = env.wrapper(source, secrets={"DB_CREDS": "secretsmanager:acme/db"}, retry={"max_attempts": 1})
+        record = wrapper.handle(schedule_event(), FakeLambdaContext())
+    finally:
+        logging.getLogger().removeHandler(json_like)
+    printed = capsys.readouterr()
     [attempt] = record["attempts"]
     assert record["error"] == "ValueError: database refused password ***"
     assert "KeyError: '***'" in attempt["traceback"] and "ValueError: database refused password ***" in attempt["traceback"]
-    assert "login with *** failed" in caplog.text
-    everything = json.dumps([env.runs(), env.dead_letters(), env.lines]) + caplog.text
+    assert "login with *** failed" in caplog.text and "KeyError: '***'" in caplog.text
+    assert "connecting as *** with ***" in printed.out
+    assert json_like.lines and all("***" in line for line in json_like.lines)
+    everything = json.dumps([env.runs(), env.dead_letters(), env.lines, json_like.lines]) + caplog.text + printed.out + printed.err
     assert password not in everything and "svc_acme" not in everything
