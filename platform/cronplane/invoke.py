@@ -55,13 +55,16 @@ def backfill_envelope(scheduled_for: datetime, triggered_by: str | None, run_id:
 
 def retry_envelope(retry_of: str, payload: Any, triggered_by: str | None, run_id: str | None = None,
                    now: datetime | None = None) -> dict[str, Any]:
-    """A DLQ replay: a new run (new id) that points at the run it retries."""
+    """A DLQ replay: a new run (new id) that points at the run it retries. ``NO_PAYLOAD`` leaves
+    the key out, so the job gets its configured payload as the failed scheduled run did (the
+    runtime treats a present ``"payload": null`` as an override with null)."""
     inner: dict[str, Any] = {
         "trigger": Trigger.RETRY.value,
         "run_id": run_id or new_run_id(now or datetime.now(timezone.utc), Trigger.RETRY),
         "retry_of": retry_of,
-        "payload": payload,
     }
+    if payload is not NO_PAYLOAD:
+        inner["payload"] = payload
     if triggered_by:
         inner["triggered_by"] = triggered_by
     return {ENVELOPE_KEY: inner}

@@ -90,3 +90,13 @@ def test_wait_for_run_gives_up_after_its_budget() -> None:
     assert clock.now == pytest.approx(5.0)
     with pytest.raises(RunNotFinishedError, match="its record never appeared"):
         wait_for_run(lambda: None, 2, sleep=clock.sleep, clock=clock)
+
+
+def test_retry_envelope_without_payload_keeps_the_jobs_own_payload() -> None:
+    """A replay of a scheduled run must not override the job's payload with null."""
+    from cronplane.invoke import NO_PAYLOAD
+
+    envelope = retry_envelope("20261126T020000Z-abcd", NO_PAYLOAD, "me", now=NOW)
+    assert "payload" not in envelope["cronplane"]
+    firing = Firing.from_event(envelope, JOB_PAYLOAD, NOW)
+    assert firing.payload == JOB_PAYLOAD

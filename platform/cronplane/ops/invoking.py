@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from cronplane import invoke
 from cronplane.errors import CronplaneError
 from cronplane.models import Manifest
-from cronplane.runtime.records import Trigger
 
 ACCEPTED = 202  # Lambda's answer to an InvocationType=Event request it has queued
 
@@ -24,13 +23,9 @@ def backfill_envelope(run_id: str, scheduled_for: datetime, triggered_by: str) -
 
 
 def retry_envelope(run_id: str, retry_of: str, payload: Any, triggered_by: str) -> dict[str, Any]:
-    """A new run that re-does ``retry_of``. ``payload`` None leaves the key out, so the job
-    gets its configured payload as the failed scheduled run did (the runtime treats a present
-    ``"payload": null`` as an override with null)."""
-    body: dict[str, Any] = {"trigger": Trigger.RETRY.value, "run_id": run_id, "retry_of": retry_of, "triggered_by": triggered_by}
-    if payload is not None:
-        body["payload"] = payload
-    return {"cronplane": body}
+    """A new run that re-does ``retry_of``. A DLQ message without a payload override (None)
+    replays with the job's configured payload, as the failed scheduled run had."""
+    return invoke.retry_envelope(retry_of, invoke.NO_PAYLOAD if payload is None else payload, triggered_by, run_id=run_id)
 
 
 @dataclass(frozen=True)
