@@ -137,7 +137,9 @@ def main() -> None:
         print(describe(f"{name} init (in-process)", [v[0] for v in values]))
         print(describe(f"{name} whole process", [v[1] for v in values]))
     extra = statistics.median(v[0] for v in results["cronplane"]) - statistics.median(v[0] for v in results["bare"])
-    print(f"runtime overhead over a bare boto3 handler: {extra:+.1f} ms (median init)")
+    best = min(v[0] for v in results["cronplane"]) - min(v[0] for v in results["bare"])
+    # On a shared machine the medians carry the load's noise; the minima are the quiet case.
+    print(f"runtime overhead over a bare boto3 handler: {extra:+.1f} ms (median init), {best:+.1f} ms (min init)")
     print(describe("runtime's own import time", own) + "   (-X importtime, boto3/botocore excluded)")
     print(f"load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -18,7 +18,8 @@ dev``) call.
    first if missing (the deploy lock lives in it); then the lock is taken, live state is read and
    planned again under the lock (another deploy may have finished meanwhile), and the plan is
    applied — jobs in parallel, each job in dependency order, its state record last. The lock is
-   released at the end, also on error. An unchanged deploy therefore makes no write call.
+   released at the end, also on error and on Ctrl-C / SIGTERM; a lock left by a killed deploy on
+   this host is taken over at once (``aws.lock``). An unchanged deploy therefore makes no write call.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from cronplane.models import (
 from cronplane.schemacheck import did_you_mean, schema, schema_problems
 from cronplane.yamlload import Path, YamlDocument, dotted, load_yaml
 
-__all__ = ["load_manifest", "schema", "on_scheduler"]
+__all__ = ["load_manifest", "schema", "on_scheduler", "AS_OF_EPOCH"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Mappings that merge key by key with defaults; every other setting is replaced whole.
@@ -41,6 +41,10 @@ SECRET_NAME_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY)
 # the payload and secrets they carry.
 LAMBDA_ENV_LIMIT = 4096
 CRONPLANE_ENV_OVERHEAD = 700
+# ``now`` for commands that operate on jobs already deployed (history, run-now, list, next): a
+# one-time at() that has fired, or a cron whose years are over, is still a job with a history to
+# read and may be run by hand. Only validate and deploy insist that every schedule lies ahead.
+AS_OF_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, now: dt.datetime | None = None) -> Manifest:

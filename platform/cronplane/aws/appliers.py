@@ -355,7 +355,10 @@ def permission(ctx: _Ctx) -> None:
     qualifier = {"Qualifier": h["qualifier"]} if h["qualifier"] else {}
     params = dict(FunctionName=ctx.res.name, StatementId=h["sid"], Action="lambda:InvokeFunction",
                   Principal=h["principal"], SourceArn=h["source_arn"], SourceAccount=h["source_account"], **qualifier)
-    if ctx.op == Op.UPDATE:
+    if ctx.op == Op.UPDATE or ctx.action.live is not None:
+        # Also on a create for a function that already existed: a deploy interrupted before the
+        # job's state record may have added it (AWS would refuse the duplicate; some emulators
+        # keep both statements).
         ctx.ignore_missing("lambda", "remove_permission", FunctionName=ctx.res.name, StatementId=h["sid"], **qualifier)
     try:
         ctx.call("lambda", "add_permission", **params)

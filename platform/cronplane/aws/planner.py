@@ -11,7 +11,10 @@ Rules the planner enforces:
   names but not our tags is reported ("not managed: ... skipped") and its job left alone;
 - visible settings are compared field by field; hidden settings by the hash recorded in the
   job's ``cronplane:config`` tag (a RECORD action rewrites that tag after the job's changes);
-- a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it.
+- a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it;
+- tags are the manifest's: a "tags" change lists old -> new, and the applier removes keys no
+  longer wanted (AWS's own ``aws:`` tags are never compared). Tags of kinds the bulk read does
+  not return are read only when that resource's recorded hash changed.
 
 When the planner needs facts the bulk inventory does not hold (tags of a role it would delete,
 old values of a changed policy), it lists them in ``Plan.needs_tags`` / ``Plan.needs_details``;
@@ -245,7 +248,8 @@ class _Planner:
         if res.kind in UNLISTED:
             if live_fn is None or res.slot not in state:
                 reason = "new job" if live_fn is None else "missing"
-                return Action(Op.CREATE, res.kind, res.name, res.job, reason, desired=res)
+                # live: the function exists, so an interrupted deploy may have made this already
+                return Action(Op.CREATE, res.kind, res.name, res.job, reason, desired=res, live=live_fn)
             if state[res.slot] != res.hidden_hash():
                 return Action(Op.UPDATE, res.kind, res.name, res.job, "settings differ",
                               (FieldChange("settings", state[res.slot], res.hidden_hash()),), res, live_fn)

@@ -15,7 +15,7 @@ import click
 
 from cronplane.cli.options import manifest_option, output_option
 from cronplane.errors import CronplaneError, JobNotFoundError, ManifestError
-from cronplane.manifest import NAME_RE, load_manifest, on_scheduler, schema as manifest_schema
+from cronplane.manifest import AS_OF_EPOCH, NAME_RE, load_manifest, on_scheduler, schema as manifest_schema
 from cronplane.models import Job, Manifest
 
 UTC = dt.timezone.utc
@@ -83,7 +83,8 @@ def _zone(name: str | None) -> dt.tzinfo:
 @click.option("--now", "now", callback=_parse_now, hidden=True, help="Reference time (tests).")
 def list_jobs(manifest_path: str, output: str, now: dt.datetime | None) -> None:
     """List every job: team, schedule, in words, timezone, next run, enabled."""
-    manifest = load_manifest(manifest_path, now=now)
+    # A one-time job that already fired is listed (next run: never), not an error.
+    manifest = load_manifest(manifest_path, now=AS_OF_EPOCH)
     now = _aware(now or dt.datetime.now(UTC), UTC)
     upcoming = {job.name: next(iter(job.schedule.next_fire_times(now, 1)), None) for job in manifest.jobs}
     rows = [_job_row(manifest, job, upcoming[job.name]) for job in manifest.jobs]
@@ -181,7 +182,7 @@ def _find_job(name: str, manifest_path: str) -> Job:
             f"{name!r} looks like a job name, but there is no manifest {manifest_path} to look it up in{macro}; "
             "pass -f FILE, or give a schedule expression such as 'cron(0 9 * * ? *)' or '0 9 * * 1-5'")
     # Handlers do not change when a job fires: skip reading them.
-    manifest = load_manifest(manifest_path, check_handlers=False)
+    manifest = load_manifest(manifest_path, check_handlers=False, now=AS_OF_EPOCH)
     known = [job.name for job in manifest.jobs]
     if name not in known:
         from cronplane.schemacheck import did_you_mean

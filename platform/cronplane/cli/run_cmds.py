@@ -22,9 +22,10 @@ STATUSES = [s.value for s in RunStatus]
 
 
 def _load(manifest_path: str) -> Any:
-    from cronplane.manifest import load_manifest
+    from cronplane.manifest import AS_OF_EPOCH, load_manifest
 
-    return load_manifest(manifest_path)
+    # A one-time job that already fired must not lock everyone out of history and run-now.
+    return load_manifest(manifest_path, now=AS_OF_EPOCH)
 
 
 def _colour() -> bool:

@@ -11,9 +11,9 @@
                └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
 
 The history table being unwritable never stops the job: the record then goes to the log (and
-into the DLQ message on failure). The final writes (record, DLQ message, continuation invoke)
-are bounded by the time left before Lambda's hard kill (``budget.py``). Everything that leaves
-the wrapper is scrubbed of secrets.
+into the DLQ message on failure). What the run sends out (record, DLQ message, continuation
+invoke) goes through ``Outbox``, bounded by the time left before Lambda's hard kill. Everything
+that leaves the wrapper is scrubbed of secrets.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from typing import Any
 
 from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
 from cronplane.runtime.backoff import RetrySettings
-from cronplane.runtime.budget import FINAL_RESERVE_MS, OutOfTime, call_within
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import LockHeld, RunExists
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.metrics import emf_line
+from cronplane.runtime.outbox import Outbox
 from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, iso
 from cronplane.runtime.runlog import RunLog, describe, trim_head, trim_tail
 from cronplane.runtime.secrets import Scrubber
@@ -122,6 +122,7 @@ class Wrapper:
         self.clock = clock or Clock()
         self.scrubber = scrubber or Scrubber()
         self.log = RunLog(settings.job, self.scrubber, emit)
+        self.outbox = Outbox(store, dispatcher, self.log, self.scrubber, self.clock.monotonic)
         self.retry = RetrySettings.from_mapping(settings.retry)
         self.forbid = str(settings.concurrency).lower() == "forbid"
         self._abandoned: list[threading.Thread] = []  # timed-out attempts' threads
@@ -152,7 +153,7 @@ class Wrapper:
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
                 # Retries of a throttled write must not eat the time the job needs.
-                until=self._until(self._usable_ms(run)),
+                until=self.outbox.until(self._usable_ms(run)),
             )
         except RunExists:
             return self._duplicate(run)
@@ -252,23 +253,6 @@ class Wrapper:
     def _usable_ms(self, run: _Run) -> int:
         return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
 
-    # ------------------------------------------------------------------ time budgets
-
-    def _until(self, ms: int) -> float:
-        """The ``monotonic()`` time ``ms`` from now."""
-        return self.clock.monotonic() + max(0, ms) / 1000
-
-    def _final_until(self, run: _Run) -> float:
-        """By when the final writes must be done: before the hard kill, with a small reserve."""
-        return self._until(_remaining_ms(run.lambda_context) - FINAL_RESERVE_MS)
-
-    def _share(self, until: float, fraction: float = 0.5) -> float:
-        now = self.clock.monotonic()
-        return now + max(0.0, until - now) * fraction
-
-    def _seconds_to(self, until: float) -> float:
-        return until - self.clock.monotonic()
-
     def _error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
         return {
             "error_type": type(error).__name__,
@@ -298,12 +282,12 @@ class Wrapper:
         release = lock if status is not RunStatus.TIMED_OUT and history_ok else None
         dead_letter = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
         # Both must fit before the hard kill: the record gets at most half the time left.
-        until = self._final_until(run)
-        record_until = self._share(until) if dead_letter else until
+        until = self.outbox.final_until(_remaining_ms(run.lambda_context))
+        record_until = self.outbox.share(until) if dead_letter else until
         # Tried even when the first write failed: the table may be back, and the record matters.
-        written = self._write(lambda: self.store.finish(record, release=release, until=record_until), record, record_until)
+        written = self.outbox.write(lambda: self.store.finish(record, release=release, until=record_until), record, record_until)
         if dead_letter:
-            self._dead_letter(run, record, history_written=written, until=until)
+            self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)
         self.log.line(
             "info" if status is RunStatus.SUCCEEDED else "error",
             "run finished",
@@ -316,27 +300,14 @@ class Wrapper:
         return record
 
     def _hand_over(self, run: _Run, outcome: _Outcome) -> dict[str, Any] | None:
-        """Record ``retrying`` and invoke this function again for the next attempt. The record
-        is written first, so the continuation always finds it waiting. Returns None when the
-        hand-over could not happen (the run then fails here, with its DLQ message)."""
+        """Record ``retrying`` and invoke this function again for the next attempt. Returns None
+        when the hand-over could not happen (the run then fails here, with its DLQ message)."""
         assert outcome.next_attempt is not None
         record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)
         record["next_attempt"] = outcome.next_attempt
-        until = self._final_until(run)
-        record_until = self._share(until)
-        name = f"cronplane-{record['run_id']}-handover"
-        try:
-            call_within(lambda: self.store.hand_over(record, until=record_until), self._seconds_to(record_until), name=name)
-        except Exception as exc:  # noqa: BLE001 - see below
-            # A continuation could not prove it is the awaited attempt: fail here, loudly.
-            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
-            return None
         event = run.firing.envelope_for_attempt(outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms)
         target = str(getattr(run.lambda_context, "invoked_function_arn", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or run.function_name)
-        try:
-            call_within(lambda: self.dispatcher.invoke_async(target, event, until=until), self._seconds_to(until), name=name)
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
+        if not self.outbox.hand_over(record, target, event, _remaining_ms(run.lambda_context)):
             return None
         self.log.line(
             "warning",
@@ -355,10 +326,10 @@ class Wrapper:
         record["duplicate_of"] = original
         record["duration_ms"] = 0
         self.log.line("warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"])
-        if not self._add(run, record):
+        if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
             # The same request id again (a redelivered invocation): still a delivery of its own.
             record["run_id"] = f"{original}~dup-{run.request_id}-{uuid.uuid4().hex[:8]}"
-            self._add(run, record)
+            self.outbox.add(record, _remaining_ms(run.lambda_context))
         self._metric(record)
         return record
 
@@ -369,7 +340,7 @@ class Wrapper:
         record["yielded_to"] = holder
         record["duration_ms"] = 0
         self.log.line("warning", "another run holds the lock (concurrency: forbid); skipped", run_id=record["run_id"], yielded_to=holder)
-        if not self._add(run, record):
+        if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
             return self._duplicate(run)  # this firing's record exists: a second delivery
         self._metric(record)
         return record
@@ -389,47 +360,18 @@ class Wrapper:
         record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)
         record["yielded_to"] = holder
         self.log.line("error", "the retry yielded to another run (concurrency: forbid); run failed", run_id=record["run_id"], yielded_to=holder)
-        until = self._final_until(run)
-        record_until = self._share(until)
+        until = self.outbox.final_until(_remaining_ms(run.lambda_context))
+        record_until = self.outbox.share(until)
         try:
-            written = self._write(lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until), record, record_until)
+            written = self.outbox.write(lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until), record, record_until)
         except RunExists:
             return self._duplicate(run)
-        self._dead_letter(run, record, history_written=written, until=until)
+        self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)
         self._metric(record)
         return record
 
-    def _add(self, run: _Run, record: dict[str, Any]) -> bool:
-        """Write a marker record; False when its run id exists already."""
-        try:
-            self.store.add(record, until=self._until(_remaining_ms(run.lambda_context) - FINAL_RESERVE_MS))
-        except RunExists:
-            return False
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
-            self._log_record(record)
-        return True
-
-    def _write(self, write: Callable[[], None], record: Mapping[str, Any], until: float) -> bool:
-        """One history write, abandoned when it has not finished by ``until``. ``RunExists``
-        (a conditional write that lost) is the caller's; anything else logs the record."""
-        try:
-            call_within(write, self._seconds_to(until), name=f"cronplane-{record['run_id']}-history")
-            return True
-        except RunExists:
-            raise
-        except OutOfTime as exc:
-            self.log.line("error", "history table too slow for the time left; record follows", run_id=record["run_id"], error=describe(exc))
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc))
-        self._log_record(record)
-        return False
-
-    def _log_record(self, record: Mapping[str, Any]) -> None:
-        self.log.line("error", "run record (not in the history table)", run_id=record["run_id"], record=record)
-
-    def _dead_letter(self, run: _Run, record: Mapping[str, Any], *, history_written: bool, until: float) -> None:
-        body: dict[str, Any] = {
+    def _dead_letter_body(self, run: _Run, record: Mapping[str, Any]) -> dict[str, Any]:
+        return {
             "source": "cronplane",
             "namespace": self.settings.namespace,
             "job": self.settings.job,
@@ -443,17 +385,6 @@ class Wrapper:
             "payload": run.firing.payload,
             "event": run.firing.original_event,
         }
-        if not history_written:
-            body["record"] = dict(record)  # the only copy besides the log line
-        body = self.scrubber.scrub_obj(body)
-        try:
-            message_id = call_within(
-                lambda: self.dispatcher.send_dead_letter(body, until=until), self._seconds_to(until), name=f"cronplane-{record['run_id']}-dlq"
-            )
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=describe(exc), dead_letter=body)
-            return
-        self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
 
     def _metric(self, record: Mapping[str, Any]) -> None:
         timestamp_ms = int(self.clock.now().timestamp() * 1000)

@@ -199,3 +199,24 @@ def test_ctrl_c_releases_the_lock_and_a_rerun_converges(manifest: Manifest, k: i
     dep.deploy(manifest)
     dep, client = deployer()
     assert not dep.deploy(manifest).plan.has_changes and client.writes == 0
+
+
+def test_shared_resources_lose_tags_the_manifest_does_not_give_them(manifest: Manifest) -> None:
+    deployer()[0].deploy(manifest)
+    ddb, sched = boto3.client("dynamodb"), boto3.client("scheduler")
+    table_arn = ddb.describe_table(TableName="acme-jobs-history")["Table"]["TableArn"]
+    group_arn = sched.get_schedule_group(Name="acme-jobs")["Arn"]
+    ddb.tag_resource(ResourceArn=table_arn, Tags=[{"Key": "stray", "Value": "1"}])
+    sched.tag_resource(ResourceArn=group_arn, Tags=[{"Key": "stray", "Value": "1"}])
+    dep, client = deployer()
+    plan = dep.plan(manifest)
+    assert [(a.label, [f.describe() for f in a.fields]) for a in plan.changes] == [
+        ("update dynamodb table acme-jobs-history", ["tags: stray: 1 → (none)"]),
+        ("update scheduler group acme-jobs", ["tags: stray: 1 → (none)"])]
+    dep.deploy(manifest)
+    assert "dynamodb.untag_resource" in client.write_calls() and "scheduler.untag_resource" in client.write_calls()
+    assert "dynamodb.update_continuous_backups" not in client.write_calls()  # only the tags were touched
+    assert "stray" not in {t["Key"] for t in ddb.list_tags_of_resource(ResourceArn=table_arn)["Tags"]}
+    assert "stray" not in {t["Key"] for t in sched.list_tags_for_resource(ResourceArn=group_arn)["Tags"]}
+    dep, client = deployer()
+    assert not dep.deploy(manifest).plan.has_changes and client.writes == 0

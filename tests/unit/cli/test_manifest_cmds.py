@@ -108,6 +108,20 @@ def test_list_json_and_disabled_jobs(project: Path, capsys: pytest.CaptureFixtur
     assert [line for line in out.splitlines() if line.startswith("tmp-cleanup")][0].split()[-3:] == ["-", "(disabled)", "no"]
 
 
+def test_a_one_time_job_that_already_fired_is_listed_not_an_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # validate (and deploy) refuse an at() in the past; list and next used to refuse too, so one
+    # finished one-off job hid every other job from the on-call engineer.
+    with (project / "jobs.yaml").open("a") as manifest:
+        manifest.write("\n  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2026-01-01T09:00:00)\n")
+    code, _, err = run(["validate"], capsys)
+    assert code == 1 and "is in the past" in err
+    code, out, _ = run(["list", "--now", "2026-11-27T16:20:00+00:00"], capsys)
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("one-off")][0].split()[-2:] == ["never", "yes"]
+    code, out, _ = run(["next", "one-off", "--after", "2026-11-27T00:00Z"], capsys)
+    assert code == 0 and "no fire times after 2026-11-27T00:00:00+00:00" in out
+
+
 def test_list_of_an_invalid_manifest_fails_with_the_problems(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "jobs.yaml").write_text("namespace: acme\nregion: eu-west-1\njobs:\n  a: {handler: billing/x.py:handler, schedule: '@daily'}\n")
     code, out, err = run(["list"], capsys)

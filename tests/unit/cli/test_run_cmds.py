@@ -174,6 +174,14 @@ def test_history_page_with_no_match_says_older_runs_may_match(table: Any, capsys
     assert code == 0 and "lost" in out.splitlines()[1]
 
 
+def test_history_and_run_now_work_after_a_one_time_job_fired(table: Any, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # An at() in the past fails validate; it must not lock the on-call engineer out of history.
+    with (project / "jobs.yaml").open("a") as manifest:
+        manifest.write("  one-off:\n    handler: qa/tasks.py:ok\n    schedule: at(2026-01-01T09:00:00)\n    team: qa\n")
+    code, out, err = jobctl(capsys, "history", "bad-job")
+    assert code == 0 and "failed" in out, err
+
+
 def test_history_run_shows_every_attempt_with_its_error(table: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = jobctl(capsys, "history", "--status", "failed", "-o", "json")
     run_id = json.loads(out)[0]["run_id"]

@@ -194,3 +194,70 @@ def test_hand_over_that_cannot_be_recorded_in_time_fails_the_run_before_the_hard
     assert len(slow.hanging) == 2
     slow.release_newest_first()
     assert [r["status"] for r in env.runs()] == ["failed"]
+
+
+class SlowSqs:
+    """The real (moto) SQS client, except that ``send_message`` hangs until ``release`` is set."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self.real, name)
+        if name != "send_message":
+            return target
+
+        def send_message(**kwargs: Any) -> Any:
+            if not self.release.wait(5):
+                raise EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com")
+            self.sent.append(kwargs["MessageBody"])
+            return {"MessageId": "late"}  # not passed on to moto: the test may be over by then
+
+        return send_message
+
+
+def test_timed_out_run_with_a_slow_dlq_logs_the_message_before_the_hard_kill(env: Env) -> None:
+    slow = SlowSqs(env.client("sqs"))
+    env.clients["sqs"] = slow
+    wrapper = env.wrapper(BLOCKED, safety_margin_ms=1_200)
+    context = FakeLambdaContext(1_700, ticking=True)
+    try:
+        record = wrapper.handle(schedule_event(), context)
+        left_ms = context.get_remaining_time_in_millis()
+    finally:
+        wrapper.job_function.__globals__["GATE"].set()
+        slow.release.set()
+    assert left_ms > 0, "the wrapper was still sending when Lambda would have killed it"
+    assert record["status"] == "timed_out" and [r["status"] for r in env.runs()] == ["timed_out"]
+    [logged] = [line["dead_letter"] for line in env.logged() if "dead_letter" in line]
+    assert logged["status"] == "timed_out" and logged["run_id"] == record["run_id"]
+
+
+def test_hand_over_whose_invoke_hangs_fails_the_run_with_its_dlq_message_before_the_hard_kill(env: Env) -> None:
+    release = threading.Event()
+    real_invoke = env.spy.invoke
+
+    def hanging_invoke(**kwargs: Any) -> Any:
+        release.wait(5)
+        return real_invoke(**kwargs)
+
+    env.spy.invoke = hanging_invoke  # type: ignore[method-assign]
+    source = """
+        def handler(event, context):
+            raise ConnectionError("provider reset the connection")
+    """
+    clock = Clock(sleep=env.sleeps.append, rng=random.Random(7))
+    wrapper = env.wrapper(source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock)
+    context = FakeLambdaContext(1_400, ticking=True)
+    try:
+        record = wrapper.handle(schedule_event(), context)
+        left_ms = context.get_remaining_time_in_millis()
+    finally:
+        release.set()
+    assert left_ms > 0, "the wrapper was still invoking when Lambda would have killed it"
+    # The `retrying` record went in, but the hand-over is not known to have happened: the run
+    # fails here (a continuation that does arrive finds it `failed` and is a duplicate).
+    assert record["status"] == "failed" and [r["status"] for r in env.runs()] == ["failed"]
+    assert [m["status"] for m in env.dead_letters()] == ["failed"]

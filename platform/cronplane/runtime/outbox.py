@@ -1,0 +1,121 @@
+"""What a run sends out besides the job's own work: history writes, the hand-over to a
+continuation, the DLQ message. ``Wrapper`` decides what to send; ``Outbox`` sends it within the
+time left before Lambda's hard kill, and when something cannot go out, puts it in the log so
+that it is never silently dropped.
+
+Time is ``monotonic()`` seconds (``until``); every call is bounded twice: its retries by the
+store / dispatcher (no try starts that could not finish by ``until``) and its wait by
+``budget.call_within`` (a call hanging in a socket read is abandoned at ``until``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cronplane.runtime.budget import FINAL_RESERVE_MS, OutOfTime, call_within
+from cronplane.runtime.dispatch import Dispatcher
+from cronplane.runtime.exceptions import RunExists
+from cronplane.runtime.runlog import RunLog, describe
+from cronplane.runtime.secrets import Scrubber
+from cronplane.runtime.store import RunStore
+
+
+class Outbox:
+    def __init__(self, store: RunStore, dispatcher: Dispatcher, log: RunLog, scrubber: Scrubber, monotonic: Callable[[], float]) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.log = log
+        self.scrubber = scrubber
+        self.monotonic = monotonic
+
+    # ------------------------------------------------------------------ time budgets
+
+    def until(self, ms: int) -> float:
+        """The ``monotonic()`` time ``ms`` from now."""
+        return self.monotonic() + max(0, ms) / 1000
+
+    def final_until(self, remaining_ms: int) -> float:
+        """By when the final writes must be done: before the hard kill, with a small reserve."""
+        return self.until(remaining_ms - FINAL_RESERVE_MS)
+
+    def share(self, until: float, fraction: float = 0.5) -> float:
+        now = self.monotonic()
+        return now + max(0.0, until - now) * fraction
+
+    def seconds_to(self, until: float) -> float:
+        return until - self.monotonic()
+
+    # ------------------------------------------------------------------ history
+
+    def write(self, write: Callable[[], None], record: Mapping[str, Any], until: float) -> bool:
+        """One history write, abandoned when it has not finished by ``until``. ``RunExists``
+        (a conditional write that lost) is the caller's; anything else logs the record."""
+        try:
+            call_within(write, self.seconds_to(until), name=f"cronplane-{record['run_id']}-history")
+            return True
+        except RunExists:
+            raise
+        except OutOfTime as exc:
+            self.log.line("error", "history table too slow for the time left; record follows", run_id=record["run_id"], error=describe(exc))
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc))
+        self.log_record(record)
+        return False
+
+    def add(self, record: Mapping[str, Any], remaining_ms: int) -> bool:
+        """Write a marker record (``duplicate`` / ``skipped``); False when its run id exists."""
+        try:
+            self.store.add(record, until=self.final_until(remaining_ms))
+        except RunExists:
+            return False
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
+            self.log_record(record)
+        return True
+
+    def log_record(self, record: Mapping[str, Any]) -> None:
+        self.log.line("error", "run record (not in the history table)", run_id=record["run_id"], record=record)
+
+    # ------------------------------------------------------------------ continuation
+
+    def hand_over(self, record: Mapping[str, Any], target: str, event: Mapping[str, Any], remaining_ms: int) -> bool:
+        """Record ``retrying``, then invoke ``target`` with the continuation ``event``. The record
+        goes first, so the continuation always finds it waiting; False when either could not be
+        done (the run then fails, with its DLQ message). Each gets at most a third of the time
+        left, so that the failure's own record and DLQ message still fit after them."""
+        until = self.final_until(remaining_ms)
+        record_until = self.share(until, 1 / 3)
+        name = f"cronplane-{record['run_id']}-handover"
+        try:
+            call_within(lambda: self.store.hand_over(record, until=record_until), self.seconds_to(record_until), name=name)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            # A continuation could not prove it is the awaited attempt: fail here, loudly.
+            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
+            return False
+        invoke_until = self.share(until)  # half of what is left: at least a third of it all
+        try:
+            call_within(lambda: self.dispatcher.invoke_async(target, event, until=invoke_until), self.seconds_to(invoke_until), name=name)
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+            # If the invoke did land after all, its continuation finds the run `failed`: a duplicate.
+            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
+            return False
+        return True
+
+    # ------------------------------------------------------------------ dead letter
+
+    def dead_letter(self, body: Mapping[str, Any], record: Mapping[str, Any], *, history_written: bool, until: float) -> None:
+        """Send the run's one DLQ message; the record goes in too when the table does not have
+        it. Logged in full when it cannot be sent."""
+        message = dict(body)
+        if not history_written:
+            message["record"] = dict(record)  # the only copy besides the log line
+        message = self.scrubber.scrub_obj(message)
+        try:
+            message_id = call_within(
+                lambda: self.dispatcher.send_dead_letter(message, until=until), self.seconds_to(until), name=f"cronplane-{record['run_id']}-dlq"
+            )
+        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=describe(exc), dead_letter=message)
+            return
+        self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
