@@ -43,7 +43,7 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         module = importlib.import_module(f"cronplane.cli.{module_name}")
         command: click.Command = getattr(module, attr)
-        return command
+        return _with_debug_option(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help from the table above, so `jobctl --help` imports no command module.
@@ -51,8 +51,34 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, info[1]) for name, info in COMMANDS.items()])
 
 
+_debug = False  # set by any --debug flag while click parses the command line
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    global _debug
+    _debug = _debug or bool(value)
+
+
+def _debug_option() -> click.Option:
+    return click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                        callback=_set_debug, help="Show tracebacks of errors.")
+
+
+def _with_debug_option(command: click.Command) -> click.Command:
+    """Every command (and sub-command) takes --debug, parsed by click like any flag, so a
+    payload or reason that happens to read "--debug" stays a value."""
+    if not any(p.name == "debug" for p in command.params):
+        command.params.append(_debug_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_debug_option(sub)
+    return command
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cronplane")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show tracebacks of errors.")
 def cli() -> None:
     """jobctl: scheduled jobs on AWS Lambda from one jobs.yaml.
 
@@ -61,10 +87,9 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    global _debug
+    _debug = False
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    if debug:
-        args = [a for a in args if a != "--debug"]
     try:
         return cli.main(args=args, prog_name="jobctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -77,12 +102,12 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:
-        if debug:
+        if _debug:
             raise
         exc.show()
         sys.exit(exc.exit_code)
     except CronplaneError as exc:
-        if debug:
+        if _debug:
             raise
         click.echo(_red(f"Error: {exc}") if sys.stderr.isatty() else f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -90,7 +115,7 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # an unexpected failure: still one line unless --debug
-        if debug:
+        if _debug:
             raise
         click.echo(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
         sys.exit(1)

@@ -195,3 +195,13 @@ def test_backfill_rate_must_be_per_minute(project: Any) -> None:
     path, _ = project
     result = CliRunner().invoke(cli, ["backfill", "tmp-cleanup", "-f", str(path), "--from", "1d", "--to", "1h", "--rate", "fast"])
     assert result.exit_code == 2 and "expected runs per minute, like 10/min" in result.output
+
+
+def test_ops_commands_keep_working_after_a_one_time_job_fired(project: Any) -> None:
+    """A past at() makes validate/deploy refuse the manifest, but on-call must still be able to
+    pause and audit the other jobs."""
+    path, _ = project
+    path.write_text(MANIFEST + "  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2020-01-01T00:00:00)\n")
+    result = invoke("pause", "tmp-cleanup", "-f", str(path))
+    assert result.exit_code == 0, result.output
+    assert "paused tmp-cleanup" in result.output
