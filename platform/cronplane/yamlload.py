@@ -75,12 +75,23 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         elif mark is not None and _char_at(text, mark.line, mark.column) == "\t":
             what = f"a tab character (column {mark.column + 1}); YAML indents with spaces only, replace the tab with spaces"
         raise ManifestError([Problem(file, line, "", f"YAML syntax error: {what}")]) from None
+    except yaml.reader.ReaderError as exc:
+        # Not a MarkedYAMLError: it knows only a character offset, and its text spans lines.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ManifestError([Problem(
+            file, line, "",
+            f"YAML error: control character U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X} "
+            f"at column {column} is not allowed in YAML; remove it",
+        )]) from None
     except yaml.YAMLError as exc:
-        raise ManifestError([Problem(file, None, "", f"YAML error: {exc}")]) from None
+        message = " ".join(str(exc).split())  # one line: validate prints one problem per line
+        raise ManifestError([Problem(file, 1, "", f"YAML error: {message}")]) from None
     except RecursionError:
         raise ManifestError([Problem(file, None, "", f"YAML nested too deeply (more than {MAX_DEPTH} levels)")]) from None
     if root is None:
-        raise ManifestError([Problem(file, None, "", "the file is empty; it needs a mapping with namespace, region and jobs")])
+        # Line 1: where the mapping should start (validate's lines are always FILE:LINE: ...).
+        raise ManifestError([Problem(file, 1, "", "the file is empty; it needs a mapping with namespace, region and jobs")])
     builder = _Builder(file)
     try:
         # Measure first (each distinct node once), so a bomb is refused before expanding it.

@@ -277,7 +277,8 @@ def test_a_job_that_is_not_a_mapping(project: Path) -> None:
     [
         ("[1, 2]\n", "jobs.yaml:1: the document must be a mapping with namespace, region and jobs, not a list"),
         ("just text\n", "jobs.yaml:1: the document must be a mapping with namespace, region and jobs, not a single value ('just text')"),
-        ("", "jobs.yaml: the file is empty; it needs a mapping with namespace, region and jobs"),
+        ("", "jobs.yaml:1: the file is empty; it needs a mapping with namespace, region and jobs"),
+        ("# only a comment\n\n", "jobs.yaml:1: the file is empty; it needs a mapping with namespace, region and jobs"),
         ("namespace: a\njobs: {a: [}\n", "jobs.yaml:2: YAML syntax error"),
     ],
 )

@@ -68,7 +68,7 @@ def next_times(expr: str, after: datetime = NOW, count: int = 3, tz: str | None 
         # names, lists, ranges and steps in month and day-of-week
         ("cron(30 6 1 JAN,JUL ? *)", NOW, [utc(2027, 1, 1, 6, 30), utc(2027, 7, 1, 6, 30), utc(2028, 1, 1, 6, 30)]),
         ("cron(0 12 ? * SUN,SAT *)", NOW, [utc(2026, 11, 28, 12), utc(2026, 11, 29, 12), utc(2026, 12, 5, 12)]),
-        ("cron(0 0 ? * */3 *)", NOW, [utc(2026, 11, 28), utc(2026, 11, 29), utc(2026, 12, 2)]),  # 1,4,7: SUN WED SAT
+        ("cron(0 0 ? * 1,4,7 *)", NOW, [utc(2026, 11, 28), utc(2026, 11, 29), utc(2026, 12, 2)]),  # SUN WED SAT
         ("cron(5-7 0 1 1 ? *)", NOW, [utc(2027, 1, 1, 0, 5), utc(2027, 1, 1, 0, 6), utc(2027, 1, 1, 0, 7)]),
     ],
 )
@@ -218,3 +218,158 @@ def test_a_schedule_built_directly_from_its_fields_works_too() -> None:
     schedule = Schedule(source="x", kind="cron", expression="cron(0 9 ? * 2#1 *)", timezone="Europe/Berlin")
     assert schedule.next_fire_times(NOW, 1) == [utc(2026, 12, 7, 8)]
     assert Schedule("y", "rate", "rate(5 minutes)", None).next_fire_times(NOW, 1) == [utc(2026, 11, 27, 16, 25)]
+
+
+# --- The AWS references, sentence by sentence -------------------------------------------------
+# "Cron expressions reference" (EventBridge user guide, eb-cron-expressions) and
+# "Rate expressions reference" (eb-rate-expressions); EventBridge Scheduler "Schedule types".
+
+
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        # ", ... In the Month field, JAN,FEB,MAR includes January, February, and March."
+        ("cron(0 0 1 JAN,FEB,MAR ? *)", NOW, [utc(2027, 1, 1), utc(2027, 2, 1), utc(2027, 3, 1), utc(2028, 1, 1)]),
+        # "- ... In the Day field, 1-15 includes days 1 through 15 of the specified month."
+        ("cron(0 0 1-15 * ? *)", NOW, [utc(2026, 12, 1), utc(2026, 12, 2)]),
+        ("cron(0 0 1-15 * ? *)", utc(2026, 12, 14, 12), [utc(2026, 12, 15), utc(2027, 1, 1)]),
+        # "* ... In the Hours field, * includes every hour."
+        ("cron(0 * * * ? *)", NOW, [utc(2026, 11, 27, 17), utc(2026, 11, 27, 18)]),
+        # "/ ... 1/10 ... every tenth minute, starting from the first minute of the hour
+        #  (for example, the 11th, 21st, and 31st minute, and so on)"
+        (
+            "cron(1/10 * * * ? *)",
+            utc(2026, 11, 27, 16, 0),
+            [utc(2026, 11, 27, 16, m) for m in (1, 11, 21, 31, 41, 51)] + [utc(2026, 11, 27, 17, 1)],
+        ),
+        # "? ... In the Day-of-month field you could enter 7 and ... ? in the Day-of-week field."
+        ("cron(0 0 7 * ? *)", NOW, [utc(2026, 12, 7), utc(2027, 1, 7)]),
+        # "L ... the last day of the month or week" (week: Saturday)
+        ("cron(0 0 L * ? *)", utc(2027, 1, 31, 1), [utc(2027, 2, 28), utc(2027, 3, 31), utc(2027, 4, 30)]),
+        ("cron(0 0 ? * L *)", utc(2026, 11, 28, 1), [utc(2026, 12, 5)]),
+        # "W ... 3W specifies the weekday closest to the third day of the month."
+        # Thu 2026-12-03; Sun 2027-01-03 -> Mon 4th; Wed 2027-02-03; Wed 2027-03-03; Sat 2027-04-03 -> Fri 2nd
+        (
+            "cron(0 0 3W * ? *)",
+            NOW,
+            [utc(2026, 12, 3), utc(2027, 1, 4), utc(2027, 2, 3), utc(2027, 3, 3), utc(2027, 4, 2)],
+        ),
+        # "# ... 3#2 is the second Tuesday of the month"
+        ("cron(0 0 ? * 3#2 *)", NOW, [utc(2026, 12, 8), utc(2027, 1, 12), utc(2027, 2, 9)]),
+    ],
+)
+def test_the_wildcard_sentences_of_the_cron_reference(expr: str, after: datetime, expected: list[datetime]) -> None:
+    assert next_times(expr, after, len(expected)) == expected
+
+
+def test_hash_allows_one_expression_only_as_the_reference_notes() -> None:
+    # "If you use a '#' character, you can define only one expression in the day-of-week
+    #  field. For example, "3#1,6#3" is not valid because it is interpreted as two expressions."
+    with pytest.raises(ScheduleError, match="# stands alone"):
+        parse_schedule("cron(0 0 ? * 3#1,6#3 *)", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("expr", "needle"),
+    [
+        # Limitations: "You can't specify the Day-of-month and Day-of-week fields in the same
+        # cron expression. If you specify a value or a * (asterisk) in one of the fields, you
+        # must use a ? (question mark) in the other."
+        ("cron(0 0 * * * *)", "one of day-of-month or day-of-week must be ?"),
+        ("cron(0 0 7 * 2 *)", "one of day-of-month or day-of-week must be ?"),
+        ("cron(0 0 7 * * *)", "write cron(0 0 7 * ? *)"),
+        # The wildcard column of the field table: each field takes only its own wildcards.
+        ("cron(? 0 * * ? *)", "? is only allowed in day-of-month or day-of-week"),
+        ("cron(0 ? * * ? *)", "? is only allowed in day-of-month or day-of-week"),
+        ("cron(0 0 * ? ? *)", "? is only allowed in day-of-month or day-of-week"),
+        ("cron(0 0 * * ? ?)", "? is only allowed in day-of-month or day-of-week"),
+        ("cron(L 0 * * ? *)", "minute 'L' is not valid"),
+        ("cron(0 L * * ? *)", "hour 'L' is not valid"),
+        ("cron(0 0 1 L ? *)", "month 'L' is not valid"),
+        ("cron(0 0 1 * ? L)", "year 'L' is not valid"),
+        ("cron(0 0 1 1W ? *)", "month '1W' is not valid"),
+        ("cron(0 0 1 * ? 2#1)", "year '2#1' is not valid"),
+        ("cron(0 0 ? * 2W *)", "W is only allowed in day-of-month"),
+        ("cron(0 0 1#2 * ? *)", "# is only allowed in day-of-week"),
+        # day-of-week takes ", - * ? L #": no "/" (day-of-month, month and year do)
+        ("cron(0 0 ? * */3 *)", "not /; list the days instead: 1,4,7"),
+        ("cron(0 0 ? * 2/2 *)", "not /; list the days instead: 2,4,6"),
+        ("cron(0 0 ? * MON-FRI/2 *)", "not /; list the days instead: 2,4,6"),
+        # "Cron expressions that lead to rates faster than 1 minute are not supported."
+        ("*/30 * * * * *", "no seconds field"),
+    ],
+)
+def test_the_restrictions_of_the_cron_reference_are_enforced(expr: str, needle: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_schedule(expr, now=NOW)
+    assert needle in str(info.value)
+
+
+def test_slash_stays_allowed_where_the_reference_lists_it() -> None:
+    # day-of-month, month and year list "/" among their wildcards
+    assert next_times("cron(0 0 1/10 * ? *)", NOW, 3) == [utc(2026, 12, 1), utc(2026, 12, 11), utc(2026, 12, 21)]
+    assert next_times("cron(0 0 1 1/6 ? *)", NOW, 2) == [utc(2027, 1, 1), utc(2027, 7, 1)]
+    assert next_times("cron(0 0 1 1 ? 2028/2)", NOW, 2) == [utc(2028, 1, 1), utc(2030, 1, 1)]
+
+
+def test_the_rate_reference_singular_and_plural() -> None:
+    # "If the value is equal to 1, then the unit must be singular. If the value is greater
+    #  than 1, the unit must be plural. For example, rate(1 hours) and rate(5 hour) are not
+    #  valid, but rate(1 hour) and rate(5 hours) are valid."
+    for invalid in ("rate(1 hours)", "rate(5 hour)"):
+        with pytest.raises(ScheduleError):
+            parse_schedule(invalid, now=NOW)
+    assert parse_schedule("rate(1 hour)", now=NOW).expression == "rate(1 hour)"
+    assert parse_schedule("rate(5 hours)", now=NOW).expression == "rate(5 hours)"
+    # "Valid values: minute | minutes | hour | hours | day | days"
+    for unit in ("minute", "hour", "day"):
+        parse_schedule(f"rate(1 {unit})", now=NOW)
+        parse_schedule(f"rate(2 {unit}s)", now=NOW)
+
+
+def test_scheduler_rate_in_days_is_24_hours_across_dst() -> None:
+    # EventBridge Scheduler: a day in a rate expression is a 24-hour duration, so across the
+    # fall-back night a rate(1 day) job moves one hour earlier on the local clock.
+    schedule = parse_schedule("rate(1 day)", "Europe/Berlin", now=NOW)
+    times = schedule.next_fire_times(utc(2026, 10, 23, 12), 3)
+    assert [t.astimezone(UTC) for t in times] == [utc(2026, 10, 24), utc(2026, 10, 25), utc(2026, 10, 26)]
+    assert [t.strftime("%d %H:%M%z") for t in times] == ["24 02:00+0200", "25 02:00+0200", "26 01:00+0100"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "tz", "expected"),
+    [
+        # plain cron: times, lists, ranges, steps, names
+        ("cron(15 12 * * ? *)", None, "At 12:15 (UTC)"),
+        ("cron(0/15 * * * ? *)", None, "Every 15 minutes (UTC)"),
+        ("cron(1/10 * * * ? *)", None, "Every 10 minutes, starting at 1 minute past the hour (UTC)"),
+        ("cron(0 8 1 * ? *)", None, "At 08:00, on day 1 of the month (UTC)"),
+        ("cron(0 0 1 JAN,FEB,MAR ? *)", None, "At 00:00, on day 1 of the month, only in January, February, and March (UTC)"),
+        # L W # in both day fields
+        ("cron(0 0 LW * ? *)", None, "At 00:00, on the last weekday of the month (UTC)"),
+        ("cron(0 0 3W * ? *)", None, "At 00:00, on the weekday nearest day 3 of the month (UTC)"),
+        ("cron(0 0 ? * L *)", None, "At 00:00, only on Saturday (UTC)"),
+        ("cron(0 9 ? * 3#2 *)", None, "At 09:00, on the second Tuesday of the month (UTC)"),
+        ("cron(0 0 L 2 ? *)", None, "At 00:00, on the last day of the month, only in February (UTC)"),
+        # years: one, a list, a range with L
+        ("cron(0 0 1 1 ? 2030)", None, "At 00:00, on day 1 of the month, only in January, only in 2030 (UTC)"),
+        ("cron(0 0 1 1 ? 2030,2035)", None, "At 00:00, on day 1 of the month, only in January, only in 2030 and 2035 (UTC)"),
+        ("cron(15 10 ? * 6L 2027-2028)", None, "At 10:15, on the last Friday of the month, 2027 through 2028 (UTC)"),
+        # rate(): every unit, singular and plural
+        ("rate(1 minute)", None, "Every minute (UTC)"),
+        ("rate(5 minutes)", None, "Every 5 minutes (UTC)"),
+        ("rate(2 hours)", None, "Every 2 hours (UTC)"),
+        ("rate(1 day)", "Asia/Tokyo", "Every day (Asia/Tokyo)"),
+        # at() in its zone
+        ("at(2027-06-30T23:59:00)", None, "Once, at 23:59:00 on 2027-06-30 (UTC)"),
+        # Unix cron and the macros
+        ("*/15 * * * *", None, "Every 15 minutes (UTC)"),
+        ("@hourly", None, "Every hour (UTC)"),
+        ("@daily", "America/New_York", "At 00:00 (America/New_York)"),
+        ("@weekly", None, "At 00:00, only on Sunday (UTC)"),
+        ("@monthly", None, "At 00:00, on day 1 of the month (UTC)"),
+        ("@yearly", None, "At 00:00, on day 1 of the month, only in January (UTC)"),
+    ],
+)
+def test_every_kind_of_schedule_in_words(expr: str, tz: str | None, expected: str) -> None:
+    assert parse_schedule(expr, tz, now=NOW).describe() == expected

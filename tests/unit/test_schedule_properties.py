@@ -31,7 +31,9 @@ class Field:
     values: frozenset[int]
 
 
-def field(lo: int, hi: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[Field]:
+def field(lo: int, hi: int, names: tuple[str, ...] = (), steps: bool = True) -> st.SearchStrategy[Field]:
+    """Field texts with their value sets; ``steps=False`` for day-of-week, where the
+    EventBridge reference allows , - * ? L # but not /."""
     value = st.integers(lo, hi)
 
     def name(v: int) -> str:
@@ -42,19 +44,22 @@ def field(lo: int, hi: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[Fi
         suffix = f"/{step}" if step > 1 else ""
         return Field(f"{name(a)}-{name(b)}{suffix}", frozenset(range(a, b + 1, step)))
 
-    return st.one_of(
+    plain = [
         st.just(Field("*", frozenset(range(lo, hi + 1)))),
         value.map(lambda v: Field(name(v), frozenset({v}))),
         value.map(lambda v: Field(str(v), frozenset({v}))),
-        st.builds(ranged, st.tuples(value, value), st.integers(1, 3)),
+        st.builds(ranged, st.tuples(value, value), st.integers(1, 3 if steps else 1)),
+        st.lists(value, min_size=2, max_size=5, unique=True).map(
+            lambda vs: Field(",".join(name(v) for v in vs), frozenset(vs))
+        ),
+    ]
+    stepped = [
         st.builds(
             lambda a, n: Field(f"{a}/{n}", frozenset(range(a, hi + 1, n))), value, st.integers(1, hi - lo + 1)
         ),
         st.integers(1, hi - lo + 1).map(lambda n: Field(f"*/{n}", frozenset(range(lo, hi + 1, n)))),
-        st.lists(value, min_size=2, max_size=5, unique=True).map(
-            lambda vs: Field(",".join(name(v) for v in vs), frozenset(vs))
-        ),
-    )
+    ]
+    return st.one_of(*plain, *(stepped if steps else []))
 
 
 DayRule = Callable[[date], bool]
@@ -125,7 +130,7 @@ def day_fields(draw: st.DrawFn) -> tuple[str, str, DayRule]:
     if kind == "#":
         n = draw(st.integers(1, 5))
         return "?", f"{text}#{n}", nth_weekday(dow, n)
-    days = draw(field(1, 7, DAYS))
+    days = draw(field(1, 7, DAYS, steps=False))
     return "?", days.text, lambda d: aws_dow(d) in days.values
 
 

@@ -30,6 +30,9 @@ NOW = datetime(2026, 11, 27, 16, 20, tzinfo=UTC)
         ("0 9 * * */2", "cron(0 9 ? * 1,3,5,7 *)"),  # Sun Tue Thu Sat
         ("0 9 * * mon-fri", "cron(0 9 ? * MON-FRI *)"),  # names pass through
         ("0 9 * * SAT,SUN", "cron(0 9 ? * SAT,SUN *)"),
+        # EventBridge has no "/" in day-of-week: a Unix step becomes the list of its days
+        ("0 9 * * mon-fri/2", "cron(0 9 ? * 2,4,6 *)"),
+        ("0 9 * * 1-5/2", "cron(0 9 ? * 2,4,6 *)"),
         ("0 9 * * 1#1", "cron(0 9 ? * 2#1 *)"),  # first Monday
         ("0 9 * * 5L", "cron(0 9 ? * 6L *)"),  # last Friday
         ("*/15 * * * *", "cron(*/15 * * * ? *)"),

@@ -199,7 +199,16 @@ def _parse_day_of_week(text: str, fail: Fail) -> DayOfWeekRule | None:
             f"day-of-week {text!r}: L stands alone in day-of-week, e.g. 6L or FRIL "
             "(the last Friday of the month), not in a list or range"
         )
-    return DayOfWeekRule(weekdays=frozenset(_parse_list(DAY_OF_WEEK, text, fail)))
+    weekdays = frozenset(_parse_list(DAY_OF_WEEK, text, fail))
+    if "/" in text:
+        # The EventBridge reference lists ", - * ? L #" for day-of-week: no "/" (unlike Quartz,
+        # which the other fields' wildcards come from). Say which days were meant.
+        listed = ",".join(str(day) for day in sorted(weekdays))
+        raise fail(
+            f"day-of-week {text!r}: EventBridge allows , - * ? L # in day-of-week but not /; "
+            f"list the days instead: {listed}"
+        )
+    return DayOfWeekRule(weekdays=weekdays)
 
 
 def _parse_list(field: Field, text: str, fail: Fail) -> set[int]:

@@ -6,6 +6,7 @@ sentence, because "At 09:00" means nothing without it.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +29,8 @@ def describe_cron(fields: tuple[str, ...]) -> str:
         description = str(ExpressionDescriptor(text, options).get_description())
     except Exception:  # noqa: BLE001 - a description must never break list/next
         return f"cron({' '.join(fields)})"
-    return description
+    # cron-descriptor says "starting at 1 minutes past the hour" for cron(1/10 ...)
+    return re.sub(r"\b1 (minute|hour|day|month|year)s\b", r"1 \1", description)
 
 
 def describe_rate(value: int, unit: str) -> str:

@@ -21,7 +21,9 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 _NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-_NAME_TERM = re.compile(r"[A-Z]{3}(-[A-Z]{3})?(/[0-9]+)?")
+# Names mean the same in both numberings; a step ("MON-FRI/2") is expanded like numbers,
+# because EventBridge has no "/" in day-of-week.
+_NAME_TERM = re.compile(r"[A-Z]{3}(-[A-Z]{3})?")
 
 
 def expand_macro(text: str) -> str:

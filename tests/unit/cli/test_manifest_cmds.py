@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,104 @@ def test_validate_prints_every_problem_one_per_line(project: Path, capsys: pytes
         "bad.yaml:55: jobs.search-reindex.timeout: 1200 is more than the Lambda maximum of 900 seconds",
         "bad.yaml: 2 problems",
     ]
+
+
+EVERY_CLASS = """\
+namespace: acme-jobs
+region: eu-west-1
+defaults:
+  memmory: 256
+jobs:
+  nightly-report:
+    handler: billing/nightly_report.py:handler
+    schedule: cron(0 2 * * 1 *)
+    timeout: 1200
+    timezone: Europe/Pariss
+    secrets: {DB_PASSWORD: hunter2hunter2}
+    env: {AWS_REGION: x}
+    permissions: [{actions: ["*"], resources: ["*"]}]
+  cleanup:
+    handler: ../outside.py:handler
+    schedule: rate(1 minutes)
+  Bad_Name:
+    handler: billing/missing.py:handler
+    schedule: "0 9 * * 1-5"
+  one-off:
+    handler: /etc/evil.py:handler
+    schedule: at(2020-01-01T00:00:00)
+    memory: lots
+  this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it:
+    handler: billing/nightly_report.py:nothere
+    schedule: cron(0 0 ? * 0 *)
+    log_retention_days: 31
+  cleanup:
+    handler: infra/tmp_cleanup.py:handler
+    schedule: "@daily"
+"""
+
+
+def test_validate_reports_every_class_of_problem_as_file_line_path_message(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "every.yaml").write_text(EVERY_CLASS)
+    code, out, err = run(["validate", "-f", "every.yaml"], capsys)
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    *problems, summary = lines
+    assert summary == f"every.yaml: {len(problems)} problems"
+    # every problem on one line, FILE:LINE: path: message, in line order
+    parsed = [re.fullmatch(r"every\.yaml:(\d+): ([A-Za-z0-9_.\[\]-]+): (.+)", line) for line in problems]
+    assert all(parsed), [line for line, match in zip(problems, parsed) if not match]
+    where = [(int(m.group(1)), m.group(2)) for m in parsed if m]
+    assert where == sorted(where, key=lambda w: w[0])
+    expected = {
+        (4, "defaults.memmory"): "unknown key 'memmory' (did you mean 'memory'?)",  # unknown key
+        (8, "jobs.nightly-report.schedule"): "one of day-of-month or day-of-week must be ?",  # schedule
+        (9, "jobs.nightly-report.timeout"): "1200 is more than the Lambda maximum of 900 seconds",  # range
+        (10, "jobs.nightly-report.timezone"): "did you mean 'Europe/Paris'?",  # timezone
+        (11, "jobs.nightly-report.secrets.DB_PASSWORD"): "put the value in SSM",  # plaintext secret
+        (12, "jobs.nightly-report.env.AWS_REGION"): "AWS_ or CRONPLANE_ (reserved)",  # env name
+        (13, "jobs.nightly-report.permissions[0].actions[0]"): "would allow every action",  # IAM *
+        (15, "jobs.cleanup.handler"): "leaves the jobs/ folder",  # handler path escapes
+        (16, "jobs.cleanup.schedule"): "use the singular for 1: rate(1 minute)",
+        (17, "jobs.Bad_Name"): "is not a valid job name",  # job name
+        (18, "jobs.Bad_Name.handler"): "jobs/billing/missing.py does not exist",  # handler file
+        (21, "jobs.one-off.handler"): "is an absolute path",
+        (22, "jobs.one-off.schedule"): "is in the past",  # at() in the past
+        (23, "jobs.one-off.memory"): "must be a whole number",  # type
+        (24, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it"): "over the AWS limit of 64",
+        (25, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.handler"): "defines no function 'nothere'",
+        (26, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.schedule"): "did you mean SUN?",
+        (27, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.log_retention_days"): "31 is not allowed",
+        (28, "jobs.cleanup"): "duplicate key 'cleanup' (first on line 14)",  # duplicate key
+    }
+    got = {(m.group(1), m.group(2)): m.group(3) for m in parsed if m}
+    for (line, path), needle in expected.items():
+        assert needle in got.get((str(line), path), ""), (line, path, got.get((str(line), path)))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "bad.yaml:1: the file is empty"),
+        ("- a\n- b\n", "bad.yaml:1: the document must be a mapping"),
+        ("namespace: acme\nregion: [\n", "bad.yaml:3: YAML syntax error"),
+        ("namespace: acme\nregion: x\x07\n", "bad.yaml:2: YAML error: control character U+0007"),
+        (
+            "\n".join(["x0: &x0 [a, a, a, a, a, a, a, a, a, a]"]
+                      + [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 10)}]" for i in range(1, 9)]) + "\n",
+            "bad.yaml:",
+        ),
+    ],
+)
+def test_validate_fatal_problems_are_one_line_with_file_and_line(
+    project: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    (project / "bad.yaml").write_text(text)
+    code, out, err = run(["validate", "-f", "bad.yaml"], capsys)
+    assert (code, out) == (1, "")
+    assert len(err.splitlines()) == 1 and err.startswith(expected)
+    assert re.match(r"bad\.yaml:\d+: ", err)
 
 
 def test_validate_a_missing_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
