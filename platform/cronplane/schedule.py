@@ -103,7 +103,7 @@ class Schedule:
                 break
             if len(times) == limit:
                 raise ScheduleError(
-                    f"{self.source}: more than {limit} fire times between {_aware(start)} and "
+                    f"{' '.join(self.source.split())}: more than {limit} fire times between {_aware(start)} and "
                     f"{end}; use a shorter window"
                 )
             times.append(when)
@@ -141,25 +141,28 @@ def parse_schedule(
     zone_for(timezone)  # an unknown zone is reported before anything else
     now = _aware(now) if now is not None else datetime.now(UTC)
     stripped = text.strip()
+    # Messages quote the schedule on one line: validate prints one problem per line, and a YAML
+    # block scalar (schedule: |) brings newlines. ``source`` keeps the text exactly as written.
+    label = " ".join(text.split())
     head = stripped.split("(", 1)[0].strip().lower()
     if head in ("cron", "rate", "at") and not stripped.endswith(")"):
-        raise ScheduleError(f"{text}: missing ')' at the end, e.g. {CRON_EXAMPLE}")
+        raise ScheduleError(f"{label}: missing ')' at the end, e.g. {CRON_EXAMPLE}")
     if head == "cron":
         inner = stripped[stripped.index("(") + 1 : -1]
-        spec = parse_cron_fields(inner.split(), text)
+        spec = parse_cron_fields(inner.split(), label)
         schedule = Schedule(text, ScheduleKind.CRON, spec.expression, timezone)
     elif head == "rate":
-        schedule = Schedule(text, ScheduleKind.RATE, _parse_rate(stripped, text), timezone)
+        schedule = Schedule(text, ScheduleKind.RATE, _parse_rate(stripped, label), timezone)
     elif head == "at":
-        schedule = Schedule(text, ScheduleKind.AT, _parse_at(stripped, text), timezone)
+        schedule = Schedule(text, ScheduleKind.AT, _parse_at(stripped, label), timezone)
     elif stripped.startswith("@"):
-        unix = expand_macro(stripped).split()
-        spec = parse_cron_fields(unix_to_aws_fields(unix, text), text)
+        unix = expand_macro(label).split()
+        spec = parse_cron_fields(unix_to_aws_fields(unix, label), label)
         schedule = Schedule(text, ScheduleKind.CRON, spec.expression, timezone)
     else:
-        spec = parse_cron_fields(_unix_or_explain(stripped, text), text)
+        spec = parse_cron_fields(_unix_or_explain(stripped, label), label)
         schedule = Schedule(text, ScheduleKind.CRON, spec.expression, timezone)
-    _check_fires(schedule, now)
+    _check_fires(schedule, now, label)
     return schedule
 
 
@@ -193,7 +196,7 @@ def _unix_or_explain(stripped: str, source: str) -> list[str]:
     if len(fields) == 6:
         raise ScheduleError(
             f"{source}: six bare fields: EventBridge cron ({FIELD_ORDER}) is written "
-            f"cron({stripped}); there is no seconds field, schedules run at most once a minute"
+            f"cron({' '.join(fields)}); there is no seconds field, schedules run at most once a minute"
         )
     raise ScheduleError(
         f"{source}: not a schedule ({len(fields)} fields); write one of: {ACCEPTED}"
@@ -249,7 +252,7 @@ def _parse_at(stripped: str, source: str) -> str:
     return f"at({inner})"
 
 
-def _check_fires(schedule: Schedule, now: datetime) -> None:
+def _check_fires(schedule: Schedule, now: datetime, label: str) -> None:
     """EventBridge accepts schedules that can never fire; a job that never runs is a bug."""
     if schedule.kind == ScheduleKind.RATE:
         return
@@ -259,18 +262,18 @@ def _check_fires(schedule: Schedule, now: datetime) -> None:
         instant = wall_to_instant(wall, zone)
         if instant is None:
             raise ScheduleError(
-                f"{schedule.source}: {wall:%Y-%m-%d %H:%M:%S} does not exist in "
+                f"{label}: {wall:%Y-%m-%d %H:%M:%S} does not exist in "
                 f"{schedule.timezone} (the clocks spring forward over it); pick another time"
             )
         if instant <= now:
             raise ScheduleError(
-                f"{schedule.source}: {wall:%Y-%m-%dT%H:%M:%S} ({schedule.timezone or 'UTC'}) is in "
+                f"{label}: {wall:%Y-%m-%dT%H:%M:%S} ({schedule.timezone or 'UTC'}) is in "
                 f"the past (now {now.astimezone(zone):%Y-%m-%dT%H:%M:%S}); a one-time schedule "
                 "must be in the future"
             )
         return
     if not schedule.next_fire_times(now, 1):
-        raise ScheduleError(f"{schedule.source}: {_never_fires_reason(schedule, now)}")
+        raise ScheduleError(f"{label}: {_never_fires_reason(schedule, now)}")
 
 
 def _never_fires_reason(schedule: Schedule, now: datetime) -> str:

@@ -9,6 +9,8 @@ duplicate key becomes a problem, and alias expansion is paid for out of a node b
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,12 +232,19 @@ class _Builder:
                 result.setdefault(key, value)
 
 
+_BARE_KEY = re.compile(r"[^\s.\[\]\"']+")
+
+
 def dotted(path: Path) -> str:
     """``("jobs", "report", "retries", "retry_on", 0)`` -> ``jobs.report.retries.retry_on[0]``."""
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not _BARE_KEY.fullmatch(str(part)) or not str(part).isprintable():
+            # A key with a dot, a space or a newline would make the path ambiguous or break
+            # validate's one-problem-per-line output: quote it, JSON-style (jobs["my job"]).
+            text += f"[{json.dumps(str(part))}]"
         else:
             text += f".{part}" if text else str(part)
     return text

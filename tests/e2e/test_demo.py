@@ -41,7 +41,10 @@ def test_scripts_demo_in_a_fresh_copy(tmp_path: Path) -> None:
     shutil.copytree(ROOT, project, ignore=SKIP)  # copy2 keeps mtimes, as a clone's files are older than the stamp
     venv = stand_in_venv(tmp_path / "venv")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # no AWS account at all
-    env.update({"CRONPLANE_VENV": str(venv), "HOME": str(tmp_path)})
+    # ... but a shell that still names a profile this machine lacks (or whose SSO login expired)
+    # and a service endpoint elsewhere: the demo talks only to its own emulator.
+    env.update({"CRONPLANE_VENV": str(venv), "HOME": str(tmp_path), "AWS_PROFILE": "cronplane-no-such-profile",
+                "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"})
 
     done = subprocess.run([str(project / "scripts" / "demo")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
@@ -53,7 +56,11 @@ def test_scripts_demo_in_a_fresh_copy(tmp_path: Path) -> None:
     for job, status in [("nightly-report", "succeeded"), ("invoice-sync", "succeeded"), ("tmp-cleanup", "succeeded"), ("search-reindex", "timed_out")]:
         assert any(line.startswith(job) and f" {status} " in line for line in history.splitlines()), history
     assert "invoice-sync: succeeded, 2 attempts" in out
-    assert "DLQ of search-reindex: 1 message" in out
+    # The real `jobctl dlq` against the emulator, before it stops: the message the wrapper sent.
+    dlq = out.split("$ jobctl dlq search-reindex", 1)[1]
+    assert "search-reindex: 1 message(s) in the dead-letter queue" in dlq
+    assert any(" wrapper " in line and "SoftDeadline" in line for line in dlq.splitlines())
+    assert "Next:" in out and "jobctl dev" in out.split("Next:", 1)[1]
     assert "What just happened" in out
     assert "[invoice-sync] WARNING attempt 1: provider connection dropped" in out  # the job's own log, prefixed
     assert not (project / ".cronplane" / "dev.json").exists()
@@ -74,3 +81,29 @@ def test_demo_exits_1_when_an_expected_outcome_does_not_happen(tmp_path: Path) -
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "search-reindex: expected timed_out, got succeeded" in done.stdout
+
+
+def test_scripts_demo_says_which_python_it_needs(tmp_path: Path) -> None:
+    """On a machine whose python3 is too old, scripts/demo stops at once with what to do,
+    instead of a pip error about requires-python after creating a useless .venv."""
+    project = tmp_path / "cronplane"
+    shutil.copytree(ROOT / "scripts", project / "scripts")
+    shutil.copy2(ROOT / "pyproject.toml", project / "pyproject.toml")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    old = fake_bin / "python3"
+    old.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Python 3.9.18"; exit 0; fi\nexit 1\n')
+    old.chmod(0o755)
+    for tool in ("dirname", "rm"):
+        (fake_bin / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    env = {"PATH": str(fake_bin), "HOME": str(tmp_path)}
+
+    done = subprocess.run(["/bin/bash", str(project / "scripts" / "demo")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "needs Python 3.11 or newer; found Python 3.9.18" in done.stderr
+    assert "PYTHON=" in done.stderr
+    assert not (project / ".venv").exists()
+
+    done = subprocess.run(["/bin/bash", str(project / "scripts" / "demo")], cwd=tmp_path, env={**env, "PYTHON": str(old)},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "is not Python 3.11 or newer (Python 3.9.18)" in done.stderr

@@ -97,13 +97,13 @@ def copy_project(target: Path, manifest: str | None = None) -> Path:
     return target
 
 
-def start_dev(root: Path, *args: str) -> Dev:
+def start_dev(root: Path, *args: str, env: dict[str, str] | None = None) -> Dev:
     port = free_port()
     log = root / "dev.log"
     handle = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cronplane.cli.main", "dev", "-f", str(root / "jobs.yaml"), "--port", str(port), *args],
-        cwd=root, env=_env(), stdout=handle, stderr=subprocess.STDOUT,
+        cwd=root, env={**_env(), **(env or {})}, stdout=handle, stderr=subprocess.STDOUT,
     )
     handle.close()
     dev = Dev(proc, root, port, log)
@@ -131,7 +131,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     root = copy_project(tmp_path_factory.mktemp("devproject"))
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = start_dev(root, "--no-schedule")
+    # The shell names a profile this machine lacks and a DynamoDB endpoint elsewhere: the dev
+    # server (deploy, functions, their history writes) must talk only to its own emulator.
+    server = start_dev(root, "--no-schedule", env={"AWS_PROFILE": "cronplane-no-such-profile",
+                                                   "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"})
     try:
         yield server
     finally:
@@ -223,6 +226,14 @@ def test_reload_redeploys_changes_and_survives_a_broken_manifest(dev: Dev) -> No
     env = dev.client("lambda").get_function_configuration(FunctionName=f"{NAMESPACE}-tmp-cleanup")["Environment"]["Variables"]
     assert json.loads(env["CRONPLANE_PAYLOAD"])["max_age_hours"] == 48
     manifest.write_text(original)
+    # A change to a job's code is re-deployed too, and the next run runs the new code.
+    code = dev.root / "jobs" / "billing" / "nightly_report.py"
+    mark = len(dev.output())
+    code.write_text(code.read_text().replace('"report ready: %s"', '"report v2 ready: %s"'))
+    dev.wait_for(f"deployed {manifest}", after=mark)
+    resp = dev.client("lambda").invoke(FunctionName=f"{NAMESPACE}-nightly-report", Payload=b"{}")
+    assert resp["StatusCode"] == 200 and "FunctionError" not in resp
+    dev.wait_for("[nightly-report] report v2 ready", after=mark)
 
 
 PER_MINUTE = """\

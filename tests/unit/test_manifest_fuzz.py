@@ -55,7 +55,9 @@ def outcome(project: Path, text: str) -> Manifest | ManifestError:
         assert exc.problems, "a ManifestError always lists its problems"
         for problem in exc.problems:
             assert problem.message and problem.file == str(path)
-            assert problem.line is None or problem.line >= 1
+            # validate prints FILE:LINE: path: message, one problem per line
+            assert problem.line is not None and problem.line >= 1, str(problem)
+            assert "\n" not in str(problem), str(problem)
         return exc
 
 
@@ -63,7 +65,7 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(__import__("os").environ.get("CRONPLANE_FUZZ_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ

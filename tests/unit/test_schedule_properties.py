@@ -258,3 +258,35 @@ def test_fire_times_in_a_zone_equal_brute_force_over_utc_minutes(
         moment += MINUTE
     got = [t.astimezone(UTC) for t in schedule.fire_times_between(start, end)]
     assert got == expected, (case.expression, zone_name)
+
+
+# Any text a team might type: the engine answers with a ScheduleError (a message for the user)
+# or a schedule whose fire times and words can be computed, never with another exception.
+_TOKENS = st.sampled_from(
+    ["0", "1", "5", "7", "12", "15", "29", "31", "59", "60", "2199", "2026", "1969", "*", "?", "L", "W",
+     "LW", "15W", "6L", "2#1", "#", "/", "-", ",", "*/5", "0/15", "1-5", "MON", "FRI", "JAN", "SUN-SAT", "x"]
+)
+_FIELDS = st.lists(_TOKENS, min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.one_of(
+        st.lists(_FIELDS, min_size=4, max_size=7).map(lambda fs: f"cron({' '.join(fs)})"),
+        st.lists(_FIELDS, min_size=4, max_size=6).map(" ".join),
+        st.tuples(st.sampled_from(["0", "1", "2", "-1", "99999", "x"]),
+                  st.sampled_from(["minute", "minutes", "hour", "hours", "day", "days", "week", "second"]))
+        .map(lambda t: f"rate({t[0]} {t[1]})"),
+        st.text(max_size=30),
+    ),
+    zone=st.sampled_from([None, "UTC", "Europe/Berlin", "Australia/Lord_Howe"]),
+)
+def test_any_text_is_a_schedule_or_a_schedule_error(text: str, zone: str | None) -> None:
+    try:
+        schedule = parse_schedule(text, zone, now=PAST)
+    except ScheduleError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    times = schedule.next_fire_times(PAST, 3)
+    assert times == sorted(times) and all(t > PAST for t in times)
+    assert schedule.describe().endswith(f"({zone or 'UTC'})")

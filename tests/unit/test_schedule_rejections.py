@@ -201,3 +201,12 @@ def test_other_malformed_cron(expr: str, needle: str) -> None:
 def test_messages_quote_the_schedule_as_written() -> None:
     assert rejection("cron(0 24 * * ? *)").startswith("cron(0 24 * * ? *): ")
     assert rejection("0 24 * * *").startswith("0 24 * * *: ")
+
+
+def test_a_schedule_written_over_several_lines_is_quoted_on_one_line() -> None:
+    # A YAML block scalar (schedule: |) keeps newlines; validate prints one problem per line.
+    message = rejection("cron(0 24\n * * ? *)\n")
+    assert message.startswith("cron(0 24 * * ? *): hour 24 is out of range") and "\n" not in message
+    assert "\n" not in rejection("0\n")
+    assert "\n" not in rejection("*/30 * * *\n * *")
+    assert parse_schedule("cron(0 9 * * ? *)\n", now=NOW).source == "cron(0 9 * * ? *)\n"  # kept as written

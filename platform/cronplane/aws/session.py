@@ -75,7 +75,22 @@ def dev_endpoint(root: str | os.PathLike[str] = ".") -> str | None:
         os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(info.get("endpoint_url")) or None
+    endpoint = str(info.get("endpoint_url") or "")
+    # A file left by a killed dev process can name a pid that lives again (reused after a
+    # reboot, or a zombie nobody reaped): trust it only while its port still answers.
+    return endpoint if endpoint and _listening(endpoint) else None
+
+
+def _listening(endpoint_url: str) -> bool:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint_url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def write_dev_file(root: str | os.PathLike[str], endpoint_url: str, region: str) -> Path:

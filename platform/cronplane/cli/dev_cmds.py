@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
     from cronplane.local.console import Console
     from cronplane.local.devserver import DevOptions, DevServer
 
+    isolate_from_aws(os.environ)
     console = Console()
     if demo:
         from cronplane.local.demo import run_demo
@@ -52,6 +54,29 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
         server.stop()
         _restore(previous)
     console.line("stopped.")
+
+
+# What points boto3 somewhere else than the emulator: a profile (which may not exist on this
+# machine, or need an SSO login), service-specific endpoints, temporary-credential tokens.
+_AWS_SETTINGS_DROPPED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                         "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def isolate_from_aws(environ: Any) -> None:
+    """The dev process talks only to its own emulator, never to AWS: make sure nothing in the
+    user's shell (an ``AWS_PROFILE`` for a profile this machine lacks or whose SSO login expired,
+    an ``AWS_ENDPOINT_URL_DYNAMODB``, real keys) reaches the deploy, the scheduler or the
+    functions' child processes, which inherit this environment. The emulator takes any key."""
+    for name in list(environ):
+        if name in _AWS_SETTINGS_DROPPED or name.startswith("AWS_ENDPOINT_URL_"):
+            del environ[name]
+    environ["AWS_ACCESS_KEY_ID"] = "testing"
+    environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+    # No config or credentials file: a default profile's credential_process, sso or region
+    # settings must not apply to the emulator either.
+    environ["AWS_CONFIG_FILE"] = os.devnull
+    environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 
 def _stop_on_signals(server: Any) -> dict[int, Any]:

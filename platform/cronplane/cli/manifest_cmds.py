@@ -103,6 +103,7 @@ def _job_row(manifest: Manifest, job: Job, upcoming: dt.datetime | None) -> dict
         "name": job.name,
         "team": job.team,
         "owner": job.owner,
+        "description": job.description,
         "handler": job.handler,
         "schedule": job.schedule.source,
         "expression": job.schedule.expression,

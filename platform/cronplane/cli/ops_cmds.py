@@ -240,7 +240,8 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
     total = len(plan.items)
     runs = run_backfill(plan, manifest, LambdaInvoker(clients.lambda_, manifest), clients.dynamodb,
                         triggered_by=clients.caller_arn(), rate_per_minute=rate, now=(lambda: now) if now_text else None,
-                        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)))
+                        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)),
+                        on_wait=lambda text: click.echo(f"  {text}"))
     accepted = sum(1 for r in runs if r.accepted)
     click.echo(f"{accepted} of {total} backfill run(s) started; follow them with `jobctl history {job.name}`")
     if accepted < total:

@@ -76,8 +76,7 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
         console.line("")
         console.line("$ jobctl history", bold=True)
         print_history(server)
-        console.line("")
-        print_dlqs(console, outcomes)
+        print_dlqs(server, outcomes)
         console.line("")
         explain(console, server, outcomes, time.monotonic() - started)
     finally:
@@ -155,18 +154,54 @@ def print_history(server: DevServer) -> None:
     """The real ``jobctl history`` command, pointed at the emulator."""
     from cronplane.cli.run_cmds import history
 
-    args = ["-f", str(server.options.manifest_path), "--endpoint-url", server.emulator.endpoint_url, "--region", server.manifest.region]
-    try:
-        history.main(args=args, prog_name="jobctl history", standalone_mode=False)
-    except CronplaneError as exc:
-        server.console.line(f"jobctl history failed: {exc}", fg="red")
+    run_command(server, history, [])
 
 
-def print_dlqs(console: Console, outcomes: list[Outcome]) -> None:
+def print_dlqs(server: DevServer, outcomes: list[Outcome]) -> None:
+    """The real ``jobctl dlq JOB`` of every job whose run ended badly (or left a message)."""
+    from cronplane.cli.ops_cmds import dlq
+
     for outcome in outcomes:
         if outcome.dlq_messages or outcome.status in ("failed", "timed_out"):
-            plural = "" if outcome.dlq_messages == 1 else "s"
-            console.line(f"DLQ of {outcome.job}: {outcome.dlq_messages} message{plural} (inspect with `jobctl dlq {outcome.job}`)")
+            server.console.line("")
+            server.console.line(f"$ jobctl dlq {outcome.job}", bold=True)
+            if not run_command(server, dlq, [outcome.job]):
+                plural = "" if outcome.dlq_messages == 1 else "s"
+                server.console.line(f"DLQ of {outcome.job}: {outcome.dlq_messages} message{plural}")
+
+
+def run_command(server: DevServer, command: Any, args: list[str]) -> bool:
+    """Run a ``jobctl`` command in this process against the emulator; False if it failed."""
+    import click
+
+    args = [*args, "-f", str(server.options.manifest_path), "--endpoint-url", server.emulator.endpoint_url,
+            "--region", server.manifest.region]
+    try:
+        command.main(args=args, prog_name=f"jobctl {command.name}", standalone_mode=False)
+    except (CronplaneError, click.ClickException) as exc:
+        server.console.line(f"jobctl {command.name} failed: {exc}", fg="red")
+        return False
+    except Exception as exc:  # a broken command must not hide what the demo already showed
+        server.console.line(f"jobctl {command.name} failed: {type(exc).__name__}: {exc}", fg="red")
+        return False
+    return True
+
+
+def unactivated_venv() -> str | None:
+    """The virtualenv this runs from when the shell has not activated it (scripts/demo puts it
+    on its own PATH only), so the next steps can say how to get ``jobctl``; else None."""
+    import os
+    import sys
+
+    if sys.prefix == sys.base_prefix or os.environ.get("VIRTUAL_ENV"):
+        return None
+    venv = os.path.relpath(sys.prefix)
+    return sys.prefix if venv.startswith("..") else venv
+
+
+def dev_command(manifest_path: str) -> str:
+    default = Path("jobs.yaml").resolve() == Path(manifest_path).resolve()
+    return "jobctl dev" if default else f"jobctl dev -f {manifest_path}"
 
 
 def explain(console: Console, server: DevServer, outcomes: list[Outcome], elapsed_s: float) -> None:
@@ -181,5 +216,10 @@ def explain(console: Console, server: DevServer, outcomes: list[Outcome], elapse
         story = expected.story if expected else "ran"
         attempts = f", {outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}" if outcome.attempts else ""
         console.line(f"     - {outcome.job}: {outcome.status}{attempts}: {story}.")
-    console.line(f"  3. All of it took {elapsed_s:.1f} s and no AWS account. Next: `jobctl dev` keeps the emulator running,")
-    console.line(f"     fires the schedules of {manifest.path} and re-deploys when you edit a job.")
+    console.line(f"  3. All of it took {elapsed_s:.1f} s and no AWS account; the emulator stopped with the demo.")
+    console.line("Next: keep it running (schedules fire, every edit of jobs.yaml or jobs/ re-deploys):", bold=True)
+    venv = unactivated_venv()
+    activate = f"source {venv}/bin/activate" if venv else ""
+    console.line(f"  {activate + ' && ' if activate else ''}{dev_command(manifest.path)}")
+    console.line(f"  then in a second terminal{f' (after {activate})' if activate else ''}: "
+                 "jobctl run-now invoice-sync --wait; jobctl history; jobctl dlq search-reindex")

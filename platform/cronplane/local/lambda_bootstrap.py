@@ -15,6 +15,10 @@ Protocol with the parent, mirroring Lambda's init / invoke phases:
 3. write ``{"phase": "result", "payload": ...}`` or ``{"phase": "error", "error": {...}}``.
 
 Logs (stdout / stderr of the function) go to the parent's log pipe, never to the result pipe.
+
+If the parent dies without killing us (``kill -9`` of ``jobctl dev`` or of ``run-now --local``),
+a watchdog thread notices that our parent changed and kills our whole process group, so no
+function outlives the process that started it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Callable
@@ -91,7 +97,24 @@ def _send(result: Any, message: dict[str, Any]) -> None:
     result.flush()
 
 
+ORPHAN_CHECK_S = 0.5
+
+
+def _die_with_parent(parent: int) -> None:
+    """Kill our process group (us, the function's own children) once ``parent`` is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="orphan-watchdog", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
+    if os.getpgrp() == os.getpid():  # started in our own group by the runner: the group is ours
+        # The runner names itself: were it already gone, getppid() would name the reaper instead.
+        _die_with_parent(int(os.environ.get("_CRONPLANE_PARENT_PID") or os.getppid()))
     result = os.fdopen(int(argv[1]), "w", encoding="utf-8")
     code_dir = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     sys.path.insert(0, code_dir)

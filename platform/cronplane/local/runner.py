@@ -92,6 +92,7 @@ def lambda_environment(inv: Invocation, request_id: str, parent: Mapping[str, st
         "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
         "_HANDLER": inv.handler,
         "_CRONPLANE_FUNCTION_ARN": f"arn:aws:lambda:{region}:{inv.account_id or PLACEHOLDER_ACCOUNT}:function:{inv.function_name}",
+        "_CRONPLANE_PARENT_PID": str(os.getpid()),  # the child dies with us (lambda_bootstrap's watchdog)
         "TZ": ":UTC",
     })
     return env

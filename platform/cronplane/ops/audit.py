@@ -8,7 +8,8 @@ and turns ``AuditReport.exit_code`` into the process exit code (0 clean, 3 probl
 
 When was a job deployed? Scheduler schedules report their CreationDate. EventBridge rules do
 not, so for them the deploy time is the earlier of the function's LastModified (it existed at
-least since then) and the oldest history item of the job (it ran, so it existed). That can
+least since then) and the oldest time its history proves it existed (a scheduled run's fire
+time, a pause, a run's start; never a backfill's ``scheduled_for``, which may predate the job). That can
 only be later than the true deploy time, so audit may miss a miss right after a deploy but
 never blames a job for fire times before it existed.
 """
@@ -26,10 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cronplane import history, names
 from cronplane.errors import AwsError
 from cronplane.models import Job, Manifest
-from cronplane.ops.items import earliest_item, read_window
+from cronplane.ops.items import earliest_existence, read_window
 from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
 from cronplane.ops.trigger import TriggerState, find_trigger
-from cronplane.runtime.records import RunStatus, Trigger, parse_iso, time_key
+from cronplane.runtime.records import RunStatus, Trigger, iso, parse_iso, time_key
 
 DEFAULT_GRACE_SECONDS = 120
 EXIT_CLEAN = 0
@@ -173,7 +174,8 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
         disabled = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
         return JobAudit(job.name, since, until, trigger, deployed_at, basis, disabled, paused=tuple(periods))
     drift = "" if trigger.enabled or periods else f"{trigger.label} is disabled, but not by `jobctl pause`"
-    checks, unmatched = classify(fire_times, runs, periods, grace_seconds=grace_seconds, now=now, since=since, until=until)
+    checks, unmatched = classify(fire_times, runs, periods, grace_seconds=grace_seconds, now=now, since=since, until=until,
+                                 deployed_at=deployed_at)
     if drift:
         checks = [replace(c, note=drift) if c.outcome is Outcome.MISSED else c for c in checks]
     return JobAudit(job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift)
@@ -194,19 +196,11 @@ def deploy_time(clients: Any, manifest: Manifest, job: Job, trigger: TriggerStat
     if modified is not None and modified <= since:
         return modified, "function LastModified"
     # The function changed inside the window (or is gone): the job's oldest history item may be older.
-    oldest = earliest_item(clients.dynamodb, names.history_table(manifest.namespace), job.name)
-    oldest_time = _item_time(oldest) if oldest else None
+    oldest_time = earliest_existence(clients.dynamodb, names.history_table(manifest.namespace), job.name)
     candidates = [(t, b) for t, b in ((modified, "function LastModified"), (oldest_time, "oldest history item")) if t]
     if not candidates:
         return None, "unknown"
     return min(candidates, key=lambda c: c[0])
-
-
-def _item_time(item: dict[str, Any]) -> datetime | None:
-    for key in ("scheduled_for", "started_at", "at"):
-        if item.get(key):
-            return parse_iso(item[key])
-    return None
 
 
 def _parse_lambda_time(text: str) -> datetime:
@@ -246,7 +240,8 @@ def effective_status(record: dict[str, Any], now: datetime) -> RunStatus:
 
 
 def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: list[PausePeriod], *,
-             grace_seconds: int, now: datetime, since: datetime, until: datetime) -> tuple[list[FireCheck], list[UnmatchedRun]]:
+             grace_seconds: int, now: datetime, since: datetime, until: datetime,
+             deployed_at: datetime | None = None) -> tuple[list[FireCheck], list[UnmatchedRun]]:
     """Match each fire time with its runs (pure). A fire time's runs are the scheduled and
     backfill runs whose ``scheduled_for`` is that time, plus DLQ retries of those runs."""
     by_fire: dict[str, list[dict[str, Any]]] = {}
@@ -270,11 +265,12 @@ def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: li
             candidates.extend(retries.get(run_id, []))
         used.update(r["run_id"] for r in candidates)
         checks.append(_check(fire, candidates, periods, grace_seconds, now))
-    unmatched = [_unmatched(r, now) for r in runs
+    unmatched = [_unmatched(r, now, deployed_at) for r in runs
                  if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)]
     return checks, unmatched
 
 
+_REDO_TRIGGERS = (Trigger.BACKFILL.value, Trigger.RETRY.value)
 _FIRE_RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)-(?:[0-9a-f]{8}|backfill)$")  # scheduled / backfill ids
 
 
@@ -286,14 +282,22 @@ def _fire_run_id(run_id: str, key: str) -> bool:
 
 
 def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime) -> FireCheck:
-    if not runs:
+    statuses = [(run, effective_status(run, now)) for run in runs]
+    # A backfill or retry that yielded to an overlapping run did not run the fire time: "skipped"
+    # is the schedule's own overlap rule, it must not hide a miss or a failure.
+    yielded = [run for run, status in statuses if status is RunStatus.SKIPPED and run.get("trigger") in _REDO_TRIGGERS]
+    statuses = [(run, status) for run, status in statuses if run not in yielded]
+    if not statuses:
         paused = next((p for p in periods if p.covers(fire)), None)
         if paused is not None:
             return FireCheck(fire, Outcome.PAUSED, note=f"paused by {paused.actor}")
         if now < fire + timedelta(seconds=grace_seconds):
             return FireCheck(fire, Outcome.PENDING, note="within the grace period")
+        if yielded:
+            last = max(yielded, key=lambda r: r.get("started_at") or "")
+            note = f"{last.get('trigger')} run was skipped (yielded to {last.get('yielded_to') or 'an overlapping run'})"
+            return FireCheck(fire, Outcome.MISSED, last.get("run_id"), last.get("trigger"), last.get("started_at"), _delay(fire, last), note)
         return FireCheck(fire, Outcome.MISSED, note="no run recorded")
-    statuses = [(run, effective_status(run, now)) for run in runs]
     succeeded = [run for run, status in statuses if status is RunStatus.SUCCEEDED]
     if succeeded:
         run = min(succeeded, key=lambda r: r.get("started_at") or "")
@@ -331,13 +335,20 @@ def _in_window(run: dict[str, Any], since: datetime, until: datetime) -> bool:
     return moment is None or since < parse_iso(moment) <= until
 
 
-def _unmatched(run: dict[str, Any], now: datetime) -> UnmatchedRun:
+def _unmatched(run: dict[str, Any], now: datetime, deployed_at: datetime | None = None) -> UnmatchedRun:
     # The runtime stores absent fields as NULL, so `or`, not a .get default.
     trigger = str(run.get("trigger") or "?")
+    status = effective_status(run, now).value
+    scheduled = parse_iso(run["scheduled_for"]) if run.get("scheduled_for") else None
+    if trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and scheduled and deployed_at and scheduled < deployed_at:
+        # Audit counts fire times from the deploy on; a backfill of older times is history.
+        what = "backfill of" if trigger == Trigger.BACKFILL.value else "scheduled for"
+        note = f"{what} {iso(scheduled)}, before the job was live (not audited)"
+        return UnmatchedRun(run["run_id"], trigger, status, run.get("started_at"), note)
     notes = {
         Trigger.MANUAL.value: f"manual run by {run.get('triggered_by') or 'unknown'}",
         Trigger.RETRY.value: f"retry of {run.get('retry_of') or '?'}",
         Trigger.BACKFILL.value: "backfill of a time the schedule does not promise",
         Trigger.SCHEDULE.value: "scheduled for a time the current schedule does not promise",
     }
-    return UnmatchedRun(run["run_id"], trigger, effective_status(run, now).value, run.get("started_at"), notes.get(trigger, ""))
+    return UnmatchedRun(run["run_id"], trigger, status, run.get("started_at"), notes.get(trigger, ""))

@@ -23,7 +23,7 @@ from cronplane.ops.invoking import Invoker, backfill_envelope
 from cronplane.ops.items import get_item, read_window
 from cronplane.ops.pause import NotDeployedError
 from cronplane.ops.trigger import find_trigger
-from cronplane.runtime.records import backfill_run_id
+from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus, backfill_run_id
 
 DEFAULT_RATE_PER_MINUTE = 10
 MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
@@ -80,25 +80,32 @@ def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: dat
     anchor = rate_anchor(job, runs, deployed_at, opened)
     fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)]
     checks, _ = classify(fire_times, runs, [], grace_seconds=0, now=now, since=opened, until=end)
-    existing = {r["run_id"] for r in runs}
+    existing = {r["run_id"]: r for r in runs}
     todo, done_before = [], []
     for check in checks:
         if check.outcome not in TO_RUN:
             continue
         run_id = backfill_run_id(check.fire_time)
-        if run_id in existing:
-            done_before.append(run_id)  # an earlier backfill ran and failed: that is DLQ replay's case
-        else:
+        earlier = [r for rid, r in existing.items() if rid == run_id or rid.startswith(f"{run_id}-")]
+        if not earlier:
             todo.append(BackfillItem(check.fire_time, run_id, check.outcome.value))
+        elif all(effective_status(r, now) is RunStatus.SKIPPED for r in earlier):
+            # It yielded to an overlapping run, so it never ran (and sent nothing to the DLQ):
+            # run it again under the next id (the first one is taken by the skipped record).
+            todo.append(BackfillItem(check.fire_time, f"{run_id}-{len(earlier) + 1}", f"{check.outcome.value}, backfill skipped"))
+        else:
+            done_before.append(run_id)  # an earlier backfill ran and failed: that is DLQ replay's case
     return BackfillPlan(job_name, start, end, tuple(todo), len(fire_times), tuple(done_before))
 
 
 def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynamodb: Any, *, triggered_by: str,
                  rate_per_minute: float = DEFAULT_RATE_PER_MINUTE, now: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 on_progress: Callable[[int, BackfillRun], None] | None = None) -> list[BackfillRun]:
+                 on_progress: Callable[[int, BackfillRun], None] | None = None,
+                 on_wait: Callable[[str], None] | None = None) -> list[BackfillRun]:
     """Invoke the plan's runs oldest first. Stops at the first invoke Lambda refuses (the rest
-    would fail the same way) and, for forbid jobs, when a run does not finish in time."""
+    would fail the same way) and, for forbid jobs, when a run does not finish in time. A forbid
+    job's run starts only once no other run holds the job's lock (``on_wait`` hears why it waits)."""
     job = manifest.job(plan.job)
     table = names.history_table(manifest.namespace)
     spacing = 60.0 / rate_per_minute if rate_per_minute > 0 else 0.0
@@ -110,6 +117,9 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
             remaining = spacing - (clock() - last_start)
             if remaining > 0:
                 sleep(remaining)
+        if wait_final:
+            # Another run (a scheduled one) holding the job's lock would make this one yield.
+            _wait_lock_free(dynamodb, table, plan.job, job.timeout + FINAL_WAIT_MARGIN_S, now, sleep, clock, on_wait)
         last_start = clock()
         outcome = invoker.invoke_async(plan.job, backfill_envelope(item.run_id, item.fire_time, triggered_by))
         if not outcome.accepted:
@@ -136,6 +146,33 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
         if on_progress:
             on_progress(index, run)
     return runs
+
+
+class LockHeldError(BackfillStopped):
+    """A forbid job's other run kept its lock longer than a run may last."""
+
+
+def _wait_lock_free(dynamodb: Any, table: str, job: str, limit_s: float, now: Callable[[], datetime] | None,
+                    sleep: Callable[[float], None], clock: Callable[[], float], on_wait: Callable[[str], None] | None) -> None:
+    """Return once the job's overlap lock is free (absent or expired, as the runtime judges it)."""
+    deadline = clock() + limit_s
+    pause = POLL_FIRST_S
+    told = False
+    while True:
+        lock = get_item(dynamodb, table, job, LOCK_SORT_KEY)
+        moment = now() if now else datetime.now(timezone.utc)
+        if lock is None or int(lock.get("expires_at") or 0) < int(moment.timestamp()):
+            return
+        if not told and on_wait:
+            on_wait(f"waiting for run {lock.get('holder')} to finish (concurrency: forbid)")
+            told = True
+        if clock() >= deadline:
+            raise LockHeldError(
+                f"backfill of {job} stopped: run {lock.get('holder')} still holds the job's lock after {limit_s:.0f}s "
+                f"and the job has concurrency: forbid; check `jobctl history {job}` and backfill the rest again"
+            )
+        sleep(min(pause, max(0.0, deadline - clock())) or pause)
+        pause = min(pause * 2, POLL_MAX_S)
 
 
 def _wait_final(dynamodb: Any, table: str, job: str, run_id: str, limit_s: float, now: Callable[[], datetime] | None,

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cronplane.errors import AwsError
-from cronplane.runtime.records import time_key
+from cronplane.runtime.records import parse_iso, time_key
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -95,21 +95,58 @@ def read_window(dynamodb: Any, table: str, job: str, since: datetime, until: dat
     return items
 
 
-def earliest_item(dynamodb: Any, table: str, job: str) -> dict[str, Any] | None:
-    """The job's oldest run or event still in the table (one Query, one item)."""
-    values = {":job": {"S": job}, ":end": {"S": TIMED_ITEMS_END}}
+# Proof that a job existed at a time, per item: a scheduled run's fire time (its trigger fired
+# then), a pause event's time, and otherwise when the run started. A backfill run's id and
+# scheduled_for name a time it re-did, possibly from before the job existed: only its start counts.
+EXISTENCE_ATTRIBUTES = ("run_id", "kind", "trigger", "scheduled_for", "started_at", "at")
+EARLIEST_PAGE_ITEMS = 200
+EARLIEST_MAX_PAGES = 5
+
+
+def existed_at(item: dict[str, Any]) -> datetime | None:
+    """The time ``item`` proves its job existed (see above); None when it proves nothing."""
+    if item.get("kind") == "event":
+        moment = item.get("at")
+    elif item.get("trigger") == "schedule":
+        moment = item.get("scheduled_for") or item.get("started_at")
+    else:
+        moment = item.get("started_at")
+    return parse_iso(moment) if moment else None
+
+
+def earliest_existence(dynamodb: Any, table: str, job: str) -> datetime | None:
+    """The earliest time the job's history proves it existed. Items come oldest first; backfill
+    runs of old times sort first but prove only their start, so reading goes on past them up to
+    the first other item (a few small pages at most: only the proving fields are read)."""
+    aliases = {f"#a{i}": name for i, name in enumerate(EXISTENCE_ATTRIBUTES)}  # several are reserved words
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#job = :job AND #rid < :end",
+        "ExpressionAttributeNames": {**aliases, "#job": "job", "#rid": "run_id"},
+        "ExpressionAttributeValues": {":job": {"S": job}, ":end": {"S": TIMED_ITEMS_END}},
+        "ProjectionExpression": ", ".join(aliases),
+        "ScanIndexForward": True,
+        "Limit": EARLIEST_PAGE_ITEMS,
+    }
+    best: datetime | None = None
     try:
-        page = dynamodb.query(
-            TableName=table,
-            KeyConditionExpression="job = :job AND run_id < :end",
-            ExpressionAttributeValues=values,
-            ScanIndexForward=True,
-            Limit=1,
-        )
+        for _ in range(EARLIEST_MAX_PAGES):
+            page = dynamodb.query(**kwargs)
+            for raw in page.get("Items", []):
+                item = from_item(raw)
+                moment = existed_at(item)
+                if moment is not None and (best is None or moment < best):
+                    best = moment
+                if item.get("trigger") != "backfill":
+                    return best  # everything after this item is younger
+            if "LastEvaluatedKey" not in page:
+                return best
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except dynamodb.exceptions.ResourceNotFoundException:
+        return None
     except (BotoCoreError, ClientError) as exc:
         raise AwsError(f"could not read the history table {table}: {exc}") from exc
-    items = page.get("Items", [])
-    return from_item(items[0]) if items else None
+    return best
 
 
 def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]) -> Iterator[dict[str, Any]]:

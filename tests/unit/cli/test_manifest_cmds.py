@@ -153,6 +153,21 @@ def test_validate_fatal_problems_are_one_line_with_file_and_line(
     assert re.match(r"bad\.yaml:\d+: ", err)
 
 
+def test_validate_keeps_a_multi_line_schedule_problem_on_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (project / "jobs.yaml").read_text().replace(
+        "schedule: cron(30 3 ? * MON-FRI *)", "schedule: |\n      cron(30 3 * * MON-FRI *)"
+    )
+    (project / "bad.yaml").write_text(text)
+    code, _, err = run(["validate", "-f", "bad.yaml"], capsys)
+    assert code == 1
+    assert err.splitlines() == [
+        "bad.yaml:52: jobs.search-reindex.schedule: cron(30 3 * * MON-FRI *): day-of-month is * and "
+        "day-of-week is MON-FRI: one of day-of-month or day-of-week must be ?; write cron(30 3 ? * MON-FRI *)"
+    ]
+
+
 def test_validate_a_missing_file(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["validate", "-f", "nope.yaml"], capsys)
     assert (code, out) == (1, "")
@@ -197,6 +212,7 @@ def test_list_json_and_disabled_jobs(project: Path, capsys: pytest.CaptureFixtur
     assert code == 0
     assert rows["nightly-report"] == {
         "name": "nightly-report", "team": "billing", "owner": "billing-oncall@example.com",
+        "description": "Totals yesterday's paid invoices per currency.",
         "handler": "billing/nightly_report.py:handler", "schedule": "cron(0 2 * * ? *)",
         "expression": "cron(0 2 * * ? *)", "when": "At 02:00 (Europe/Berlin)", "timezone": "Europe/Berlin",
         "trigger": "scheduler", "next_run": "2026-07-01T02:00:00+02:00", "enabled": True,

@@ -96,3 +96,25 @@ def test_watcher_sees_manifest_and_job_code_changes_but_not_bytecode(tmp_path: P
     assert watcher.changed() == [str(new)]
     os.utime(manifest, ns=(1, 1))
     assert watcher.changed() == [str(manifest)]
+
+
+def test_a_stale_dev_file_is_ignored_even_when_its_pid_lives_again(tmp_path: Path) -> None:
+    """A dev process killed outright leaves .cronplane/dev.json behind; its pid may be reused
+    (after a reboot) or linger as a zombie. Commands must not aim at its dead port."""
+    import socket
+
+    from cronplane.aws.session import AwsConfig, dev_endpoint, write_dev_file
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        write_dev_file(tmp_path, url, "eu-west-1")  # pid = this (living) process
+        assert dev_endpoint(tmp_path) == url
+    # The port is closed now, the pid still alive: the file is stale.
+    assert dev_endpoint(tmp_path) is None
+    env = {k: os.environ.pop(k) for k in ("AWS_ENDPOINT_URL",) if k in os.environ}
+    try:
+        assert AwsConfig().with_defaults("eu-west-1", tmp_path).endpoint_url is None
+    finally:
+        os.environ.update(env)

@@ -241,3 +241,72 @@ def test_replayed_delivery_failure_recovers_its_fire_time(clients: Any, hourly: 
     assert checks[fires[5]].outcome is Outcome.OK and checks[fires[5]].note.startswith("recovered by retry of ")
     assert checks[fires[8]].outcome is Outcome.MISSED
     assert sorted(u.trigger for u in report.jobs[0].unmatched) == ["manual", "retry"]
+
+
+def test_backfill_of_times_before_the_deploy_does_not_move_the_deploy_time(clients: Any, deploy: Any) -> None:
+    """Regression: a backfill of a fire time from before the job existed sorts first in the
+    job's history; its scheduled_for must not become the deploy time (audit blamed the job for
+    every fire time in between). Only what proves the job existed counts: here the oldest
+    scheduled run, yesterday at midnight."""
+    job = make_job("daily", "cron(0 0 * * ? *)")
+    manifest = make_manifest(job)
+    deploy(manifest, job)  # the function's LastModified is now: inside the window
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    old = midnight - timedelta(days=3)
+    put_run(clients.dynamodb, "daily", backfill_run_id(old), trigger="backfill", scheduled_for=old, started_at=datetime.now(timezone.utc))
+    for fire in (midnight - timedelta(days=1), midnight):
+        put_run(clients.dynamodb, "daily", scheduled_run_id(fire, "ev"), scheduled_for=fire, started_at=fire + timedelta(seconds=2))
+    now = datetime.now(timezone.utc)
+    report = audit(clients, manifest, ["daily"], since=now - timedelta(days=5), until=now, now=now)
+    (daily,) = report.jobs
+    assert (daily.deployed_at, daily.deployed_basis) == (midnight - timedelta(days=1), "oldest history item")
+    assert [(c.fire_time, c.outcome) for c in daily.checks] == [(midnight - timedelta(days=1), Outcome.OK), (midnight, Outcome.OK)]
+    (backfilled,) = daily.unmatched
+    assert backfilled.note == f"backfill of {old:%Y-%m-%dT%H:%M:%SZ}, before the job was live (not audited)"
+    assert report.exit_code == EXIT_CLEAN
+
+
+def test_skipped_backfill_or_retry_does_not_hide_a_miss(clients: Any, hourly: Any) -> None:
+    """Regression: a backfill that yielded to an overlapping run never ran its fire time; audit
+    showed "skipped" (not a problem) and exited 0."""
+    day = next_day()
+    fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={5: "missing"})
+    put_run(clients.dynamodb, "tmp-cleanup", backfill_run_id(fires[4]), trigger="backfill", status="skipped",
+            scheduled_for=fires[4], started_at=fires[6], yielded_to=scheduled_run_id(fires[6], "ev-7"))
+    report = run_audit(clients, hourly, day)
+    check = next(c for c in report.jobs[0].checks if c.fire_time == fires[4])
+    assert (check.outcome, check.run_id) == (Outcome.MISSED, backfill_run_id(fires[4]))
+    assert check.note == f"backfill run was skipped (yielded to {scheduled_run_id(fires[6], 'ev-7')})"
+    assert report.exit_code == EXIT_PROBLEMS
+    # A scheduled run that yielded is the schedule's own overlap rule: skipped, not a problem.
+    put_run(clients.dynamodb, "tmp-cleanup", scheduled_run_id(fires[4], "ev-5"), status="skipped", scheduled_for=fires[4], started_at=fires[4])
+    again = run_audit(clients, hourly, day)
+    assert next(c for c in again.jobs[0].checks if c.fire_time == fires[4]).outcome is Outcome.SKIPPED
+    assert again.exit_code == EXIT_CLEAN
+
+
+@pytest.mark.parametrize("first_day, days, expected_local_days", [
+    # Spring forward (2027-03-28): 02:00 does not exist in Berlin, and Scheduler skips that day.
+    ("2027-03-26", 4, ["2027-03-27", "2027-03-29", "2027-03-30"]),
+    # Fall back (2027-10-31): 02:00 happens twice, and Scheduler runs once.
+    ("2027-10-29", 4, ["2027-10-30", "2027-10-31", "2027-11-01", "2027-11-02"]),
+])
+def test_timezone_job_across_dst_expects_what_scheduler_runs(clients: Any, deploy: Any, first_day: str, days: int,
+                                                            expected_local_days: list[str]) -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    job = make_job("nightly-report", "cron(0 2 * * ? *)", timezone_name="Europe/Berlin")
+    manifest = make_manifest(job)
+    deploy(manifest, job)
+    since = datetime.fromisoformat(first_day).replace(tzinfo=berlin).replace(hour=3).astimezone(timezone.utc)
+    until = since + timedelta(days=days)
+    expected = [datetime.fromisoformat(d).replace(hour=2, tzinfo=berlin).astimezone(timezone.utc) for d in expected_local_days]
+    # The runs Scheduler made: one per expected fire time, scheduled_for in UTC as the runtime records it.
+    for fire in expected:
+        put_run(clients.dynamodb, "nightly-report", scheduled_run_id(fire, "exec"), scheduled_for=fire, started_at=fire + timedelta(seconds=20))
+    report = audit(clients, manifest, ["nightly-report"], since=since, until=until, now=until + timedelta(hours=1))
+    (checks,) = [j.checks for j in report.jobs]
+    assert [c.fire_time for c in checks] == expected
+    assert {c.outcome for c in checks} == {Outcome.OK} and report.exit_code == EXIT_CLEAN
+    assert [c.fire_time.astimezone(berlin).hour for c in checks] == [2] * len(expected)

@@ -180,3 +180,66 @@ def test_backfill_of_an_undeployed_job_is_refused(clients: Any, table: str) -> N
     manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)"))
     with pytest.raises(NotDeployedError, match="tmp-cleanup is not deployed"):
         plan_backfill(clients, manifest, "tmp-cleanup", start=DAY, end=DAY + timedelta(hours=2), now=NOW)
+
+
+def put_lock(clients: Any, holder: str, expires_at: datetime) -> None:
+    """The forbid lock as the runtime holds it while a run is going (records.LOCK_SORT_KEY)."""
+    from cronplane.ops.items import to_item
+
+    item = {"job": "tmp-cleanup", "run_id": "~lock", "kind": "lock", "holder": holder, "expires_at": int(expires_at.timestamp())}
+    clients.dynamodb.put_item(TableName="acme-jobs-history", Item=to_item(item))
+
+
+def test_forbid_backfill_waits_while_another_run_holds_the_lock(clients: Any, day_with_gaps: Any) -> None:
+    """Regression: a forbid job's backfill run was invoked while a scheduled run held the lock,
+    so the runtime skipped it (and the fire time stayed un-run)."""
+    manifest, fires = day_with_gaps
+    plan = plan_backfill(clients, manifest, "tmp-cleanup", start=DAY + timedelta(minutes=1), end=DAY + timedelta(days=1), now=NOW)
+    holder = scheduled_run_id(NOW, "ev-now")
+    put_lock(clients, holder, NOW + timedelta(minutes=5))
+    runtime = Runtime(clients, LambdaInvoker(clients.lambda_, manifest))
+    fake = FakeTime()
+    sent_while_locked: list[int] = []
+
+    def scheduled_run_ends() -> None:
+        sent_while_locked.append(len(runtime.sent))
+        clients.dynamodb.delete_item(TableName="acme-jobs-history", Key={"job": {"S": "tmp-cleanup"}, "run_id": {"S": "~lock"}})
+
+    fake.on_sleep.append(scheduled_run_ends)
+    waits: list[str] = []
+    runs = run_backfill(plan, manifest, runtime, clients.dynamodb, triggered_by=ME, rate_per_minute=0, now=lambda: NOW,
+                        sleep=fake.sleep, clock=fake.clock, on_wait=waits.append)
+    assert sent_while_locked == [0] and [r.status for r in runs] == ["succeeded"] * 3
+    assert waits == [f"waiting for run {holder} to finish (concurrency: forbid)"]
+    # An expired lock (its holder died) does not block.
+    put_lock(clients, holder, NOW - timedelta(seconds=1))
+    again = plan_backfill(clients, manifest, "tmp-cleanup", start=fires[0], end=fires[-1], now=NOW)
+    assert again.items == ()
+
+
+def test_forbid_backfill_stops_when_the_lock_is_never_released(clients: Any, day_with_gaps: Any) -> None:
+    from cronplane.ops.backfill import LockHeldError
+
+    manifest, _ = day_with_gaps
+    plan = plan_backfill(clients, manifest, "tmp-cleanup", start=DAY + timedelta(minutes=1), end=DAY + timedelta(days=1), now=NOW)
+    put_lock(clients, "20261121T020000Z-stuck000", NOW + timedelta(hours=2))
+    runtime = Runtime(clients, LambdaInvoker(clients.lambda_, manifest))
+    fake = FakeTime()
+    with pytest.raises(LockHeldError, match="run 20261121T020000Z-stuck000 still holds the job's lock after 420s"):
+        run_backfill(plan, manifest, runtime, clients.dynamodb, triggered_by=ME, now=lambda: NOW, sleep=fake.sleep, clock=fake.clock)
+    assert runtime.sent == []
+
+
+def test_skipped_backfill_is_planned_again_under_a_new_id(clients: Any, day_with_gaps: Any) -> None:
+    """Regression: a backfill run that yielded to an overlapping run never ran, but its id was
+    taken, so backfill sent people to `jobctl dlq replay` for a message that does not exist."""
+    manifest, fires = day_with_gaps
+    put_run(clients.dynamodb, "tmp-cleanup", backfill_run_id(fires[2]), trigger="backfill", status="skipped",
+            scheduled_for=fires[2], started_at=NOW, yielded_to="20261121T010000Z-abcdef12")
+    plan = plan_backfill(clients, manifest, "tmp-cleanup", start=fires[0], end=fires[-1], now=NOW)
+    assert [(i.fire_time, i.run_id, i.reason) for i in plan.items] == [
+        (fires[2], f"{backfill_run_id(fires[2])}-2", "missed, backfill skipped"),
+        (fires[3], backfill_run_id(fires[3]), "missed"),
+        (fires[16], backfill_run_id(fires[16]), "failed"),
+    ]
+    assert plan.already_backfilled == ()
