@@ -34,8 +34,12 @@ if [ ! -x "$VENV/bin/python" ]; then
         fi
     fi
     echo "cronplane: creating virtualenv in $VENV ($("$PY" --version 2>&1))" >&2
+    VENV_EXISTED=0
+    [ -e "$VENV" ] && VENV_EXISTED=1
     if ! "$PY" -m venv "$VENV"; then
-        rm -rf "$VENV"  # a half-made venv would be taken for a finished one next time
+        # A half-made venv would be taken for a finished one next time; never remove a folder
+        # that was there before (CRONPLANE_VENV may point anywhere).
+        [ "$VENV_EXISTED" = 1 ] || rm -rf "$VENV"
         echo "cronplane: could not create the virtualenv; on Debian/Ubuntu install python3-venv first" >&2
         exit 1
     fi

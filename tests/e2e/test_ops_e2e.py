@@ -219,11 +219,14 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
 
 
 def test_audit_of_a_per_minute_day_costs_a_few_requests(project: tuple[Path, str]) -> None:
+    """Records the size the runtime writes (attempt, request id, a ~200-byte result): 1,440 of
+    them fit in two 1 MB pages at most; plus the Query for retries after the window."""
     path, endpoint = project
     deploy_like(endpoint, "ticker", "rate(1 minute)")
     day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
     put_runs(endpoint, [record("ticker", scheduled_run_id(day + timedelta(minutes=m), f"t{m}"), day + timedelta(minutes=m),
-                               day + timedelta(minutes=m, seconds=1), result=json.dumps({"rows": m}), request_id=f"req-{m:08d}")
+                               day + timedelta(minutes=m, seconds=1), result='{"deleted": 12, "kept": 3}' * 8,
+                               request_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", function_name="acme-jobs-ticker", ttl=2_000_000_000)
                         for m in range(1, 1441)])
     result = jobctl(path, endpoint, "audit", "ticker", "--since", iso(day), "--until", iso(day + timedelta(days=1)),
                     "--now", iso(day + timedelta(days=1, minutes=5)), "-o", "json")

@@ -617,3 +617,20 @@ def test_files_that_are_not_text_or_not_files(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as info:
         load_manifest(tmp_path)
     assert "is a folder" in str(info.value)
+
+
+def test_tags_use_only_the_characters_aws_accepts(project: Path) -> None:
+    # AWS tag keys and values: letters, digits, spaces and _ . : / = + - @ (any script)
+    found = problems(project, HEAD + """\
+    tags:
+      app.io/name: "team value_1:=+-@"
+      Größe: "ü"
+      cost-center: "4#2"
+      "a\\nb": c
+""")
+    assert found == [
+        (10, "jobs.report.tags.cost-center",
+         "'4#2' has a character AWS does not allow in tags; use letters, digits, spaces and _ . : / = + - @"),
+        (11, 'jobs.report.tags["a\\nb"]',
+         "'a\\nb' has a character AWS does not allow in tags; use letters, digits, spaces and _ . : / = + - @"),
+    ]

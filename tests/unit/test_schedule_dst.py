@@ -114,3 +114,11 @@ def test_utc_and_no_zone_are_the_same_and_have_no_dst() -> None:
     a = parse_schedule("cron(30 2 * * ? *)", "UTC", now=NOW).next_fire_times(utc(2026, 3, 28), 3)
     b = parse_schedule("cron(30 2 * * ? *)", None, now=NOW).next_fire_times(utc(2026, 3, 28), 3)
     assert a == b == [utc(2026, 3, 28, 2, 30), utc(2026, 3, 29, 2, 30), utc(2026, 3, 30, 2, 30)]
+
+
+def test_at_on_a_repeated_local_time_runs_once_at_the_first_occurrence() -> None:
+    # 2026-10-25 02:30 happens twice in Berlin (CEST, then CET): the one-off runs at the first.
+    schedule = parse_schedule("at(2026-10-25T02:30:00)", "Europe/Berlin", now=NOW)
+    assert in_utc("at(2026-10-25T02:30:00)", "Europe/Berlin", NOW, 3) == [utc(2026, 10, 25, 0, 30)]
+    # asked during the second 02:30 (01:30 UTC), it has already run
+    assert schedule.next_fire_times(utc(2026, 10, 25, 0, 45), 3) == []

@@ -156,3 +156,8 @@ def test_deep_nesting_is_a_problem_not_a_crash() -> None:
 def test_dotted_paths() -> None:
     assert dotted(("jobs", "report", "retries", "retry_on", 0)) == "jobs.report.retries.retry_on[0]"
     assert dotted(()) == ""
+    # keys that would make the path ambiguous or span lines are quoted
+    assert dotted(("jobs", "my job", "timeout")) == 'jobs["my job"].timeout'
+    assert dotted(("jobs", "a", "tags", "app.io/name")) == 'jobs.a.tags["app.io/name"]'
+    assert dotted(("\n",)) == '["\\n"]'
+    assert dotted(("jobs", "nightly-report", "env", "AWS_REGION")) == "jobs.nightly-report.env.AWS_REGION"

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, MutableMapping
 
 import click
 
@@ -62,7 +62,7 @@ _AWS_SETTINGS_DROPPED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKE
                          "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
 
-def isolate_from_aws(environ: Any) -> None:
+def isolate_from_aws(environ: MutableMapping[str, str]) -> None:
     """The dev process talks only to its own emulator, never to AWS: make sure nothing in the
     user's shell (an ``AWS_PROFILE`` for a profile this machine lacks or whose SSO login expired,
     an ``AWS_ENDPOINT_URL_DYNAMODB``, real keys) reaches the deploy, the scheduler or the
@@ -80,12 +80,14 @@ def isolate_from_aws(environ: Any) -> None:
 
 
 def _stop_on_signals(server: Any) -> dict[int, Any]:
-    """Ctrl-C and SIGTERM end ``server.wait()`` instead of raising in a random place; a second
-    Ctrl-C (say, during a slow first deploy) interrupts right away. Either way the ``finally``
-    in ``dev`` stops everything."""
+    """Once the server is ready, Ctrl-C and SIGTERM end ``server.wait()`` instead of raising in
+    a random place (exit 0). Before that (a slow first deploy: packaging, pip) they interrupt
+    right away: the emulator lives in memory, so nothing is left half-made (exit 130), and so
+    does a second Ctrl-C. Either way the ``finally`` in ``dev`` stops everything."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if server.stop_event.is_set() and signum == signal.SIGINT:
+        if not server.ready.is_set() or (server.stop_event.is_set() and signum == signal.SIGINT):
+            server.stop_event.set()
             raise KeyboardInterrupt
         server.stop_event.set()
 

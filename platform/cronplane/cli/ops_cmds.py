@@ -83,7 +83,9 @@ def audit(job_name: str | None, manifest_path: str, since: str, until: str | Non
     start = parse_moment(since, now, "--since")
     end = min(parse_moment(until, now, "--until"), now) if until else now  # the future has no runs yet
     if end <= start:
-        raise click.BadParameter(f"the window is empty: --until {end:%Y-%m-%dT%H:%M:%SZ} is not after --since", param_hint="--until")
+        raise click.BadParameter(
+            f"the window is empty: --since {start:%Y-%m-%dT%H:%M:%SZ} is not before "
+            f"{'--until' if until else 'now'} {end:%Y-%m-%dT%H:%M:%SZ}", param_hint="--since / --until")
     jobs = [manifest.job(job_name).name] if job_name else [j.name for j in manifest.jobs]
     report = ops_audit.audit(clients, manifest, jobs, since=start, until=end, now=now,
                              grace_seconds=ops_audit.DEFAULT_GRACE_SECONDS if grace is None else grace)
@@ -106,9 +108,10 @@ class _DlqGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group("dlq", cls=_DlqGroup)
+@click.group("dlq", cls=_DlqGroup, subcommand_metavar="JOB [-o json] | replay JOB (--run RUN_ID | --all)")
 def dlq() -> None:
-    """List a job's dead-letter messages (jobctl dlq JOB), or replay them (jobctl dlq replay JOB)."""
+    """List a job's dead-letter messages without consuming them (jobctl dlq JOB [-o json]), or
+    replay them as new retry runs (jobctl dlq replay JOB --run RUN_ID | --all)."""
 
 
 @dlq.command("list", hidden=True)
@@ -230,8 +233,15 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     job = manifest.job(job_name)
     now = _now(now_text)
-    plan = plan_backfill(clients, manifest, job.name, start=parse_moment(from_text, now, "--from"),
-                         end=parse_moment(to_text, now, "--to"), now=now)
+    start, end = parse_moment(from_text, now, "--from"), parse_moment(to_text, now, "--to")
+    # A mistyped window is a usage error (2), like audit's, not a failure of the backfill (1).
+    if end <= start:
+        raise click.BadParameter(f"the window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from "
+                                 f"{start:%Y-%m-%dT%H:%M:%SZ}", param_hint="--from / --to")
+    if start >= now:
+        raise click.BadParameter(f"--from {start:%Y-%m-%dT%H:%M:%SZ} is in the future: backfill re-runs past fire times",
+                                 param_hint="--from")
+    plan = plan_backfill(clients, manifest, job.name, start=start, end=end, now=now)
     click.echo(backfill_plan_text(plan, rate, job.concurrency == Concurrency.FORBID))
     if not plan.items:
         click.echo("nothing to backfill")

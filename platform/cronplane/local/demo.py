@@ -65,7 +65,7 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
     started = time.monotonic()
     options = DevOptions(manifest_path=manifest_path, port=port, schedule=False, watch=False, write_dev_file=False)
     server = DevServer(options, console)
-    console.line("cronplane demo: an AWS emulator on this machine, the jobs of jobs.yaml deployed into it, each run once.", bold=True)
+    console.line(f"cronplane demo: an AWS emulator on this machine, the jobs of {manifest_path} deployed into it, each run once.", bold=True)
     try:
         server.start()
         manifest = server.manifest

@@ -21,9 +21,9 @@ from cronplane.models import Concurrency, Manifest
 from cronplane.ops.audit import Outcome, classify, deploy_time, effective_status, rate_anchor
 from cronplane.ops.invoking import Invoker, backfill_envelope
 from cronplane.ops.items import get_item, read_window
-from cronplane.ops.pause import NotDeployedError
-from cronplane.ops.trigger import find_trigger
-from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus, backfill_run_id
+from cronplane.ops.pause import NotDeployedError, read_marker
+from cronplane.ops.trigger import TriggerState, find_trigger
+from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus, backfill_run_id, iso
 
 DEFAULT_RATE_PER_MINUTE = 10
 MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
@@ -48,6 +48,7 @@ class BackfillPlan:
     items: tuple[BackfillItem, ...]
     fire_times: int  # promised in the window
     already_backfilled: tuple[str, ...] = ()  # run ids that exist: re-running would be a duplicate
+    note: str = ""  # why the schedule itself is not running the job now (paused, disabled)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,19 @@ def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: dat
             todo.append(BackfillItem(check.fire_time, f"{run_id}-{len(earlier) + 1}", f"{check.outcome.value}, backfill skipped"))
         else:
             done_before.append(run_id)  # an earlier backfill ran and failed: that is DLQ replay's case
-    return BackfillPlan(job_name, start, end, tuple(todo), len(fire_times), tuple(done_before))
+    return BackfillPlan(job_name, start, end, tuple(todo), len(fire_times), tuple(done_before),
+                        _paused_note(clients, manifest, job_name, trigger))
+
+
+def _paused_note(clients: Any, manifest: Manifest, job_name: str, trigger: TriggerState) -> str:
+    """Backfilling a paused job is allowed (catching up after an incident), but say so."""
+    if trigger.enabled:
+        return ""
+    marker = read_marker(clients.dynamodb, names.history_table(manifest.namespace), job_name)
+    if marker is not None:
+        reason = f" ({marker.reason})" if marker.reason else ""
+        return f"{job_name} is paused by {marker.actor} since {iso(marker.at)}{reason}; the backfill runs it anyway"
+    return f"{job_name}'s {trigger.label} is disabled; the backfill runs it anyway"
 
 
 def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynamodb: Any, *, triggered_by: str,

@@ -24,6 +24,14 @@ def _styler(colour: bool) -> Callable[[str, str | None], str]:
     return lambda text, fg: click.style(text, fg=fg) if colour and fg else text
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _t(moment: datetime | None) -> str:
     return iso(moment) if moment else "-"
 
@@ -47,7 +55,7 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
     state = "enabled" if job.trigger.enabled else "disabled"
     lines = [f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)} or earlier ({job.deployed_basis})"]
     counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
-    lines.append(f"  {len(job.checks)} fire times: {counts or 'none in the window'}")
+    lines.append(f"  {_plural(len(job.checks), 'fire time')}: {counts or 'none in the window'}")
     if job.note:
         lines.append(f"  note: {job.note}")
     for check in job.checks:
@@ -58,11 +66,13 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
         until = _t(period.end) if period.end else "now (still paused)"
         reason = f": {period.reason}" if period.reason else ""
         count = sum(1 for c in job.checks if c.outcome is Outcome.PAUSED and period.covers(c.fire_time))
-        lines.append(f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({count} fire times)")
+        lines.append(f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({_plural(count, 'fire time')})")
     if job.count(Outcome.DISABLED):
         lines.append(f"  disabled in the manifest: {job.count(Outcome.DISABLED)} fire times not expected")
+    if job.unmatched:
+        lines.append("  runs that match no fire time (listed, not checked):")
     for run in job.unmatched:
-        lines.append(f"  {run.trigger:<9} {run.run_id}  {run.status}  {run.note}")
+        lines.append(f"  {run.trigger:<9} {run.run_id:<28}  {run.status:<9}  {run.note}".rstrip())
     return lines
 
 
@@ -102,7 +112,7 @@ def dlq_text(job: str, messages: list[DlqMessage]) -> str:
     for m in messages:
         attempts = str(m.attempts) if m.attempts is not None else "-"
         lines.append(f"  {m.when or '-':<20}  {m.source.value:<8}  {m.run_id or '-':<30}  {m.trigger or '-':<8}  "
-                     f"{attempts:>3}  {m.error[:120]}".rstrip())
+                     f"{attempts:>3}  {_cut(m.error, 120)}".rstrip())
     lines.append(f"replay: jobctl dlq replay {job} --run RUN_ID  (or --all)")
     return "\n".join(lines)
 
@@ -123,8 +133,10 @@ def replay_text(results: list[ReplayResult]) -> str:
 
 # -- backfill -------------------------------------------------------------------------------
 def backfill_plan_text(plan: BackfillPlan, rate: float, forbid: bool) -> str:
-    lines = [f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {plan.fire_times} fire times, "
+    lines = [f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {_plural(plan.fire_times, 'fire time')}, "
              f"{len(plan.items)} without a successful run"]
+    if plan.note:
+        lines.append(f"  note: {plan.note}")
     for item in plan.items:
         lines.append(f"  {_t(item.fire_time)}  {item.reason:<9}  run {item.run_id}")
     for run_id in plan.already_backfilled:

@@ -118,3 +118,39 @@ def test_a_stale_dev_file_is_ignored_even_when_its_pid_lives_again(tmp_path: Pat
         assert AwsConfig().with_defaults("eu-west-1", tmp_path).endpoint_url is None
     finally:
         os.environ.update(env)
+
+
+def test_the_dev_process_never_reaches_for_the_users_aws_settings() -> None:
+    from cronplane.cli.dev_cmds import isolate_from_aws
+
+    environ = {"AWS_PROFILE": "prod-sso", "AWS_ENDPOINT_URL_DYNAMODB": "https://ddb.example", "AWS_ACCESS_KEY_ID": "AKIAREAL",
+               "AWS_SESSION_TOKEN": "t", "AWS_REGION": "us-east-1", "AWS_CA_BUNDLE": "/etc/ca.pem", "PATH": "/bin"}
+    isolate_from_aws(environ)
+    assert environ["AWS_ACCESS_KEY_ID"] == environ["AWS_SECRET_ACCESS_KEY"] == "testing"
+    assert environ["AWS_CONFIG_FILE"] == environ["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
+    assert not {"AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_SESSION_TOKEN"} & set(environ)
+    assert (environ["AWS_REGION"], environ["AWS_CA_BUNDLE"], environ["PATH"]) == ("us-east-1", "/etc/ca.pem", "/bin")
+
+
+def test_ctrl_c_interrupts_a_slow_start_at_once_and_stops_a_ready_server_cleanly() -> None:
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    from cronplane.cli.dev_cmds import _restore, _stop_on_signals
+
+    server = SimpleNamespace(stop_event=threading.Event(), ready=threading.Event())
+    previous = _stop_on_signals(server)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # still deploying: stop now, not after the deploy
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        server.stop_event.clear()
+        server.ready.set()
+        os.kill(os.getpid(), signal.SIGTERM)  # ready: just end wait(), no exception
+        time.sleep(0.05)
+        assert server.stop_event.is_set()
+    finally:
+        _restore(previous)

@@ -197,3 +197,51 @@ def test_large_result_does_not_deadlock_the_pipe(tmp_path: Path, big: int) -> No
     """)
     result = invoke_local(invocation(code, timeout_s=5))
     assert result.ok and len(result.payload) == big
+
+
+def test_function_dies_with_a_parent_killed_outright(tmp_path: Path) -> None:
+    """kill -9 of `jobctl dev` (or of run-now --local) cannot clean up; the function process
+    notices its parent is gone and takes its whole group down, grandchildren included."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    pids_file = tmp_path / "pids"
+    code = write_code(tmp_path, f"""
+        import os, subprocess, sys, time
+        def handler(event, context):
+            grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            open({str(pids_file)!r}, "w").write(f"{{os.getpid()}} {{grandchild.pid}}")
+            time.sleep(60)
+    """)
+    parent_script = (
+        "import sys; from pathlib import Path; from cronplane.local.runner import Invocation, invoke_local\n"
+        f"invoke_local(Invocation(code_dir=Path({str(code)!r}), handler='app.handler', env={{}}, event={{}}, "
+        "timeout_s=120, memory_mb=128, function_name='orphan-check'))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_script])
+    try:
+        deadline = time.monotonic() + 20
+        while not (pids_file.exists() and pids_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = [int(p) for p in pids_file.read_text().split()]
+        assert all(_alive(pid) for pid in pids)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = [pid for pid in pids if _alive(pid)]
+    for pid in survivors:  # do not leave them behind when this fails
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, json.dumps(pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

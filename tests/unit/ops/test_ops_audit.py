@@ -14,7 +14,7 @@ from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.pause import pause_job, resume_job
 from cronplane.runtime.records import backfill_run_id, new_run_id, scheduled_run_id, Trigger
 
-from ops_fixtures import make_job, next_day, make_manifest, put_run, put_runs, run_record
+from ops_fixtures import make_job, make_manifest, next_day, put_run
 
 
 def hourly_day(dynamodb: Any, job: str, day: datetime, *, skip: dict[int, str] | None = None) -> list[datetime]:
@@ -200,28 +200,6 @@ def test_undeployed_job_is_a_problem(clients: Any, table: str) -> None:
     report = run_audit(clients, manifest, next_day())
     assert report.exit_code == EXIT_PROBLEMS
     assert "not deployed" in report.jobs[0].note and "1 not deployed (tmp-cleanup)" in report.verdict
-
-
-def test_a_day_of_a_per_minute_job_costs_a_few_queries(clients: Any, deploy: Any) -> None:
-    job = make_job("ticker", "cron(* * * * ? *)")
-    manifest = make_manifest(job)
-    deploy(manifest, job)
-    day = next_day()
-    attempts = [{"attempt": 1, "started_at": "", "duration_ms": 850, "error_type": None, "error_message": None}]
-    fires = [day + timedelta(minutes=m) for m in range(1, 1441)]
-    put_runs(boto3.client("dynamodb", region_name="eu-west-1"), [
-        run_record("ticker", scheduled_run_id(fire, f"{fire:%H%M}"), scheduled_for=fire, started_at=fire + timedelta(seconds=2),
-                   attempts=attempts, request_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", result='{"deleted": 12, "kept": 3}' * 8,
-                   function_name="acme-jobs-ticker", deadline=(fire + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   ttl=2_000_000_000)
-        for fire in fires])
-    clients.calls.clear()
-    report = run_audit(clients, manifest, day)
-    assert report.jobs[0].count(Outcome.OK) == 1440 and report.exit_code == EXIT_CLEAN
-    assert "dynamodb.Scan" not in clients.calls
-    queries = clients.calls["dynamodb.Query"]
-    assert 1 <= queries <= 3, clients.calls
-    assert sum(clients.calls.values()) <= 5, clients.calls  # + describe_rule + get_function_configuration
 
 
 def test_replayed_delivery_failure_recovers_its_fire_time(clients: Any, hourly: Any) -> None:

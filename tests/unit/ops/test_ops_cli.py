@@ -205,3 +205,55 @@ def test_ops_commands_keep_working_after_a_one_time_job_fired(project: Any) -> N
     result = invoke("pause", "tmp-cleanup", "-f", str(path))
     assert result.exit_code == 0, result.output
     assert "paused tmp-cleanup" in result.output
+
+
+def test_backfill_window_mistakes_are_usage_errors(project: Any) -> None:
+    """Regression: an empty backfill window exited 1 (a failure) while audit's exits 2 (usage)."""
+    path, _ = project
+    base = ["backfill", "tmp-cleanup", "-f", str(path), "--now", "2026-11-21T06:00:00Z"]
+    empty = CliRunner().invoke(cli, [*base, "--from", "2026-11-21T00:00:00Z", "--to", "2026-11-20T00:00:00Z"])
+    assert empty.exit_code == 2 and "the window is empty: --to 2026-11-20T00:00:00Z is not after --from 2026-11-21T00:00:00Z" in empty.output
+    future = CliRunner().invoke(cli, [*base, "--from", "2026-11-22T00:00:00Z", "--to", "2026-11-23T00:00:00Z"])
+    assert future.exit_code == 2 and "is in the future" in future.output
+    audit_empty = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "2026-11-22T00:00:00Z", "--now", "2026-11-21T06:00:00Z"])
+    assert audit_empty.exit_code == 2
+    assert "--since 2026-11-22T00:00:00Z is not before now 2026-11-21T06:00:00Z" in audit_empty.output
+
+
+def test_backfill_of_a_paused_job_says_so_and_counts_read_well(project: Any) -> None:
+    path, _ = project
+    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    fill_day(day, skip={5})
+    assert invoke("pause", "tmp-cleanup", "-f", str(path), "--reason", "disk migration").exit_code == 0
+    result = CliRunner().invoke(cli, ["backfill", "tmp-cleanup", "-f", str(path), "--from", "2026-11-20T04:30:00Z",
+                                      "--to", "2026-11-20T05:30:00Z", "--now", "2026-11-21T06:00:00Z"])
+    lines = result.output.splitlines()
+    assert lines[0] == "Backfill tmp-cleanup 2026-11-20T04:30:00Z .. 2026-11-20T05:30:00Z: 1 fire time, 1 without a successful run"
+    assert lines[1].startswith("  note: tmp-cleanup is paused by arn:aws:sts::") and lines[1].endswith(
+        "(disk migration); the backfill runs it anyway")
+
+
+def test_audit_lists_unmatched_runs_under_a_heading_in_columns(project: Any) -> None:
+    path, _ = project
+    day = day_after_tomorrow()
+    fill_day(day, skip=set())
+    db = boto3.client("dynamodb", region_name="eu-west-1")
+    put_run(db, "tmp-cleanup", f"{day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567", trigger="manual", status="failed",
+            started_at=day + timedelta(hours=5, minutes=7), triggered_by="arn:aws:sts::123456789012:user/ana")
+    result = invoke("audit", "-f", str(path), "--since", day.isoformat(), "--until", (day + timedelta(hours=1)).isoformat(),
+                    "--now", (day + timedelta(days=1, hours=1)).isoformat())
+    assert result.exit_code == 0, result.output
+    assert "  1 fire time: 1 ok" in result.output.splitlines()
+    result = invoke("audit", "-f", str(path), "--since", day.isoformat(), "--until", (day + timedelta(days=1)).isoformat(),
+                    "--now", (day + timedelta(days=1, hours=1)).isoformat())
+    lines = result.output.splitlines()
+    heading = lines.index("  runs that match no fire time (listed, not checked):")
+    assert lines[heading + 1] == (f"  manual    {day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567     failed     "
+                                  "manual run by arn:aws:sts::123456789012:user/ana")
+    assert result.exit_code == 0  # a failed manual run is listed, never flagged
+
+
+def test_dlq_help_shows_how_to_list_and_replay() -> None:
+    result = CliRunner().invoke(cli, ["dlq", "--help"])
+    assert result.exit_code == 0
+    assert "dlq [OPTIONS] JOB [-o json] | replay JOB (--run RUN_ID | --all)" in " ".join(result.output.split())
