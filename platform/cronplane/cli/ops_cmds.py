@@ -227,7 +227,7 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
     from cronplane.models import Concurrency
     from cronplane.ops.backfill import plan_backfill, run_backfill
     from cronplane.ops.invoking import LambdaInvoker
-    from cronplane.ops.render import backfill_plan_text, backfill_progress
+    from cronplane.ops.render import backfill_plan_text, backfill_progress, backfill_summary
 
     rate = _rate(rate_text)
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
@@ -252,7 +252,7 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
                         triggered_by=clients.caller_arn(), rate_per_minute=rate, now=(lambda: now) if now_text else None,
                         on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)),
                         on_wait=lambda text: click.echo(f"  {text}"))
-    accepted = sum(1 for r in runs if r.accepted)
-    click.echo(f"{accepted} of {total} backfill run(s) started; follow them with `jobctl history {job.name}`")
-    if accepted < total:
+    click.echo(backfill_summary(job.name, total, runs))
+    # Not accepted, or (forbid jobs, which are waited for) finished without success: exit 1.
+    if any(not r.accepted or (r.status and r.status != "succeeded") for r in runs) or len(runs) < total:
         raise SystemExit(1)

@@ -27,6 +27,7 @@ from cronplane.runtime.records import iso
 log = logging.getLogger(__name__)
 
 MAX_CATCH_UP = 5  # firings of one trigger in one tick; more means the clock jumped, not a backlog
+SKIP_WARNING_S = 10.0  # at most one "skipped N firings" warning per trigger this often
 
 
 class Clock(Protocol):
@@ -96,6 +97,8 @@ class _Tracked:
     anchor: datetime
     next_at: datetime | None
     fired: int = 0
+    skipped: int = 0  # firings dropped since the last warning about them
+    warned_at: float = float("-inf")  # monotonic time of that warning
 
 
 @dataclass
@@ -147,14 +150,24 @@ class LocalScheduler:
                 if not tracked.trigger.enabled:
                     continue  # a disabled trigger keeps its calendar but delivers nothing
                 if burst >= MAX_CATCH_UP:
-                    log.warning(
-                        "%s: skipped the firing at %s: the clock moved faster than runs could be started "
-                        "(a lower --time-scale avoids this)", tracked.trigger.name, iso(due),
-                    )
+                    tracked.skipped += 1
                     continue
                 burst += 1
                 firings.extend(self._fire(tracked.trigger, due))
+            self._warn_skipped(tracked, now)
         return firings
+
+    def _warn_skipped(self, tracked: _Tracked, now: datetime) -> None:
+        """One warning per trigger every SKIP_WARNING_S at most, with the count: at a high
+        --time-scale the dropped firings would otherwise flood the terminal."""
+        if not tracked.skipped or time.monotonic() - tracked.warned_at < SKIP_WARNING_S:
+            return
+        log.warning(
+            "%s: skipped %d firing%s up to %s: the schedule clock moved faster than runs could be started "
+            "(a lower --time-scale avoids this)", tracked.trigger.name, tracked.skipped,
+            "" if tracked.skipped == 1 else "s", iso(now),
+        )
+        tracked.skipped, tracked.warned_at = 0, time.monotonic()
 
     def next_due(self) -> datetime | None:
         times = [t.next_at for t in self._tracked.values() if t.next_at is not None and t.trigger.enabled]

@@ -154,3 +154,13 @@ def backfill_progress(index: int, total: int, run: BackfillRun) -> str:
     if run.error:
         return f"{head}: {run.error}"
     return f"{head}: {run.status or 'queued'}"
+
+
+def backfill_summary(job: str, total: int, runs: list[BackfillRun]) -> str:
+    accepted = sum(1 for r in runs if r.accepted)
+    finished: dict[str, int] = {}
+    for run in runs:
+        if run.status:
+            finished[run.status] = finished.get(run.status, 0) + 1
+    outcome = f" ({', '.join(f'{n} {status}' for status, n in sorted(finished.items()))})" if finished else ""
+    return f"{accepted} of {total} backfill run(s) started{outcome}; follow them with `jobctl history {job}`"

@@ -257,3 +257,39 @@ def test_dlq_help_shows_how_to_list_and_replay() -> None:
     result = CliRunner().invoke(cli, ["dlq", "--help"])
     assert result.exit_code == 0
     assert "dlq [OPTIONS] JOB [-o json] | replay JOB (--run RUN_ID | --all)" in " ".join(result.output.split())
+
+
+def test_forbid_backfill_reports_how_its_runs_ended_and_exits_1_on_failure(tmp_path: Path, deploy: Any) -> None:
+    """Regression: a forbid job's backfill waits for each run's final status, but said only
+    "2 of 2 backfill run(s) started" and exited 0 when they had all failed."""
+    (tmp_path / "jobs" / "infra").mkdir(parents=True)
+    (tmp_path / "jobs" / "infra" / "tmp_cleanup.py").write_text("def handler(event, context):\n    return 1\n")
+    path = tmp_path / "jobs.yaml"
+    path.write_text(MANIFEST + "    concurrency: forbid\n")
+    deploy(load_manifest(path), load_manifest(path).jobs[0])
+    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    fill_day(day, skip={5, 6})
+    db = boto3.client("dynamodb", region_name="eu-west-1")
+
+    from botocore.hooks import HierarchicalEmitter
+
+    original = HierarchicalEmitter.emit
+
+    def runtime(self: Any, event_name: str, **kwargs: Any) -> Any:
+        # Stands in for the function: the 05:00 run fails, the 06:00 one succeeds.
+        if event_name.startswith("provide-client-params.lambda.Invoke"):
+            env = json.loads(kwargs["params"]["Payload"])["cronplane"]
+            fire = datetime.fromisoformat(env["scheduled_for"].replace("Z", "+00:00"))
+            put_run(db, "tmp-cleanup", env["run_id"], trigger="backfill", scheduled_for=fire, started_at=day + timedelta(days=1),
+                    status="failed" if fire.hour == 5 else "succeeded", error="OSError: disk full")
+        return original(self, event_name, **kwargs)
+
+    HierarchicalEmitter.emit = runtime  # type: ignore[method-assign]
+    try:
+        result = invoke("backfill", "tmp-cleanup", "-f", str(path), "--from", "2026-11-20T04:30:00Z", "--to", "2026-11-20T06:30:00Z",
+                        "--now", "2026-11-21T06:00:00Z", "--rate", "6000/min", "--yes")
+    finally:
+        HierarchicalEmitter.emit = original  # type: ignore[method-assign]
+    assert "[1/2] 2026-11-20T05:00:00Z run 20261120T050000Z-backfill: failed" in result.output
+    assert "2 of 2 backfill run(s) started (1 failed, 1 succeeded); follow them with `jobctl history tmp-cleanup`" in result.output
+    assert result.exit_code == 1
