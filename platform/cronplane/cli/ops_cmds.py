@@ -144,9 +144,12 @@ def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], repl
                region: str | None, profile: str | None, endpoint_url: str | None) -> None:
     """Re-run dead-lettered runs of JOB as new retry runs; a message is deleted only once its
     replay was accepted."""
+    from cronplane import names
+    from cronplane.models import Concurrency
     from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
     from cronplane.ops.invoking import LambdaInvoker
     from cronplane.ops.render import replay_text
+    from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, RunWaiter
 
     if bool(run_ids) == replay_all:
         raise click.UsageError("say which messages to replay: --run RUN_ID (repeatable) or --all")
@@ -168,12 +171,19 @@ def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], repl
     for m in chosen:
         click.echo(f"will replay {m.run_id} ({m.source.value}, {m.error or 'no error text'})")
     _confirm(f"Replay {len(chosen)} run(s) of {job.name}", yes)
+    waiter = None
+    if job.concurrency == Concurrency.FORBID:
+        # One replay at a time, each after the job's lock is free: overlapping replays of a
+        # forbid job would skip each other (and a skipped replay ran nothing).
+        click.echo(f"{job.name} has concurrency: forbid: replaying one run at a time")
+        waiter = RunWaiter(clients.dynamodb, names.history_table(manifest.namespace), job.name,
+                           job.timeout + FINAL_WAIT_MARGIN_S, on_wait=lambda text: click.echo(f"  {text}"))
     results = replay(clients.sqs, url, LambdaInvoker(clients.lambda_, manifest), job.name,
-                     [m.message_id for m in chosen], triggered_by=clients.caller_arn(), now=datetime.now(timezone.utc))
+                     [m.message_id for m in chosen], triggered_by=clients.caller_arn(), now=datetime.now(timezone.utc), waiter=waiter)
     click.echo(replay_text(results))
-    if len(results) < len(chosen):
+    if len(results) < len(chosen) and not any(r.error and r.error.startswith("stopped: ") for r in results):
         click.echo(f"{len(chosen) - len(results)} message(s) were no longer in the queue (consumed elsewhere?)", err=True)
-    if not all(r.accepted for r in results):
+    if len(results) < len(chosen) or not all(r.deleted for r in results):
         raise SystemExit(1)
 
 

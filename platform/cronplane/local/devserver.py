@@ -187,6 +187,15 @@ class DevServer:
         except CronplaneError as exc:
             self.console.line(f"{exc}\nnot deployed; the previous deployment keeps running", fg="red")
             return False
+        previous = self.manifest
+        moved = [f"{key} {getattr(previous, key)} -> {getattr(manifest, key)}" for key in ("namespace", "region")
+                 if previous is not None and getattr(manifest, key) != getattr(previous, key)]
+        if moved:
+            # The scheduler and the run lines follow one namespace in one region, and a deploy
+            # never prunes another namespace: the old jobs would keep firing unseen.
+            self.console.line(f"{', '.join(moved)}: restart jobctl dev (Ctrl-C, then jobctl dev) to switch; "
+                              "not deployed; the previous deployment keeps running", fg="red")
+            return False
         return self.deploy(manifest)
 
     def _watch(self, watcher: "Watcher") -> None:

@@ -316,6 +316,8 @@ def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod
     run, status = max(statuses, key=lambda rs: rs[0].get("started_at") or "")
     outcome = _STATUS_OUTCOME.get(status, Outcome.FAILED)
     note = str(run.get("error") or "")[:200]
+    if outcome is Outcome.LOST and not note:
+        note = "still running past its deadline: the function died without a final record (see `jobctl dlq`)"
     if outcome is Outcome.SKIPPED and run.get("yielded_to"):
         note = f"yielded to {run['yielded_to']}"
     return _found(fire, outcome, run, _delay(fire, run), note)

@@ -20,15 +20,14 @@ from cronplane.errors import CronplaneError
 from cronplane.models import Concurrency, Manifest
 from cronplane.ops.audit import Outcome, classify, deploy_time, effective_status, rate_anchor
 from cronplane.ops.invoking import Invoker, backfill_envelope
-from cronplane.ops.items import get_item, read_window
+from cronplane.ops.items import read_window
 from cronplane.ops.pause import NotDeployedError, read_marker
 from cronplane.ops.trigger import TriggerState, find_trigger
-from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus, backfill_run_id, iso
+from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, LockHeldError, RunWaiter  # noqa: F401 - LockHeldError re-exported
+from cronplane.runtime.records import RunStatus, backfill_run_id, iso
 
 DEFAULT_RATE_PER_MINUTE = 10
 MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
-FINAL_WAIT_MARGIN_S = 120  # async queueing + cold start, on top of the job's own timeout
-POLL_FIRST_S, POLL_MAX_S = 1.0, 10.0  # record polling backs off: short runs answer fast
 # What backfill re-runs: every fire time without a success (and not still running).
 TO_RUN = frozenset({Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST, Outcome.SKIPPED})
 
@@ -120,8 +119,9 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
     would fail the same way) and, for forbid jobs, when a run does not finish in time. A forbid
     job's run starts only once no other run holds the job's lock (``on_wait`` hears why it waits)."""
     job = manifest.job(plan.job)
-    table = names.history_table(manifest.namespace)
     spacing = 60.0 / rate_per_minute if rate_per_minute > 0 else 0.0
+    limit = job.timeout + FINAL_WAIT_MARGIN_S
+    waiter = RunWaiter(dynamodb, names.history_table(manifest.namespace), plan.job, limit, now, sleep, clock, on_wait)
     wait_final = job.concurrency == Concurrency.FORBID
     runs: list[BackfillRun] = []
     last_start: float | None = None
@@ -132,7 +132,7 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
                 sleep(remaining)
         if wait_final:
             # Another run (a scheduled one) holding the job's lock would make this one yield.
-            _wait_lock_free(dynamodb, table, plan.job, job.timeout + FINAL_WAIT_MARGIN_S, now, sleep, clock, on_wait)
+            waiter.lock_free("backfill")
         last_start = clock()
         outcome = invoker.invoke_async(plan.job, backfill_envelope(item.run_id, item.fire_time, triggered_by))
         if not outcome.accepted:
@@ -143,15 +143,15 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
             break
         status = None
         if wait_final:
-            status = _wait_final(dynamodb, table, plan.job, item.run_id, job.timeout + FINAL_WAIT_MARGIN_S, now, sleep, clock)
+            status = waiter.final_status(item.run_id)
             if status is None:
-                run = BackfillRun(item, True, error=f"not final after {job.timeout + FINAL_WAIT_MARGIN_S}s")
+                run = BackfillRun(item, True, error=f"not final after {limit}s")
                 runs.append(run)
                 if on_progress:
                     on_progress(index, run)
                 raise BackfillStopped(
                     f"backfill of {plan.job} stopped: run {item.run_id} is not final after "
-                    f"{job.timeout + FINAL_WAIT_MARGIN_S}s and the job has concurrency: forbid; check "
+                    f"{limit}s and the job has concurrency: forbid; check "
                     f"`jobctl history {plan.job} --run {item.run_id}` and backfill the rest again"
                 )
         run = BackfillRun(item, True, status)
@@ -159,47 +159,3 @@ def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynam
         if on_progress:
             on_progress(index, run)
     return runs
-
-
-class LockHeldError(BackfillStopped):
-    """A forbid job's other run kept its lock longer than a run may last."""
-
-
-def _wait_lock_free(dynamodb: Any, table: str, job: str, limit_s: float, now: Callable[[], datetime] | None,
-                    sleep: Callable[[float], None], clock: Callable[[], float], on_wait: Callable[[str], None] | None) -> None:
-    """Return once the job's overlap lock is free (absent or expired, as the runtime judges it)."""
-    deadline = clock() + limit_s
-    pause = POLL_FIRST_S
-    told = False
-    while True:
-        lock = get_item(dynamodb, table, job, LOCK_SORT_KEY)
-        moment = now() if now else datetime.now(timezone.utc)
-        if lock is None or int(lock.get("expires_at") or 0) < int(moment.timestamp()):
-            return
-        if not told and on_wait:
-            on_wait(f"waiting for run {lock.get('holder')} to finish (concurrency: forbid)")
-            told = True
-        if clock() >= deadline:
-            raise LockHeldError(
-                f"backfill of {job} stopped: run {lock.get('holder')} still holds the job's lock after {limit_s:.0f}s "
-                f"and the job has concurrency: forbid; check `jobctl history {job}` and backfill the rest again"
-            )
-        sleep(min(pause, max(0.0, deadline - clock())) or pause)
-        pause = min(pause * 2, POLL_MAX_S)
-
-
-def _wait_final(dynamodb: Any, table: str, job: str, run_id: str, limit_s: float, now: Callable[[], datetime] | None,
-                sleep: Callable[[float], None], clock: Callable[[], float]) -> str | None:
-    """Poll the run's record until its status is final; None when ``limit_s`` passes first."""
-    deadline = clock() + limit_s
-    pause = POLL_FIRST_S
-    while True:
-        record = get_item(dynamodb, table, job, run_id)
-        if record is not None:
-            status = effective_status(record, now() if now else datetime.now(timezone.utc))
-            if status.is_final:
-                return status.value
-        if clock() >= deadline:
-            return None
-        sleep(min(pause, max(0.0, deadline - clock())) or pause)
-        pause = min(pause * 2, POLL_MAX_S)

@@ -13,7 +13,9 @@ Three producers write to the per-job DLQ, each in its own shape:
 Listing must not consume anything: messages are received with a short visibility timeout
 (so every receive returns ones not yet seen), then made visible again at once. Replay keeps the
 chosen messages hidden while it works and deletes one only after Lambda accepted its replay;
-a replay that fails makes its message visible again.
+a replay that fails makes its message visible again. A ``concurrency: forbid`` job's replays go
+one at a time (``ops.waiting``): started together they would skip each other, and a skipped
+replay ran nothing, so its message stays.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.ops.invoking import Invoker, retry_envelope
-from cronplane.runtime.records import Trigger, iso, new_run_id, parse_iso, scheduled_run_id
+from cronplane.ops.waiting import LockHeldError, RunWaiter
+from cronplane.runtime.records import RunStatus, Trigger, iso, new_run_id, parse_iso, scheduled_run_id
 
 HOLD_SECONDS = 60  # how long listed messages stay hidden if releasing them fails
 BATCH = 10  # SQS's maximum per receive / change-visibility batch
@@ -71,6 +74,7 @@ class ReplayResult:
     accepted: bool
     deleted: bool
     error: str | None = None
+    status: str | None = None  # the replay's final status, when it was waited for (forbid jobs)
 
 
 class DlqNotFoundError(CronplaneError):
@@ -95,41 +99,76 @@ def list_messages(sqs: Any, url: str, *, wait_seconds: int = 1) -> list[DlqMessa
 
 
 def replay(sqs: Any, url: str, invoker: Invoker, job: str, message_ids: Iterable[str], *, triggered_by: str,
-           now: datetime, wait_seconds: int = 1, new_id: Callable[[], str] | None = None) -> list[ReplayResult]:
+           now: datetime, wait_seconds: int = 1, new_id: Callable[[], str] | None = None,
+           waiter: RunWaiter | None = None) -> list[ReplayResult]:
     """Re-run each chosen message's event as a new ``retry`` run of ``job`` pointing at the
-    failed run; delete the message only once Lambda accepted the replay (202)."""
+    failed run; delete the message only once Lambda accepted the replay (202).
+
+    ``waiter`` (a ``concurrency: forbid`` job) makes the replays one at a time: each starts when
+    the job's lock is free and is followed to its final status; one that yielded to an
+    overlapping run (``skipped``) did not run, so its message stays."""
     wanted = set(message_ids)
     held = _receive_all(sqs, url, wait_seconds)
     chosen = [m for m in held if m.message_id in wanted]
     pending = {m.message_id: m for m in chosen}
     _release(sqs, url, [m for m in held if m.message_id not in wanted])
     results = []
+    if waiter is not None:
+        # One at a time, each up to two waits: keep every chosen message hidden (and its
+        # receipt valid) until its turn is over, not just the first HOLD_SECONDS.
+        for message in chosen:
+            _hold(sqs, url, message, int(2 * waiter.limit_s * len(chosen)) + HOLD_SECONDS)
     try:
         for message in chosen:
-            result = _replay_one(sqs, url, invoker, job, message, triggered_by, now, new_id)
+            result = _replay_one(sqs, url, invoker, job, message, triggered_by, now, new_id, waiter)
             if result.deleted:
                 del pending[message.message_id]
             results.append(result)
+            if result.error and result.error.startswith(_STOPPED):
+                break  # the lock is stuck: the rest would wait as long for nothing
     finally:
         # Whatever was not deleted (failed, skipped, or interrupted) goes back, visible.
         _release(sqs, url, list(pending.values()))
     return results
 
 
+_STOPPED = "stopped: "
+
+
 def _replay_one(sqs: Any, url: str, invoker: Invoker, job: str, message: DlqMessage, triggered_by: str,
-                now: datetime, new_id: Callable[[], str] | None) -> ReplayResult:
+                now: datetime, new_id: Callable[[], str] | None, waiter: RunWaiter | None) -> ReplayResult:
     if message.source is DlqSource.UNKNOWN or message.run_id is None:
         return ReplayResult(message, None, False, False, "not a cronplane dead letter: left in the queue")
+    status = None
+    if waiter is not None:
+        try:
+            waiter.lock_free("replay")
+        except LockHeldError as exc:
+            return ReplayResult(message, None, False, False, f"{_STOPPED}{exc}")
     run_id = new_id() if new_id else new_run_id(now, Trigger.RETRY)
     envelope = retry_envelope(run_id, message.run_id, message.payload, triggered_by)
     outcome = invoker.invoke_async(job, envelope)
     if not outcome.accepted:
         return ReplayResult(message, run_id, False, False, outcome.error or "invoke not accepted")
+    if waiter is not None:
+        status = waiter.final_status(run_id)
+        if status == RunStatus.SKIPPED.value:
+            return ReplayResult(message, run_id, True, False, "it yielded to an overlapping run (skipped), so the message stays",
+                                status)
     try:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
     except (BotoCoreError, ClientError) as exc:
-        return ReplayResult(message, run_id, True, False, f"replayed, but the message could not be deleted: {exc}")
-    return ReplayResult(message, run_id, True, True)
+        return ReplayResult(message, run_id, True, False, f"replayed, but the message could not be deleted: {exc}", status)
+    return ReplayResult(message, run_id, True, True, None if status or waiter is None else "not final yet; follow it with `jobctl history`",
+                        status)
+
+
+def _hold(sqs: Any, url: str, message: DlqMessage, seconds: int) -> None:
+    try:
+        # 12 hours is SQS's longest visibility timeout.
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=min(seconds, 43_200))
+    except (BotoCoreError, ClientError):
+        pass  # it was hidden for HOLD_SECONDS already; at worst it shows again while we wait
 
 
 def replay_payload(event: Any) -> Any:

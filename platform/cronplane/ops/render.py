@@ -53,7 +53,9 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
     if job.trigger is None:
         return [f"{job.job}: {style(job.note, 'red')}"]
     state = "enabled" if job.trigger.enabled else "disabled"
-    lines = [f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)} or earlier ({job.deployed_basis})"]
+    # A schedule's CreationDate is exact; the rule fallbacks are only an upper bound.
+    bound = "" if job.trigger.created is not None else " or earlier"
+    lines = [f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)}{bound} ({job.deployed_basis})"]
     counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
     lines.append(f"  {_plural(len(job.checks), 'fire time')}: {counts or 'none in the window'}")
     if job.note:
@@ -120,13 +122,15 @@ def dlq_text(job: str, messages: list[DlqMessage]) -> str:
 def replay_text(results: list[ReplayResult]) -> str:
     lines = []
     for r in results:
+        ended = f" ({r.status})" if r.status else ""
         if r.deleted:
-            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}; message deleted")
+            note = f" ({r.error})" if r.error else ""
+            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}{ended}; message deleted{note}")
         elif r.accepted:
-            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}; {r.error}")
+            lines.append(f"replayed {r.message.run_id} as retry run {r.new_run_id}{ended}; {r.error}")
         else:
             lines.append(f"NOT replayed {r.message.run_id or r.message.message_id}: {r.error}; message kept")
-    done = sum(1 for r in results if r.accepted)
+    done = sum(1 for r in results if r.deleted)
     lines.append(f"{done} of {len(results)} replayed" + ("" if done == len(results) else "; the rest stay in the queue"))
     return "\n".join(lines)
 

@@ -154,3 +154,36 @@ def test_ctrl_c_interrupts_a_slow_start_at_once_and_stops_a_ready_server_cleanly
         assert server.stop_event.is_set()
     finally:
         _restore(previous)
+
+
+def test_reload_refuses_a_namespace_or_region_change_and_deploys_other_changes(tmp_path: Path) -> None:
+    """The scheduler follows one namespace in one region and a deploy never prunes another
+    namespace, so switching either needs a restart; the old deployment keeps running."""
+    from cronplane.local.devserver import DevOptions, DevServer
+    from cronplane.manifest import load_manifest
+
+    code = tmp_path / "jobs" / "infra" / "tidy.py"
+    code.parent.mkdir(parents=True)
+    code.write_text("def handler(event, context):\n    return 1\n")
+    manifest = tmp_path / "jobs.yaml"
+    text = "namespace: acme-jobs\nregion: eu-west-1\njobs:\n  tidy:\n    handler: infra/tidy.py:handler\n    schedule: rate(1 hour)\n"
+    manifest.write_text(text)
+    deployed: list[Any] = []
+    out = io.StringIO()
+    server = DevServer(DevOptions(manifest_path=manifest, port=0), Console(out, color=False),
+                       deploy=lambda m, config: deployed.append(m))
+    server.manifest = load_manifest(manifest)
+    server.emulator._server = SimpleNamespace(server_port=4566)  # aws_config() names the endpoint only
+
+    for changed in (text.replace("acme-jobs", "other-jobs"), text.replace("eu-west-1", "us-east-1")):
+        manifest.write_text(changed)
+        assert server.reload([str(manifest)]) is False
+    assert deployed == []
+    assert "namespace acme-jobs -> other-jobs: restart jobctl dev" in out.getvalue()
+    assert "region eu-west-1 -> us-east-1: restart jobctl dev" in out.getvalue()
+    manifest.write_text(text.replace("rate(1 hour)", "rate(2 hours)"))
+    assert server.reload([str(manifest)]) is True
+    assert [m.jobs[0].schedule.expression for m in deployed] == ["rate(2 hours)"]
+    import shutil
+
+    shutil.rmtree(server.emulator.work_dir, ignore_errors=True)  # never started, so never stopped

@@ -81,6 +81,7 @@ def test_timed_out_and_lost_are_problems_running_and_pending_are_not(clients: An
     report = run_audit(clients, hourly, day, now=day + timedelta(days=1, seconds=30))
     outcomes = [c.outcome for c in report.jobs[0].checks]
     assert (outcomes[5], outcomes[6], outcomes[23]) == (Outcome.TIMED_OUT, Outcome.LOST, Outcome.PENDING)
+    assert report.jobs[0].checks[6].note.startswith("still running past its deadline: the function died")
     assert report.exit_code == EXIT_PROBLEMS
     assert report.verdict.startswith("PROBLEMS: 1 timed_out, 1 lost;")
 

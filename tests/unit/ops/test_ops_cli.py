@@ -293,3 +293,18 @@ def test_forbid_backfill_reports_how_its_runs_ended_and_exits_1_on_failure(tmp_p
     assert "[1/2] 2026-11-20T05:00:00Z run 20261120T050000Z-backfill: failed" in result.output
     assert "2 of 2 backfill run(s) started (1 failed, 1 succeeded); follow them with `jobctl history tmp-cleanup`" in result.output
     assert result.exit_code == 1
+
+
+def test_audit_header_says_or_earlier_only_for_an_estimated_deploy_time() -> None:
+    from cronplane.ops.audit import AuditReport, JobAudit
+    from cronplane.ops.render import audit_text
+    from cronplane.ops.trigger import TriggerKind, TriggerState
+
+    at = datetime(2026, 11, 27, 9, tzinfo=timezone.utc)
+    schedule = TriggerState(TriggerKind.SCHEDULE, "acme-jobs-nightly-report", "acme-jobs", True, at)
+    rule = TriggerState(TriggerKind.RULE, "acme-jobs-tmp-cleanup", None, True, None)
+    jobs = (JobAudit("nightly-report", at, at, schedule, at, "schedule CreationDate"),
+            JobAudit("tmp-cleanup", at, at, rule, at, "function LastModified"))
+    text = audit_text(AuditReport(at, at, 120, jobs))
+    assert "live since 2026-11-27T09:00:00Z (schedule CreationDate)" in text
+    assert "live since 2026-11-27T09:00:00Z or earlier (function LastModified)" in text

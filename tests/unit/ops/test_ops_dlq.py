@@ -14,7 +14,10 @@ from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
 from cronplane.ops.invoking import InvokeResult, LambdaInvoker
 from cronplane.runtime.records import scheduled_run_id
 
-from ops_fixtures import NAMESPACE, make_job, make_manifest, utc
+from cronplane.models import Concurrency
+from cronplane.ops.items import to_item
+
+from ops_fixtures import NAMESPACE, make_job, make_manifest, put_run, utc
 
 WRAPPER_BODY = {
     "source": "cronplane", "job": "invoice-sync", "run_id": "20261127T090000Z-1a2b3c4d", "trigger": "schedule",
@@ -186,3 +189,98 @@ def test_replay_of_one_run_touches_only_its_message(clients: Any, job_setup: tup
                      triggered_by="me", now=utc("2026-11-27T12:00:00Z"), wait_seconds=0)
     assert [r.message.run_id for r in results] == ["20261127T090000Z-1a2b3c4d"]
     assert {m.source for m in list_messages(clients.sqs, url, wait_seconds=0)} == {DlqSource.DELIVERY, DlqSource.LAMBDA}
+
+
+class ForbidRuntime:
+    """Stands in for a forbid job's function on the real Invoke path: the first replay takes the
+    job's lock and is still running when the next is invoked, unless the caller waits (then it
+    has finished by the next poll). A run invoked while the lock is held yields (skipped)."""
+
+    def __init__(self, clients: Any, inner: LambdaInvoker) -> None:
+        self.clients, self.inner = clients, inner
+        self.statuses: dict[str, str] = {}
+        self.running: str | None = None
+
+    def invoke_async(self, job_name: str, envelope: dict[str, Any]) -> InvokeResult:
+        result = self.inner.invoke_async(job_name, envelope)
+        run_id = envelope["cronplane"]["run_id"]
+        status = "skipped" if self.running else "running"
+        self.statuses[run_id] = status
+        self._write(run_id, status, envelope["cronplane"]["retry_of"])
+        if status == "running":
+            self.running = run_id
+            self.clients.dynamodb.put_item(TableName="acme-jobs-history", Item=to_item(
+                {"job": job_name, "run_id": "~lock", "kind": "lock", "holder": run_id, "expires_at": 4_000_000_000}))
+        return result
+
+    def finish(self) -> None:
+        if self.running:
+            self._write(self.running, "succeeded", None)
+            self.clients.dynamodb.delete_item(TableName="acme-jobs-history",
+                                              Key={"job": {"S": "invoice-sync"}, "run_id": {"S": "~lock"}})
+            self.statuses[self.running] = "succeeded"
+            self.running = None
+
+    def _write(self, run_id: str, status: str, retry_of: str | None) -> None:
+        put_run(self.clients.dynamodb, "invoice-sync", run_id, trigger="retry", status=status, retry_of=retry_of,
+                started_at=utc("2026-11-27T12:00:00Z"), deadline="2099-01-01T00:00:00Z")
+
+
+def test_forbid_job_replays_one_at_a_time_and_a_skipped_replay_keeps_its_message(clients: Any, deploy: Any) -> None:
+    """Regression: `jobctl dlq replay --all` of a forbid job invoked every replay at once; all
+    but one yielded to the first (skipped, nothing ran) and their messages were deleted anyway."""
+    from cronplane.ops.waiting import RunWaiter
+
+    job = make_job("invoice-sync", "rate(15 minutes)", concurrency=Concurrency.FORBID)
+    manifest = make_manifest(job)
+    url = deploy(manifest, job)["queue_url"]
+    send_three(url)
+    listed = list_messages(clients.sqs, url, wait_seconds=0)
+    runtime = ForbidRuntime(clients, LambdaInvoker(clients.lambda_, manifest))
+    ticks = iter(range(10_000))
+    waiter = RunWaiter(clients.dynamodb, "acme-jobs-history", "invoice-sync", 420, now=lambda: utc("2026-11-27T12:00:00Z"),
+                       sleep=lambda s: runtime.finish(), clock=lambda: float(next(ticks)))
+    results = replay(clients.sqs, url, runtime, "invoice-sync", [m.message_id for m in listed], triggered_by="me",
+                     now=utc("2026-11-27T12:00:00Z"), wait_seconds=0, waiter=waiter)
+    assert [(r.accepted, r.deleted, r.status) for r in results] == [(True, True, "succeeded")] * 3
+    assert set(runtime.statuses.values()) == {"succeeded"} and visible(url) == 0
+
+    # Without waiting, the second replay yields to the first: its message must stay.
+    send_three(url)
+    runtime.statuses.clear()
+    listed = list_messages(clients.sqs, url, wait_seconds=0)
+    unwaited = RunWaiter(clients.dynamodb, "acme-jobs-history", "invoice-sync", 0, now=lambda: utc("2026-11-27T12:00:00Z"),
+                         sleep=lambda s: None, clock=lambda: 0.0)
+    # A waiter that never waits for the lock: the first replay is still running when the next starts.
+    unwaited_lock_free = RunWaiter.lock_free
+    RunWaiter.lock_free = lambda self, then: None  # type: ignore[method-assign]
+    try:
+        results = replay(clients.sqs, url, runtime, "invoice-sync", [m.message_id for m in listed[:2]], triggered_by="me",
+                         now=utc("2026-11-27T12:00:00Z"), wait_seconds=0, waiter=unwaited)
+    finally:
+        RunWaiter.lock_free = unwaited_lock_free  # type: ignore[method-assign]
+    assert [(r.accepted, r.deleted, r.status) for r in results] == [(True, True, None), (True, False, "skipped")]
+    assert "yielded to an overlapping run" in (results[1].error or "")
+    assert {m.message_id for m in list_messages(clients.sqs, url, wait_seconds=0)} == {listed[1].message_id, listed[2].message_id}
+
+
+def test_dev_servers_on_failure_record_is_listed_as_lambda_source() -> None:
+    """The contract with `jobctl dev`: the record its emulator sends to the on-failure
+    destination when a function crashes (as Lambda does) parses as a Lambda message that names
+    the crashed firing's run id, so `jobctl dlq` lists it and replay can re-run it."""
+    from cronplane.local.emulator import FunctionSpec, destination_record
+    from cronplane.local.runner import InvocationResult
+    from cronplane.ops.dlq import parse_message
+
+    spec = FunctionSpec(name="acme-jobs-crasher", arn="arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-crasher",
+                        version="$LATEST", handler="cronplane.runtime.entry.handler", env={}, timeout_s=10, memory_mb=128,
+                        code_sha256="x", code_bytes=b"", region="eu-west-1", account_id="123456789012")
+    crashed = InvocationResult("req-1", {"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: exit status 9"},
+                               "Unhandled", False, 12, "")
+    event = {"cronplane": {"trigger": "schedule", "event_id": "ev-9", "scheduled_for": "2026-11-27T09:00:00Z"}}
+    body = destination_record(spec, "req-1", event, crashed, 1)
+    message = parse_message({"MessageId": "m1", "ReceiptHandle": "h1", "Body": json.dumps(body), "Attributes": {}})
+    assert message.source is DlqSource.LAMBDA
+    assert message.run_id == scheduled_run_id(utc("2026-11-27T09:00:00Z"), "ev-9") and message.trigger == "schedule"
+    assert message.error == "Runtime.ExitError: Runtime exited with error: exit status 9" and message.attempts == 1
+    assert message.payload is None  # the replay gets the job's configured payload, as the firing did
