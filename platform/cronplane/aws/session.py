@@ -18,28 +18,45 @@ class AwsConfig:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
+    # True when the endpoint is the one a running `jobctl dev` advertised: the emulator takes
+    # any credentials, so a profile in the user's shell (maybe expired or absent) is not used.
+    from_dev_file: bool = False
 
     def with_defaults(self, region: str | None = None, root: str | os.PathLike[str] = ".") -> "AwsConfig":
         """Fill what the command line left open, with the AWS CLI's precedence: option, then
         ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the AWS config
         file; the manifest's region only when none of those says anything. The dev endpoint
         only while that ``jobctl dev`` process is alive and no endpoint was given some other way."""
-        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or dev_endpoint(root)
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        from_dev_file = False
+        if not endpoint:
+            endpoint = dev_endpoint(root)
+            from_dev_file = endpoint is not None
         chosen_region = (self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
                          or profile_region(self.profile) or region)
-        return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint)
+        return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint, from_dev_file=from_dev_file)
 
     def session(self) -> Any:
         import boto3
 
-        if self.endpoint_url and not self.profile and not _has_credentials_env():
+        if self._emulator_credentials():
             # The local emulator accepts any credentials; do not make newcomers configure some.
+            import botocore.session
+
+            # Ignore AWS_PROFILE entirely: botocore would insist that the profile exist.
+            isolated = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
             return boto3.session.Session(
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",
                 region_name=self.region or "us-east-1",
+                botocore_session=isolated,
             )
         return boto3.session.Session(profile_name=self.profile, region_name=self.region)
+
+    def _emulator_credentials(self) -> bool:
+        if not self.endpoint_url or self.profile or os.environ.get("AWS_ACCESS_KEY_ID"):
+            return False  # no endpoint, or credentials the user chose explicitly
+        return self.from_dev_file or not os.environ.get("AWS_PROFILE")
 
     def client(self, service: str, session: Any = None) -> Any:
         from botocore.config import Config

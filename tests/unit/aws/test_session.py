@@ -76,3 +76,27 @@ def test_unknown_profile_is_one_clear_message(aws_files: Path) -> None:
 
     with pytest.raises(AwsError, match="AWS settings: The config profile \\(missing\\) could not be found"):
         AwsClient(AwsConfig(region="eu-west-1", profile="missing")).account_id()
+
+
+def test_dev_endpoint_uses_emulator_credentials_even_with_a_profile_in_the_shell(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running `jobctl dev` takes any credentials: a profile exported in the shell that does
+    not exist here (or has expired) must not break commands pointed at it."""
+    import socket
+
+    from cronplane.aws.session import write_dev_file
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        write_dev_file(tmp_path, endpoint, "eu-west-1")
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        monkeypatch.setenv("AWS_PROFILE", "no-such-profile-here")
+        config = AwsConfig().with_defaults("eu-west-1", tmp_path)
+        assert config.endpoint_url == endpoint and config.from_dev_file
+        credentials = config.session().get_credentials()
+        assert credentials is not None and credentials.access_key == "testing"
+        # An endpoint given explicitly with a profile exported still honours the profile.
+        explicit = AwsConfig(endpoint_url=endpoint).with_defaults("eu-west-1", tmp_path)
+        assert not explicit.from_dev_file and not explicit._emulator_credentials()
