@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
+from cronplane.history import effective_status
 from cronplane.runtime.records import RunStatus, Trigger, backfill_run_id, iso, new_run_id
 
 ENVELOPE_KEY = "cronplane"
@@ -152,9 +153,15 @@ def wait_budget_s(job: Any) -> int:
 def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: float, *,
                  poll_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Poll the run's record until its status is final; raises RunNotFinishedError after
-    ``budget_s`` (with the last status seen). ``get_record`` is one GetItem."""
+                 on_change: Callable[[dict[str, Any]], None] | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> dict[str, Any]:
+    """Poll the run's record until its status is final, or the run is lost; raises
+    RunNotFinishedError after ``budget_s`` (with the last status seen). ``get_record`` is one
+    GetItem; ``now`` is the wall clock the record's deadline is compared with.
+
+    A lost run (``is_lost``: its function crashed or was killed after writing ``running``)
+    ends the wait at once: its record will never change, so waiting out the budget would only
+    end in a false "still running"."""
     deadline = clock() + budget_s
     last: dict[str, Any] | None = None
     interval = min(0.25, poll_s)  # quick first polls: a short job is done in a second
@@ -164,7 +171,7 @@ def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: floa
             if on_change is not None and (last is None or record.get("status") != last.get("status")):
                 on_change(record)
             last = record
-            if is_final(record):
+            if is_final(record) or is_lost(record, now()):
                 return record
         if clock() >= deadline:
             seen = f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
@@ -178,3 +185,17 @@ def is_final(record: dict[str, Any]) -> bool:
         return RunStatus(str(record.get("status"))).is_final
     except ValueError:
         return True  # a status this version does not know: stop rather than poll forever
+
+
+def is_lost(record: dict[str, Any], now: datetime) -> bool:
+    """A stored ``running`` record that ``history.effective_status`` calls ``lost``: the
+    invocation that wrote it started at ``deadline - timeout`` and Lambda kills it at its timeout,
+    so past the deadline plus ``history.LOST_GRACE`` (60 s, for clock skew between Lambda and
+    this machine) nothing can still be running it, and nothing will write its end.
+
+    Deliberately not a ``retrying`` record past its deadline: its deadline is that of the
+    invocation that handed over, and the next attempt's invocation may legitimately wait in
+    Lambda's queue (throttled async invocations wait up to six hours), so ``--wait`` keeps
+    following it until its budget runs out."""
+    return (str(record.get("status")) == RunStatus.RUNNING.value
+            and effective_status(record, now) == RunStatus.LOST.value)

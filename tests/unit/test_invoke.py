@@ -3,14 +3,14 @@ and following a run's record (with a fake clock: no real waiting)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from cronplane.invoke import (
-    RunNotFinishedError, backfill_envelope, function_target, manual_envelope, retry_envelope, wait_budget_s,
-    wait_for_run,
+    RunNotFinishedError, backfill_envelope, function_target, is_lost, manual_envelope, retry_envelope,
+    wait_budget_s, wait_for_run,
 )
 from cronplane.models import Job, RetryPolicy
 from cronplane.runtime.firing import Firing
@@ -90,6 +90,45 @@ def test_wait_for_run_gives_up_after_its_budget() -> None:
     assert clock.now == pytest.approx(5.0)
     with pytest.raises(RunNotFinishedError, match="its record never appeared"):
         wait_for_run(lambda: None, 2, sleep=clock.sleep, clock=clock)
+
+
+def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
+    """A function that died after writing `running` (crash, hard kill) never writes its end:
+    --wait stops as soon as the record is lost (deadline + 60 s grace), instead of waiting out
+    its budget, and never while the invocation may still be alive."""
+    clock = FakeClock()
+    started = NOW
+    crashed = {"status": "running", "started_at": "2026-11-27T09:30:00Z", "deadline": "2026-11-27T09:30:10Z"}
+    polls: list[float] = []
+
+    def get() -> dict[str, Any]:
+        polls.append(clock.now)
+        return crashed
+
+    record = wait_for_run(get, 600, poll_s=1.0, sleep=clock.sleep, clock=clock,
+                          now=lambda: started + timedelta(seconds=clock.now))
+    assert record is crashed  # the caller shows it through present(): status lost
+    # Not before the deadline (10 s) plus the grace (60 s); within one poll after it.
+    assert 70 < polls[-1] <= 71 and all(t <= 70 for t in polls[:-1])
+
+    # A `retrying` record past the same moment is not lost: the next attempt's invocation may
+    # wait in Lambda's queue. --wait follows it until its budget runs out.
+    clock = FakeClock()
+    retrying = {**crashed, "status": "retrying"}
+    with pytest.raises(RunNotFinishedError, match="after 120 s: it is still retrying"):
+        wait_for_run(lambda: retrying, 120, sleep=clock.sleep, clock=clock,
+                     now=lambda: started + timedelta(seconds=clock.now))
+
+
+def test_is_lost_only_for_running_records_past_deadline_and_grace() -> None:
+    record = {"status": "running", "deadline": "2026-11-27T09:30:00Z"}
+    assert not is_lost(record, NOW + timedelta(seconds=60))  # within the grace
+    assert is_lost(record, NOW + timedelta(seconds=61))
+    assert not is_lost({**record, "status": "succeeded"}, NOW + timedelta(hours=1))
+    assert not is_lost({**record, "status": "retrying"}, NOW + timedelta(hours=1))
+    # No deadline recorded: the longest a Lambda invocation can run (900 s) from its start.
+    old = {"status": "running", "started_at": "2026-11-27T09:30:00Z"}
+    assert not is_lost(old, NOW + timedelta(seconds=900)) and is_lost(old, NOW + timedelta(seconds=961))
 
 
 def test_retry_envelope_without_payload_keeps_the_jobs_own_payload() -> None:

@@ -2,7 +2,8 @@
 
 A Plan is data: an ordered tuple of frozen ``Action`` values (create / update with the changed
 fields old -> new / delete, each with its reason) plus notes for the reader (resources that
-look like ours but are not tagged so, paused jobs kept paused). ``jobctl plan`` prints it and
+look like ours but are not tagged so, paused jobs kept paused) and the drift a deploy keeps on
+purpose (``Plan.drift``: a paused job whose manifest says ``enabled: true``). ``jobctl plan`` prints it and
 ``jobctl deploy`` hands the very same value to the executor, so the two can never disagree.
 
 Rules the planner enforces:
@@ -11,7 +12,9 @@ Rules the planner enforces:
   names but not our tags is reported ("not managed: ... skipped") and its job left alone;
 - visible settings are compared field by field; hidden settings by the hash recorded in the
   job's ``cronplane:config`` tag (a RECORD action rewrites that tag after the job's changes);
-- a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it;
+- a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it; when its
+  manifest says ``enabled: true`` that is drift the plan names (a note and a ``Drift`` value),
+  not a change: the user chooses between resuming and setting ``enabled: false``;
 - tags are the manifest's: a "tags" change lists old -> new, and the applier removes keys no
   longer wanted (AWS's own ``aws:`` tags are never compared). Tags of kinds the bulk read does
   not return are read only when that resource's recorded hash changed.
@@ -106,12 +109,31 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A difference between the manifest and AWS that a deploy keeps on purpose (today: a
+    job paused with ``jobctl pause`` whose manifest says ``enabled: true``). Not a change: a
+    deploy does not touch it, so ``--detailed-exitcode`` does not count it."""
+
+    job: str
+    field: str
+    manifest: Any
+    live: Any  # the trigger's state as a deploy leaves it (the pause keeps it disabled)
+    reason: str
+    why: str  # the kind of drift, one word for the summary line ("paused")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "field": self.field, "manifest": self.manifest, "live": self.live,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Plan:
     namespace: str
     actions: tuple[Action, ...]
     notes: tuple[str, ...] = ()
     needs_tags: frozenset[tuple[Kind, str]] = frozenset()
     needs_details: frozenset[tuple[Kind, str]] = frozenset()
+    drift: tuple[Drift, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -129,8 +151,27 @@ class Plan:
         return (f"Plan: {self.count(Op.CREATE)} to create, {self.count(Op.UPDATE)} to update, "
                 f"{self.count(Op.DELETE)} to delete.")
 
+    def drift_summary(self) -> str:
+        """"1 job differs from the manifest on purpose: paused (see notes)." or ""."""
+        if not self.drift:
+            return ""
+        jobs = len({d.job for d in self.drift})
+        whys = ", ".join(dict.fromkeys(d.why for d in self.drift))
+        subject = "1 job differs" if jobs == 1 else f"{jobs} jobs differ"
+        return f"{subject} from the manifest on purpose: {whys} (see notes)."
+
+    def verdict(self) -> str:
+        """The last line of a printed plan. "AWS matches the manifest" only when it does: a
+        paused job is drift a deploy keeps, so it is named, not hidden."""
+        if self.changes:
+            return " ".join(filter(None, (self.summary(), self.drift_summary())))
+        if self.drift:
+            return f"No changes to apply. {self.drift_summary()}"
+        return "No changes. AWS matches the manifest."
+
     def to_json(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "changes": [a.to_json() for a in self.changes],
+                "drift": [d.to_json() for d in self.drift],
                 "notes": list(self.notes), "summary": self.summary()}
 
 
@@ -162,6 +203,7 @@ class _Planner:
         self.per_job: dict[str, list[Action]] = {}
         self.last: list[Action] = []
         self.notes: list[str] = []
+        self.drift: list[Drift] = []
         self.needs_tags: set[tuple[Kind, str]] = set()
         self.needs_details: set[tuple[Kind, str]] = set()
 
@@ -219,9 +261,13 @@ class _Planner:
             if res.kind in (Kind.RULE, Kind.SCHEDULE) and keep_paused and res.visible.get("state") == "ENABLED":
                 assert paused is not None
                 self.notes.append(
-                    f"job {job}: paused by {paused.actor} since {paused.at}; deploy keeps it paused — "
-                    f"`jobctl resume {job}` or `jobctl deploy --unpause {job}`"
+                    f"job {job}: paused by {paused.actor} since {paused.at}; the manifest says `enabled: true` "
+                    f"but the {res.kind.value} stays disabled by the pause. Deploy keeps it paused — "
+                    f"`jobctl resume {job}` or `jobctl deploy --unpause {job}` to enable it, "
+                    f"or set `enabled: false` in the manifest to keep it off"
                 )
+                self.drift.append(Drift(job, "enabled", True, False,
+                                        f"paused by {paused.actor} since {paused.at}", "paused"))
                 # The trigger stays as `jobctl pause` left it.
                 res = replace(res, visible={**res.visible, "state": "DISABLED"})
             action = self.compare(res, live_fn, state)
@@ -350,7 +396,7 @@ class _Planner:
             ordered.extend(order_job(self.per_job[job]))
         ordered.extend(sorted(self.last, key=lambda a: -SHARED_FIRST.index(a.kind)))
         return Plan(self.ns, tuple(ordered), tuple(dict.fromkeys(self.notes)),
-                    frozenset(self.needs_tags), frozenset(self.needs_details))
+                    frozenset(self.needs_tags), frozenset(self.needs_details), tuple(self.drift))
 
 
 def order_job(actions: list[Action]) -> list[Action]:

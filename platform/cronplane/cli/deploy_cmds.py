@@ -21,7 +21,8 @@ SYMBOL_COLOURS = {"+": "green", "~": "yellow", "-": "red"}
 
 def render_plan(plan: Any, *, colour: bool = False) -> str:
     """The plan as a person reads it: one line per change with its reason, the changed fields
-    old → new underneath, notes, and the summary line."""
+    old → new underneath, notes, and the summary line (which names drift kept on purpose, such
+    as a paused job, instead of claiming AWS matches the manifest)."""
     lines: list[str] = []
     current_job: object = object()
     for action in plan.changes:
@@ -39,7 +40,7 @@ def render_plan(plan: Any, *, colour: bool = False) -> str:
     if plan.notes:
         lines.append("Notes:")
         lines.extend(f"  {note}" for note in plan.notes)
-    lines.append(plan.summary() if plan.changes else "No changes. AWS matches the manifest.")
+    lines.append(plan.verdict())
     return "\n".join(lines)
 
 
@@ -106,6 +107,9 @@ def _report(result: Any, client: Any, started: float, verb: str) -> None:
         f"{plan.count(_op('update'))} updated, {plan.count(_op('delete'))} deleted "
         f"in {time.monotonic() - started:.1f}s ({client.reads} reads, {client.writes} writes)."
     )
+    if plan.drift:
+        # The deploy did not make AWS match the manifest everywhere; say where, and that it was meant.
+        click.echo(f"Left as it was: {plan.drift_summary()}")
 
 
 def _op(name: str) -> Any:
@@ -117,7 +121,9 @@ def _op(name: str) -> Any:
 @click.command()
 @manifest_option
 @output_option("text", "json")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing would change, 2 when something would, 1 on error.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when nothing would change, 2 when something would, 1 on error. Drift a deploy keeps "
+                   "on purpose (a paused job) is not a change: 0, listed under 'drift' in -o json.")
 @click.option("--unpause", multiple=True, metavar="JOB", help="Plan to enable this paused job's trigger again.")
 @aws_options
 def plan(manifest_path: str, output: str, detailed_exitcode: bool, unpause: tuple[str, ...],
@@ -129,6 +135,8 @@ def plan(manifest_path: str, output: str, detailed_exitcode: bool, unpause: tupl
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:
         click.echo(render_plan(result, colour=sys.stdout.isatty()))
+    # A paused job is drift, not a pending change: deploy would leave it as it is, so a CI gate
+    # on exit 2 must not fire for it forever. It is in the notes, the summary line and "drift".
     if detailed_exitcode and result.changes:
         sys.exit(2)
 

@@ -153,6 +153,14 @@ def _run_remote(manifest: Any, job: Any, aws: Any, payload: Any, wait: bool, syn
         }, indent=2, default=str))
         if unfinished is not None:
             raise unfinished
+    elif shown and shown.get("status") == RunStatus.LOST.value:
+        # The function died after writing `running` (crash, hard kill, out of memory): say so
+        # now instead of waiting out the budget for an end that will never be written.
+        click.echo(f"run {run_id} {run_view.status_text('lost', _colour())}: its record still says "
+                   f"{shown.get('stored_status')} past its deadline {shown.get('deadline')} (the function's timeout); "
+                   "it ended without recording how (crashed, killed or out of memory)")
+        click.echo(f"  why: `jobctl dlq {job.name}` (Lambda sends the failed invocation there) and the function's "
+                   f"logs: `aws logs tail {names.log_group_name(manifest.namespace, job.name)} --since 1h`")
     elif shown:
         click.echo(f"run {run_id} " + run_view.outcome_line(shown, _colour()))
         for attempt in shown.get("attempts") or []:

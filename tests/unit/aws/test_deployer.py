@@ -46,8 +46,13 @@ def test_paused_job_stays_paused_until_unpause(manifest: Manifest) -> None:
     result = dep.deploy(manifest)
     assert client.writes == 0 and not result.plan.has_changes
     assert result.plan.notes == (
-        "job invoice-sync: paused by arn:aws:iam::123456789012:user/ana since 2026-11-27T10:00:00Z; deploy keeps "
-        "it paused — `jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync`",)
+        "job invoice-sync: paused by arn:aws:iam::123456789012:user/ana since 2026-11-27T10:00:00Z; the manifest "
+        "says `enabled: true` but the eventbridge rule stays disabled by the pause. Deploy keeps it paused — "
+        "`jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync` to enable it, or set "
+        "`enabled: false` in the manifest to keep it off",)
+    assert [(d.job, d.field, d.manifest, d.live, d.reason) for d in result.plan.drift] == [
+        ("invoice-sync", "enabled", True, False,
+         "paused by arn:aws:iam::123456789012:user/ana since 2026-11-27T10:00:00Z")]
 
     lines: list[str] = []
     dep, client = deployer(progress=lines.append)
@@ -62,7 +67,8 @@ def test_paused_job_stays_paused_until_unpause(manifest: Manifest) -> None:
     assert [i["action"]["S"] for i in resumed] == ["resume"]
     assert any(line.startswith("unpaused invoice-sync") for line in lines)
     dep, client = deployer()
-    assert not dep.deploy(manifest).plan.has_changes  # the marker is gone: nothing re-disables it
+    after = dep.deploy(manifest).plan
+    assert not after.has_changes and after.drift == ()  # the marker is gone: nothing re-disables it
 
 
 def test_hidden_change_shows_the_changed_field_old_and_new(manifest: Manifest) -> None:

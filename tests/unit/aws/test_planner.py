@@ -177,11 +177,39 @@ def test_paused_job_stays_paused_unless_unpaused() -> None:
     live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
     p = plan(d, live)
     assert p.actions == ()
-    assert p.notes == ("job invoice-sync: paused by ana@laptop since 2026-11-27T10:00:00Z; deploy keeps it paused — "
-                       "`jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync`",)
+    assert p.notes == ("job invoice-sync: paused by ana@laptop since 2026-11-27T10:00:00Z; the manifest says "
+                       "`enabled: true` but the eventbridge rule stays disabled by the pause. Deploy keeps it paused — "
+                       "`jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync` to enable it, "
+                       "or set `enabled: false` in the manifest to keep it off",)
     p2 = plan(d, live, unpause=["invoice-sync"])
     assert ops(p2) == [("update", Kind.RULE, rule)]
     assert [(f.name, f.old, f.new) for f in p2.changes[0].fields] == [("state", "DISABLED", "ENABLED")]
+    assert p2.drift == () and p2.verdict() == "Plan: 0 to create, 1 to update, 0 to delete."
+
+
+def test_paused_job_is_drift_not_a_match() -> None:
+    """A pause a deploy keeps is named as drift from `enabled: true`, never "AWS matches"."""
+    m = example_manifest()
+    d = desired_for(m)
+    live = bend(live_from(d), Kind.RULE, f"{NS}-invoice-sync",
+                visible={**d.of_job("invoice-sync")[-1].visible, "state": "DISABLED"})
+    live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
+    p = plan(d, live)
+    assert p.changes == ()
+    assert p.verdict() == "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)."
+    assert p.to_json()["drift"] == [{"job": "invoice-sync", "field": "enabled", "manifest": True, "live": False,
+                                     "reason": "paused by ana@laptop since 2026-11-27T10:00:00Z"}]
+    # A real change alongside: counts first, then the drift.
+    changed = bend(live, Kind.LOG_GROUP, f"/aws/lambda/{NS}-tmp-cleanup", visible={"retention": 1})
+    assert plan(d, changed).verdict() == ("Plan: 0 to create, 1 to update, 0 to delete. "
+                                          "1 job differs from the manifest on purpose: paused (see notes).")
+    # Nothing paused: the plain verdict, and an empty drift list in JSON.
+    clean = plan(d, live_from(d))
+    assert clean.verdict() == "No changes. AWS matches the manifest." and clean.to_json()["drift"] == []
+    # `enabled: false` in the manifest and paused: AWS agrees with the manifest, no drift.
+    off = desired_for(replace(m, jobs=tuple(replace(j, enabled=False) if j.name == "invoice-sync" else j
+                                             for j in m.jobs)))
+    assert plan(off, replace(live_from(off), paused=live.paused)).drift == ()
 
 
 def test_disabled_job_deploys_its_trigger_disabled() -> None:

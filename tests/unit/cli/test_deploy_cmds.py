@@ -307,3 +307,53 @@ def test_plan_shows_updates_old_to_new_and_deletes_with_their_reason(
     assert update["resource"] == "eventbridge rule acme-jobs-invoice-sync" and update["job"] == "invoice-sync"
     assert update["fields"] == {"expression": {"old": "rate(15 minutes)", "new": "rate(30 minutes)"}}
     assert sorted(c["action"] for c in changes) == ["delete"] * 5 + ["update"]
+
+
+def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 6: a job paused with `jobctl pause` whose manifest says `enabled: true` is drift the
+    plan explains (the user chooses), not "AWS matches the manifest"; it is not a pending change."""
+    assert jobctl(capsys, "deploy", "-f", manifest_path, "--yes")[0] == 0
+    assert jobctl(capsys, "pause", "tmp-cleanup", "-f", manifest_path)[0] == 0
+
+    code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "--detailed-exitcode")
+    assert code == 0, out  # deploy keeps the pause: nothing to apply, so no exit 2
+    lines = out.splitlines()
+    assert lines[0] == "Notes:"
+    assert lines[1].startswith("  job tmp-cleanup: paused by arn:aws:") and (
+        "the manifest says `enabled: true` but the eventbridge rule stays disabled by the pause" in lines[1])
+    assert lines[1].endswith("`jobctl resume tmp-cleanup` or `jobctl deploy --unpause tmp-cleanup` to enable it, "
+                             "or set `enabled: false` in the manifest to keep it off")
+    assert lines[-1] == "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)."
+    assert "AWS matches the manifest" not in out
+
+    code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "-o", "json", "--detailed-exitcode")
+    data = json.loads(out)
+    assert code == 0 and data["changes"] == []
+    (drift,) = data["drift"]
+    assert {k: drift[k] for k in ("job", "field", "manifest", "live")} == {
+        "job": "tmp-cleanup", "field": "enabled", "manifest": True, "live": False}
+    assert drift["reason"].startswith("paused by arn:aws:") and " since 20" in drift["reason"]
+
+    code, out, _ = jobctl(capsys, "deploy", "-f", manifest_path, "--yes")
+    assert code == 0 and "0 writes" in out
+    assert "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)." in out
+    assert "AWS matches the manifest" not in out
+    assert boto3.client("events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+
+    # A deploy that does change something still says the paused job was left as it is.
+    path = Path(manifest_path)
+    path.write_text(path.read_text().replace("schedule: rate(15 minutes)", "schedule: rate(30 minutes)"))
+    code, out, _ = jobctl(capsys, "deploy", "-f", manifest_path, "--yes")
+    assert code == 0
+    assert ("Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused "
+            "(see notes).") in out.splitlines()
+    assert out.splitlines()[-1] == "Left as it was: 1 job differs from the manifest on purpose: paused (see notes)."
+    assert boto3.client("events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+
+    # Resumed: AWS matches the manifest again, and the plan says so.
+    assert jobctl(capsys, "resume", "tmp-cleanup", "-f", manifest_path)[0] == 0
+    code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "-o", "json")
+    assert json.loads(out)["drift"] == []
+    assert jobctl(capsys, "plan", "-f", manifest_path)[1].splitlines()[-1] == "No changes. AWS matches the manifest."

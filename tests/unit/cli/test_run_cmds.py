@@ -252,3 +252,74 @@ def test_run_now_payload_errors(offline: Path, capsys: pytest.CaptureFixture[str
     assert code == 2 and "cannot read missing.json" in err
     code, _, err = jobctl(capsys, "run-now", "no-such-job", "--local")
     assert code == 1 and "no job named 'no-such-job'" in err
+
+
+@pytest.fixture
+def lambda_without_docker(project: Path) -> Any:
+    """moto in-process whose Lambda accepts an Event invocation without running it (no Docker):
+    the test plays the deployed function's part by writing its run record."""
+    import io
+    import zipfile
+
+    from moto import mock_aws
+
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        boto3.client("dynamodb", region_name="eu-west-1").create_table(**table_definition(TABLE))
+        role = boto3.client("iam").create_role(RoleName="qa-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("placeholder.py", "")
+        boto3.client("lambda", region_name="eu-west-1").create_function(
+            FunctionName="qa-jobs-ok-job", Runtime="python3.11", Role=role, Handler="cronplane.runtime.entry.handler",
+            Code={"ZipFile": code.getvalue()})
+        yield
+
+
+def function_writes(monkeypatch: pytest.MonkeyPatch, started: datetime, timeout_s: int) -> None:
+    """On Invoke, what a function that crashed after its wrapper began the run leaves behind:
+    a `running` record whose deadline is its start plus the function timeout, never finished."""
+    from cronplane.aws.session import AwsConfig
+
+    original = AwsConfig.client
+    serializer = TypeSerializer()
+
+    def client(self: AwsConfig, service: str, session: Any = None) -> Any:
+        made = original(self, service, session)
+        if service == "lambda":
+            def hook(params: dict[str, Any], **_: Any) -> None:
+                envelope = json.loads(params["Payload"])["cronplane"]
+                item = {"job": "ok-job", "run_id": envelope["run_id"], "kind": "run", "gsi_pk": "run",
+                        "trigger": "manual", "status": "running", "started_at": iso(started),
+                        "deadline": iso(started + timedelta(seconds=timeout_s)), "attempts": []}
+                boto3.client("dynamodb", region_name="eu-west-1").put_item(
+                    TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
+            made.meta.events.register("before-parameter-build.lambda.Invoke", hook)
+        return made
+
+    monkeypatch.setattr(AwsConfig, "client", client)
+
+
+def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(
+        lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Started 75 s ago with a 10 s timeout: Lambda killed it 65 s ago, past the 60 s grace.
+    function_writes(monkeypatch, datetime.now(timezone.utc) - timedelta(seconds=75), 10)
+    code, out, err = jobctl(capsys, "run-now", "ok-job", "--wait")  # budget: 10 s x 2 attempts + margin
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[1].startswith("run ") and " lost: its record still says running past its deadline 20" in lines[1]
+    assert lines[1].endswith("(the function's timeout); it ended without recording how (crashed, killed or out of memory)")
+    assert lines[2] == ("  why: `jobctl dlq ok-job` (Lambda sends the failed invocation there) and the function's logs: "
+                        "`aws logs tail /aws/lambda/qa-jobs-ok-job --since 1h`")
+    assert "still running" not in err and "gave up waiting" not in err and "follow it" not in out
+
+    code, out, _ = jobctl(capsys, "run-now", "ok-job", "--wait", "-o", "json")
+    shown = json.loads(out)
+    assert code == 1 and shown["status"] == "lost" and shown["record"]["stored_status"] == "running"
+
+
+def test_run_now_wait_does_not_call_a_run_within_its_timeout_lost(
+        lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # Past its deadline by 20 s only: within the grace, the record may still get its end.
+    function_writes(monkeypatch, datetime.now(timezone.utc) - timedelta(seconds=30), 10)
+    code, out, err = jobctl(capsys, "run-now", "ok-job", "--wait", "--timeout-wait", "1")
+    assert code == 1 and "gave up waiting after 1 s: it is still running" in err and "lost" not in out
