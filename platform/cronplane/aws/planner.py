@@ -152,7 +152,8 @@ class Plan:
                 f"{self.count(Op.DELETE)} to delete.")
 
     def drift_summary(self) -> str:
-        """"1 job differs from the manifest on purpose: paused (see notes)." or ""."""
+        """The drift in one sentence ("1 job differs from the manifest on purpose: paused (see
+        notes)."); empty when there is none."""
         if not self.drift:
             return ""
         jobs = len({d.job for d in self.drift})

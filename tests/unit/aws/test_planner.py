@@ -203,6 +203,12 @@ def test_paused_job_is_drift_not_a_match() -> None:
     changed = bend(live, Kind.LOG_GROUP, f"/aws/lambda/{NS}-tmp-cleanup", visible={"retention": 1})
     assert plan(d, changed).verdict() == ("Plan: 0 to create, 1 to update, 0 to delete. "
                                           "1 job differs from the manifest on purpose: paused (see notes).")
+    # Two paused jobs: counted as jobs, each with its own drift entry.
+    both = bend(live, Kind.RULE, f"{NS}-tmp-cleanup", visible={**d.of_job("tmp-cleanup")[-1].visible, "state": "DISABLED"})
+    both = replace(both, paused={**live.paused, "tmp-cleanup": Pause("tmp-cleanup", "bo@ci", "2026-11-27T11:00:00Z")})
+    p2 = plan(d, both)
+    assert p2.changes == () and sorted(x.job for x in p2.drift) == ["invoice-sync", "tmp-cleanup"]
+    assert p2.verdict() == "No changes to apply. 2 jobs differ from the manifest on purpose: paused (see notes)."
     # Nothing paused: the plain verdict, and an empty drift list in JSON.
     clean = plan(d, live_from(d))
     assert clean.verdict() == "No changes. AWS matches the manifest." and clean.to_json()["drift"] == []
