@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,28 +31,12 @@ from cronplane.ops import audit as audit_module  # noqa: E402
 from cronplane.ops.audit import audit  # noqa: E402
 from cronplane.ops.clients import OpsClients  # noqa: E402
 from cronplane.ops.items import to_item  # noqa: E402
+from cronplane.local.motoserver import start_moto_server, stop_moto_server  # noqa: E402
 from cronplane.runtime.history_schema import create_table  # noqa: E402
 from cronplane.runtime.records import iso, scheduled_run_id  # noqa: E402
 from cronplane.schedule import parse_schedule  # noqa: E402
 
 REGION = "eu-west-1"
-
-
-def start_server() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto server did not start")
 
 
 def record(job: str, fire: datetime, result_bytes: int) -> dict[str, Any]:
@@ -90,7 +71,7 @@ def main() -> None:
             query_seconds.append(time.perf_counter() - t0)
 
     audit_module.read_window = timed_query  # type: ignore[assignment]
-    proc, url = start_server()
+    proc, url = start_moto_server()
     try:
         def factory(service: str) -> Any:
             return boto3.client(service, region_name=REGION, endpoint_url=url)
@@ -137,11 +118,7 @@ def main() -> None:
                   f"{statistics.median(t - q for t, q in zip(timings, query_seconds, strict=True)):>8.2f}  {ops}")
             assert "dynamodb.Scan" not in calls
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_moto_server(proc)
 
 
 if __name__ == "__main__":

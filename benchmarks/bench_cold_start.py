@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cronplane.local.importtime import own_import_us
+
 ROOT = Path(__file__).resolve().parent.parent
 
 JOB = '''
@@ -82,28 +84,15 @@ def sample(code: str, env: dict[str, str]) -> tuple[float, float]:
     return float(done.stdout.strip().splitlines()[-1]), wall
 
 
-# Third-party code the runtime leans on (Lambda provides it): not the runtime's own import time.
-NOT_OURS = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 IMPORTTIME = "import boto3, botocore.config, botocore.exceptions; import cronplane.runtime.entry"
 
 
 def own_import_ms(env: dict[str, str]) -> float:
     """The cronplane subtree of ``-X importtime`` (children print before their parent, one
-    indent deeper), without the subtrees of NOT_OURS."""
+    indent deeper), without the subtrees of third-party packages Lambda provides."""
     quiet = {k: v for k, v in env.items() if not k.startswith("CRONPLANE_")}  # import only, no cold start
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORTTIME], env=quiet, capture_output=True, text=True, check=True)
-    stack: list[tuple[int, int, str]] = []
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        self_us, _cumulative, raw = line[len("import time:") :].split("|")
-        depth = (len(raw) - len(raw.lstrip())) // 2
-        name = raw.strip()
-        children = 0
-        while stack and stack[-1][0] > depth:
-            children += stack.pop()[1]
-        stack.append((depth, 0 if name.split(".")[0] in NOT_OURS else int(self_us) + children, name))
-    return sum(us for _d, us, name in stack if name.split(".")[0] == "cronplane") / 1000
+    return own_import_us(done.stderr) / 1000
 
 
 def describe(name: str, values: list[float]) -> str:

@@ -12,38 +12,14 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+from cronplane.local.motoserver import start_moto_server, stop_moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("moto server did not start")
 
 
 def write_manifest(folder: Path, jobs: int, scheduler: bool, changed: int | None = None) -> Path:
@@ -94,7 +70,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     shutil.copytree(ROOT / "jobs", folder / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    proc, endpoint = start_moto()
+    proc, endpoint = start_moto_server()
     try:
         print(f"{args.jobs} jobs, {args.workers} workers, moto server {endpoint}"
               f"{', all on Scheduler' if args.scheduler else ''}  (* = write)")
@@ -104,8 +80,7 @@ def main() -> None:
         write_manifest(folder, args.jobs, args.scheduler, changed=args.jobs // 2)
         run("one schedule changed", endpoint, path, args.workers)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_moto_server(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 

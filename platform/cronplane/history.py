@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterable
 
 from cronplane.errors import AwsError, CronplaneError
+from cronplane.moments import parse_age_or_time
 from cronplane.names import HISTORY_INDEX
 from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, parse_iso, time_key
 
@@ -302,26 +302,16 @@ def percentile(sorted_values: list[int], pct: float) -> int | None:
 
 
 # -- arguments --------------------------------------------------------------------------------
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``7d``, ``24h``, ``30m``, ``2w``, or an ISO date / time (UTC unless it says otherwise)."""
-    now = now or datetime.now(timezone.utc)
-    match = _RELATIVE.match(text)
-    if match:
-        try:
-            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        except OverflowError:  # further back than datetime reaches: every run there is
-            return datetime(1970, 1, 1, tzinfo=timezone.utc)
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_age_or_time(text, now or datetime.now(timezone.utc))
+    except OverflowError:  # further back than datetime reaches: every run there is
+        return datetime(1970, 1, 1, tzinfo=timezone.utc)
     except ValueError:
         raise HistoryQueryError(
             f"--since {text!r}: expected a duration like 7d, 24h, 30m, 2w or an ISO time like 2026-11-27T09:00:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def encode_token(key: dict[str, Any]) -> str:

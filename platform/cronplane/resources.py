@@ -61,8 +61,24 @@ JOB_ORDER: dict[str, int] = {
 TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE})
 
 
+class KindAndName:
+    """What a desired ``Resource`` and a ``LiveResource`` are matched by (``key``) and shown
+    as (``label``): one definition, so both sides always agree."""
+
+    kind: Kind
+    name: str
+
+    @property
+    def key(self) -> tuple[Kind, str]:
+        return (self.kind, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value} {self.name}"
+
+
 @dataclass(frozen=True)
-class Resource:
+class Resource(KindAndName):
     kind: Kind
     name: str
     job: str | None  # None for shared resources
@@ -73,14 +89,6 @@ class Resource:
     tags: Mapping[str, str] = field(default_factory=dict)
     # The zip for a function: carried along, never compared (CodeSha256 in ``visible`` is).
     code: bytes | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def key(self) -> tuple[Kind, str]:
-        return (self.kind, self.name)
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind.value} {self.name}"
 
     def hidden_hash(self) -> str:
         """Hash of what list calls cannot show: hidden settings, plus tags where no bulk call

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +23,7 @@ from cronplane.aws.client import AwsClient, Call
 from cronplane.aws.session import AwsConfig
 from cronplane.deployer import Deployer
 from cronplane.errors import AwsError, CronplaneError, DeployLockedError
+from cronplane.local.motoserver import running_moto_server
 from cronplane.manifest import load_manifest
 from cronplane.models import Manifest
 from cronplane.packaging import build_job_package
@@ -39,36 +37,8 @@ LOCK_OPS = {"dynamodb.put_item", "dynamodb.delete_item"}
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
     """Module-wide variant of the ``moto_server`` fixture of tests/conftest.py."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(f"{url}/moto-api/")
+    with running_moto_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 @pytest.fixture

@@ -20,6 +20,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from cronplane.local.motoserver import free_port
+
+from testkit import process_alive
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
@@ -83,12 +87,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def copy_project(target: Path, manifest: str | None = None) -> Path:
@@ -304,7 +302,7 @@ def test_a_per_minute_job_fires_on_its_own_and_sigint_leaves_nothing_behind(tmp_
         code = stop_dev(dev)
     assert code == 0, dev.output()
     for pid in children:
-        assert not _alive(pid), f"child {pid} survived"
+        assert not process_alive(pid), f"child {pid} survived"
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", dev.port))
@@ -322,11 +320,3 @@ def _wait_children(pid: int) -> list[int]:
             return children
         time.sleep(0.05)
     raise AssertionError("no function process was running")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False

@@ -23,8 +23,9 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.aws.session import AwsConfig
-from cronplane.cli.main import main
 from cronplane.runtime.history_schema import table_definition
+
+from testkit import jobctl
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +55,6 @@ def ok(event, context):
 def bad(event, context):
     raise ValueError("bad input")
 """
-
-
-def jobctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from cronplane import names
 from cronplane.aws.client import AwsCallError, AwsClient
-from cronplane.resources import Kind
+from cronplane.resources import Kind, KindAndName
 from cronplane.runtime.records import DEPLOY_LOCK_JOB  # noqa: F401 - documents the table layout
 
 PAUSED_PARTITION = "~paused"  # history-table partition of pause markers (written by `jobctl pause`)
@@ -29,7 +29,7 @@ NOT_FOUND_CODES = frozenset({
 
 
 @dataclass(frozen=True)
-class LiveResource:
+class LiveResource(KindAndName):
     kind: Kind
     name: str
     arn: str
@@ -37,14 +37,6 @@ class LiveResource:
     tags: Mapping[str, str] | None = None  # None: not read (only read when the planner needs them)
     url: str | None = None  # SQS queues are addressed by URL
     details: Mapping[str, Any] | None = None  # hidden settings, read only to show field diffs
-
-    @property
-    def key(self) -> tuple[Kind, str]:
-        return (self.kind, self.name)
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind.value} {self.name}"
 
 
 @dataclass(frozen=True)

@@ -7,29 +7,23 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import click
 
 from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
 from cronplane.errors import CronplaneError
-
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from cronplane.moments import parse_age_or_time
 
 
 def parse_moment(text: str, now: datetime, option: str) -> datetime:
     """``24h`` / ``7d`` / ``30m`` / ``2w`` before now, or an ISO time (UTC unless it says)."""
-    match = _RELATIVE.match(text)
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_age_or_time(text, now)
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected a duration like 24h, 7d, 30m or an ISO time like 2026-11-27T09:00:00Z",
                                  param_hint=option) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None) -> tuple[Any, Any]:

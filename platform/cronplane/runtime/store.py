@@ -174,14 +174,7 @@ class DynamoRunStore(RunStore):
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if lock is None:
-            try:
-                self._call("put_item", until, **put)
-            except ClientError as exc:
-                if _code(exc) == CONDITION_FAILED:
-                    if _own_write(exc.response.get("Item"), record):
-                        return
-                    raise RunExists(str(record["run_id"])) from None
-                raise
+            self._put_record(put, record, until)
             return
         lock_put = {
             "TableName": self.table,
@@ -198,9 +191,9 @@ class DynamoRunStore(RunStore):
             if _code(exc) != "TransactionCanceledException" or len(reasons) < 2:
                 raise
             if reasons[0].get("Code") == "ConditionalCheckFailed":
-                if _own_write(reasons[0].get("Item"), record):
-                    return  # the whole transaction landed on the earlier try, lock included
-                raise RunExists(str(record["run_id"])) from None
+                # Our own earlier try (else RunExists): the whole transaction landed then, lock included.
+                _unless_own_write(reasons[0].get("Item"), record)
+                return
             if reasons[1].get("Code") == "ConditionalCheckFailed":
                 raise LockHeld(self._holder(reasons[1].get("Item"), lock.job, until)) from None
             raise
@@ -210,14 +203,7 @@ class DynamoRunStore(RunStore):
         if expect_attempt is not None:
             put.update(_record_condition(expect_attempt), ReturnValuesOnConditionCheckFailure="ALL_OLD")
         if release is None:
-            try:
-                self._call("put_item", until, **put)
-            except ClientError as exc:
-                if _code(exc) == CONDITION_FAILED:
-                    if _own_write(exc.response.get("Item"), record):
-                        return
-                    raise RunExists(str(record["run_id"])) from None
-                raise
+            self._put_record(put, record, until)
             return
         delete = {
             "TableName": self.table,
@@ -233,37 +219,21 @@ class DynamoRunStore(RunStore):
                 raise
             reasons = exc.response.get("CancellationReasons") or []
             if expect_attempt is not None and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                if _own_write(reasons[0].get("Item"), record):
-                    return
-                raise RunExists(str(record["run_id"])) from None
+                _unless_own_write(reasons[0].get("Item"), record)
+                return
             # The lock is no longer ours (or gone): the record still has to be written.
-            try:
-                self._call("put_item", until, **put)
-            except ClientError as again:
-                if _code(again) == CONDITION_FAILED:
-                    if _own_write(again.response.get("Item"), record):
-                        return
-                    raise RunExists(str(record["run_id"])) from None
-                raise
+            self._put_record(put, record, until)
 
     def hand_over(self, record: Record, *, until: float | None = None) -> None:
-        try:
-            self._call(
-                "put_item",
-                until,
-                TableName=self.table,
-                Item=item(record),
-                ConditionExpression="attribute_not_exists(run_id) OR #status = :running",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":running": {"S": RunStatus.RUNNING.value}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _code(exc) == CONDITION_FAILED:
-                if _own_write(exc.response.get("Item"), record):
-                    return
-                raise RunExists(str(record["run_id"])) from None
-            raise
+        put = {
+            "TableName": self.table,
+            "Item": item(record),
+            "ConditionExpression": "attribute_not_exists(run_id) OR #status = :running",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":running": {"S": RunStatus.RUNNING.value}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        self._put_record(put, record, until)
 
     def add(self, record: Record, *, until: float | None = None) -> None:
         try:
@@ -272,6 +242,16 @@ class DynamoRunStore(RunStore):
             if _code(exc) == CONDITION_FAILED:
                 raise RunExists(str(record["run_id"])) from None
             raise
+
+    def _put_record(self, put: dict[str, Any], record: Record, until: float | None) -> None:
+        """One conditional ``put_item`` of ``record``: a failed condition is ``RunExists``
+        unless the item there is this invocation's own earlier write."""
+        try:
+            self._call("put_item", until, **put)
+        except ClientError as exc:
+            if _code(exc) != CONDITION_FAILED:
+                raise
+            _unless_own_write(exc.response.get("Item"), record)
 
     def _holder(self, old_item: Mapping[str, Any] | None, job: str, until: float | None) -> str | None:
         if old_item and "holder" in old_item:
@@ -324,6 +304,12 @@ def _own_write(old_item: Mapping[str, Any] | None, record: Record) -> bool:
         return False
     old = record_from_item(old_item)
     return bool(old.get("invocation_id") == record["invocation_id"] and old.get("status") == record.get("status"))
+
+
+def _unless_own_write(old_item: Mapping[str, Any] | None, record: Record) -> None:
+    """``RunExists`` unless the item a condition stopped at is our own earlier write."""
+    if not _own_write(old_item, record):
+        raise RunExists(str(record["run_id"])) from None
 
 
 def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cronplane.cli.main import main
+from testkit import jobctl
+
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,16 +22,6 @@ def manifest_path(tmp_path: Path) -> str:
     shutil.copy(ROOT / "jobs.yaml", tmp_path / "jobs.yaml")
     shutil.copytree(ROOT / "jobs", tmp_path / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
     return str(tmp_path / "jobs.yaml")
-
-
-def jobctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_plan_deploy_plan_destroy(aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str]) -> None:

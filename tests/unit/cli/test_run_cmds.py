@@ -14,9 +14,10 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.cli import run_view
-from cronplane.cli.main import main
 from cronplane.runtime.history_schema import table_definition
 from cronplane.runtime.records import time_key
+
+from testkit import jobctl
 
 TABLE = "qa-jobs-history"
 
@@ -66,16 +67,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "jobs" / "qa" / "tasks.py").write_text(TASKS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def jobctl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def iso(moment: datetime) -> str:

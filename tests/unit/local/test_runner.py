@@ -12,6 +12,8 @@ import pytest
 
 from cronplane.local.runner import BOOTSTRAP, Invocation, invoke_local
 
+from testkit import process_alive
+
 
 def write_code(tmp_path: Path, source: str, module: str = "app") -> Path:
     code = tmp_path / "code"
@@ -226,22 +228,14 @@ def test_function_dies_with_a_parent_killed_outright(tmp_path: Path) -> None:
         while not (pids_file.exists() and pids_file.read_text().strip()) and time.monotonic() < deadline:
             time.sleep(0.05)
         pids = [int(p) for p in pids_file.read_text().split()]
-        assert all(_alive(pid) for pid in pids)
+        assert all(process_alive(pid) for pid in pids)
     finally:
         parent.send_signal(signal.SIGKILL)
         parent.wait()
     deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    survivors = [pid for pid in pids if _alive(pid)]
+    survivors = [pid for pid in pids if process_alive(pid)]
     for pid in survivors:  # do not leave them behind when this fails
         os.kill(pid, signal.SIGKILL)
     assert not survivors, json.dumps(pids)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False

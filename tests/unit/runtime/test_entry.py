@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cronplane.local.importtime import NOT_OURS, own_import_us
 from cronplane.runtime import entry, settings
 from runtime_helpers import (
     TABLE,
@@ -22,8 +23,6 @@ from runtime_helpers import (
 
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ("yaml", "jsonschema", "click", "croniter", "cron_descriptor", "moto")
-# Third-party code the runtime leans on (Lambda provides it); not counted against our budget.
-NOT_OURS = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 IMPORT_BUDGET_US = 200_000  # ~8x the idle figure
 IMPORT_SAMPLES = 5
 
@@ -90,25 +89,6 @@ def _importtime(code: str) -> tuple[str, str]:
     environ["PYTHONPATH"] = str(ROOT / "platform")
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=environ, timeout=60, check=True)
     return done.stdout, done.stderr
-
-
-def own_import_us(importtime_output: str) -> int:
-    """Microseconds spent importing cronplane modules and what they pulled in, except the
-    subtrees of third-party packages in NOT_OURS (parsed from ``-X importtime``: children are
-    printed before their parent, one indent deeper)."""
-    stack: list[tuple[int, int, str]] = []  # (depth, own microseconds, name)
-    for line in importtime_output.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        self_us, _cumulative, raw = line[len("import time:") :].split("|")
-        depth = (len(raw) - len(raw.lstrip())) // 2
-        name = raw.strip()
-        children = 0
-        while stack and stack[-1][0] > depth:
-            children += stack.pop()[1]
-        own = 0 if name.split(".")[0] in NOT_OURS else int(self_us) + children
-        stack.append((depth, own, name))
-    return sum(own for _depth, own, name in stack if name.split(".")[0] == "cronplane")
 
 
 # What importing the runtime loads, after boto3: every module, and those new since boto3.
