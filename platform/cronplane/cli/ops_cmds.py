@@ -24,6 +24,9 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected a duration like 24h, 7d, 30m or an ISO time like 2026-11-27T09:00:00Z",
                                  param_hint=option) from None
+    except OverflowError:
+        raise click.BadParameter(f"{text!r} reaches further back than dates go; use a window within the history "
+                                 "you keep (e.g. 30d) or an ISO time", param_hint=option) from None
 
 
 def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None) -> tuple[Any, Any]:

@@ -308,3 +308,10 @@ def test_audit_header_says_or_earlier_only_for_an_estimated_deploy_time() -> Non
     text = audit_text(AuditReport(at, at, 120, jobs))
     assert "live since 2026-11-27T09:00:00Z (schedule CreationDate)" in text
     assert "live since 2026-11-27T09:00:00Z or earlier (function LastModified)" in text
+
+
+def test_an_age_beyond_the_calendar_is_a_usage_error_not_a_traceback(project: Any) -> None:
+    path, _ = project
+    result = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "99999999999d"])
+    assert result.exit_code == 2
+    assert "further back than dates go" in result.output and result.exception is None or isinstance(result.exception, SystemExit)
