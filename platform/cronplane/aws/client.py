@@ -303,20 +303,52 @@ def _readable(code: str, detail: str, status: int) -> tuple[str, str]:
 
 
 def _translate(service: str, operation: str, code: str, detail: str) -> AwsError:
+    return AwsCallError(service, operation, code, _hinted(code, detail, f"{service}:{_camel(operation)}"))
+
+
+def _hinted(code: str, detail: str, permission: str) -> str:
+    """``detail`` with what to do about it, for the error codes a user can act on."""
     if code in BAD_CREDENTIALS_CODES:
-        return AwsCallError(
-            service, operation, code,
-            f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use.",
-        )
+        return (f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use.")
     if code in EXPIRED_CODES:
-        return AwsCallError(service, operation, code,
-                            f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`).")
+        return f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`)."
     if code in ACCESS_DENIED_CODES:
-        return AwsCallError(
-            service, operation, code,
-            f"{detail} — access denied. The credentials in use need permission for {service}:{_camel(operation)}.",
-        )
+        return f"{detail} — access denied. The credentials in use need permission for {permission}."
     if code in THROTTLING_CODES:
-        return AwsCallError(service, operation, code, f"{detail} — still throttled after retries; try again later.")
-    return AwsCallError(service, operation, code, detail)
+        return f"{detail} — still throttled after retries; try again later."
+    return detail
+
+
+def explain(exc: BaseException) -> str | None:
+    """The same one-line message ``AwsClient.call`` gives, for a botocore failure raised by a
+    command that uses boto3 directly (history, run-now, the ops commands); None when ``exc``
+    is not an AWS failure. ``cli/main.py`` calls it, so every command words AWS errors alike."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        code, detail = _readable(str(err.get("Code", "Unknown")), str(err.get("Message", "")) or str(exc), status)
+        # boto3's error does not say which service; the operation is enough to act on.
+        return f"AWS {exc.operation_name} failed: {code}: {_hinted(code, detail, exc.operation_name)}"
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ("No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                "pass --profile, or use --endpoint-url for a local emulator.")
+    if isinstance(exc, NoRegionError):
+        return "No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml."
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
+        url = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the endpoint"
+        return (f"Cannot reach {url}: nothing answers there. Is the emulator (`jobctl dev`) running? "
+                "Check --endpoint-url / AWS_ENDPOINT_URL, --region and your network.")
+    return None

@@ -117,6 +117,13 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         if _debug:
             raise
+        if type(exc).__module__.startswith("botocore"):
+            from cronplane.aws.client import explain
+
+            message = explain(exc)
+            if message:
+                click.echo(f"Error: {message}", err=True)
+                sys.exit(1)
         click.echo(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
         sys.exit(1)
 
