@@ -411,8 +411,10 @@ def test_interrupted_or_terminated_deploy_releases_the_lock(
     stopped = run_signalling_jobctl(tmp_path, moto_server, path, 6, sig)
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.strip().endswith("Interrupted.") and "Traceback" not in stopped.stderr
-    # it stopped part-way (no new steps after the signal), not after finishing the deploy
-    assert "[6/30]" in stopped.stdout and "[30/30]" not in stopped.stdout and "Deploy complete" not in stopped.stdout
+    # It stopped part-way, not after finishing the deploy. Steps already handed to the 8 workers
+    # may still start before the main thread acts on the signal (on a busy 2-core machine that can
+    # be the last one), so the proof is the missing summary plus the convergence below.
+    assert "[6/30]" in stopped.stdout and "Deploy complete" not in stopped.stdout
     assert lock_item(aws, ns) == {}
     m = load_manifest(str(path))
     dep, _ = deployer(moto_server, lock_wait=0)
