@@ -18,23 +18,23 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "platform"))
-
-from cronplane import names  # noqa: E402
-from cronplane.models import Job, Manifest  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # test support: the moto server starter, import-time readings
+from cronplane.manifest import names  # noqa: E402
+from cronplane.manifest.models import Job, Manifest  # noqa: E402
 from cronplane.ops import audit as audit_module  # noqa: E402
 from cronplane.ops.audit import audit  # noqa: E402
 from cronplane.ops.clients import OpsClients  # noqa: E402
 from cronplane.ops.items import to_item  # noqa: E402
-from cronplane.local.motoserver import start_moto_server, stop_moto_server  # noqa: E402
 from cronplane.runtime.history_schema import create_table  # noqa: E402
 from cronplane.runtime.records import iso, scheduled_run_id  # noqa: E402
-from cronplane.schedule import parse_schedule  # noqa: E402
+from cronplane.schedule.expression import parse_schedule  # noqa: E402
+from support.motoserver import start_moto_server, stop_moto_server  # noqa: E402
 
 REGION = "eu-west-1"
 
@@ -42,12 +42,23 @@ REGION = "eu-west-1"
 def record(job: str, fire: datetime, result_bytes: int) -> dict[str, Any]:
     started = fire + timedelta(seconds=1)
     return {
-        "job": job, "run_id": scheduled_run_id(fire, f"{job}-{fire:%Y%m%d%H%M}"), "kind": "run", "gsi_pk": "run",
-        "trigger": "schedule", "status": "succeeded", "scheduled_for": iso(fire), "started_at": iso(started),
-        "finished_at": iso(started + timedelta(seconds=2)), "duration_ms": 2043, "request_id": "8f1c2d3e-4b5a-6978-8796-a5b4c3d2e1f0",
+        "job": job,
+        "run_id": scheduled_run_id(fire, f"{job}-{fire:%Y%m%d%H%M}"),
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": "schedule",
+        "status": "succeeded",
+        "scheduled_for": iso(fire),
+        "started_at": iso(started),
+        "finished_at": iso(started + timedelta(seconds=2)),
+        "duration_ms": 2043,
+        "request_id": "8f1c2d3e-4b5a-6978-8796-a5b4c3d2e1f0",
         "attempts": [{"attempt": 1, "started_at": iso(started), "duration_ms": 2043}],
-        "result": json.dumps({"note": "x" * max(0, result_bytes - 12)}), "triggered_by": "arn:aws:events:eu-west-1:123456789012:rule/x",
-        "deadline": iso(started + timedelta(seconds=60)), "function_name": f"acme-jobs-{job}", "ttl": int(started.timestamp()) + 30 * 86400,
+        "result": json.dumps({"note": "x" * max(0, result_bytes - 12)}),
+        "triggered_by": "arn:aws:events:eu-west-1:123456789012:rule/x",
+        "deadline": iso(started + timedelta(seconds=60)),
+        "function_name": f"acme-jobs-{job}",
+        "ttl": int(started.timestamp()) + 30 * 86400,
     }
 
 
@@ -73,6 +84,7 @@ def main() -> None:
     audit_module.read_window = timed_query  # type: ignore[assignment]
     proc, url = start_moto_server()
     try:
+
         def factory(service: str) -> Any:
             return boto3.client(service, region_name=REGION, endpoint_url=url)
 
@@ -81,25 +93,38 @@ def main() -> None:
         create_table(db, table)
         role = iam.create_role(RoleName="bench-exec", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         print(f"moto server {url}; records with a {args.result_bytes}-byte result")
-        print(f"{'window':>8} {'records':>8} {'expected':>8} {'queries':>8} {'requests':>9} "
-              f"{'audit s':>8} {'query s':>8} {'local s':>8}  requests by operation")
+        print(
+            f"{'window':>8} {'records':>8} {'expected':>8} {'queries':>8} {'requests':>9} "
+            f"{'audit s':>8} {'query s':>8} {'local s':>8}  requests by operation"
+        )
         # Each window gets its own job, created now: its history starts after the creation.
-        start = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=2)
+        start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
         for days in args.days:
             job_name = f"ticker-{days}d"
-            import io, zipfile  # noqa: E401
+            import io
+            import zipfile
+
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr("h.py", "")
-            lam.create_function(FunctionName=f"bench-{job_name}", Runtime="python3.12", Role=role, Handler="h.h",
-                                Code={"ZipFile": buffer.getvalue()})
+            lam.create_function(
+                FunctionName=f"bench-{job_name}",
+                Runtime="python3.12",
+                Role=role,
+                Handler="h.h",
+                Code={"ZipFile": buffer.getvalue()},
+            )
             events.put_rule(Name=f"bench-{job_name}", ScheduleExpression="cron(* * * * ? *)", State="ENABLED")
             minutes = days * 1440
             fires = [start + timedelta(minutes=m) for m in range(1, minutes + 1)]
             items = [record(job_name, fire, args.result_bytes) for fire in fires]
             for i in range(0, len(items), 25):
-                db.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": to_item(r)}} for r in items[i:i + 25]]})
-            job = Job(name=job_name, handler="infra/t.py:handler", schedule=parse_schedule("cron(* * * * ? *)"), team="infra")
+                db.batch_write_item(
+                    RequestItems={table: [{"PutRequest": {"Item": to_item(r)}} for r in items[i : i + 25]]}
+                )
+            job = Job(
+                name=job_name, handler="infra/t.py:handler", schedule=parse_schedule("cron(* * * * ? *)"), team="infra"
+            )
             manifest = Manifest(namespace="bench", region=REGION, jobs=(job,))
             timings, report, calls = [], None, {}
             query_seconds.clear()
@@ -113,9 +138,11 @@ def main() -> None:
                 calls = dict(clients.calls)
             assert report is not None and report.exit_code == 0, report.verdict if report else "no report"
             ops = ", ".join(f"{k}={v}" for k, v in sorted(calls.items()))
-            print(f"{days:>7}d {len(items):>8} {len(report.jobs[0].checks):>8} {calls.get('dynamodb.Query', 0):>8} "
-                  f"{sum(calls.values()):>9} {statistics.median(timings):>8.2f} {statistics.median(query_seconds):>8.2f} "
-                  f"{statistics.median(t - q for t, q in zip(timings, query_seconds, strict=True)):>8.2f}  {ops}")
+            print(
+                f"{days:>7}d {len(items):>8} {len(report.jobs[0].checks):>8} {calls.get('dynamodb.Query', 0):>8} "
+                f"{sum(calls.values()):>9} {statistics.median(timings):>8.2f} {statistics.median(query_seconds):>8.2f} "
+                f"{statistics.median(t - q for t, q in zip(timings, query_seconds, strict=True)):>8.2f}  {ops}"
+            )
             assert "dynamodb.Scan" not in calls
     finally:
         stop_moto_server(proc)

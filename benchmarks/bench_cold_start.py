@@ -26,19 +26,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from cronplane.local.importtime import own_import_us
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # test support: the moto server starter, import-time readings
+from support.importtime import own_import_us  # noqa: E402
 
-JOB = '''
+JOB = """
 import json, logging
 log = logging.getLogger(__name__)
 
 def handler(event, context):
     return {"ok": True}
-'''
+"""
 
-BARE = '''
+BARE = """
 import boto3
 dynamodb = boto3.client("dynamodb")
 sqs = boto3.client("sqs")
@@ -46,16 +46,16 @@ lambda_ = boto3.client("lambda")
 
 def handler(event, context):
     return {"ok": True}
-'''
+"""
 
-PROBE = '''
+PROBE = """
 import time
 t0 = time.perf_counter()
 import {module}
 t1 = time.perf_counter()
 {check}
 print((t1 - t0) * 1000)
-'''
+"""
 
 
 def environment(folder: Path) -> dict[str, str]:
@@ -91,7 +91,9 @@ def own_import_ms(env: dict[str, str]) -> float:
     """The cronplane subtree of ``-X importtime`` (children print before their parent, one
     indent deeper), without the subtrees of third-party packages Lambda provides."""
     quiet = {k: v for k, v in env.items() if not k.startswith("CRONPLANE_")}  # import only, no cold start
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORTTIME], env=quiet, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", IMPORTTIME], env=quiet, capture_output=True, text=True, check=True
+    )
     return own_import_us(done.stderr) / 1000
 
 

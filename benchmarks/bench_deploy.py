@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cronplane.local.motoserver import start_moto_server, stop_moto_server
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # test support: the moto server starter
+from support.motoserver import start_moto_server, stop_moto_server  # noqa: E402
+
 REGION = "eu-west-1"
 
 
@@ -29,7 +31,9 @@ def write_manifest(folder: Path, jobs: int, scheduler: bool, changed: int | None
     lines.append("jobs:")
     for i in range(jobs):
         minute = (i + (7 if changed == i else 0)) % 60
-        team, handler = ("billing", "billing/nightly_report.py:handler") if i % 2 else ("infra", "infra/tmp_cleanup.py:handler")
+        team, handler = (
+            ("billing", "billing/nightly_report.py:handler") if i % 2 else ("infra", "infra/tmp_cleanup.py:handler")
+        )
         lines += [
             f"  job-{i:03d}:",
             f"    handler: {handler}",
@@ -44,9 +48,9 @@ def write_manifest(folder: Path, jobs: int, scheduler: bool, changed: int | None
 
 def run(label: str, endpoint: str, manifest_path: Path, workers: int) -> None:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.deployer import Deployer
     from cronplane.aws.session import AwsConfig
-    from cronplane.deployer import Deployer
-    from cronplane.manifest import load_manifest
+    from cronplane.manifest.loader import load_manifest
 
     manifest = load_manifest(str(manifest_path))
     client = AwsClient(AwsConfig(region=REGION, endpoint_url=endpoint))
@@ -54,8 +58,10 @@ def run(label: str, endpoint: str, manifest_path: Path, workers: int) -> None:
     result = Deployer(client, workers=workers).deploy(manifest)
     wall = time.monotonic() - started
     changes = len(result.plan.changes)
-    print(f"{label:<22} {wall:7.2f} s  {len(client.calls):5d} calls  {client.reads:4d} reads  "
-          f"{client.writes:5d} writes  ({changes} changes)")
+    print(
+        f"{label:<22} {wall:7.2f} s  {len(client.calls):5d} calls  {client.reads:4d} reads  "
+        f"{client.writes:5d} writes  ({changes} changes)"
+    )
     by_op = collections.Counter(f"{c.service}.{c.operation}{'*' if c.write else ''}" for c in client.calls)
     if len(by_op) <= 25:
         print("    " + ", ".join(f"{op} {n}" for op, n in sorted(by_op.items())))
@@ -72,8 +78,10 @@ def main() -> None:
     shutil.copytree(ROOT / "jobs", folder / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
     proc, endpoint = start_moto_server()
     try:
-        print(f"{args.jobs} jobs, {args.workers} workers, moto server {endpoint}"
-              f"{', all on Scheduler' if args.scheduler else ''}  (* = write)")
+        print(
+            f"{args.jobs} jobs, {args.workers} workers, moto server {endpoint}"
+            f"{', all on Scheduler' if args.scheduler else ''}  (* = write)"
+        )
         path = write_manifest(folder, args.jobs, args.scheduler)
         run("fresh deploy", endpoint, path, args.workers)
         run("no-change redeploy", endpoint, path, args.workers)

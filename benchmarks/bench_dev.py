@@ -28,8 +28,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "jobs", Path(tmp) / "jobs")
         shutil.copy(ROOT / "jobs.yaml", Path(tmp) / "jobs.yaml")
-        server = DevServer(DevOptions(Path(tmp) / "jobs.yaml", port=0, schedule=False, watch=False, write_dev_file=False),
-                           Console(io.StringIO(), color=False))
+        server = DevServer(
+            DevOptions(Path(tmp) / "jobs.yaml", port=0, schedule=False, watch=False, write_dev_file=False),
+            Console(io.StringIO(), color=False),
+        )
         start = time.perf_counter()
         server.start()
         ready_s = time.perf_counter() - start
@@ -39,21 +41,32 @@ def main() -> None:
             walls = []
             for i in range(RUNS + 1):
                 t0 = time.perf_counter()
-                resp = lam.invoke(FunctionName=function, Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-{i}"}}).encode())
+                resp = lam.invoke(
+                    FunctionName=function,
+                    Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-{i}"}}).encode(),
+                )
                 resp["Payload"].read()
                 walls.append((time.perf_counter() - t0) * 1000)
                 assert "FunctionError" not in resp
             accepts = []
             for i in range(RUNS):
                 t0 = time.perf_counter()
-                lam.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-async-{i}"}}).encode())
+                lam.invoke(
+                    FunctionName=function,
+                    InvocationType="Event",
+                    Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-async-{i}"}}).encode(),
+                )
                 accepts.append((time.perf_counter() - t0) * 1000)
         finally:
             server.stop()
     print(f"jobctl dev start to ready (emulator + deploy of {len(server.manifest.jobs)} jobs): {ready_s:6.2f} s")
     print(f"sync Invoke, first call (unzip + cold start):  {walls[0]:7.1f} ms")
-    print(f"sync Invoke, next {RUNS} calls:                  p50 {statistics.median(walls[1:]):7.1f} ms  max {max(walls[1:]):7.1f} ms")
-    print(f"async Invoke accepted (202):                   p50 {statistics.median(accepts):7.1f} ms  max {max(accepts):7.1f} ms")
+    print(
+        f"sync Invoke, next {RUNS} calls:                  p50 {statistics.median(walls[1:]):7.1f} ms  max {max(walls[1:]):7.1f} ms"
+    )
+    print(
+        f"async Invoke accepted (202):                   p50 {statistics.median(accepts):7.1f} ms  max {max(accepts):7.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -27,29 +27,55 @@ def measure(label: str, invoke: object) -> None:
         walls.append((time.perf_counter() - start) * 1000)
         reported.append(result.duration_ms)
         assert result.ok, result.payload
-    print(f"{label:<48} wall p50 {statistics.median(walls):7.1f} ms  max {max(walls):7.1f} ms  "
-          f"(invoke phase p50 {statistics.median(reported):5.1f} ms)")
+    print(
+        f"{label:<48} wall p50 {statistics.median(walls):7.1f} ms  max {max(walls):7.1f} ms  "
+        f"(invoke phase p50 {statistics.median(reported):5.1f} ms)"
+    )
 
 
 def main() -> None:
+    from cronplane.build.packaging import build_job_package
+    from cronplane.build.resources import function_environment
     from cronplane.local.runner import Invocation, invoke_local
-    from cronplane.manifest import load_manifest
-    from cronplane.packaging import build_job_package
-    from cronplane.resources import function_environment
+    from cronplane.manifest.loader import load_manifest
     from cronplane.runtime import settings
 
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare"
         bare.mkdir()
         (bare / "app.py").write_text("def handler(event, context):\n    return {'ok': True}\n")
-        measure("bare handler (stdlib only)", lambda: invoke_local(Invocation(
-            code_dir=bare, handler="app.handler", env={}, event={}, timeout_s=10, memory_mb=128, function_name="bare")))
+        measure(
+            "bare handler (stdlib only)",
+            lambda: invoke_local(
+                Invocation(
+                    code_dir=bare,
+                    handler="app.handler",
+                    env={},
+                    event={},
+                    timeout_s=10,
+                    memory_mb=128,
+                    function_name="bare",
+                )
+            ),
+        )
 
         boto = Path(tmp) / "boto"
         boto.mkdir()
         (boto / "app.py").write_text("import boto3\ndef handler(event, context):\n    return {'ok': True}\n")
-        measure("bare handler importing boto3", lambda: invoke_local(Invocation(
-            code_dir=boto, handler="app.handler", env={}, event={}, timeout_s=10, memory_mb=128, function_name="boto")))
+        measure(
+            "bare handler importing boto3",
+            lambda: invoke_local(
+                Invocation(
+                    code_dir=boto,
+                    handler="app.handler",
+                    env={},
+                    event={},
+                    timeout_s=10,
+                    memory_mb=128,
+                    function_name="boto",
+                )
+            ),
+        )
 
         manifest = load_manifest(ROOT / "jobs.yaml")
         job = manifest.job("nightly-report")
@@ -58,9 +84,20 @@ def main() -> None:
             archive.extractall(code)
         env = function_environment(manifest, job)
         env.update({settings.HISTORY_TABLE: "", settings.DLQ_URL: ""})
-        measure("nightly-report package through the wrapper", lambda: invoke_local(Invocation(
-            code_dir=code, handler="cronplane.runtime.entry.handler", env=env, event={}, timeout_s=60,
-            memory_mb=256, function_name="acme-jobs-nightly-report")))
+        measure(
+            "nightly-report package through the wrapper",
+            lambda: invoke_local(
+                Invocation(
+                    code_dir=code,
+                    handler="cronplane.runtime.entry.handler",
+                    env=env,
+                    event={},
+                    timeout_s=60,
+                    memory_mb=256,
+                    function_name="acme-jobs-nightly-report",
+                )
+            ),
+        )
     print(f"({RUNS} invocations each, one child process per invocation, python {sys.version.split()[0]})")
 
 

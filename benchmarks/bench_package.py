@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "platform"))
 
-from cronplane import packaging
-from cronplane.iam import lambda_trust_policy
-from cronplane.models import Job, Manifest
+from cronplane.build import packaging  # noqa: E402
+from cronplane.build.iam import lambda_trust_policy  # noqa: E402
+from cronplane.manifest.models import Job, Manifest  # noqa: E402
 
 
 def kb(n: int) -> str:
@@ -57,8 +57,12 @@ def sizes() -> dict[str, int]:
         "team_only_zip": len(team_only),
     }
     print("== sizes")
-    print(f"runtime: {figures['runtime_files']} files, {kb(figures['runtime_raw'])} raw, {kb(figures['runtime_zip'])} zipped")
-    print(f"job zip (billing, runtime inside): {kb(figures['job_zip'])}; team code alone: {kb(figures['team_only_zip'])}")
+    print(
+        f"runtime: {figures['runtime_files']} files, {kb(figures['runtime_raw'])} raw, {kb(figures['runtime_zip'])} zipped"
+    )
+    print(
+        f"job zip (billing, runtime inside): {kb(figures['job_zip'])}; team code alone: {kb(figures['team_only_zip'])}"
+    )
     return figures
 
 
@@ -120,11 +124,15 @@ def deploy_calls(count: int) -> None:
         return packaging.deterministic_zip(team_code[team])
 
     def layer_zip(extra: bytes = b"") -> bytes:
-        return packaging.deterministic_zip([(f"python/{n}", d) for n, d in runtime] + [("python/cronplane/runtime/_v.py", extra)])
+        return packaging.deterministic_zip(
+            [(f"python/{n}", d) for n, d in runtime] + [("python/cronplane/runtime/_v.py", extra)]
+        )
 
     results: dict[str, dict[str, tuple[dict[str, int], int]]] = {}
     with mock_aws():
-        role = boto3.client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))
+        role = boto3.client("iam").create_role(
+            RoleName="bench", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy())
+        )
         role_arn = role["Role"]["Arn"]
         client = boto3.client("lambda")
         counter = CallCounter()
@@ -148,7 +156,9 @@ def deploy_calls(count: int) -> None:
 
         def a_runtime_upgrade() -> None:
             for job in jobs:
-                client.update_function_code(FunctionName=fn("zip", job), ZipFile=zip_with_runtime(job.team_folder, b"v2"))
+                client.update_function_code(
+                    FunctionName=fn("zip", job), ZipFile=zip_with_runtime(job.team_folder, b"v2")
+                )
 
         def a_job_change() -> None:
             client.update_function_code(FunctionName=fn("zip", jobs[0]), ZipFile=zip_with_runtime("billing", b"v2 job"))

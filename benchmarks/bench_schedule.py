@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from cronplane.schedule import _cron_spec, parse_schedule
-from cronplane.schedules.search import days_in_month
+from cronplane.schedule.expression import _cron_spec, parse_schedule
+from cronplane.schedule.search import days_in_month
 
-NOW = datetime(2026, 11, 27, 16, 20, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 16, 20, tzinfo=UTC)
 
 
 def measure(label: str, action: Callable[[], object], repeat: int = 50) -> None:
@@ -31,7 +31,10 @@ def measure(label: str, action: Callable[[], object], repeat: int = 50) -> None:
 
 def main() -> None:
     cases = [
-        ("parse cron(0 9 ? * MON-FRI *) Europe/Berlin", lambda: parse_schedule("cron(0 9 ? * MON-FRI *)", "Europe/Berlin", now=NOW)),
+        (
+            "parse cron(0 9 ? * MON-FRI *) Europe/Berlin",
+            lambda: parse_schedule("cron(0 9 ? * MON-FRI *)", "Europe/Berlin", now=NOW),
+        ),
         ("parse '0 9 * * 1-5' (Unix, translated)", lambda: parse_schedule("0 9 * * 1-5", now=NOW)),
         ("parse cron(0 0 29 2 ? *) (next leap day check)", lambda: parse_schedule("cron(0 0 29 2 ? *)", now=NOW)),
         ("parse cron(0 0 30 2 ? *) (rejected: never fires)", lambda: _rejected("cron(0 0 30 2 ? *)")),
@@ -51,13 +54,17 @@ def main() -> None:
     ]
     for expr, zone, count in searches:
         schedule = parse_schedule(expr, zone, now=NOW)
-        measure(f"next {count} of {expr} ({zone or 'UTC'})", lambda s=schedule, c=count: s.next_fire_times(NOW, c), repeat=20)
+        measure(
+            f"next {count} of {expr} ({zone or 'UTC'})",
+            lambda s=schedule, c=count: s.next_fire_times(NOW, c),
+            repeat=20,
+        )
 
 
 def _rejected(expr: str) -> None:
     try:
         parse_schedule(expr, now=NOW)
-    except Exception:  # noqa: BLE001 - the rejection is what is measured
+    except Exception:
         return
 
 

@@ -15,36 +15,56 @@ import tempfile
 import time
 from pathlib import Path
 
-from cronplane.manifest import load_manifest
-from cronplane.schemacheck import schema_problems
-from cronplane.yamlload import load_yaml
+from cronplane.manifest.loader import load_manifest
+from cronplane.manifest.schemacheck import schema_problems
+from cronplane.manifest.yamlload import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ["billing/nightly_report.py:handler", "billing/invoice_sync.py:handler",
-            "infra/tmp_cleanup.py:handler", "infra/search_reindex.py:handler"]
-SCHEDULES = ["cron(0 2 * * ? *)", "rate(15 minutes)", "0 * * * *", "cron(30 3 ? * MON-FRI *)",
-             "cron(0 0 L * ? *)", "cron(0 9 ? * 2#1 *)", "@daily", "cron(0/5 8-17 ? * MON-FRI *)"]
+HANDLERS = [
+    "billing/nightly_report.py:handler",
+    "billing/invoice_sync.py:handler",
+    "infra/tmp_cleanup.py:handler",
+    "infra/search_reindex.py:handler",
+]
+SCHEDULES = [
+    "cron(0 2 * * ? *)",
+    "rate(15 minutes)",
+    "0 * * * *",
+    "cron(30 3 ? * MON-FRI *)",
+    "cron(0 0 L * ? *)",
+    "cron(0 9 ? * 2#1 *)",
+    "@daily",
+    "cron(0/5 8-17 ? * MON-FRI *)",
+]
 ZONES = [None, "Europe/Berlin", "America/New_York", None]
 
 
 def manifest_text(count: int) -> str:
-    lines = ["namespace: bench", "region: eu-west-1", "defaults:", "  timeout: 60",
-             "  retries: {max_attempts: 3, backoff_base: 1, backoff_cap: 10}", "jobs:"]
+    lines = [
+        "namespace: bench",
+        "region: eu-west-1",
+        "defaults:",
+        "  timeout: 60",
+        "  retries: {max_attempts: 3, backoff_base: 1, backoff_cap: 10}",
+        "jobs:",
+    ]
     for i in range(count):
-        lines += [f"  job-{i:04d}:",
-                  f"    description: generated job {i}",
-                  f"    handler: {HANDLERS[i % len(HANDLERS)]}",
-                  f"    schedule: \"{SCHEDULES[i % len(SCHEDULES)]}\"",
-                  "    owner: team@example.com",
-                  f"    memory: {128 * (1 + i % 8)}",
-                  "    env: {LEVEL: info, MODE: batch}",
-                  "    secrets: {DB_PASSWORD: \"ssm:/bench/db\"}",
-                  "    tags: {cost-center: \"42\"}",
-                  "    payload: {batch: 25, dry_run: false}"]
+        lines += [
+            f"  job-{i:04d}:",
+            f"    description: generated job {i}",
+            f"    handler: {HANDLERS[i % len(HANDLERS)]}",
+            f'    schedule: "{SCHEDULES[i % len(SCHEDULES)]}"',
+            "    owner: team@example.com",
+            f"    memory: {128 * (1 + i % 8)}",
+            "    env: {LEVEL: info, MODE: batch}",
+            '    secrets: {DB_PASSWORD: "ssm:/bench/db"}',
+            '    tags: {cost-center: "42"}',
+            "    payload: {batch: 25, dry_run: false}",
+        ]
         if ZONES[i % len(ZONES)]:
             lines.append(f"    timezone: {ZONES[i % len(ZONES)]}")
         if i % 5 == 0:
-            lines.append("    permissions: [{actions: [s3:PutObject], resources: [\"arn:aws:s3:::bench/*\"]}]")
+            lines.append('    permissions: [{actions: [s3:PutObject], resources: ["arn:aws:s3:::bench/*"]}]')
     return "\n".join(lines) + "\n"
 
 
@@ -88,8 +108,10 @@ def main() -> None:
     print(f"  JSON Schema:          {schema_s * 1000:.0f} ms ({schema_s / total:.0%})")
     rest = total - yaml_s - schema_s
     print(f"  handlers, schedules, names, build: {rest * 1000:.0f} ms ({rest / total:.0%})")
-    print(f"`jobctl validate` command (new process, median of 3): {command * 1000:.0f} ms, "
-          f"{command / args.jobs * 1000:.2f} ms per job")
+    print(
+        f"`jobctl validate` command (new process, median of 3): {command * 1000:.0f} ms, "
+        f"{command / args.jobs * 1000:.2f} ms per job"
+    )
 
 
 if __name__ == "__main__":

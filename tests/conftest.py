@@ -5,12 +5,12 @@ to AWS."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from cronplane.local.motoserver import running_moto_server
+from support.motoserver import running_moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "eu-west-1"

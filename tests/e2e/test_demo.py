@@ -19,7 +19,9 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP = shutil.ignore_patterns(".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", ".cronplane", "*.egg-info", ".mypy_cache")
+SKIP = shutil.ignore_patterns(
+    ".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", ".cronplane", "*.egg-info", ".mypy_cache"
+)
 
 
 def stand_in_venv(target: Path) -> Path:
@@ -43,17 +45,30 @@ def test_scripts_demo_in_a_fresh_copy(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # no AWS account at all
     # ... but a shell that still names a profile this machine lacks (or whose SSO login expired)
     # and a service endpoint elsewhere: the demo talks only to its own emulator.
-    env.update({"CRONPLANE_VENV": str(venv), "HOME": str(tmp_path), "AWS_PROFILE": "cronplane-no-such-profile",
-                "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"})
+    env.update(
+        {
+            "CRONPLANE_VENV": str(venv),
+            "HOME": str(tmp_path),
+            "AWS_PROFILE": "cronplane-no-such-profile",
+            "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9",
+        }
+    )
 
-    done = subprocess.run([str(project / "scripts" / "demo")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(project / "scripts" / "demo")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
 
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "installing the project" not in done.stderr  # the stand-in venv was reused
     assert "$ jobctl history" in out
     history = out.split("$ jobctl history", 1)[1]
-    for job, status in [("nightly-report", "succeeded"), ("invoice-sync", "succeeded"), ("tmp-cleanup", "succeeded"), ("search-reindex", "timed_out")]:
+    for job, status in [
+        ("nightly-report", "succeeded"),
+        ("invoice-sync", "succeeded"),
+        ("tmp-cleanup", "succeeded"),
+        ("search-reindex", "timed_out"),
+    ]:
         assert any(line.startswith(job) and f" {status} " in line for line in history.splitlines()), history
     assert "invoice-sync: succeeded, 2 attempts" in out
     # The real `jobctl dlq` against the emulator, before it stops: the message the wrapper sent.
@@ -77,7 +92,14 @@ def test_demo_exits_1_when_an_expected_outcome_does_not_happen(tmp_path: Path) -
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)
 
-    done = subprocess.run([sys.executable, "-m", "cronplane.cli.main", "dev", "--demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cronplane.cli.main", "dev", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "search-reindex: expected timed_out, got succeeded" in done.stdout
@@ -98,12 +120,25 @@ def test_scripts_demo_says_which_python_it_needs(tmp_path: Path) -> None:
         (fake_bin / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
     env = {"PATH": str(fake_bin), "HOME": str(tmp_path)}
 
-    done = subprocess.run(["/bin/bash", str(project / "scripts" / "demo")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["/bin/bash", str(project / "scripts" / "demo")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert "needs Python 3.11 or newer; found Python 3.9.18" in done.stderr
     assert "PYTHON=" in done.stderr
     assert not (project / ".venv").exists()
 
-    done = subprocess.run(["/bin/bash", str(project / "scripts" / "demo")], cwd=tmp_path, env={**env, "PYTHON": str(old)},
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["/bin/bash", str(project / "scripts" / "demo")],
+        cwd=tmp_path,
+        env={**env, "PYTHON": str(old)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1 and "is not Python 3.11 or newer (Python 3.9.18)" in done.stderr

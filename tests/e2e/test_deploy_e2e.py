@@ -11,22 +11,23 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 
-from cronplane import names
 from cronplane.aws.client import AwsClient, Call
+from cronplane.aws.deployer import Deployer
 from cronplane.aws.session import AwsConfig
-from cronplane.deployer import Deployer
+from cronplane.build.packaging import build_job_package
 from cronplane.errors import AwsError, CronplaneError, DeployLockedError
-from cronplane.local.motoserver import running_moto_server
-from cronplane.manifest import load_manifest
-from cronplane.models import Manifest
-from cronplane.packaging import build_job_package
+from cronplane.manifest import names
+from cronplane.manifest.loader import load_manifest
+from cronplane.manifest.models import Manifest
+from support.motoserver import running_moto_server
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,8 +97,9 @@ def on_scheduler(manifest: Manifest, job: Any) -> bool:
 def assert_deployed(aws: Any, manifest: Manifest) -> None:
     """Every resource of every job, its settings and its exact tags, as plain boto3 sees them."""
     ns = manifest.namespace
-    lam, iam, sqs, logs, events, sched, ddb = (aws(s) for s in
-                                               ("lambda", "iam", "sqs", "logs", "events", "scheduler", "dynamodb"))
+    lam, iam, sqs, logs, events, sched, ddb = (
+        aws(s) for s in ("lambda", "iam", "sqs", "logs", "events", "scheduler", "dynamodb")
+    )
     account = aws("sts").get_caller_identity()["Account"]
     table = ddb.describe_table(TableName=names.history_table(ns))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -108,10 +110,14 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
     pitr = ddb.describe_continuous_backups(TableName=table["TableName"])["ContinuousBackupsDescription"]
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    assert without_record(tags_of(ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"])) == want_tags(manifest)
+    assert without_record(tags_of(ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"])) == want_tags(
+        manifest
+    )
     if any(on_scheduler(manifest, j) for j in manifest.jobs):
         grp = sched.get_schedule_group(Name=names.schedule_group(ns))
-        assert without_record(tags_of(sched.list_tags_for_resource(ResourceArn=grp["Arn"])["Tags"])) == want_tags(manifest)
+        assert without_record(tags_of(sched.list_tags_for_resource(ResourceArn=grp["Arn"])["Tags"])) == want_tags(
+            manifest
+        )
 
     for job in manifest.jobs:
         fn_name = names.function_name(ns, job.name)
@@ -141,7 +147,11 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
         assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
         assert tags_of(iam.list_role_tags(RoleName=role_name)["Tags"]) == tags
         policy = iam.get_role_policy(RoleName=role_name, PolicyName="cronplane")["PolicyDocument"]
-        assert all("*" != a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+        assert all(
+            a != "*"
+            for s in policy["Statement"]
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        )
         dlq_url = sqs.get_queue_url(QueueName=names.dlq_name(ns, job.name))["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
         assert attrs["SqsManagedSseEnabled"] == "true" and attrs["MessageRetentionPeriod"] == "1209600"
@@ -165,15 +175,21 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
             srole_name = names.scheduler_role_name(ns, job.name)
             srole = iam.get_role(RoleName=srole_name)["Role"]
             assert target["RoleArn"] == srole["Arn"]
-            assert srole["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+            assert srole["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+                "Service": "scheduler.amazonaws.com"
+            }
             spolicy = json.dumps(iam.get_role_policy(RoleName=srole_name, PolicyName="cronplane")["PolicyDocument"])
             assert "lambda:InvokeFunction" in spolicy and cfg["FunctionArn"] in spolicy and dlq_arn in spolicy
             assert tags_of(iam.list_role_tags(RoleName=srole_name)["Tags"]) == tags
             assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600}
             assert target["DeadLetterConfig"]["Arn"] == dlq_arn
-            assert json.loads(target["Input"]) == {"cronplane": {
-                "trigger": "schedule", "event_id": "<aws.scheduler.execution-id>",
-                "scheduled_for": "<aws.scheduler.scheduled-time>"}}
+            assert json.loads(target["Input"]) == {
+                "cronplane": {
+                    "trigger": "schedule",
+                    "event_id": "<aws.scheduler.execution-id>",
+                    "scheduled_for": "<aws.scheduler.scheduled-time>",
+                }
+            }
             assert events.list_rules(NamePrefix=names.rule_name(ns, job.name))["Rules"] == []
         else:
             rule = events.describe_rule(Name=names.rule_name(ns, job.name))
@@ -187,11 +203,18 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
             transformer = target["InputTransformer"]
             assert transformer["InputPathsMap"] == {"id": "$.id", "time": "$.time"}
             # what EventBridge would deliver for one firing: its id and time, told apart per firing
-            delivered = (transformer["InputTemplate"].replace("<id>", '"7bf73129-1428-4cd3-a780-95db273d1602"')
-                         .replace("<time>", '"2026-11-27T09:00:00Z"'))
-            assert json.loads(delivered) == {"cronplane": {
-                "trigger": "schedule", "event_id": "7bf73129-1428-4cd3-a780-95db273d1602",
-                "scheduled_for": "2026-11-27T09:00:00Z"}}
+            delivered = (
+                transformer["InputTemplate"]
+                .replace("<id>", '"7bf73129-1428-4cd3-a780-95db273d1602"')
+                .replace("<time>", '"2026-11-27T09:00:00Z"')
+            )
+            assert json.loads(delivered) == {
+                "cronplane": {
+                    "trigger": "schedule",
+                    "event_id": "7bf73129-1428-4cd3-a780-95db273d1602",
+                    "scheduled_for": "2026-11-27T09:00:00Z",
+                }
+            }
             (statement,) = json.loads(lam.get_policy(FunctionName=fn_name)["Policy"])["Statement"]
             assert statement["Principal"] == {"Service": "events.amazonaws.com"}
             assert statement["Action"] == "lambda:InvokeFunction"
@@ -201,17 +224,21 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
 
 def namespace_left(aws: Any, ns: str) -> list[str]:
     """Everything of the namespace still in the account (by the names cronplane uses)."""
-    left = [f["FunctionName"] for f in aws("lambda").list_functions()["Functions"] if f["FunctionName"].startswith(f"{ns}-")]
+    left = [
+        f["FunctionName"] for f in aws("lambda").list_functions()["Functions"] if f["FunctionName"].startswith(f"{ns}-")
+    ]
     left += [r["RoleName"] for r in aws("iam").list_roles(PathPrefix=names.role_path(ns))["Roles"]]
     left += aws("sqs").list_queues(QueueNamePrefix=f"{ns}-").get("QueueUrls", [])
     left += [r["Name"] for r in aws("events").list_rules(NamePrefix=f"{ns}-")["Rules"]]
-    left += [g["logGroupName"] for g in aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{ns}-")["logGroups"]]
+    left += [
+        g["logGroupName"] for g in aws("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{ns}-")["logGroups"]
+    ]
     left += [g["Name"] for g in aws("scheduler").list_schedule_groups()["ScheduleGroups"] if g["Name"] == ns]
     return left
 
 
 def test_deploy_creates_everything_then_redeploy_writes_nothing(moto_server: str, aws: Any, manifest: Manifest) -> None:
-    dep, client = deployer(moto_server)
+    dep, _client = deployer(moto_server)
     result = dep.deploy(manifest)
     assert result.applied is not None and result.applied.applied == result.applied.total
     assert_deployed(aws, manifest)
@@ -226,11 +253,15 @@ def test_deploy_creates_everything_then_redeploy_writes_nothing(moto_server: str
 def test_one_schedule_change_is_one_write(moto_server: str, aws: Any, manifest: Manifest) -> None:
     ns = manifest.namespace
     deployer(moto_server)[0].deploy(manifest)
-    from cronplane.schedule import parse_schedule
+    from cronplane.schedule.expression import parse_schedule
 
-    changed = replace(manifest, jobs=tuple(
-        replace(j, schedule=parse_schedule("cron(15 4 * * ? *)")) if j.name == "tmp-cleanup" else j
-        for j in manifest.jobs))
+    changed = replace(
+        manifest,
+        jobs=tuple(
+            replace(j, schedule=parse_schedule("cron(15 4 * * ? *)")) if j.name == "tmp-cleanup" else j
+            for j in manifest.jobs
+        ),
+    )
     dep, client = deployer(moto_server)
     result = dep.deploy(changed)
     assert [(a.op.value, a.name) for a in result.plan.changes] == [("update", f"{ns}-tmp-cleanup")]
@@ -258,7 +289,7 @@ def test_removed_job_is_pruned_and_look_alikes_are_kept(moto_server: str, aws: A
     aws("events").put_rule(Name=f"{ns}-legacy", ScheduleExpression="rate(1 day)")
     aws("logs").create_log_group(logGroupName=f"/aws/lambda/{ns}-legacy")
     smaller = replace(manifest, jobs=tuple(j for j in manifest.jobs if j.name != "invoice-sync"))
-    dep, client = deployer(moto_server)
+    dep, _client = deployer(moto_server)
     result = dep.deploy(smaller)
     assert {a.op.value for a in result.plan.changes} == {"delete"}
     assert [n for n in namespace_left(aws, ns) if "invoice-sync" in n] == []
@@ -362,19 +393,38 @@ main(sys.argv[3:])
 """
 
 
-def run_signalling_jobctl(tmp_path: Path, endpoint: str, manifest_path: Path, k: int, sig: str) -> "subprocess.CompletedProcess[str]":
+def run_signalling_jobctl(
+    tmp_path: Path, endpoint: str, manifest_path: Path, k: int, sig: str
+) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "signalling_jobctl.py"
     script.write_text(SIGNALLING_JOBCTL)
     return subprocess.run(
-        [sys.executable, str(script), str(k), sig, "deploy", "-f", str(manifest_path), "--yes",
-         "--endpoint-url", endpoint, "--region", REGION],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(script),
+            str(k),
+            sig,
+            "deploy",
+            "-f",
+            str(manifest_path),
+            "--yes",
+            "--endpoint-url",
+            endpoint,
+            "--region",
+            REGION,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def lock_item(aws: Any, ns: str) -> dict[str, Any]:
-    return aws("dynamodb").get_item(TableName=f"{ns}-history",
-                                    Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}}).get("Item", {})
+    return (
+        aws("dynamodb")
+        .get_item(TableName=f"{ns}-history", Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}})
+        .get("Item", {})
+    )
 
 
 def namespaced_manifest_file(tmp_path: Path, ns: str) -> Path:
@@ -427,7 +477,7 @@ def test_interrupted_or_terminated_deploy_releases_the_lock(
 def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any, manifest: Manifest) -> None:
     """Job tags reach every resource; `enabled: false` deploys the rule and the schedule
     disabled; a tag deleted from the manifest is removed from every resource that had it."""
-    from cronplane.models import Architecture, Vpc
+    from cronplane.manifest.models import Architecture, Vpc
 
     ec2 = aws("ec2")
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -435,13 +485,23 @@ def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any
     group = ec2.create_security_group(GroupName="jobs", Description="jobs", VpcId=vpc_id)["GroupId"]
     key = aws("kms").create_key()["KeyMetadata"]["Arn"]
     # and the Lambda settings: architecture, reserved concurrency, VPC, KMS key
-    settings = {"tmp-cleanup": dict(architecture=Architecture.X86_64, reserved_concurrency=2,
-                                    vpc=Vpc(subnets, (group,)), kms_key=key)}
-    tagged = replace(manifest, jobs=tuple(
-        replace(j, tags=(("cost-center", "42"), ("tier", "gold")),
+    settings = {
+        "tmp-cleanup": dict(
+            architecture=Architecture.X86_64, reserved_concurrency=2, vpc=Vpc(subnets, (group,)), kms_key=key
+        )
+    }
+    tagged = replace(
+        manifest,
+        jobs=tuple(
+            replace(
+                j,
+                tags=(("cost-center", "42"), ("tier", "gold")),
                 enabled=j.name not in ("invoice-sync", "nightly-report"),  # a rule job and a Scheduler job
-                **settings.get(j.name, {}))
-        for j in manifest.jobs))
+                **settings.get(j.name, {}),
+            )
+            for j in manifest.jobs
+        ),
+    )
     deployer(moto_server)[0].deploy(tagged)
     assert_deployed(aws, tagged)
     dep, client = deployer(moto_server)
@@ -456,10 +516,19 @@ def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any
     assert len(plan.changes) == 4 * 5  # per job: role, dlq, log group, function, and its rule or Scheduler role
     dep.deploy(untiered)
     writes = resource_writes(client)
-    assert {w for w in writes if "untag" in w} == {"iam.untag_role", "sqs.untag_queue", "logs.untag_resource",
-                                                   "lambda.untag_resource", "events.untag_resource"}
-    assert not [w for w in writes if w.split(".")[1] in ("put_role_policy", "set_queue_attributes", "put_targets",
-                                                         "update_function_configuration", "put_rule")]
+    assert {w for w in writes if "untag" in w} == {
+        "iam.untag_role",
+        "sqs.untag_queue",
+        "logs.untag_resource",
+        "lambda.untag_resource",
+        "events.untag_resource",
+    }
+    assert not [
+        w
+        for w in writes
+        if w.split(".")[1]
+        in ("put_role_policy", "set_queue_attributes", "put_targets", "update_function_configuration", "put_rule")
+    ]
     assert_deployed(aws, untiered)  # exact tags: "tier" is gone everywhere
     dep, client = deployer(moto_server)
     assert not dep.deploy(untiered).plan.has_changes and client.writes == 0

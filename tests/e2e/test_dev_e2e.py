@@ -12,16 +12,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from cronplane.local.motoserver import free_port
-
+from support.motoserver import free_port
 from testkit import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,13 +48,22 @@ class Dev:
         return self.log.read_text(errors="replace")
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=self.url, config=Config(retries={"max_attempts": 2}, read_timeout=60))
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.url,
+            config=Config(retries={"max_attempts": 2}, read_timeout=60),
+        )
 
     def jobctl(self, *args: str, endpoint: bool = True) -> subprocess.CompletedProcess[str]:
         extra = ["--endpoint-url", self.url] if endpoint else []
         return subprocess.run(
             [sys.executable, "-m", "cronplane.cli.main", *args, "-f", str(self.root / "jobs.yaml"), *extra],
-            cwd=self.root, env=_env(), capture_output=True, text=True, timeout=120,
+            cwd=self.root,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def jobctl_history(self, job: str) -> list[dict[str, Any]]:
@@ -64,10 +73,12 @@ class Dev:
 
     def history(self, job: str, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
         """The job's run records, newest first, read with plain boto3 (one Query)."""
-        from cronplane.history import from_item
+        from cronplane.runs.history import from_item
 
         items = self.client("dynamodb").query(
-            TableName=f"{namespace}-history", KeyConditionExpression="job = :j", ScanIndexForward=False,
+            TableName=f"{namespace}-history",
+            KeyConditionExpression="job = :j",
+            ScanIndexForward=False,
             ExpressionAttributeValues={":j": {"S": job}},
         )["Items"]
         return [r for r in map(from_item, items) if r.get("kind", "run") == "run"]
@@ -101,7 +112,10 @@ def start_dev(root: Path, *args: str, env: dict[str, str] | None = None) -> Dev:
     handle = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cronplane.cli.main", "dev", "-f", str(root / "jobs.yaml"), "--port", str(port), *args],
-        cwd=root, env={**_env(), **(env or {})}, stdout=handle, stderr=subprocess.STDOUT,
+        cwd=root,
+        env={**_env(), **(env or {})},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     handle.close()
     dev = Dev(proc, root, port, log)
@@ -131,8 +145,11 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     # The shell names a profile this machine lacks and a DynamoDB endpoint elsewhere: the dev
     # server (deploy, functions, their history writes) must talk only to its own emulator.
-    server = start_dev(root, "--no-schedule", env={"AWS_PROFILE": "cronplane-no-such-profile",
-                                                   "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"})
+    server = start_dev(
+        root,
+        "--no-schedule",
+        env={"AWS_PROFILE": "cronplane-no-such-profile", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9"},
+    )
     try:
         yield server
     finally:
@@ -170,7 +187,11 @@ def test_run_now_sync_and_async_give_succeeded_records(dev: Dev) -> None:
     assert "totals_cents" in json.dumps(report["result"])  # the job's real return value
     # The job's own log line, prefixed with its name, and the run line from its record.
     dev.wait_for("[nightly-report] report ready")
-    assert any(line.split()[1:4] == ["nightly-report", "manual", "succeeded"] for line in dev.output().splitlines() if line[:1].isdigit())
+    assert any(
+        line.split()[1:4] == ["nightly-report", "manual", "succeeded"]
+        for line in dev.output().splitlines()
+        if line[:1].isdigit()
+    )
 
 
 def test_plain_boto3_invoke_runs_the_function(dev: Dev) -> None:
@@ -186,20 +207,49 @@ def test_plain_boto3_invoke_runs_the_function(dev: Dev) -> None:
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_aws_cli_lambda_invoke_runs_the_function(dev: Dev, tmp_path: Path) -> None:
     """`aws lambda invoke` with only AWS_ENDPOINT_URL set, as the dev banner tells users."""
-    env = {**_env(), "AWS_ENDPOINT_URL": dev.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": REGION, "AWS_PAGER": ""}
+    env = {
+        **_env(),
+        "AWS_ENDPOINT_URL": dev.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_PAGER": "",
+    }
     out = tmp_path / "out.json"
     done = subprocess.run(
-        ["aws", "lambda", "invoke", "--function-name", f"{NAMESPACE}-nightly-report", "--payload",
-         json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}),
-         "--cli-binary-format", "raw-in-base64-out", str(out)],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            "aws",
+            "lambda",
+            "invoke",
+            "--function-name",
+            f"{NAMESPACE}-nightly-report",
+            "--payload",
+            json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}),
+            "--cli-binary-format",
+            "raw-in-base64-out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if "cli-binary-format" in done.stderr:  # AWS CLI v1 has no such option and takes raw JSON
         done = subprocess.run(
-            ["aws", "lambda", "invoke", "--function-name", f"{NAMESPACE}-nightly-report", "--payload",
-             json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}), str(out)],
-            env=env, capture_output=True, text=True, timeout=60,
+            [
+                "aws",
+                "lambda",
+                "invoke",
+                "--function-name",
+                f"{NAMESPACE}-nightly-report",
+                "--payload",
+                json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}),
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["StatusCode"] == 200
@@ -245,7 +295,9 @@ def test_reload_redeploys_changes_and_survives_a_broken_manifest(dev: Dev) -> No
     mark = len(dev.output())
     manifest.write_text(original.replace("max_age_hours: 24", "max_age_hours: 48"))
     dev.wait_for(f"deployed {manifest}", after=mark)
-    env = dev.client("lambda").get_function_configuration(FunctionName=f"{NAMESPACE}-tmp-cleanup")["Environment"]["Variables"]
+    env = dev.client("lambda").get_function_configuration(FunctionName=f"{NAMESPACE}-tmp-cleanup")["Environment"][
+        "Variables"
+    ]
     assert json.loads(env["CRONPLANE_PAYLOAD"])["max_age_hours"] == 48
     manifest.write_text(original)
     # A change to a job's code is re-deployed too, and the next run runs the new code.
@@ -289,7 +341,11 @@ def test_a_per_minute_job_fires_on_its_own_and_sigint_leaves_nothing_behind(tmp_
         deadline = time.monotonic() + 30
         runs: list[dict[str, Any]] = []
         while time.monotonic() < deadline and len(runs) < 2:
-            runs = [r for r in dev.history("minutely", "tick-jobs") if r["trigger"] == "schedule" and r["status"] == "succeeded"]
+            runs = [
+                r
+                for r in dev.history("minutely", "tick-jobs")
+                if r["trigger"] == "schedule" and r["status"] == "succeeded"
+            ]
             time.sleep(0.2)
         assert len(runs) >= 2, dev.output()
         assert all(r["scheduled_for"] for r in runs)

@@ -12,9 +12,10 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -55,19 +56,35 @@ def deploy_like(endpoint: str, job: str, expression: str) -> None:
     lam, iam, events, sqs = (client(endpoint, s) for s in ("lambda", "iam", "events", "sqs"))
     queue = sqs.create_queue(QueueName=f"acme-jobs-{job}-dlq")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    role = iam.create_role(RoleName=f"acme-jobs-{job}-exec", Path="/cronplane/acme-jobs/", AssumeRolePolicyDocument="{}")
+    role = iam.create_role(
+        RoleName=f"acme-jobs-{job}-exec", Path="/cronplane/acme-jobs/", AssumeRolePolicyDocument="{}"
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("infra/tmp_cleanup.py", "def handler(event, context):\n    return 1\n")
-    function = lam.create_function(FunctionName=f"acme-jobs-{job}", Runtime="python3.12", Role=role["Role"]["Arn"],
-                                   Handler="cronplane.runtime.entry.handler", Code={"ZipFile": buffer.getvalue()})
+    function = lam.create_function(
+        FunctionName=f"acme-jobs-{job}",
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="cronplane.runtime.entry.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
     events.put_rule(Name=f"acme-jobs-{job}", ScheduleExpression=expression, State="ENABLED")
-    events.put_targets(Rule=f"acme-jobs-{job}", Targets=[{
-        "Id": "job", "Arn": function["FunctionArn"], "DeadLetterConfig": {"Arn": queue_arn},
-        "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600},
-        "InputTransformer": {"InputPathsMap": {"id": "$.id", "time": "$.time"},
-                             "InputTemplate": '{"cronplane": {"trigger": "schedule", "event_id": <id>, "scheduled_for": <time>}}'},
-    }])
+    events.put_targets(
+        Rule=f"acme-jobs-{job}",
+        Targets=[
+            {
+                "Id": "job",
+                "Arn": function["FunctionArn"],
+                "DeadLetterConfig": {"Arn": queue_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600},
+                "InputTransformer": {
+                    "InputPathsMap": {"id": "$.id", "time": "$.time"},
+                    "InputTemplate": '{"cronplane": {"trigger": "schedule", "event_id": <id>, "scheduled_for": <time>}}',
+                },
+            }
+        ],
+    )
 
 
 @pytest.fixture
@@ -87,15 +104,35 @@ def jobctl(path: Path, endpoint: str, *args: str) -> Any:
 def put_runs(endpoint: str, records: list[dict[str, Any]]) -> None:
     db = client(endpoint, "dynamodb")
     for start in range(0, len(records), 25):
-        db.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": to_item(r)}} for r in records[start:start + 25]]})
+        db.batch_write_item(
+            RequestItems={TABLE: [{"PutRequest": {"Item": to_item(r)}} for r in records[start : start + 25]]}
+        )
 
 
-def record(job: str, run_id: str, fire: datetime, started: datetime, status: str = "succeeded", trigger: str = "schedule",
-           **extra: Any) -> dict[str, Any]:
-    return {"job": job, "run_id": run_id, "kind": "run", "gsi_pk": "run", "trigger": trigger, "status": status,
-            "scheduled_for": iso(fire), "started_at": iso(started), "finished_at": iso(started + timedelta(seconds=3)),
-            "duration_ms": 3000, "attempts": [{"attempt": 1, "started_at": iso(started), "duration_ms": 3000}],
-            "deadline": iso(started + timedelta(minutes=5)), **extra}
+def record(
+    job: str,
+    run_id: str,
+    fire: datetime,
+    started: datetime,
+    status: str = "succeeded",
+    trigger: str = "schedule",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "job": job,
+        "run_id": run_id,
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": trigger,
+        "status": status,
+        "scheduled_for": iso(fire),
+        "started_at": iso(started),
+        "finished_at": iso(started + timedelta(seconds=3)),
+        "duration_ms": 3000,
+        "attempts": [{"attempt": 1, "started_at": iso(started), "duration_ms": 3000}],
+        "deadline": iso(started + timedelta(minutes=5)),
+        **extra,
+    }
 
 
 class InvokeSpy:
@@ -120,32 +157,96 @@ class InvokeSpy:
 
 def test_audit_backfill_audit(project: tuple[Path, str]) -> None:
     path, endpoint = project
-    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
     fires = [day + timedelta(hours=h) for h in range(1, 25)]
-    put_runs(endpoint, [
-        record("tmp-cleanup", scheduled_run_id(fire, f"ev{h}"), fire, fire + timedelta(seconds=900 if h == 10 else 4),
-               status="failed" if h == 17 else "succeeded", error="KeyError: 'bucket'" if h == 17 else None)
-        for h, fire in enumerate(fires, start=1) if h not in (3, 4)
-    ])
-    window = ["--since", iso(day), "--until", iso(day + timedelta(days=1)), "--now", iso(day + timedelta(days=1, hours=1))]
+    put_runs(
+        endpoint,
+        [
+            record(
+                "tmp-cleanup",
+                scheduled_run_id(fire, f"ev{h}"),
+                fire,
+                fire + timedelta(seconds=900 if h == 10 else 4),
+                status="failed" if h == 17 else "succeeded",
+                error="KeyError: 'bucket'" if h == 17 else None,
+            )
+            for h, fire in enumerate(fires, start=1)
+            if h not in (3, 4)
+        ],
+    )
+    window = [
+        "--since",
+        iso(day),
+        "--until",
+        iso(day + timedelta(days=1)),
+        "--now",
+        iso(day + timedelta(days=1, hours=1)),
+    ]
 
     # A real jobctl process: the exit code monitoring sees.
-    proc = subprocess.run([sys.executable, "-m", "cronplane.cli.main", "audit", "tmp-cleanup", "-f", str(path),
-                           "--endpoint-url", endpoint, *window], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cronplane.cli.main",
+            "audit",
+            "tmp-cleanup",
+            "-f",
+            str(path),
+            "--endpoint-url",
+            endpoint,
+            *window,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     flagged = [line.split()[:2] for line in proc.stdout.splitlines() if line.startswith("  20")]
-    assert flagged == [[iso(fires[2]), "missed"], [iso(fires[3]), "missed"], [iso(fires[9]), "late"], [iso(fires[16]), "failed"]]
+    assert flagged == [
+        [iso(fires[2]), "missed"],
+        [iso(fires[3]), "missed"],
+        [iso(fires[9]), "late"],
+        [iso(fires[16]), "failed"],
+    ]
     assert proc.stdout.splitlines()[-1] == "PROBLEMS: 2 missed, 1 failed; 21 of 24 expected runs succeeded (1 late)"
 
     with InvokeSpy() as sent:
-        result = jobctl(path, endpoint, "backfill", "tmp-cleanup", "--from", iso(fires[0]), "--to", iso(fires[-1]),
-                        "--now", iso(day + timedelta(days=1, hours=1)), "--rate", "600/min", "--yes")
+        result = jobctl(
+            path,
+            endpoint,
+            "backfill",
+            "tmp-cleanup",
+            "--from",
+            iso(fires[0]),
+            "--to",
+            iso(fires[-1]),
+            "--now",
+            iso(day + timedelta(days=1, hours=1)),
+            "--rate",
+            "600/min",
+            "--yes",
+        )
     assert result.exit_code == 0, result.output
     envelopes = [e["cronplane"] for e in sent]
-    assert [(e["trigger"], e["scheduled_for"]) for e in envelopes] == [("backfill", iso(f)) for f in (fires[2], fires[3], fires[16])]
+    assert [(e["trigger"], e["scheduled_for"]) for e in envelopes] == [
+        ("backfill", iso(f)) for f in (fires[2], fires[3], fires[16])
+    ]
     # The runtime's part: each backfill run records itself under the run id it was given.
-    put_runs(endpoint, [record("tmp-cleanup", e["run_id"], parse_iso(e["scheduled_for"]), day + timedelta(days=1, minutes=2),
-                               trigger="backfill", triggered_by=e["triggered_by"]) for e in envelopes])
+    put_runs(
+        endpoint,
+        [
+            record(
+                "tmp-cleanup",
+                e["run_id"],
+                parse_iso(e["scheduled_for"]),
+                day + timedelta(days=1, minutes=2),
+                trigger="backfill",
+                triggered_by=e["triggered_by"],
+            )
+            for e in envelopes
+        ],
+    )
 
     clean = jobctl(path, endpoint, "audit", "tmp-cleanup", *window)
     assert clean.exit_code == 0, clean.output
@@ -157,7 +258,7 @@ def test_pause_disables_rule_and_audit_shows_paused_period(project: tuple[Path, 
     paused = jobctl(path, endpoint, "pause", "tmp-cleanup", "--reason", "vendor outage")
     assert paused.exit_code == 0, paused.output
     assert client(endpoint, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     later = iso(now + timedelta(hours=3, minutes=1))
     result = jobctl(path, endpoint, "audit", "tmp-cleanup", "--since", "6h", "--now", later, "-o", "json")
     assert result.exit_code == 0, result.output
@@ -166,34 +267,82 @@ def test_pause_disables_rule_and_audit_shows_paused_period(project: tuple[Path, 
     (period,) = job["paused"]
     assert period["end"] is None and period["reason"] == "vendor outage" and period["actor"].startswith("arn:aws:")
     resumed = jobctl(path, endpoint, "resume", "tmp-cleanup")
-    assert resumed.exit_code == 0 and client(endpoint, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
+    assert (
+        resumed.exit_code == 0
+        and client(endpoint, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
+    )
 
 
 def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None:
     path, endpoint = project
     sqs = client(endpoint, "sqs")
     url = sqs.get_queue_url(QueueName="acme-jobs-tmp-cleanup-dlq")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
-        "source": "cronplane", "job": "tmp-cleanup", "run_id": "20261127T090000Z-0a0b0c0d", "trigger": "schedule", "status": "timed_out",
-        "attempts": [{"attempt": 1, "started_at": "2026-11-27T09:00:02Z", "error_type": "TimeoutError", "error_message": "soft deadline"}],
-        "error": "TimeoutError: soft deadline",
-        "event": {"cronplane": {"trigger": "schedule", "event_id": "e1", "scheduled_for": "2026-11-27T09:00:00Z"}}}))
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"version": "0", "id": "e2", "source": "aws.events", "time": "2026-11-27T10:00:00Z",
-                                                             "detail-type": "Scheduled Event", "detail": {}}),
-                     MessageAttributes={"ERROR_CODE": {"DataType": "String", "StringValue": "THROTTLING"},
-                                        "RULE_ARN": {"DataType": "String",
-                                                     "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-tmp-cleanup"},
-                                        "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "4"}})
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
-        "version": "1.0", "timestamp": "2026-11-27T11:00:09.000Z",
-        "requestContext": {"requestId": "r", "condition": "RetriesExhausted", "approximateInvokeCount": 1},
-        "requestPayload": {"cronplane": {"trigger": "schedule", "event_id": "e3", "scheduled_for": "2026-11-27T11:00:00Z"}},
-        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
-        "responsePayload": {"errorType": "Runtime.OutOfMemory", "errorMessage": "out of memory"}}))
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(
+            {
+                "source": "cronplane",
+                "job": "tmp-cleanup",
+                "run_id": "20261127T090000Z-0a0b0c0d",
+                "trigger": "schedule",
+                "status": "timed_out",
+                "attempts": [
+                    {
+                        "attempt": 1,
+                        "started_at": "2026-11-27T09:00:02Z",
+                        "error_type": "TimeoutError",
+                        "error_message": "soft deadline",
+                    }
+                ],
+                "error": "TimeoutError: soft deadline",
+                "event": {
+                    "cronplane": {"trigger": "schedule", "event_id": "e1", "scheduled_for": "2026-11-27T09:00:00Z"}
+                },
+            }
+        ),
+    )
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(
+            {
+                "version": "0",
+                "id": "e2",
+                "source": "aws.events",
+                "time": "2026-11-27T10:00:00Z",
+                "detail-type": "Scheduled Event",
+                "detail": {},
+            }
+        ),
+        MessageAttributes={
+            "ERROR_CODE": {"DataType": "String", "StringValue": "THROTTLING"},
+            "RULE_ARN": {
+                "DataType": "String",
+                "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-tmp-cleanup",
+            },
+            "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "4"},
+        },
+    )
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps(
+            {
+                "version": "1.0",
+                "timestamp": "2026-11-27T11:00:09.000Z",
+                "requestContext": {"requestId": "r", "condition": "RetriesExhausted", "approximateInvokeCount": 1},
+                "requestPayload": {
+                    "cronplane": {"trigger": "schedule", "event_id": "e3", "scheduled_for": "2026-11-27T11:00:00Z"}
+                },
+                "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                "responsePayload": {"errorType": "Runtime.OutOfMemory", "errorMessage": "out of memory"},
+            }
+        ),
+    )
     listed = json.loads(jobctl(path, endpoint, "dlq", "tmp-cleanup", "-o", "json").output)["messages"]
     # Oldest first: the delivery failure has no time of its own but SQS's sent time (now).
     assert [(m["source"], m["attempts"], m["when"][:19]) for m in listed][:2] == [
-        ("wrapper", 1, "2026-11-27T09:00:02"), ("lambda", 1, "2026-11-27T11:00:09")]
+        ("wrapper", 1, "2026-11-27T09:00:02"),
+        ("lambda", 1, "2026-11-27T11:00:09"),
+    ]
     assert (listed[2]["source"], listed[2]["attempts"], listed[2]["error"]) == ("delivery", 5, "THROTTLING")
     assert listed[1]["run_id"] == scheduled_run_id(parse_iso("2026-11-27T11:00:00Z"), "e3")
     assert listed[2]["run_id"] == scheduled_run_id(parse_iso("2026-11-27T10:00:00Z"), "e2")
@@ -209,8 +358,13 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("x.py", "")
     role = client(endpoint, "iam").get_role(RoleName="acme-jobs-tmp-cleanup-exec")["Role"]["Arn"]
-    deploy_again.create_function(FunctionName="acme-jobs-tmp-cleanup", Runtime="python3.12", Role=role,
-                                 Handler="cronplane.runtime.entry.handler", Code={"ZipFile": buffer.getvalue()})
+    deploy_again.create_function(
+        FunctionName="acme-jobs-tmp-cleanup",
+        Runtime="python3.12",
+        Role=role,
+        Handler="cronplane.runtime.entry.handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )
     with InvokeSpy() as sent:
         ok = jobctl(path, endpoint, "dlq", "replay", "tmp-cleanup", "--all", "--yes")
     assert ok.exit_code == 0, ok.output
@@ -223,13 +377,37 @@ def test_audit_of_a_per_minute_day_costs_a_few_requests(project: tuple[Path, str
     them fit in two 1 MB pages at most; plus the Query for retries after the window."""
     path, endpoint = project
     deploy_like(endpoint, "ticker", "rate(1 minute)")
-    day = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
-    put_runs(endpoint, [record("ticker", scheduled_run_id(day + timedelta(minutes=m), f"t{m}"), day + timedelta(minutes=m),
-                               day + timedelta(minutes=m, seconds=1), result='{"deleted": 12, "kept": 3}' * 8,
-                               request_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", function_name="acme-jobs-ticker", ttl=2_000_000_000)
-                        for m in range(1, 1441)])
-    result = jobctl(path, endpoint, "audit", "ticker", "--since", iso(day), "--until", iso(day + timedelta(days=1)),
-                    "--now", iso(day + timedelta(days=1, minutes=5)), "-o", "json")
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    put_runs(
+        endpoint,
+        [
+            record(
+                "ticker",
+                scheduled_run_id(day + timedelta(minutes=m), f"t{m}"),
+                day + timedelta(minutes=m),
+                day + timedelta(minutes=m, seconds=1),
+                result='{"deleted": 12, "kept": 3}' * 8,
+                request_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                function_name="acme-jobs-ticker",
+                ttl=2_000_000_000,
+            )
+            for m in range(1, 1441)
+        ],
+    )
+    result = jobctl(
+        path,
+        endpoint,
+        "audit",
+        "ticker",
+        "--since",
+        iso(day),
+        "--until",
+        iso(day + timedelta(days=1)),
+        "--now",
+        iso(day + timedelta(days=1, minutes=5)),
+        "-o",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["jobs"][0]["counts"] == {"ok": 1440}

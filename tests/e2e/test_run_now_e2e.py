@@ -15,8 +15,9 @@ import threading
 import time
 import urllib.request
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -24,7 +25,6 @@ from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.aws.session import AwsConfig
 from cronplane.runtime.history_schema import table_definition
-
 from testkit import jobctl
 
 pytestmark = pytest.mark.e2e
@@ -68,23 +68,31 @@ def server(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def set_use_docker(endpoint: str, value: bool) -> None:
-    request = urllib.request.Request(f"{endpoint}/moto-api/config", method="POST",
-                                     data=json.dumps({"lambda": {"use_docker": value}}).encode())
-    urllib.request.urlopen(request, timeout=5)  # noqa: S310 - loopback
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/config", method="POST", data=json.dumps({"lambda": {"use_docker": value}}).encode()
+    )
+    urllib.request.urlopen(request, timeout=5)
 
 
 def deploy_functions(endpoint: str) -> None:
     """Just enough of a deploy for Invoke: a role and the two functions (moto without Docker)."""
     set_use_docker(endpoint, False)
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="eu-west-1")
-    role = iam.create_role(RoleName="qa-exec", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    role = iam.create_role(
+        RoleName="qa-exec", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("placeholder.py", "")
     lam = boto3.client("lambda", endpoint_url=endpoint, region_name="eu-west-1")
     for job in ("ok-job", "bad-job"):
-        lam.create_function(FunctionName=f"qa-jobs-{job}", Runtime="python3.11", Role=role["Role"]["Arn"],
-                            Handler="cronplane.runtime.entry.handler", Code={"ZipFile": code.getvalue()})
+        lam.create_function(
+            FunctionName=f"qa-jobs-{job}",
+            Runtime="python3.11",
+            Role=role["Role"]["Arn"],
+            Handler="cronplane.runtime.entry.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
 
 
 REAL_CLIENT = AwsConfig.client
@@ -98,9 +106,11 @@ def spy_invokes(monkeypatch: pytest.MonkeyPatch, on_invoke: Callable[[dict[str, 
     def client(self: AwsConfig, service: str, session: Any = None) -> Any:
         made = original(self, service, session)
         if service == "lambda":
+
             def hook(params: dict[str, Any], **_: Any) -> None:
                 sent.append(dict(params))
                 on_invoke(params)
+
             made.meta.events.register("before-parameter-build.lambda.Invoke", hook)
         return made
 
@@ -127,14 +137,23 @@ def play_function(endpoint: str, record: dict[str, Any]) -> Callable[[dict[str, 
 
 
 def final_record(job: str, status: str, **extra: Any) -> dict[str, Any]:
-    base = {"job": job, "kind": "run", "gsi_pk": "run", "trigger": "manual", "status": status,
-            "started_at": "2026-11-27T09:00:00Z", "finished_at": "2026-11-27T09:00:01Z", "duration_ms": 1234,
-            "attempts": [{"attempt": 1, "started_at": "2026-11-27T09:00:00Z", "duration_ms": 1234}]}
+    base = {
+        "job": job,
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": "manual",
+        "status": status,
+        "started_at": "2026-11-27T09:00:00Z",
+        "finished_at": "2026-11-27T09:00:01Z",
+        "duration_ms": 1234,
+        "attempts": [{"attempt": 1, "started_at": "2026-11-27T09:00:00Z", "duration_ms": 1234}],
+    }
     return {**base, **extra}
 
 
 def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
-        server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     deploy_functions(server)
     # queued: no wait, exit 0 once Lambda accepted the event
     sent = spy_invokes(monkeypatch, lambda params: None)
@@ -155,9 +174,15 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
     assert code == 0 and "succeeded in 1.2 s after 1 attempt" in out
     assert "payload" not in json.loads(sent[0]["Payload"])["cronplane"]  # the job's own payload
 
-    failed = final_record("bad-job", "failed", error="ValueError: bad input", attempts=[
-        {"attempt": 1, "error_type": "ValueError", "error_message": "bad input"},
-        {"attempt": 2, "error_type": "ValueError", "error_message": "bad input"}])
+    failed = final_record(
+        "bad-job",
+        "failed",
+        error="ValueError: bad input",
+        attempts=[
+            {"attempt": 1, "error_type": "ValueError", "error_message": "bad input"},
+            {"attempt": 2, "error_type": "ValueError", "error_message": "bad input"},
+        ],
+    )
     spy_invokes(monkeypatch, play_function(server, failed))
     code, out, _ = jobctl(capsys, "run-now", "bad-job", "--endpoint-url", server, "--wait", "-o", "json")
     assert code == 1
@@ -171,11 +196,15 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
     assert code == 1 and "gave up waiting after 1 s: its record never appeared" in err
 
     # --sync: RequestResponse; the wrapper answers with the run's record (queued in moto here)
-    monkeypatch.setattr("cronplane.invoke.new_manual_run_id", lambda now=None: "20261127T090000Z-msync01")
+    monkeypatch.setattr("cronplane.runs.invoke.new_manual_run_id", lambda now=None: "20261127T090000Z-msync01")
     answer = {**final_record("ok-job", "succeeded"), "run_id": "20261127T090000Z-msync01"}
     queue = {"results": [json.dumps(answer)], "region": "eu-west-1"}
-    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback
-        f"{server}/moto-api/static/lambda-simple/response", data=json.dumps(queue).encode(), method="POST"), timeout=5)
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{server}/moto-api/static/lambda-simple/response", data=json.dumps(queue).encode(), method="POST"
+        ),
+        timeout=5,
+    )
     sent = spy_invokes(monkeypatch, lambda params: None)
     code, out, _ = jobctl(capsys, "run-now", "ok-job", "--endpoint-url", server, "--sync")
     assert code == 0 and sent[0]["InvocationType"] == "RequestResponse"
@@ -189,13 +218,20 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
 
 
 def test_run_now_json_that_gives_up_waiting_still_prints_the_run(
-        server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # -o json used to print nothing on stdout here: a script lost the id of the run it queued.
     deploy_functions(server)
-    running = {**final_record("ok-job", "running"), "finished_at": None, "duration_ms": None,
-               "deadline": "2199-01-01T00:00:00Z"}  # not past its deadline: not shown as lost
+    running = {
+        **final_record("ok-job", "running"),
+        "finished_at": None,
+        "duration_ms": None,
+        "deadline": "2199-01-01T00:00:00Z",
+    }  # not past its deadline: not shown as lost
     spy_invokes(monkeypatch, play_function(server, running))
-    code, out, err = jobctl(capsys, "run-now", "ok-job", "--endpoint-url", server, "--wait", "--timeout-wait", "1", "-o", "json")
+    code, out, err = jobctl(
+        capsys, "run-now", "ok-job", "--endpoint-url", server, "--wait", "--timeout-wait", "1", "-o", "json"
+    )
     shown = json.loads(out)
     assert code == 1 and "gave up waiting after 1 s" in err
     assert shown["run_id"].startswith("2") and f"--run {shown['run_id']}" in err

@@ -4,34 +4,52 @@ summaries. Records are written here in the runtime's shape with put_item."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.errors import AwsError
-from cronplane.history import (
-    HistoryQueryError, HistoryReader, decode_token, effective_status, parse_since, percentile, present, summarize,
+from cronplane.runs.history import (
+    HistoryQueryError,
+    HistoryReader,
+    decode_token,
+    effective_status,
+    parse_since,
+    percentile,
+    present,
+    summarize,
 )
 from cronplane.runtime.history_schema import table_definition
 from cronplane.runtime.records import time_key
 
 TABLE = "acme-jobs-history"
-NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_record(job: str, at: datetime, status: str = "succeeded", suffix: str = "abcd1234", **extra: Any) -> dict[str, Any]:
+def run_record(
+    job: str, at: datetime, status: str = "succeeded", suffix: str = "abcd1234", **extra: Any
+) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "job": job, "run_id": f"{time_key(at)}-{suffix}", "kind": "run", "gsi_pk": "run",
-        "trigger": "schedule", "scheduled_for": iso(at), "started_at": iso(at), "status": status,
+        "job": job,
+        "run_id": f"{time_key(at)}-{suffix}",
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": "schedule",
+        "scheduled_for": iso(at),
+        "started_at": iso(at),
+        "status": status,
         "attempts": [{"attempt": 1, "started_at": iso(at), "duration_ms": 1200}],
-        "deadline": iso(at + timedelta(seconds=60)), "request_id": "req", "ttl": 1900000000,
+        "deadline": iso(at + timedelta(seconds=60)),
+        "request_id": "req",
+        "ttl": 1900000000,
     }
     if status != "running":
         record.update(finished_at=iso(at + timedelta(seconds=1)), duration_ms=1200)
@@ -75,8 +93,17 @@ def ddb(aws: None) -> Iterator[Any]:
 def test_one_job_is_one_query_newest_first_with_events_and_no_lock(ddb: Any) -> None:
     put(ddb, *(run_record("nightly", NOW - timedelta(hours=h), suffix=f"r{h}") for h in range(5)))
     put(ddb, run_record("other", NOW))
-    put(ddb, {"job": "nightly", "run_id": f"{time_key(NOW - timedelta(minutes=30))}-event-1", "kind": "event",
-              "action": "pause", "actor": "arn:aws:iam::123:user/ana", "at": iso(NOW - timedelta(minutes=30))})
+    put(
+        ddb,
+        {
+            "job": "nightly",
+            "run_id": f"{time_key(NOW - timedelta(minutes=30))}-event-1",
+            "kind": "event",
+            "action": "pause",
+            "actor": "arn:aws:iam::123:user/ana",
+            "at": iso(NOW - timedelta(minutes=30)),
+        },
+    )
     put(ddb, {"job": "nightly", "run_id": "~lock", "holder": "x", "expires_at": 1})
     log = CallLog(ddb)
     page = HistoryReader(ddb, TABLE).job_page("nightly")
@@ -89,8 +116,12 @@ def test_one_job_is_one_query_newest_first_with_events_and_no_lock(ddb: Any) -> 
 
 
 def test_all_jobs_is_one_query_on_the_index(ddb: Any) -> None:
-    put(ddb, run_record("a", NOW - timedelta(minutes=2)), run_record("b", NOW - timedelta(minutes=1)),
-        run_record("c", NOW - timedelta(minutes=3)))
+    put(
+        ddb,
+        run_record("a", NOW - timedelta(minutes=2)),
+        run_record("b", NOW - timedelta(minutes=1)),
+        run_record("c", NOW - timedelta(minutes=3)),
+    )
     put(ddb, {"job": "a", "run_id": f"{time_key(NOW)}-event-1", "kind": "event", "action": "resume"})
     log = CallLog(ddb)
     page = HistoryReader(ddb, TABLE).all_page()
@@ -112,12 +143,14 @@ def test_since_until_are_key_conditions_not_filters(ddb: Any) -> None:
 
 
 def test_status_filter_and_lost_is_derived_from_running(ddb: Any) -> None:
-    now = datetime.now(timezone.utc)
-    put(ddb,
+    now = datetime.now(UTC)
+    put(
+        ddb,
         run_record("nightly", now - timedelta(hours=3), status="running", suffix="dead"),  # deadline long gone
         run_record("nightly", now - timedelta(seconds=5), status="running", suffix="live"),
         run_record("nightly", now - timedelta(hours=1), status="failed", suffix="fail", error="boom"),
-        run_record("nightly", now - timedelta(hours=2), suffix="good"))
+        run_record("nightly", now - timedelta(hours=2), suffix="good"),
+    )
     reader = HistoryReader(ddb, TABLE)
     log = CallLog(ddb)
     assert [r["run_id"][-4:] for r in reader.job_page("nightly", status="failed").runs] == ["fail"]
@@ -144,9 +177,16 @@ def test_limit_is_one_query_and_the_token_continues(ddb: Any) -> None:
 
 
 def test_get_run_with_and_without_the_job(ddb: Any) -> None:
-    record = run_record("nightly", NOW, status="failed", error="ValueError: bad",
-                        attempts=[{"attempt": 1, "error_type": "ValueError", "error_message": "bad"},
-                                  {"attempt": 2, "error_type": "ValueError", "error_message": "bad again"}])
+    record = run_record(
+        "nightly",
+        NOW,
+        status="failed",
+        error="ValueError: bad",
+        attempts=[
+            {"attempt": 1, "error_type": "ValueError", "error_message": "bad"},
+            {"attempt": 2, "error_type": "ValueError", "error_message": "bad again"},
+        ],
+    )
     put(ddb, record)
     reader = HistoryReader(ddb, TABLE)
     log = CallLog(ddb)
@@ -187,13 +227,17 @@ def test_present_decodes_result_and_fills_every_field() -> None:
 
 
 def test_summarize_per_job() -> None:
-    records = [run_record("a", NOW - timedelta(minutes=m), duration_ms=d, finished_at=iso(NOW - timedelta(minutes=m)))
-               for m, d in enumerate([100, 200, 300, 400])]
-    records += [run_record("a", NOW - timedelta(hours=1), status="failed", duration_ms=5000),
-                run_record("a", NOW - timedelta(hours=2), status="skipped", duration_ms=None),
-                run_record("a", NOW - timedelta(hours=3), status="duplicate", duration_ms=None),
-                run_record("a", NOW - timedelta(days=1), status="running"),  # lost by NOW
-                run_record("b", NOW, status="failed", duration_ms=10)]
+    records = [
+        run_record("a", NOW - timedelta(minutes=m), duration_ms=d, finished_at=iso(NOW - timedelta(minutes=m)))
+        for m, d in enumerate([100, 200, 300, 400])
+    ]
+    records += [
+        run_record("a", NOW - timedelta(hours=1), status="failed", duration_ms=5000),
+        run_record("a", NOW - timedelta(hours=2), status="skipped", duration_ms=None),
+        run_record("a", NOW - timedelta(hours=3), status="duplicate", duration_ms=None),
+        run_record("a", NOW - timedelta(days=1), status="running"),  # lost by NOW
+        run_record("b", NOW, status="failed", duration_ms=10),
+    ]
     records.append({"job": "a", "run_id": "x", "kind": "event", "action": "pause"})
     a, b = summarize(records, NOW)
     assert (a.job, a.runs, a.succeeded, a.outcomes) == ("a", 7, 4, 6)
@@ -213,13 +257,13 @@ def test_parse_since() -> None:
     assert parse_since("7d", NOW) == NOW - timedelta(days=7)
     assert parse_since("24h", NOW) == NOW - timedelta(hours=24)
     assert parse_since("30m", NOW) == NOW - timedelta(minutes=30)
-    assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert parse_since("2026-11-01T09:30:00Z", NOW) == datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)
+    assert parse_since("2026-11-01", NOW) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_since("2026-11-01T09:30:00Z", NOW) == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
     with pytest.raises(HistoryQueryError, match="7d, 24h"):
         parse_since("last tuesday", NOW)
 
 
 def test_parse_since_further_back_than_datetime_reaches_means_everything() -> None:
     # Used to escape as OverflowError ("Python int too large to convert to C int").
-    assert parse_since("99999999999d", NOW) == datetime(1970, 1, 1, tzinfo=timezone.utc)
-    assert parse_since("9999999w", NOW) == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert parse_since("99999999999d", NOW) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert parse_since("9999999w", NOW) == datetime(1970, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cronplane import iam
-from cronplane.iam import (
+from cronplane.build import iam
+from cronplane.build.iam import (
     PolicyError,
     execution_policy,
     find_wildcards,
@@ -18,13 +18,19 @@ from cronplane.iam import (
     scheduler_policy,
     scheduler_trust_policy,
 )
-from cronplane.models import Job, Manifest, Permission, Secret, Vpc
+from cronplane.manifest.models import Job, Manifest, Permission, Secret, Vpc
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 FN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:acme-report"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/acme-history"
-BASE_SIDS = ["WriteOwnLogs", "OwnRunRecords", "QueryRunHistoryIndexes", "SendToOwnDeadLetterQueue", "InvokeSelfForRetries"]
+BASE_SIDS = [
+    "WriteOwnLogs",
+    "OwnRunRecords",
+    "QueryRunHistoryIndexes",
+    "SendToOwnDeadLetterQueue",
+    "InvokeSelfForRetries",
+]
 
 
 def make_job(**kwargs: Any) -> Job:
@@ -138,7 +144,7 @@ def test_declared_permissions_are_appended_in_order() -> None:
         Permission(actions=("s3:PutObject",), resources=("arn:aws:s3:::private/*",), effect="Deny"),
     )))  # fmt: skip
     statements = policy["Statement"]
-    assert [s["Sid"] for s in statements] == BASE_SIDS + ["JobDeclared1", "JobDeclared2"]
+    assert [s["Sid"] for s in statements] == [*BASE_SIDS, "JobDeclared1", "JobDeclared2"]
     assert statements[-2] == {
         "Sid": "JobDeclared1", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::reports/*"],
     }  # fmt: skip
@@ -149,7 +155,9 @@ def test_declared_permissions_are_appended_in_order() -> None:
 @pytest.mark.parametrize("action", ["*", "s3:*"])
 def test_declared_service_wide_action_is_refused(action: str) -> None:
     job = make_job(permissions=(Permission(actions=(action,), resources=("arn:aws:s3:::reports",)),), line=3)
-    with pytest.raises(PolicyError, match=r"jobs.yaml:3: job 'report': permissions\[0\]: action .* grants a whole service"):
+    with pytest.raises(
+        PolicyError, match=r"jobs.yaml:3: job 'report': permissions\[0\]: action .* grants a whole service"
+    ):
         policy_for(job)
 
 
@@ -245,7 +253,9 @@ def test_iam_accepts_the_documents(aws: None) -> None:
 
     client = boto3.client("iam")
     role = client.create_role(RoleName="acme-report-exec", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))
-    client.create_role(RoleName="acme-report-sched", AssumeRolePolicyDocument=json.dumps(scheduler_trust_policy(ACCOUNT)))
+    client.create_role(
+        RoleName="acme-report-sched", AssumeRolePolicyDocument=json.dumps(scheduler_trust_policy(ACCOUNT))
+    )
     full = policy_for(make_job(
         secrets=(Secret("A", "ssm", "/a"), Secret("B", "secretsmanager", "b")),
         kms_key="1234abcd-12ab-34cd-56ef-1234567890ab",

@@ -3,34 +3,49 @@ and following a run's record (with a fake clock: no real waiting)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from cronplane.invoke import (
-    RunNotFinishedError, backfill_envelope, function_target, is_lost, manual_envelope, retry_envelope,
-    wait_budget_s, wait_for_run,
+from cronplane.manifest.models import Job, RetryPolicy
+from cronplane.runs.invoke import (
+    RunNotFinishedError,
+    backfill_envelope,
+    function_target,
+    is_lost,
+    manual_envelope,
+    retry_envelope,
+    wait_budget_s,
+    wait_for_run,
 )
-from cronplane.models import Job, RetryPolicy
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.records import Trigger
 
-NOW = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 JOB_PAYLOAD = {"batch_size": 25}
 
 
 def job(**overrides: Any) -> Job:
-    values: dict[str, Any] = {"name": "invoice-sync", "handler": "billing/invoice_sync.py:handler",
-                              "schedule": None, "team": "billing", "timeout": 60,
-                              "retries": RetryPolicy(max_attempts=3, backoff_cap=10)}
+    values: dict[str, Any] = {
+        "name": "invoice-sync",
+        "handler": "billing/invoice_sync.py:handler",
+        "schedule": None,
+        "team": "billing",
+        "timeout": 60,
+        "retries": RetryPolicy(max_attempts=3, backoff_cap=10),
+    }
     values.update(overrides)
     return Job(**values)
 
 
 def test_manual_envelope_as_the_runtime_reads_it() -> None:
     own = Firing.from_event(manual_envelope("20261127T093000Z-m1234567", "arn:aws:iam::1:user/ana"), JOB_PAYLOAD, NOW)
-    assert (own.trigger, own.run_id, own.triggered_by) == (Trigger.MANUAL, "20261127T093000Z-m1234567", "arn:aws:iam::1:user/ana")
+    assert (own.trigger, own.run_id, own.triggered_by) == (
+        Trigger.MANUAL,
+        "20261127T093000Z-m1234567",
+        "arn:aws:iam::1:user/ana",
+    )
     assert own.payload == JOB_PAYLOAD  # no --payload: the job's own
     override = Firing.from_event(manual_envelope("r", None, {"batch_size": 1}), JOB_PAYLOAD, NOW)
     assert override.payload == {"batch_size": 1} and override.triggered_by is None
@@ -39,7 +54,7 @@ def test_manual_envelope_as_the_runtime_reads_it() -> None:
 
 
 def test_backfill_and_retry_envelopes_as_the_runtime_reads_them() -> None:
-    at = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
     backfill = Firing.from_event(backfill_envelope(at, "arn:aws:iam::1:user/ana"), JOB_PAYLOAD, NOW)
     assert backfill.trigger is Trigger.BACKFILL and backfill.scheduled_for == at
     assert backfill.run_id == "20261126T020000Z-backfill" and backfill.payload == JOB_PAYLOAD
@@ -73,10 +88,18 @@ class FakeClock:
 
 def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
     clock = FakeClock()
-    answers = iter([None, {"status": "running"}, {"status": "running"}, {"status": "retrying"}, {"status": "succeeded"}])
+    answers = iter(
+        [None, {"status": "running"}, {"status": "running"}, {"status": "retrying"}, {"status": "succeeded"}]
+    )
     seen: list[str] = []
-    record = wait_for_run(lambda: next(answers), 60, poll_s=1.0, sleep=clock.sleep, clock=clock,
-                          on_change=lambda r: seen.append(r["status"]))
+    record = wait_for_run(
+        lambda: next(answers),
+        60,
+        poll_s=1.0,
+        sleep=clock.sleep,
+        clock=clock,
+        on_change=lambda r: seen.append(r["status"]),
+    )
     assert record == {"status": "succeeded"}
     assert seen == ["running", "retrying", "succeeded"]
     assert clock.sleeps == [0.25, 0.5, 1.0, 1.0]  # quick first polls, then the poll interval
@@ -105,8 +128,9 @@ def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
         polls.append(clock.now)
         return crashed
 
-    record = wait_for_run(get, 600, poll_s=1.0, sleep=clock.sleep, clock=clock,
-                          now=lambda: started + timedelta(seconds=clock.now))
+    record = wait_for_run(
+        get, 600, poll_s=1.0, sleep=clock.sleep, clock=clock, now=lambda: started + timedelta(seconds=clock.now)
+    )
     assert record is crashed  # the caller shows it through present(): status lost
     # Not before the deadline (10 s) plus the grace (60 s); within one poll after it.
     assert 70 < polls[-1] <= 71 and all(t <= 70 for t in polls[:-1])
@@ -116,8 +140,9 @@ def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
     clock = FakeClock()
     retrying = {**crashed, "status": "retrying"}
     with pytest.raises(RunNotFinishedError, match="after 120 s: it is still retrying"):
-        wait_for_run(lambda: retrying, 120, sleep=clock.sleep, clock=clock,
-                     now=lambda: started + timedelta(seconds=clock.now))
+        wait_for_run(
+            lambda: retrying, 120, sleep=clock.sleep, clock=clock, now=lambda: started + timedelta(seconds=clock.now)
+        )
 
 
 def test_is_lost_only_for_running_records_past_deadline_and_grace() -> None:
@@ -133,7 +158,7 @@ def test_is_lost_only_for_running_records_past_deadline_and_grace() -> None:
 
 def test_retry_envelope_without_payload_keeps_the_jobs_own_payload() -> None:
     """A replay of a scheduled run must not override the job's payload with null."""
-    from cronplane.invoke import NO_PAYLOAD
+    from cronplane.runs.invoke import NO_PAYLOAD
 
     envelope = retry_envelope("20261126T020000Z-abcd", NO_PAYLOAD, "me", now=NOW)
     assert "payload" not in envelope["cronplane"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +15,74 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cronplane.errors import ManifestError
-from cronplane.manifest import load_manifest
-from cronplane.models import Manifest
+from cronplane.manifest.loader import load_manifest
+from cronplane.manifest.models import Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EXAMPLE_TEXT = (ROOT / "jobs.yaml").read_text()
 EXAMPLE = yaml.safe_load(EXAMPLE_TEXT)
 
-KEYS = ["namespace", "region", "trigger_mode", "history", "retention_days", "defaults", "jobs", "handler",
-        "schedule", "timezone", "timeout", "memory", "retries", "max_attempts", "retry_on", "env", "secrets",
-        "permissions", "actions", "resources", "tags", "vpc", "subnets", "payload", "kms_key", "team", "enabled"]
-SCHEDULES = ["cron(0 2 * * ? *)", "rate(5 minutes)", "0 9 * * 1-5", "@daily", "at(2027-01-01T09:00:00)",
-             "cron(0 0 L * ? *)", "cron(0 0 ? * 6#3 *)", "cron(* * * * * *)", "rate(0 hours)", "cron(0 0 31 2 ? *)"]
+KEYS = [
+    "namespace",
+    "region",
+    "trigger_mode",
+    "history",
+    "retention_days",
+    "defaults",
+    "jobs",
+    "handler",
+    "schedule",
+    "timezone",
+    "timeout",
+    "memory",
+    "retries",
+    "max_attempts",
+    "retry_on",
+    "env",
+    "secrets",
+    "permissions",
+    "actions",
+    "resources",
+    "tags",
+    "vpc",
+    "subnets",
+    "payload",
+    "kms_key",
+    "team",
+    "enabled",
+]
+SCHEDULES = [
+    "cron(0 2 * * ? *)",
+    "rate(5 minutes)",
+    "0 9 * * 1-5",
+    "@daily",
+    "at(2027-01-01T09:00:00)",
+    "cron(0 0 L * ? *)",
+    "cron(0 0 ? * 6#3 *)",
+    "cron(* * * * * *)",
+    "rate(0 hours)",
+    "cron(0 0 31 2 ? *)",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-    st.text(max_size=30), st.sampled_from(KEYS + SCHEDULES + ["billing/nightly_report.py:handler", "../x.py:h",
-                                                              "ssm:/a", "*", "Europe/Berlin", "eu-west-1"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        KEYS
+        + SCHEDULES
+        + ["billing/nightly_report.py:handler", "../x.py:h", "ssm:/a", "*", "Europe/Berlin", "eu-west-1"]
+    ),
 )
 keys = st.one_of(st.sampled_from(KEYS), st.text(min_size=1, max_size=12))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(keys, inner, max_size=5)), max_leaves=25)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)),
+    max_leaves=25,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +111,11 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("CRONPLANE_FUZZ_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(__import__("os").environ.get("CRONPLANE_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @FUZZ
@@ -82,7 +132,13 @@ def mutated_manifests(draw: st.DrawFn) -> Any:
         # walk to a random mapping or list inside the manifest
         node: Any = data
         while True:
-            children = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+            children = (
+                list(node.items())
+                if isinstance(node, dict)
+                else list(enumerate(node))
+                if isinstance(node, list)
+                else []
+            )
             containers = [(k, v) for k, v in children if isinstance(v, (dict, list)) and v]
             if not containers or draw(st.booleans()):
                 break
@@ -126,8 +182,10 @@ def test_mutated_text_never_crashes(project: Path, data: st.DataObject) -> None:
             lines.insert(index, lines[index])
         elif action == "insert":
             position = data.draw(st.integers(0, len(lines[index])))
-            junk = data.draw(st.sampled_from(["&a ", "*a", "[", "{", ":", "- ", "'", '"', "\t", " ", "#", "!!str ", "<<: "])
-                             | st.text(max_size=4))
+            junk = data.draw(
+                st.sampled_from(["&a ", "*a", "[", "{", ":", "- ", "'", '"', "\t", " ", "#", "!!str ", "<<: "])
+                | st.text(max_size=4)
+            )
             lines[index] = lines[index][:position] + junk + lines[index][position:]
         elif action == "indent":
             lines[index] = "  " + lines[index]

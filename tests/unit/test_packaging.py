@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 
 import cronplane
-from cronplane import packaging, requirements_cache
-from cronplane.errors import CronplaneError
-from cronplane.models import Architecture, Job, Manifest
-from cronplane.packaging import (
+from cronplane.build import packaging
+from cronplane.build import requirements as requirements_cache
+from cronplane.build.packaging import (
     PackagingError,
     RequirementsError,
     build_job_package,
@@ -30,6 +29,8 @@ from cronplane.packaging import (
     package_cache_stats,
     runtime_files,
 )
+from cronplane.errors import CronplaneError
+from cronplane.manifest.models import Architecture, Job, Manifest
 
 ALPHA_FILES = {
     "alpha/__init__.py": "",
@@ -115,7 +116,7 @@ def test_runtime_files_are_the_installed_runtime_sources() -> None:
     }
     assert set(entries) == on_disk | {"cronplane/__init__.py"}
     # Deploy-side modules never ship.
-    assert "cronplane/packaging.py" not in entries and "cronplane/models.py" not in entries
+    assert "cronplane/build/packaging.py" not in entries and "cronplane/manifest/models.py" not in entries
 
 
 def test_zip_entries_have_fixed_metadata(project: Path) -> None:
@@ -141,7 +142,9 @@ def test_package_imports_like_lambda_would(project: Path, tmp_path: Path) -> Non
         "assert s.__file__.startswith(sys.argv[1]);"
         "print(alpha.report.handler({}, None))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(task)], capture_output=True, text=True, cwd=tmp_path, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(task)], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"
 
@@ -284,9 +287,7 @@ def test_requirements_installed_for_lambda_and_cached(
     assert "six.py" not in beta.files
 
 
-def test_pip_failure_is_a_clear_error_and_leaves_no_cache_entry(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pip_failure_is_a_clear_error_and_leaves_no_cache_entry(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A bad requirement line: pip fails before touching the network. The manifest root is
     # relative (as "jobctl deploy" in the project folder has it) while pip runs in the team folder.
     (project / "jobs/alpha/requirements.txt").write_text("six=1\n")
@@ -383,7 +384,7 @@ def test_requirement_shadowing_runtime_or_team_is_refused(
 def test_sha_is_what_lambda_reports_as_code_sha256(project: Path, aws: None) -> None:
     import boto3
 
-    from cronplane.iam import lambda_trust_policy
+    from cronplane.build.iam import lambda_trust_policy
 
     package = fresh_build(project)
     iam = boto3.client("iam")

@@ -9,20 +9,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "aws"))
 
-from deploy_builders import ACCOUNT, NS, REGION, desired_for, example_manifest, make_job, make_manifest  # noqa: E402
+from deploy_builders import ACCOUNT, NS, REGION, desired_for, example_manifest, make_job, make_manifest
 
-from cronplane import names  # noqa: E402
-from cronplane.models import Secret, TriggerMode, Vpc  # noqa: E402
-from cronplane.resources import (  # noqa: E402
+from cronplane.build.resources import (
     Kind,
     decode_state,
     encode_state,
     function_environment,
 )
-from cronplane.runtime.settings import RuntimeSettings  # noqa: E402
+from cronplane.manifest import names
+from cronplane.manifest.models import Secret, TriggerMode, Vpc
+from cronplane.runtime.settings import RuntimeSettings
 
 
-def by_kind(desired, job):  # noqa: ANN001, ANN201
+def by_kind(desired, job):
     return {r.slot: r for r in desired.of_job(job)}
 
 
@@ -45,12 +45,16 @@ def test_rule_job_gets_role_dlq_logs_function_invoke_config_permission_and_rule(
     assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == r["rule"].arn
     template = r["rule"].hidden["target"]["InputTransformer"]["InputTemplate"]
     assert json.loads(template.replace("<id>", '"e-1"').replace("<time>", '"2026-11-27T09:00:00Z"')) == {
-        "cronplane": {"trigger": "schedule", "event_id": "e-1", "scheduled_for": "2026-11-27T09:00:00Z"}}
+        "cronplane": {"trigger": "schedule", "event_id": "e-1", "scheduled_for": "2026-11-27T09:00:00Z"}
+    }
 
 
 def test_timezone_at_and_scheduler_mode_use_scheduler_with_its_own_role() -> None:
-    m = make_manifest(make_job("tz", "cron(0 9 * * ? *)", timezone="Europe/Berlin"),
-                      make_job("once", "at(2099-01-01T09:00:00)"), make_job("plain"))
+    m = make_manifest(
+        make_job("tz", "cron(0 9 * * ? *)", timezone="Europe/Berlin"),
+        make_job("once", "at(2099-01-01T09:00:00)"),
+        make_job("plain"),
+    )
     d = desired_for(m)
     assert [r.kind for r in d.shared()] == [Kind.TABLE, Kind.SCHEDULE_GROUP]
     tz = by_kind(d, "tz")
@@ -79,8 +83,9 @@ def test_provisioned_concurrency_targets_the_alias() -> None:
 
 
 def test_every_taggable_resource_carries_the_ownership_tags() -> None:
-    m = make_manifest(make_job("a", tags=(("cost-center", "42"),), owner="x@example.com"),
-                      make_job("b", timezone="Europe/Paris"))
+    m = make_manifest(
+        make_job("a", tags=(("cost-center", "42"),), owner="x@example.com"), make_job("b", timezone="Europe/Paris")
+    )
     for res in desired_for(m).resources:
         if res.kind in (Kind.INVOKE_CONFIG, Kind.ALIAS, Kind.PERMISSION, Kind.SCHEDULE):
             assert res.tags == {}  # not taggable in AWS
@@ -93,8 +98,14 @@ def test_every_taggable_resource_carries_the_ownership_tags() -> None:
 
 
 def test_function_settings_come_from_the_manifest() -> None:
-    job = make_job("a", timeout=120, memory=512, vpc=Vpc(("subnet-2", "subnet-1"), ("sg-1",)),
-                   kms_key="arn:aws:kms:eu-west-1:123456789012:key/abc", reserved_concurrency=1)
+    job = make_job(
+        "a",
+        timeout=120,
+        memory=512,
+        vpc=Vpc(("subnet-2", "subnet-1"), ("sg-1",)),
+        kms_key="arn:aws:kms:eu-west-1:123456789012:key/abc",
+        reserved_concurrency=1,
+    )
     fn = by_kind(desired_for(make_manifest(job), {"a": "SHA"}), "a")["fn"]
     v = fn.visible
     assert (v["timeout"], v["memory"], v["code_sha256"], v["architecture"]) == (120, 512, "SHA", "arm64")
@@ -105,8 +116,12 @@ def test_function_settings_come_from_the_manifest() -> None:
 
 
 def test_function_environment_is_the_runtime_settings_contract() -> None:
-    job = make_job("a", env=(("MODE", "fast"),), payload={"n": 1},
-                   secrets=(Secret("DB", "ssm", "/billing/db"), Secret("KEY", "secretsmanager", "stripe")))
+    job = make_job(
+        "a",
+        env=(("MODE", "fast"),),
+        payload={"n": 1},
+        secrets=(Secret("DB", "ssm", "/billing/db"), Secret("KEY", "secretsmanager", "stripe")),
+    )
     m = make_manifest(job)
     env = function_environment(m, job, account_id=ACCOUNT)
     settings = RuntimeSettings.from_env(env)
@@ -125,7 +140,7 @@ def test_desired_state_is_deterministic_and_hashes_track_hidden_settings() -> No
     assert one == two
     assert [r.hidden_hash() for r in one.resources] == [r.hidden_hash() for r in two.resources]
     m = example_manifest()
-    other = desired_for(replace(m, jobs=(replace(m.jobs[1], tags=(("x", "y"),)),) + m.jobs[2:]))
+    other = desired_for(replace(m, jobs=(replace(m.jobs[1], tags=(("x", "y"),)), *m.jobs[2:])))
     role_before = by_kind(one, m.jobs[1].name)["role"]
     role_after = by_kind(other, m.jobs[1].name)["role"]
     assert role_before.hidden_hash() != role_after.hidden_hash()  # role tags are only in the hash

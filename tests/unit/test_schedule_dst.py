@@ -4,14 +4,14 @@ at its first occurrence."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from cronplane.schedule import parse_schedule
+from cronplane.schedule.expression import parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -50,7 +50,12 @@ def test_berlin_every_30_minutes_through_both_transitions() -> None:
     assert spring == [utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 1, 30)]
     #                 01:30 CET               03:00 CEST              03:30 CEST
     fall = in_utc("cron(0/30 * * * ? *)", "Europe/Berlin", utc(2026, 10, 24, 23, 0), 4)
-    assert fall == [utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 0, 0), utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 2, 0)]
+    assert fall == [
+        utc(2026, 10, 24, 23, 30),
+        utc(2026, 10, 25, 0, 0),
+        utc(2026, 10, 25, 0, 30),
+        utc(2026, 10, 25, 2, 0),
+    ]
     #               01:30 CEST                02:00 CEST               02:30 CEST        (02:00/02:30 CET skipped) 03:00 CET
 
 

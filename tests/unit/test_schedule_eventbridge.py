@@ -3,14 +3,14 @@ times; rate() and at(); describe(); the Schedule API contract others code agains
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cronplane.errors import ScheduleError
-from cronplane.schedule import Schedule, ScheduleKind, parse_schedule
+from cronplane.schedule.expression import Schedule, ScheduleKind, parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 # Friday 2026-11-27 16:20 UTC
 NOW = datetime(2026, 11, 27, 16, 20, tzinfo=UTC)
 
@@ -57,7 +57,11 @@ def next_times(expr: str, after: datetime = NOW, count: int = 3, tz: str | None 
         ("cron(0 0 ? * 6L *)", NOW, [utc(2026, 12, 25), utc(2027, 1, 29), utc(2027, 2, 26)]),
         ("cron(0 0 ? * FRIL *)", NOW, [utc(2026, 12, 25), utc(2027, 1, 29), utc(2027, 2, 26)]),
         # weekday nearest the 15th: Sat 2027-05-15 -> Fri 14th, Sun 2027-08-15 -> Mon 16th
-        ("cron(0 0 15W * ? *)", utc(2027, 4, 20), [utc(2027, 5, 14), utc(2027, 6, 15), utc(2027, 7, 15), utc(2027, 8, 16)]),
+        (
+            "cron(0 0 15W * ? *)",
+            utc(2027, 4, 20),
+            [utc(2027, 5, 14), utc(2027, 6, 15), utc(2027, 7, 15), utc(2027, 8, 16)],
+        ),
         # W never crosses a month edge: Sat 2027-05-01 -> Mon 3rd; Sun 2027-01-31 -> Fri 29th
         ("cron(0 0 1W * ? *)", utc(2027, 4, 2), [utc(2027, 5, 3), utc(2027, 6, 1)]),
         ("cron(0 0 31W * ? *)", utc(2027, 1, 2), [utc(2027, 1, 29), utc(2027, 3, 31)]),
@@ -116,7 +120,10 @@ def test_rate_counts_from_the_epoch_by_default(expr: str, expected: list[datetim
 def test_rate_counts_from_the_anchor_when_given() -> None:
     schedule = parse_schedule("rate(1 hour)", now=NOW)
     created = utc(2026, 11, 27, 9, 7, 30)
-    assert schedule.next_fire_times(NOW, 2, anchor=created) == [utc(2026, 11, 27, 17, 7, 30), utc(2026, 11, 27, 18, 7, 30)]
+    assert schedule.next_fire_times(NOW, 2, anchor=created) == [
+        utc(2026, 11, 27, 17, 7, 30),
+        utc(2026, 11, 27, 18, 7, 30),
+    ]
     # before the rule exists the first firing is one period after its creation
     assert schedule.next_fire_times(utc(2026, 1, 1), 1, anchor=created) == [utc(2026, 11, 27, 10, 7, 30)]
 
@@ -344,7 +351,11 @@ def test_scheduler_rate_in_days_is_24_hours_across_dst() -> None:
         ("cron(0/15 * * * ? *)", None, "Every 15 minutes (UTC)"),
         ("cron(1/10 * * * ? *)", None, "Every 10 minutes, starting at 1 minute past the hour (UTC)"),
         ("cron(0 8 1 * ? *)", None, "At 08:00, on day 1 of the month (UTC)"),
-        ("cron(0 0 1 JAN,FEB,MAR ? *)", None, "At 00:00, on day 1 of the month, only in January, February, and March (UTC)"),
+        (
+            "cron(0 0 1 JAN,FEB,MAR ? *)",
+            None,
+            "At 00:00, on day 1 of the month, only in January, February, and March (UTC)",
+        ),
         # L W # in both day fields
         ("cron(0 0 LW * ? *)", None, "At 00:00, on the last weekday of the month (UTC)"),
         ("cron(0 0 3W * ? *)", None, "At 00:00, on the weekday nearest day 3 of the month (UTC)"),
@@ -353,7 +364,11 @@ def test_scheduler_rate_in_days_is_24_hours_across_dst() -> None:
         ("cron(0 0 L 2 ? *)", None, "At 00:00, on the last day of the month, only in February (UTC)"),
         # years: one, a list, a range with L
         ("cron(0 0 1 1 ? 2030)", None, "At 00:00, on day 1 of the month, only in January, only in 2030 (UTC)"),
-        ("cron(0 0 1 1 ? 2030,2035)", None, "At 00:00, on day 1 of the month, only in January, only in 2030 and 2035 (UTC)"),
+        (
+            "cron(0 0 1 1 ? 2030,2035)",
+            None,
+            "At 00:00, on day 1 of the month, only in January, only in 2030 and 2035 (UTC)",
+        ),
         ("cron(15 10 ? * 6L 2027-2028)", None, "At 10:15, on the last Friday of the month, 2027 through 2028 (UTC)"),
         # rate(): every unit, singular and plural
         ("rate(1 minute)", None, "Every minute (UTC)"),

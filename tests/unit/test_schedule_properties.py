@@ -7,18 +7,19 @@ are evaluated by looking at the calendar, not by formula)."""
 from __future__ import annotations
 
 import calendar
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronplane.errors import ScheduleError
-from cronplane.schedule import Schedule, parse_schedule
+from cronplane.schedule.expression import Schedule, parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 MINUTE = timedelta(minutes=1)
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -54,9 +55,7 @@ def field(lo: int, hi: int, names: tuple[str, ...] = (), steps: bool = True) -> 
         ),
     ]
     stepped = [
-        st.builds(
-            lambda a, n: Field(f"{a}/{n}", frozenset(range(a, hi + 1, n))), value, st.integers(1, hi - lo + 1)
-        ),
+        st.builds(lambda a, n: Field(f"{a}/{n}", frozenset(range(a, hi + 1, n))), value, st.integers(1, hi - lo + 1)),
         st.integers(1, hi - lo + 1).map(lambda n: Field(f"*/{n}", frozenset(range(lo, hi + 1, n)))),
     ]
     return st.one_of(*plain, *(stepped if steps else []))
@@ -159,9 +158,7 @@ def cron_cases(draw: st.DrawFn) -> Case:
     hour = draw(field(0, 23))
     month = draw(st.one_of(st.just(Field("*", frozenset(range(1, 13)))), field(1, 12, MONTHS)))
     year = draw(
-        st.sampled_from(
-            [Field("*", frozenset(range(1970, 2200))), Field("2026-2031", frozenset(range(2026, 2032)))]
-        )
+        st.sampled_from([Field("*", frozenset(range(1970, 2200))), Field("2026-2031", frozenset(range(2026, 2032)))])
     )
     dom, dow, rule = draw(day_fields())
     expression = f"cron({minute.text} {hour.text} {dom} {month.text} {dow} {year.text})"
@@ -212,7 +209,7 @@ def test_fire_times_equal_brute_force_minute_by_minute_utc(case: Case, start: da
     assert got == expected, case.expression
     # next_fire_times agrees, and chaining from each result finds the following one.
     assert schedule.next_fire_times(start, len(expected)) == expected
-    for before, after in zip(expected, expected[1:]):
+    for before, after in itertools.pairwise(expected):
         assert schedule.next_fire_times(before, 1) == [after]
 
 
@@ -263,8 +260,41 @@ def test_fire_times_in_a_zone_equal_brute_force_over_utc_minutes(
 # Any text a team might type: the engine answers with a ScheduleError (a message for the user)
 # or a schedule whose fire times and words can be computed, never with another exception.
 _TOKENS = st.sampled_from(
-    ["0", "1", "5", "7", "12", "15", "29", "31", "59", "60", "2199", "2026", "1969", "*", "?", "L", "W",
-     "LW", "15W", "6L", "2#1", "#", "/", "-", ",", "*/5", "0/15", "1-5", "MON", "FRI", "JAN", "SUN-SAT", "x"]
+    [
+        "0",
+        "1",
+        "5",
+        "7",
+        "12",
+        "15",
+        "29",
+        "31",
+        "59",
+        "60",
+        "2199",
+        "2026",
+        "1969",
+        "*",
+        "?",
+        "L",
+        "W",
+        "LW",
+        "15W",
+        "6L",
+        "2#1",
+        "#",
+        "/",
+        "-",
+        ",",
+        "*/5",
+        "0/15",
+        "1-5",
+        "MON",
+        "FRI",
+        "JAN",
+        "SUN-SAT",
+        "x",
+    ]
 )
 _FIELDS = st.lists(_TOKENS, min_size=1, max_size=3).map("".join)
 
@@ -274,9 +304,10 @@ _FIELDS = st.lists(_TOKENS, min_size=1, max_size=3).map("".join)
     text=st.one_of(
         st.lists(_FIELDS, min_size=4, max_size=7).map(lambda fs: f"cron({' '.join(fs)})"),
         st.lists(_FIELDS, min_size=4, max_size=6).map(" ".join),
-        st.tuples(st.sampled_from(["0", "1", "2", "-1", "99999", "x"]),
-                  st.sampled_from(["minute", "minutes", "hour", "hours", "day", "days", "week", "second"]))
-        .map(lambda t: f"rate({t[0]} {t[1]})"),
+        st.tuples(
+            st.sampled_from(["0", "1", "2", "-1", "99999", "x"]),
+            st.sampled_from(["minute", "minutes", "hour", "hours", "day", "days", "week", "second"]),
+        ).map(lambda t: f"rate({t[0]} {t[1]})"),
         st.text(max_size=30),
     ),
     zone=st.sampled_from([None, "UTC", "Europe/Berlin", "Australia/Lord_Howe"]),

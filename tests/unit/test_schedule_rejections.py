@@ -3,14 +3,14 @@ that says what is wrong and how to write it instead."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from cronplane.errors import CronplaneError, ScheduleError
-from cronplane.schedule import parse_schedule
+from cronplane.schedule.expression import parse_schedule
 
-NOW = datetime(2026, 11, 27, 16, 20, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 16, 20, tzinfo=UTC)
 
 
 def rejection(expr: str, tz: str | None = None, now: datetime = NOW) -> str:
@@ -107,7 +107,7 @@ def test_never_fires_year_range_wholly_in_the_past() -> None:
     assert "year 2001 is wholly in the past" in rejection("cron(0 0 * * ? 2001)")
     assert "year 2000-2010 is wholly in the past" in rejection("cron(0 0 * * ? 2000-2010)")
     # the same expression was fine when the year was still ahead
-    parse_schedule("cron(0 0 * * ? 2001)", now=datetime(2000, 6, 1, tzinfo=timezone.utc))
+    parse_schedule("cron(0 0 * * ? 2001)", now=datetime(2000, 6, 1, tzinfo=UTC))
 
 
 def test_never_fires_again_this_year() -> None:

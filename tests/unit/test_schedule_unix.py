@@ -3,7 +3,7 @@ property test that the translated schedule fires exactly when Unix cron (cronite
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from croniter import croniter
@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronplane.errors import ScheduleError
-from cronplane.schedule import parse_schedule
+from cronplane.schedule.expression import parse_schedule
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 27, 16, 20, tzinfo=UTC)
 
 

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from cronplane.errors import ManifestError
-from cronplane.yamlload import MAX_NODES, dotted, load_yaml
+from cronplane.manifest.yamlload import MAX_NODES, dotted, load_yaml
 
 
 def load(text: str):
@@ -117,10 +117,13 @@ def test_small_aliases_are_fine() -> None:
         ("a: 1\n---\nb: 2\n", "jobs.yaml:2: YAML syntax error: the file holds more than one YAML document"),
         ("", "jobs.yaml:1: the file is empty"),
         ("# only a comment\n", "jobs.yaml:1: the file is empty"),
-        ("x: \"\\q\"\n", "jobs.yaml:1: YAML syntax error"),
+        ('x: "\\q"\n', "jobs.yaml:1: YAML syntax error"),
         # a control character: PyYAML's ReaderError knows only an offset and spans two lines
         ("a: 1\nb: x\x07y\n", "jobs.yaml:2: YAML error: control character U+0007 at column 5 is not allowed"),
-        ("jobs:\n\treport: 1\n", "jobs.yaml:2: YAML syntax error: a tab character (column 1); YAML indents with spaces only"),
+        (
+            "jobs:\n\treport: 1\n",
+            "jobs.yaml:2: YAML syntax error: a tab character (column 1); YAML indents with spaces only",
+        ),
         ("jobs:\n  report:\n    a: 1\n\t  b: 2\n", "jobs.yaml:4: YAML syntax error: a tab character (column 1)"),
     ],
 )

@@ -9,18 +9,27 @@ All calls go through ``AwsClient.call``: counted, retried, errors made readable.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from cronplane import names
 from cronplane.aws.client import AwsCallError, AwsClient
 from cronplane.aws.planner import Action, Op
+from cronplane.build.resources import CONFIG_TAG, PERMISSION_SID, POLICY_NAME, Kind, Resource
 from cronplane.errors import AwsError
-from cronplane.resources import CONFIG_TAG, PERMISSION_SID, POLICY_NAME, TARGET_ID, Kind, Resource
+from cronplane.manifest import names
 
-FUNCTION_CONFIG_FIELDS = frozenset({"runtime", "handler", "role", "timeout", "memory", "description",
-                                    "environment", "vpc", "kms_key"})
-NOT_FOUND = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NotFoundException",
-                       "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+FUNCTION_CONFIG_FIELDS = frozenset(
+    {"runtime", "handler", "role", "timeout", "memory", "description", "environment", "vpc", "kms_key"}
+)
+NOT_FOUND = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NotFoundException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    }
+)
 
 
 def apply(client: AwsClient, action: Action, namespace: str) -> None:
@@ -59,8 +68,9 @@ class _Ctx:
         unknown — e.g. a stale state record), which re-applies everything."""
         return self.op == Op.CREATE or any(self.action.changed(n) for n in (*names_, "settings"))
 
-    def retag(self, put: Callable[[dict[str, str]], Any], remove: Callable[[list[str]], Any],
-              force: bool = False) -> None:
+    def retag(
+        self, put: Callable[[dict[str, str]], Any], remove: Callable[[list[str]], Any], force: bool = False
+    ) -> None:
         """Make the live tags the manifest's: remove the keys no longer wanted (a tag deleted
         from jobs.yaml, an owner dropped), set those that are new or changed. With the live
         tags unknown, set them all (``force``, or a "tags" change without old values)."""
@@ -119,24 +129,36 @@ def table(ctx: _Ctx) -> None:
 
     if ctx.op == Op.UPDATE and not ctx.needs("settings"):
         # Only tags differ: no need to touch TTL / PITR.
-        ctx.retag(lambda tags: ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn, Tags=_tag_list(tags)),
-                  lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
+        ctx.retag(
+            lambda tags: ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn, Tags=_tag_list(tags)),
+            lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys),
+        )
         return
     ctx.wait_for(active, "the table is ACTIVE")
     try:
-        ctx.call("dynamodb", "update_time_to_live", TableName=res.name,
-                 TimeToLiveSpecification={"Enabled": True, "AttributeName": res.hidden["ttl"]})
+        ctx.call(
+            "dynamodb",
+            "update_time_to_live",
+            TableName=res.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": res.hidden["ttl"]},
+        )
     except AwsCallError as exc:
         if "already enabled" not in exc.detail.lower():
             raise
-    ctx.call("dynamodb", "update_continuous_backups", TableName=res.name,
-             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(res.hidden["pitr"])})
+    ctx.call(
+        "dynamodb",
+        "update_continuous_backups",
+        TableName=res.name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": bool(res.hidden["pitr"])},
+    )
     if ctx.op == Op.UPDATE:
-        ctx.retag(lambda tags: None,
-                  lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
+        ctx.retag(
+            lambda tags: None, lambda keys: ctx.call("dynamodb", "untag_resource", ResourceArn=res.arn, TagKeys=keys)
+        )
     # The hash goes on last: a table interrupted before TTL/PITR is re-applied next time.
-    ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn,
-             Tags=_tag_list({**res.tags, CONFIG_TAG: res.hidden_hash()}))
+    ctx.call(
+        "dynamodb", "tag_resource", ResourceArn=res.arn, Tags=_tag_list({**res.tags, CONFIG_TAG: res.hidden_hash()})
+    )
 
 
 def schedule_group(ctx: _Ctx) -> None:
@@ -155,8 +177,9 @@ def schedule_group(ctx: _Ctx) -> None:
             live = ctx.call("scheduler", "list_tags_for_resource", ResourceArn=res.arn).get("Tags", [])
             ctx.adopt({t["Key"]: t["Value"] for t in live})
     if ctx.op == Op.UPDATE:
-        ctx.retag(lambda _: None,
-                  lambda keys: ctx.call("scheduler", "untag_resource", ResourceArn=res.arn, TagKeys=keys))
+        ctx.retag(
+            lambda _: None, lambda keys: ctx.call("scheduler", "untag_resource", ResourceArn=res.arn, TagKeys=keys)
+        )
     ctx.call("scheduler", "tag_resource", ResourceArn=res.arn, Tags=tags)
 
 
@@ -181,8 +204,15 @@ def role(ctx: _Ctx) -> None:
     adopted = False
     if ctx.op == Op.CREATE:
         try:
-            ctx.call("iam", "create_role", RoleName=res.name, Path=res.visible["path"], AssumeRolePolicyDocument=trust,
-                     Description=f"cronplane job {res.job} ({ctx.ns})", Tags=_tag_list(dict(res.tags)))
+            ctx.call(
+                "iam",
+                "create_role",
+                RoleName=res.name,
+                Path=res.visible["path"],
+                AssumeRolePolicyDocument=trust,
+                Description=f"cronplane job {res.job} ({ctx.ns})",
+                Tags=_tag_list(dict(res.tags)),
+            )
         except AwsCallError as exc:
             if exc.code != "EntityAlreadyExists":
                 raise
@@ -192,11 +222,19 @@ def role(ctx: _Ctx) -> None:
     if adopted or ctx.action.changed("trust"):
         ctx.call("iam", "update_assume_role_policy", RoleName=res.name, PolicyDocument=trust)
     if adopted or ctx.needs("policy"):
-        ctx.call("iam", "put_role_policy", RoleName=res.name, PolicyName=POLICY_NAME,
-                 PolicyDocument=json.dumps(res.hidden["policy"]))
+        ctx.call(
+            "iam",
+            "put_role_policy",
+            RoleName=res.name,
+            PolicyName=POLICY_NAME,
+            PolicyDocument=json.dumps(res.hidden["policy"]),
+        )
     if ctx.op != Op.CREATE or adopted:
-        ctx.retag(lambda tags: ctx.call("iam", "tag_role", RoleName=res.name, Tags=_tag_list(tags)),
-                  lambda keys: ctx.call("iam", "untag_role", RoleName=res.name, TagKeys=keys), force=adopted)
+        ctx.retag(
+            lambda tags: ctx.call("iam", "tag_role", RoleName=res.name, Tags=_tag_list(tags)),
+            lambda keys: ctx.call("iam", "untag_role", RoleName=res.name, TagKeys=keys),
+            force=adopted,
+        )
 
 
 def queue(ctx: _Ctx) -> None:
@@ -222,8 +260,10 @@ def queue(ctx: _Ctx) -> None:
     url = str(ctx.action.live.url)
     if ctx.needs("attributes"):
         ctx.call("sqs", "set_queue_attributes", QueueUrl=url, Attributes=attrs)
-    ctx.retag(lambda tags: ctx.call("sqs", "tag_queue", QueueUrl=url, Tags=tags),
-              lambda keys: ctx.call("sqs", "untag_queue", QueueUrl=url, TagKeys=keys))
+    ctx.retag(
+        lambda tags: ctx.call("sqs", "tag_queue", QueueUrl=url, Tags=tags),
+        lambda keys: ctx.call("sqs", "untag_queue", QueueUrl=url, TagKeys=keys),
+    )
 
 
 def log_group(ctx: _Ctx) -> None:
@@ -243,8 +283,11 @@ def log_group(ctx: _Ctx) -> None:
     if ctx.op == Op.CREATE or ctx.action.changed("retention"):
         ctx.call("logs", "put_retention_policy", logGroupName=res.name, retentionInDays=res.visible["retention"])
     if ctx.op != Op.CREATE or adopted:
-        ctx.retag(lambda tags: ctx.call("logs", "tag_resource", resourceArn=res.arn, tags=tags),
-                  lambda keys: ctx.call("logs", "untag_resource", resourceArn=res.arn, tagKeys=keys), force=adopted)
+        ctx.retag(
+            lambda tags: ctx.call("logs", "tag_resource", resourceArn=res.arn, tags=tags),
+            lambda keys: ctx.call("logs", "untag_resource", resourceArn=res.arn, tagKeys=keys),
+            force=adopted,
+        )
 
 
 def function(ctx: _Ctx) -> None:
@@ -257,11 +300,16 @@ def function(ctx: _Ctx) -> None:
     res = ctx.res
     v = res.visible
     config: dict[str, Any] = {
-        "Role": v["role"], "Handler": v["handler"], "Runtime": v["runtime"], "Timeout": v["timeout"],
-        "MemorySize": v["memory"], "Description": v["description"],
+        "Role": v["role"],
+        "Handler": v["handler"],
+        "Runtime": v["runtime"],
+        "Timeout": v["timeout"],
+        "MemorySize": v["memory"],
+        "Description": v["description"],
         "Environment": {"Variables": dict(v["environment"])},
         "VpcConfig": {"SubnetIds": v["vpc"]["subnets"], "SecurityGroupIds": v["vpc"]["security_groups"]}
-        if v["vpc"] else {"SubnetIds": [], "SecurityGroupIds": []},
+        if v["vpc"]
+        else {"SubnetIds": [], "SecurityGroupIds": []},
     }
     if v["kms_key"]:
         config["KMSKeyArn"] = v["kms_key"]
@@ -270,8 +318,16 @@ def function(ctx: _Ctx) -> None:
         if res.code is None:
             raise AwsError(f"{res.label}: no package built (internal error: plan-only desired state)")
         try:
-            out = ctx.call("lambda", "create_function", FunctionName=res.name, Code={"ZipFile": res.code},
-                           Architectures=[v["architecture"]], Tags=dict(res.tags), Publish=False, **config)
+            out = ctx.call(
+                "lambda",
+                "create_function",
+                FunctionName=res.name,
+                Code={"ZipFile": res.code},
+                Architectures=[v["architecture"]],
+                Tags=dict(res.tags),
+                Publish=False,
+                **config,
+            )
             _wait_function(ctx, out)
             fields = {"reserved_concurrency"} if res.hidden.get("reserved_concurrency") else set()
         except AwsCallError as exc:
@@ -282,22 +338,25 @@ def function(ctx: _Ctx) -> None:
     if fields & {"code_sha256", "architecture"}:
         if res.code is None:
             raise AwsError(f"{res.label}: no package built (internal error: plan-only desired state)")
-        out = ctx.call("lambda", "update_function_code", FunctionName=res.name, ZipFile=res.code,
-                       Architectures=[v["architecture"]])
+        out = ctx.call(
+            "lambda", "update_function_code", FunctionName=res.name, ZipFile=res.code, Architectures=[v["architecture"]]
+        )
         _wait_function(ctx, out)
     if fields & FUNCTION_CONFIG_FIELDS:
         out = ctx.call("lambda", "update_function_configuration", FunctionName=res.name, **config)
         _wait_function(ctx, out)
     if "tags" in fields:
-        ctx.retag(lambda tags: ctx.call("lambda", "tag_resource", Resource=res.arn, Tags=tags),
-                  lambda keys: ctx.call("lambda", "untag_resource", Resource=res.arn, TagKeys=keys), force=True)
+        ctx.retag(
+            lambda tags: ctx.call("lambda", "tag_resource", Resource=res.arn, Tags=tags),
+            lambda keys: ctx.call("lambda", "untag_resource", Resource=res.arn, TagKeys=keys),
+            force=True,
+        )
     if fields & {"reserved_concurrency", "settings"}:
         reserved = res.hidden.get("reserved_concurrency")
         if reserved is None:
             ctx.ignore_missing("lambda", "delete_function_concurrency", FunctionName=res.name)
         else:
-            ctx.call("lambda", "put_function_concurrency", FunctionName=res.name,
-                     ReservedConcurrentExecutions=reserved)
+            ctx.call("lambda", "put_function_concurrency", FunctionName=res.name, ReservedConcurrentExecutions=reserved)
 
 
 def _wait_function(ctx: _Ctx, out: dict[str, Any]) -> None:
@@ -315,14 +374,21 @@ def _wait_function(ctx: _Ctx, out: dict[str, Any]) -> None:
 
 
 def invoke_config(ctx: _Ctx) -> None:
-    qualifier = {"Qualifier": ctx.res.hidden["qualifier"]} if ctx.op != Op.DELETE and ctx.res.hidden["qualifier"] else {}
+    qualifier = (
+        {"Qualifier": ctx.res.hidden["qualifier"]} if ctx.op != Op.DELETE and ctx.res.hidden["qualifier"] else {}
+    )
     if ctx.op == Op.DELETE:
         ctx.ignore_missing("lambda", "delete_function_event_invoke_config", FunctionName=ctx.action.name)
         return
     h = ctx.res.hidden
-    ctx.call("lambda", "put_function_event_invoke_config", FunctionName=ctx.res.name,
-             MaximumRetryAttempts=h["max_retry_attempts"],
-             DestinationConfig={"OnFailure": {"Destination": h["on_failure"]}}, **qualifier)
+    ctx.call(
+        "lambda",
+        "put_function_event_invoke_config",
+        FunctionName=ctx.res.name,
+        MaximumRetryAttempts=h["max_retry_attempts"],
+        DestinationConfig={"OnFailure": {"Destination": h["on_failure"]}},
+        **qualifier,
+    )
 
 
 def alias(ctx: _Ctx) -> None:
@@ -338,8 +404,13 @@ def alias(ctx: _Ctx) -> None:
             raise
         ctx.call("lambda", "update_alias", FunctionName=res.name, Name=names.ALIAS_NAME, FunctionVersion=version)
     try:
-        ctx.call("lambda", "put_provisioned_concurrency_config", FunctionName=res.name, Qualifier=names.ALIAS_NAME,
-                 ProvisionedConcurrentExecutions=res.hidden["provisioned"])
+        ctx.call(
+            "lambda",
+            "put_provisioned_concurrency_config",
+            FunctionName=res.name,
+            Qualifier=names.ALIAS_NAME,
+            ProvisionedConcurrentExecutions=res.hidden["provisioned"],
+        )
     except AwsCallError as exc:
         # moto (the `jobctl dev` emulator) has versions and aliases but no provisioned
         # concurrency; there it means nothing anyway. Real AWS never answers this.
@@ -353,8 +424,15 @@ def permission(ctx: _Ctx) -> None:
         return
     h = ctx.res.hidden
     qualifier = {"Qualifier": h["qualifier"]} if h["qualifier"] else {}
-    params = dict(FunctionName=ctx.res.name, StatementId=h["sid"], Action="lambda:InvokeFunction",
-                  Principal=h["principal"], SourceArn=h["source_arn"], SourceAccount=h["source_account"], **qualifier)
+    params = dict(
+        FunctionName=ctx.res.name,
+        StatementId=h["sid"],
+        Action="lambda:InvokeFunction",
+        Principal=h["principal"],
+        SourceArn=h["source_arn"],
+        SourceAccount=h["source_account"],
+        **qualifier,
+    )
     if ctx.op == Op.UPDATE or ctx.action.live is not None:
         # Also on a create for a function that already existed: a deploy interrupted before the
         # job's state record may have added it (AWS would refuse the duplicate; some emulators
@@ -386,15 +464,24 @@ def rule(ctx: _Ctx) -> None:
     visible_changed = ctx.op == Op.CREATE or any(f.name in v for f in ctx.action.fields)
     if visible_changed:
         extra = {"Tags": _tag_list(dict(res.tags))} if ctx.op == Op.CREATE else {}
-        ctx.call("events", "put_rule", Name=res.name, ScheduleExpression=v["expression"], State=v["state"],
-                 Description=v["description"], **extra)
+        ctx.call(
+            "events",
+            "put_rule",
+            Name=res.name,
+            ScheduleExpression=v["expression"],
+            State=v["state"],
+            Description=v["description"],
+            **extra,
+        )
     if ctx.needs("target"):
         out = ctx.call("events", "put_targets", Rule=res.name, Targets=[dict(res.hidden["target"])])
         if out.get("FailedEntryCount"):
             raise AwsError(f"{res.label}: put_targets failed: {out.get('FailedEntries')}")
     if ctx.op == Op.UPDATE:
-        ctx.retag(lambda tags: ctx.call("events", "tag_resource", ResourceARN=res.arn, Tags=_tag_list(tags)),
-                  lambda keys: ctx.call("events", "untag_resource", ResourceARN=res.arn, TagKeys=keys))
+        ctx.retag(
+            lambda tags: ctx.call("events", "tag_resource", ResourceARN=res.arn, Tags=_tag_list(tags)),
+            lambda keys: ctx.call("events", "untag_resource", ResourceARN=res.arn, TagKeys=keys),
+        )
 
 
 def schedule(ctx: _Ctx) -> None:

@@ -19,27 +19,56 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
 
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException",
-    "RequestLimitExceeded", "ProvisionedThroughputExceededException", "RequestThrottled",
-    "SlowDown", "LimitExceededException",
-})
-ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                                 "AuthorizationError", "UnauthorizedException"})
-BAD_CREDENTIALS_CODES = frozenset({"UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
-                                   "InvalidAccessKeyId", "AuthFailure", "IncompleteSignature"})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "LimitExceededException",
+    }
+)
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedException"}
+)
+BAD_CREDENTIALS_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "IncompleteSignature",
+    }
+)
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
-SERVER_ERROR_CODES = frozenset({"InternalFailure", "InternalError", "InternalServerError", "ServiceUnavailable",
-                                "ServiceUnavailableException", "ServiceException", "InternalServiceError",
-                                "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete",
-                                # DynamoDB turns PITR on a little after the table is ACTIVE
-                                "ContinuousBackupsUnavailableException"})
+SERVER_ERROR_CODES = frozenset(
+    {
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceException",
+        "InternalServiceError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        # DynamoDB turns PITR on a little after the table is ACTIVE
+        "ContinuousBackupsUnavailableException",
+    }
+)
 BUSY_MARKERS = ("update is in progress", "operation cannot be performed at this time")
 READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
 
@@ -206,8 +235,12 @@ def _boto_client(config: AwsConfig, service: str, session: Any) -> Any:
     ``sleep``, and an unreachable endpoint fails in seconds instead of after 8 silent tries."""
     from botocore.config import Config
 
-    cfg = Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=32,
-                 connect_timeout=10, read_timeout=60)
+    cfg = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        max_pool_connections=32,
+        connect_timeout=10,
+        read_timeout=60,
+    )
     return session.client(service, endpoint_url=config.endpoint_url, config=cfg)
 
 
@@ -217,12 +250,16 @@ def _unreachable(config: AwsConfig, service: str, client: Any, exc: Exception) -
     url = getattr(client.meta, "endpoint_url", "") or ""
     region = getattr(client.meta, "region_name", "") or ""
     if config.endpoint_url:
-        return (f"Cannot reach {service} at {url}: nothing answers there. Is the emulator (`jobctl dev`) "
-                "running? Check --endpoint-url / AWS_ENDPOINT_URL.")
+        return (
+            f"Cannot reach {service} at {url}: nothing answers there. Is the emulator (`jobctl dev`) "
+            "running? Check --endpoint-url / AWS_ENDPOINT_URL."
+        )
     hint = "Check your network connection."
     if region and region not in _known_regions():
-        hint = (f"'{region}' is not a known AWS region — check --region, AWS_REGION / AWS_DEFAULT_REGION, "
-                "the profile's region and region: in jobs.yaml.")
+        hint = (
+            f"'{region}' is not a known AWS region — check --region, AWS_REGION / AWS_DEFAULT_REGION, "
+            "the profile's region and region: in jobs.yaml."
+        )
     return f"Cannot reach AWS {service} at {url} (region {region}). {hint}"
 
 
@@ -309,8 +346,10 @@ def _translate(service: str, operation: str, code: str, detail: str) -> AwsError
 def _hinted(code: str, detail: str, permission: str) -> str:
     """``detail`` with what to do about it, for the error codes a user can act on."""
     if code in BAD_CREDENTIALS_CODES:
-        return (f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
-                "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use.")
+        return (
+            f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use."
+        )
     if code in EXPIRED_CODES:
         return f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`)."
     if code in ACCESS_DENIED_CODES:
@@ -340,8 +379,10 @@ def explain(exc: BaseException) -> str | None:
         # boto3's error does not say which service; the operation is enough to act on.
         return f"AWS {exc.operation_name} failed: {code}: {_hinted(code, detail, exc.operation_name)}"
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return ("No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                "pass --profile, or use --endpoint-url for a local emulator.")
+        return (
+            "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "pass --profile, or use --endpoint-url for a local emulator."
+        )
     if isinstance(exc, NoRegionError):
         return "No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml."
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
@@ -349,6 +390,8 @@ def explain(exc: BaseException) -> str | None:
 
         parts = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
         url = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the endpoint"
-        return (f"Cannot reach {url}: nothing answers there. Is the emulator (`jobctl dev`) running? "
-                "Check --endpoint-url / AWS_ENDPOINT_URL, --region and your network.")
+        return (
+            f"Cannot reach {url}: nothing answers there. Is the emulator (`jobctl dev`) running? "
+            "Check --endpoint-url / AWS_ENDPOINT_URL, --region and your network."
+        )
     return None

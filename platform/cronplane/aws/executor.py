@@ -13,9 +13,9 @@ written last, so running deploy again converges.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
 
 from cronplane.aws import appliers
 from cronplane.aws.client import AwsClient
@@ -40,8 +40,9 @@ class ApplyError(CronplaneError):
 
 
 class Executor:
-    def __init__(self, client: AwsClient, *, workers: int = DEFAULT_WORKERS,
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, client: AwsClient, *, workers: int = DEFAULT_WORKERS, progress: Callable[[str], None] | None = None
+    ) -> None:
         self.client = client
         self.workers = max(1, workers)
         self.progress = progress or (lambda line: None)
@@ -72,7 +73,8 @@ class Executor:
             raise ApplyError(
                 f"{exc}\nApplied {self._done} of {self._total} changes before the failure; "
                 "fix the cause and run deploy again (it continues from where this one stopped).",
-                self._done, self._total,
+                self._done,
+                self._total,
             ) from exc
         return ApplyResult(self._done, self._total)
 
@@ -85,8 +87,9 @@ class Executor:
     def _run_jobs(self, by_job: dict[str, list[Action]], namespace: str) -> None:
         if not by_job:
             return
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="deploy",
-                                initializer=_leave_signals_to_the_main_thread) as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="deploy", initializer=_leave_signals_to_the_main_thread
+        ) as pool:
             futures = [pool.submit(self._run_sequence, actions, namespace) for _, actions in sorted(by_job.items())]
             try:
                 # Wait in short slices: a signal sent to the process may be delivered to a worker

@@ -13,19 +13,25 @@ like.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from cronplane import names
 from cronplane.aws.client import AwsCallError, AwsClient
-from cronplane.resources import Kind, KindAndName
+from cronplane.build.resources import Kind, KindAndName
+from cronplane.manifest import names
 from cronplane.runtime.records import DEPLOY_LOCK_JOB  # noqa: F401 - documents the table layout
 
 PAUSED_PARTITION = "~paused"  # history-table partition of pause markers (written by `jobctl pause`)
-NOT_FOUND_CODES = frozenset({
-    "ResourceNotFoundException", "NoSuchEntity", "AWS.SimpleQueueService.NonExistentQueue",
-    "QueueDoesNotExist", "NotFoundException",
-})
+NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "NotFoundException",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class LiveState:
     def get(self, kind: Kind, name: str) -> LiveResource | None:
         return self.resources.get((kind, name))
 
-    def with_resources(self, updated: Iterable[LiveResource]) -> "LiveState":
+    def with_resources(self, updated: Iterable[LiveResource]) -> LiveState:
         merged = dict(self.resources)
         for res in updated:
             merged[res.key] = res
@@ -75,17 +81,31 @@ class Inventory:
         for fn in c.paginate("lambda", "list_functions", "Functions"):
             name = fn["FunctionName"]
             if name.startswith(prefix):
-                found.append(LiveResource(Kind.FUNCTION, name, fn["FunctionArn"], function_visible(fn),
-                                          tags=tagged.get(_unqualified(fn["FunctionArn"]))))
+                found.append(
+                    LiveResource(
+                        Kind.FUNCTION,
+                        name,
+                        fn["FunctionArn"],
+                        function_visible(fn),
+                        tags=tagged.get(_unqualified(fn["FunctionArn"])),
+                    )
+                )
         for role in c.paginate("iam", "list_roles", "Roles", PathPrefix=names.role_path(namespace), MaxItems=1000):
             found.append(LiveResource(Kind.ROLE, role["RoleName"], role["Arn"], role_visible(role)))
         for url in c.paginate("sqs", "list_queues", "QueueUrls", QueueNamePrefix=prefix, MaxResults=1000):
             name = url.rstrip("/").rsplit("/", 1)[-1]
             found.append(LiveResource(Kind.QUEUE, name, "", url=url))
-        for group in c.paginate("logs", "describe_log_groups", "logGroups",
-                                logGroupNamePrefix=names.log_group_name(namespace, "")):
-            found.append(LiveResource(Kind.LOG_GROUP, group["logGroupName"], group["arn"].removesuffix(":*"),
-                                      {"retention": group.get("retentionInDays")}))
+        for group in c.paginate(
+            "logs", "describe_log_groups", "logGroups", logGroupNamePrefix=names.log_group_name(namespace, "")
+        ):
+            found.append(
+                LiveResource(
+                    Kind.LOG_GROUP,
+                    group["logGroupName"],
+                    group["arn"].removesuffix(":*"),
+                    {"retention": group.get("retentionInDays")},
+                )
+            )
         for rule in c.paginate("events", "list_rules", "Rules", NamePrefix=prefix, Limit=100):
             found.append(LiveResource(Kind.RULE, rule["Name"], rule["Arn"], rule_visible(rule)))
         found.extend(self._scheduler(namespace))
@@ -101,7 +121,9 @@ class Inventory:
         TagsPerPage (not ResourcesPerPage) because our resources carry ~7 tags each: 500 tags
         a page is ~70 functions instead of 100 tags (~14 functions)."""
         items = self.client.paginate(
-            "resourcegroupstaggingapi", "get_resources", "ResourceTagMappingList",
+            "resourcegroupstaggingapi",
+            "get_resources",
+            "ResourceTagMappingList",
             TagFilters=[{"Key": names.NAMESPACE_TAG, "Values": [namespace]}],
             ResourceTypeFilters=["lambda:function", "dynamodb:table"],
             TagsPerPage=500,
@@ -121,20 +143,30 @@ class Inventory:
                 return []
             raise
         arn = info["Arn"]
-        tags = {t["Key"]: t["Value"] for t in c.call("scheduler", "list_tags_for_resource", ResourceArn=arn).get("Tags", [])}
+        tags = {
+            t["Key"]: t["Value"] for t in c.call("scheduler", "list_tags_for_resource", ResourceArn=arn).get("Tags", [])
+        }
         out = [LiveResource(Kind.SCHEDULE_GROUP, group, arn, tags=tags)]
         for sched in c.paginate("scheduler", "list_schedules", "Schedules", GroupName=group, MaxResults=100):
-            out.append(LiveResource(
-                Kind.SCHEDULE, sched["Name"], sched["Arn"],
-                {"state": sched.get("State"), "target_arn": (sched.get("Target") or {}).get("Arn")},
-                tags=tags,  # a schedule belongs to whoever owns its group
-            ))
+            out.append(
+                LiveResource(
+                    Kind.SCHEDULE,
+                    sched["Name"],
+                    sched["Arn"],
+                    {"state": sched.get("State"), "target_arn": (sched.get("Target") or {}).get("Arn")},
+                    tags=tags,  # a schedule belongs to whoever owns its group
+                )
+            )
         return out
 
     def _paused(self, table: str) -> dict[str, Pause]:
         items = self.client.paginate(
-            "dynamodb", "query", "Items", TableName=table,
-            KeyConditionExpression="#j = :p", ExpressionAttributeNames={"#j": "job"},
+            "dynamodb",
+            "query",
+            "Items",
+            TableName=table,
+            KeyConditionExpression="#j = :p",
+            ExpressionAttributeNames={"#j": "job"},
             ExpressionAttributeValues={":p": {"S": PAUSED_PARTITION}},
         )
         out: dict[str, Pause] = {}
@@ -197,16 +229,18 @@ class Inventory:
     def _details_of(self, res: LiveResource, namespace: str) -> dict[str, Any] | None:
         c = self.client
         if res.kind == Kind.ROLE:
-            from cronplane.resources import POLICY_NAME
+            from cronplane.build.resources import POLICY_NAME
 
             doc = c.call("iam", "get_role_policy", RoleName=res.name, PolicyName=POLICY_NAME)["PolicyDocument"]
             return {"policy": _json(doc)}
         if res.kind == Kind.QUEUE:
-            attrs = c.call("sqs", "get_queue_attributes", QueueUrl=res.url, AttributeNames=["All"]).get("Attributes", {})
+            attrs = c.call("sqs", "get_queue_attributes", QueueUrl=res.url, AttributeNames=["All"]).get(
+                "Attributes", {}
+            )
             keep = ("SqsManagedSseEnabled", "MessageRetentionPeriod", "Policy")
             kept = {k: attrs[k] for k in keep if k in attrs}
             if "Policy" in kept:  # SQS hands the policy back re-serialised: compare documents, not text
-                from cronplane.resources import canonical_json
+                from cronplane.build.resources import canonical_json
 
                 kept["Policy"] = canonical_json(_json(kept["Policy"]))
             return {"attributes": kept}

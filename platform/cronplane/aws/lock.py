@@ -14,14 +14,15 @@ holder). One conditional ``put_item`` takes it. A lock is taken over:
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
 import socket
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Callable
 
 from cronplane.aws.client import AwsCallError, AwsClient
 from cronplane.errors import DeployLockedError
@@ -102,10 +103,18 @@ class DeployLock:
         """One conditional put of our lock item; False when the condition did not hold."""
         try:
             self.client.call(
-                "dynamodb", "put_item", TableName=self.table,
-                Item={**self._key(), "holder": {"S": self.holder}, "since": {"S": _iso(now)},
-                      "expires": {"N": str(int(now) + self.ttl)}, "process_ns": {"S": self.namespace_id}},
-                ConditionExpression=condition, ExpressionAttributeValues=values,
+                "dynamodb",
+                "put_item",
+                TableName=self.table,
+                Item={
+                    **self._key(),
+                    "holder": {"S": self.holder},
+                    "since": {"S": _iso(now)},
+                    "expires": {"N": str(int(now) + self.ttl)},
+                    "process_ns": {"S": self.namespace_id},
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except AwsCallError as exc:
             if exc.code != "ConditionalCheckFailedException":
@@ -115,10 +124,8 @@ class DeployLock:
             # Ctrl-C while the put was in flight: it may have landed. Remove it if it is ours
             # (conditional on our holder, so never someone else's lock).
             self.held = True
-            try:
+            with contextlib.suppress(Exception):
                 self.release()
-            except Exception:  # noqa: BLE001 - the interrupt is what the user must see
-                pass
             raise
         self.held = True
         return True
@@ -147,8 +154,11 @@ class DeployLock:
             waited += POLL
 
     def _current(self) -> dict[str, dict[str, str]]:
-        return dict(self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(),
-                                     ConsistentRead=True).get("Item", {}))
+        return dict(
+            self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(), ConsistentRead=True).get(
+                "Item", {}
+            )
+        )
 
     def _dead_pid(self, item: dict[str, dict[str, str]]) -> int | None:
         """The holder's pid when it ran here and is gone; None when it may still be alive."""
@@ -168,16 +178,22 @@ class DeployLock:
         holder = item.get("holder", {}).get("S", "another deploy")
         since = item.get("since", {}).get("S", "?")
         expires = int(item.get("expires", {}).get("N", "0"))
-        return (f"deploy in progress by {holder}, since {since} (the lock expires at {_iso(expires)}). "
-                "Wait for it to finish and run deploy again.")
+        return (
+            f"deploy in progress by {holder}, since {since} (the lock expires at {_iso(expires)}). "
+            "Wait for it to finish and run deploy again."
+        )
 
     def release(self) -> None:
         if not self.held:
             return
         try:
             self.client.call(
-                "dynamodb", "delete_item", TableName=self.table, Key=self._key(),
-                ConditionExpression="holder = :me", ExpressionAttributeValues={":me": {"S": self.holder}},
+                "dynamodb",
+                "delete_item",
+                TableName=self.table,
+                Key=self._key(),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": self.holder}},
             )
         except AwsCallError as exc:
             # Expired and taken over (not ours now), or the table went with destroy --include-history.
@@ -185,15 +201,16 @@ class DeployLock:
                 raise
         self.held = False
 
-    def __enter__(self) -> "DeployLock":
+    def __enter__(self) -> DeployLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # Runs for KeyboardInterrupt and SystemExit too (BaseException), so Ctrl-C frees the lock.
         self.release()
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -26,13 +26,13 @@ the deployer fetches them and plans again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
-from cronplane import names
 from cronplane.aws.inventory import LiveResource, LiveState
-from cronplane.resources import (
+from cronplane.build.resources import (
     CONFIG_TAG,
     JOB_ORDER,
     TAGS_VISIBLE,
@@ -43,6 +43,7 @@ from cronplane.resources import (
     decode_state,
     encode_state,
 )
+from cronplane.manifest import names
 
 # Sub-resources AWS lists nowhere: they exist when their function does and the job's state
 # record says they were applied. Deleting the function deletes them.
@@ -122,8 +123,13 @@ class Drift:
     why: str  # the kind of drift, one word for the summary line ("paused")
 
     def to_json(self) -> dict[str, Any]:
-        return {"job": self.job, "field": self.field, "manifest": self.manifest, "live": self.live,
-                "reason": self.reason}
+        return {
+            "job": self.job,
+            "field": self.field,
+            "manifest": self.manifest,
+            "live": self.live,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,10 @@ class Plan:
         return sum(1 for a in self.actions if a.op == op)
 
     def summary(self) -> str:
-        return (f"Plan: {self.count(Op.CREATE)} to create, {self.count(Op.UPDATE)} to update, "
-                f"{self.count(Op.DELETE)} to delete.")
+        return (
+            f"Plan: {self.count(Op.CREATE)} to create, {self.count(Op.UPDATE)} to update, "
+            f"{self.count(Op.DELETE)} to delete."
+        )
 
     def drift_summary(self) -> str:
         """The drift in one sentence ("1 job differs from the manifest on purpose: paused (see
@@ -171,9 +179,13 @@ class Plan:
         return "No changes. AWS matches the manifest."
 
     def to_json(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "changes": [a.to_json() for a in self.changes],
-                "drift": [d.to_json() for d in self.drift],
-                "notes": list(self.notes), "summary": self.summary()}
+        return {
+            "namespace": self.namespace,
+            "changes": [a.to_json() for a in self.changes],
+            "drift": [d.to_json() for d in self.drift],
+            "notes": list(self.notes),
+            "summary": self.summary(),
+        }
 
 
 def plan(
@@ -267,8 +279,9 @@ class _Planner:
                     f"`jobctl resume {job}` or `jobctl deploy --unpause {job}` to enable it, "
                     f"or set `enabled: false` in the manifest to keep it off"
                 )
-                self.drift.append(Drift(job, "enabled", True, False,
-                                        f"paused by {paused.actor} since {paused.at}", "paused"))
+                self.drift.append(
+                    Drift(job, "enabled", True, False, f"paused by {paused.actor} since {paused.at}", "paused")
+                )
                 # The trigger stays as `jobctl pause` left it.
                 res = replace(res, visible={**res.visible, "state": "DISABLED"})
             action = self.compare(res, live_fn, state)
@@ -284,10 +297,18 @@ class _Planner:
                 actions.append(Action(Op.DELETE, kind, fn.name, job, "no longer needed by the job", live=live_fn))
         new_state = {r.slot: r.hidden_hash() for r in resources}
         if new_state != state:
-            actions.append(Action(
-                Op.RECORD, Kind.FUNCTION, fn.name, job, "record applied settings",
-                (FieldChange(CONFIG_TAG, encode_state(state) or None, encode_state(new_state)),), fn, live_fn,
-            ))
+            actions.append(
+                Action(
+                    Op.RECORD,
+                    Kind.FUNCTION,
+                    fn.name,
+                    job,
+                    "record applied settings",
+                    (FieldChange(CONFIG_TAG, encode_state(state) or None, encode_state(new_state)),),
+                    fn,
+                    live_fn,
+                )
+            )
         if actions:
             self.per_job.setdefault(job, []).extend(actions)
 
@@ -298,8 +319,16 @@ class _Planner:
                 # live: the function exists, so an interrupted deploy may have made this already
                 return Action(Op.CREATE, res.kind, res.name, res.job, reason, desired=res, live=live_fn)
             if state[res.slot] != res.hidden_hash():
-                return Action(Op.UPDATE, res.kind, res.name, res.job, "settings differ",
-                              (FieldChange("settings", state[res.slot], res.hidden_hash()),), res, live_fn)
+                return Action(
+                    Op.UPDATE,
+                    res.kind,
+                    res.name,
+                    res.job,
+                    "settings differ",
+                    (FieldChange("settings", state[res.slot], res.hidden_hash()),),
+                    res,
+                    live_fn,
+                )
             return None
         lr = self.live.get(res.kind, res.name)
         if lr is None:
@@ -317,8 +346,11 @@ class _Planner:
             if not owned:
                 self.not_managed(lr, f"job {res.job} skipped (rename the job or delete/tag the resource)")
                 return "conflict"
-        fields = [FieldChange(k, lr.visible.get(k), v) for k, v in res.visible.items()
-                  if canonical_json(lr.visible.get(k)) != canonical_json(v)]
+        fields = [
+            FieldChange(k, lr.visible.get(k), v)
+            for k, v in res.visible.items()
+            if canonical_json(lr.visible.get(k)) != canonical_json(v)
+        ]
         if res.kind in TAGS_VISIBLE:
             fields += _tag_changes(res.tags, lr.tags or {})
         old_hash = state.get(res.slot)
@@ -344,15 +376,20 @@ class _Planner:
     def hidden_changes(self, res: Resource, lr: LiveResource, old_hash: str | None) -> list[FieldChange]:
         if old_hash is None:
             # Never recorded (an interrupted deploy, or adoption): re-apply every hidden setting.
-            return [FieldChange(k, None, v) for k, v in res.hidden.items()] or [FieldChange("tags", None, dict(res.tags))]
+            return [FieldChange(k, None, v) for k, v in res.hidden.items()] or [
+                FieldChange("tags", None, dict(res.tags))
+            ]
         if not res.hidden:
             return []  # only tags are hashed (a log group): the tag diff says it all
         if lr.details is None:
             if res.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE, Kind.FUNCTION):
                 self.needs_details.add(lr.key)
             return [FieldChange("settings", old_hash, res.hidden_hash())]
-        fields = [FieldChange(k, lr.details.get(k), v) for k, v in res.hidden.items()
-                  if canonical_json(lr.details.get(k)) != canonical_json(v)]
+        fields = [
+            FieldChange(k, lr.details.get(k), v)
+            for k, v in res.hidden.items()
+            if canonical_json(lr.details.get(k)) != canonical_json(v)
+        ]
         # Details equal but hash differs: tags (not in details) changed.
         return fields or [FieldChange("tags", None, dict(res.tags))]
 
@@ -396,13 +433,20 @@ class _Planner:
         for job in sorted(self.per_job):
             ordered.extend(order_job(self.per_job[job]))
         ordered.extend(sorted(self.last, key=lambda a: -SHARED_FIRST.index(a.kind)))
-        return Plan(self.ns, tuple(ordered), tuple(dict.fromkeys(self.notes)),
-                    frozenset(self.needs_tags), frozenset(self.needs_details), tuple(self.drift))
+        return Plan(
+            self.ns,
+            tuple(ordered),
+            tuple(dict.fromkeys(self.notes)),
+            frozenset(self.needs_tags),
+            frozenset(self.needs_details),
+            tuple(self.drift),
+        )
 
 
 def order_job(actions: list[Action]) -> list[Action]:
     """Creates and updates in dependency order, then deletes in reverse order, then the
     state record (written last, so an interrupted deploy re-applies what it may have missed)."""
+
     def slot(a: Action) -> int:
         return JOB_ORDER.get(_slot_of(a), 50)
 
@@ -418,8 +462,16 @@ def order_job(actions: list[Action]) -> list[Action]:
 def _slot_of(a: Action) -> str:
     if a.desired is not None:
         return a.desired.slot
-    by_kind = {Kind.QUEUE: "dlq", Kind.LOG_GROUP: "log", Kind.FUNCTION: "fn", Kind.INVOKE_CONFIG: "inv",
-               Kind.ALIAS: "alias", Kind.PERMISSION: "perm", Kind.RULE: "rule", Kind.SCHEDULE: "sched"}
+    by_kind = {
+        Kind.QUEUE: "dlq",
+        Kind.LOG_GROUP: "log",
+        Kind.FUNCTION: "fn",
+        Kind.INVOKE_CONFIG: "inv",
+        Kind.ALIAS: "alias",
+        Kind.PERMISSION: "perm",
+        Kind.RULE: "rule",
+        Kind.SCHEDULE: "sched",
+    }
     if a.kind == Kind.ROLE:
         return "srole" if a.name.endswith("-sched") else "role"
     return by_kind.get(a.kind, "fn")

@@ -22,7 +22,7 @@ class AwsConfig:
     # any credentials, so a profile in the user's shell (maybe expired or absent) is not used.
     from_dev_file: bool = False
 
-    def with_defaults(self, region: str | None = None, root: str | os.PathLike[str] = ".") -> "AwsConfig":
+    def with_defaults(self, region: str | None = None, root: str | os.PathLike[str] = ".") -> AwsConfig:
         """Fill what the command line left open, with the AWS CLI's precedence: option, then
         ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the AWS config
         file; the manifest's region only when none of those says anything. The dev endpoint
@@ -32,8 +32,13 @@ class AwsConfig:
         if not endpoint:
             endpoint = dev_endpoint(root)
             from_dev_file = endpoint is not None
-        chosen_region = (self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                         or profile_region(self.profile) or region)
+        chosen_region = (
+            self.region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or profile_region(self.profile)
+            or region
+        )
         return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint, from_dev_file=from_dev_file)
 
     def session(self) -> Any:

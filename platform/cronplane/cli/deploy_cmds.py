@@ -1,5 +1,5 @@
 """``jobctl plan``, ``jobctl deploy`` and ``jobctl destroy``: thin commands over
-``cronplane.deployer`` (build, call, print)."""
+``cronplane.aws.deployer`` (build, call, print)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -44,13 +45,19 @@ def render_plan(plan: Any, *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None,
-           progress: Any = None, **kwargs: Any) -> tuple[Any, Any, Any]:
+def _setup(
+    manifest_path: str,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    progress: Any = None,
+    **kwargs: Any,
+) -> tuple[Any, Any, Any]:
     import os
 
     from cronplane.aws.client import AwsClient
-    from cronplane.deployer import Deployer
-    from cronplane.manifest import load_manifest
+    from cronplane.aws.deployer import Deployer
+    from cronplane.manifest.loader import load_manifest
 
     manifest = load_manifest(manifest_path)
     root = os.path.dirname(os.path.abspath(manifest_path))
@@ -58,8 +65,11 @@ def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint
     if config.region and config.region != manifest.region:
         # The AWS settings outrank jobs.yaml (as with the AWS CLI); say so, since the
         # namespace then lives in another region than the manifest names.
-        click.echo(f"Note: using AWS region {config.region} (from --region, AWS_REGION / AWS_DEFAULT_REGION or "
-                   f"the AWS profile); {manifest.path} says {manifest.region}.", err=True)
+        click.echo(
+            f"Note: using AWS region {config.region} (from --region, AWS_REGION / AWS_DEFAULT_REGION or "
+            f"the AWS profile); {manifest.path} says {manifest.region}.",
+            err=True,
+        )
     client = AwsClient(config)
     return manifest, client, Deployer(client, progress=progress, **kwargs)
 
@@ -121,15 +131,25 @@ def _op(name: str) -> Any:
 @click.command()
 @manifest_option
 @output_option("text", "json")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 0 when nothing would change, 2 when something would, 1 on error. Drift a deploy keeps "
-                   "on purpose (a paused job) is not a change: 0, listed under 'drift' in -o json.")
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when nothing would change, 2 when something would, 1 on error. Drift a deploy keeps "
+    "on purpose (a paused job) is not a change: 0, listed under 'drift' in -o json.",
+)
 @click.option("--unpause", multiple=True, metavar="JOB", help="Plan to enable this paused job's trigger again.")
 @aws_options
-def plan(manifest_path: str, output: str, detailed_exitcode: bool, unpause: tuple[str, ...],
-         region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def plan(
+    manifest_path: str,
+    output: str,
+    detailed_exitcode: bool,
+    unpause: tuple[str, ...],
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Show what deploy would change in AWS (reads only)."""
-    manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url)
+    manifest, _client, deployer = _setup(manifest_path, region, profile, endpoint_url)
     result = deployer.plan(manifest, unpause=unpause)
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
@@ -147,12 +167,20 @@ def plan(manifest_path: str, output: str, detailed_exitcode: bool, unpause: tupl
 @click.option("--unpause", multiple=True, metavar="JOB", help="Enable this paused job's trigger again.")
 @click.option("--workers", type=click.IntRange(1, 32), default=8, show_default=True, help="Jobs applied in parallel.")
 @aws_options
-def deploy(manifest_path: str, yes: bool, unpause: tuple[str, ...], workers: int,
-           region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def deploy(
+    manifest_path: str,
+    yes: bool,
+    unpause: tuple[str, ...],
+    workers: int,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Create or update everything the jobs need in AWS, and remove what they no longer need."""
     started = time.monotonic()
-    manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url, progress=click.echo,
-                                        workers=workers)
+    manifest, client, deployer = _setup(
+        manifest_path, region, profile, endpoint_url, progress=click.echo, workers=workers
+    )
 
     def confirm(p: Any) -> bool:
         click.echo(render_plan(p, colour=sys.stdout.isatty()))
@@ -170,8 +198,14 @@ def deploy(manifest_path: str, yes: bool, unpause: tuple[str, ...], workers: int
 @click.option("-y", "--yes", is_flag=True, help="Delete without asking.")
 @click.option("--include-history", is_flag=True, help="Also delete the run-history table.")
 @aws_options
-def destroy(manifest_path: str, yes: bool, include_history: bool,
-            region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def destroy(
+    manifest_path: str,
+    yes: bool,
+    include_history: bool,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Delete every resource of the namespace (the history table only with --include-history)."""
     started = time.monotonic()
     manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url, progress=click.echo)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import FrameType
-from typing import Any, MutableMapping
+from typing import Any
 
 import click
 
@@ -17,10 +18,19 @@ from cronplane.cli.options import manifest_option
 
 @click.command("dev")
 @manifest_option
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Port of the emulator on 127.0.0.1 (default 4566; --demo picks a free one).")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
-              help="Run the schedule clock this many times faster (60: a minute passes every second).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port of the emulator on 127.0.0.1 (default 4566; --demo picks a free one).",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Run the schedule clock this many times faster (60: a minute passes every second).",
+)
 @click.option("--no-schedule", is_flag=True, help="Do not fire rules and schedules; invoke jobs by hand only.")
 @click.option("--demo", is_flag=True, help="Start, deploy, run every job once, print the history, exit.")
 def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bool, demo: bool) -> None:
@@ -40,8 +50,12 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
 
         sys.exit(run_demo(Path(manifest_path), console, port=port or 0))
 
-    options = DevOptions(manifest_path=Path(manifest_path), port=4566 if port is None else port,
-                         time_scale=time_scale, schedule=not no_schedule)
+    options = DevOptions(
+        manifest_path=Path(manifest_path),
+        port=4566 if port is None else port,
+        time_scale=time_scale,
+        schedule=not no_schedule,
+    )
     server = DevServer(options, console)
     previous = _stop_on_signals(server)
     try:
@@ -58,8 +72,15 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
 
 # What points boto3 somewhere else than the emulator: a profile (which may not exist on this
 # machine, or need an SSO login), service-specific endpoints, temporary-credential tokens.
-_AWS_SETTINGS_DROPPED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                         "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
+_AWS_SETTINGS_DROPPED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 
 
 def isolate_from_aws(environ: MutableMapping[str, str]) -> None:

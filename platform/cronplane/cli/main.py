@@ -60,8 +60,14 @@ def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 
 def _debug_option() -> click.Option:
-    return click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
-                        callback=_set_debug, help="Show tracebacks of errors.")
+    return click.Option(
+        ["--debug"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_debug,
+        help="Show tracebacks of errors.",
+    )
 
 
 def _with_debug_option(command: click.Command) -> click.Command:
@@ -77,8 +83,9 @@ def _with_debug_option(command: click.Command) -> click.Command:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cronplane")
-@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
-              help="Show tracebacks of errors.")
+@click.option(
+    "--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug, help="Show tracebacks of errors."
+)
 def cli() -> None:
     """jobctl: scheduled jobs on AWS Lambda from one jobs.yaml.
 

@@ -1,5 +1,5 @@
 """``jobctl validate / list / next / schema``: the commands that read jobs.yaml and never touch
-AWS. Each builds with ``cronplane.manifest`` / ``cronplane.schedule`` and prints; errors are
+AWS. Each builds with ``cronplane.manifest.loader`` / ``cronplane.schedule.expression`` and prints; errors are
 CronplaneError subclasses that ``cli/main.py`` turns into one message and an exit code."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import click
 
 from cronplane.cli.options import manifest_option, output_option
 from cronplane.errors import CronplaneError, JobNotFoundError, ManifestError
-from cronplane.manifest import AS_OF_EPOCH, NAME_RE, load_manifest, on_scheduler, schema as manifest_schema
-from cronplane.models import Job, Manifest
+from cronplane.manifest.loader import AS_OF_EPOCH, NAME_RE, load_manifest, on_scheduler
+from cronplane.manifest.loader import schema as manifest_schema
+from cronplane.manifest.models import Job, Manifest
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _plural(count: int, word: str) -> str:
@@ -44,8 +45,10 @@ def validate(manifest_path: str) -> None:
         sys.exit(1)
     teams = len({job.team for job in manifest.jobs})
     scheduled = sum(on_scheduler(manifest, job) for job in manifest.jobs)
-    click.echo(f"{manifest_path}: {_plural(len(manifest.jobs), 'job')} valid "
-               f"({_plural(teams, 'team')}, {scheduled} on Scheduler)")
+    click.echo(
+        f"{manifest_path}: {_plural(len(manifest.jobs), 'job')} valid "
+        f"({_plural(teams, 'team')}, {scheduled} on Scheduler)"
+    )
 
 
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -54,7 +57,9 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2026-12-01T09:00 or 2026-12-01T09:00:00+01:00") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time such as 2026-12-01T09:00 or 2026-12-01T09:00:00+01:00"
+        ) from None
     if not 1970 <= moment.year <= 2199:  # EventBridge's years; beyond them date arithmetic overflows
         raise click.BadParameter(f"{value!r} is outside the years schedules can fire in (1970-2199)")
     return moment
@@ -66,7 +71,7 @@ def _parse_zone(ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        from cronplane.schemacheck import did_you_mean
+        from cronplane.manifest.schemacheck import did_you_mean
 
         guess = did_you_mean(value, sorted(zoneinfo.available_timezones()))
         raise click.BadParameter(f"unknown timezone {value!r}{guess}; use an IANA name such as Europe/Berlin") from None
@@ -92,9 +97,18 @@ def list_jobs(manifest_path: str, output: str, now: dt.datetime | None) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     headers = ["JOB", "TEAM", "SCHEDULE", "WHEN", "TIMEZONE", "NEXT RUN", "ENABLED"]
-    table = [[job.name, job.team, job.schedule.source, job.schedule.describe(), job.timezone or "UTC",
-              _short(upcoming[job.name]) if job.enabled else "- (disabled)", "yes" if job.enabled else "no"]
-             for job in manifest.jobs]
+    table = [
+        [
+            job.name,
+            job.team,
+            job.schedule.source,
+            job.schedule.describe(),
+            job.timezone or "UTC",
+            _short(upcoming[job.name]) if job.enabled else "- (disabled)",
+            "yes" if job.enabled else "no",
+        ]
+        for job in manifest.jobs
+    ]
     click.echo(_table(headers, table))
 
 
@@ -129,25 +143,35 @@ def _zone_label(moment: dt.datetime) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [headers, *rows]]
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in [headers, *rows]]
     return "\n".join(lines)
 
 
 @click.command("next")
 @click.argument("expr_or_job")
 @click.option("-n", "--count", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many fire times.")
-@click.option("--after", callback=_parse_now, help="Start after this ISO 8601 time (no offset = in the schedule's zone). Default: now.")
-@click.option("--tz", "zone", callback=_parse_zone,
-              help="IANA timezone: the zone a bare expression runs in; for a job, the zone the times are shown in.")
+@click.option(
+    "--after",
+    callback=_parse_now,
+    help="Start after this ISO 8601 time (no offset = in the schedule's zone). Default: now.",
+)
+@click.option(
+    "--tz",
+    "zone",
+    callback=_parse_zone,
+    help="IANA timezone: the zone a bare expression runs in; for a job, the zone the times are shown in.",
+)
 @output_option("table", "json")
 @manifest_option
-def next_times(expr_or_job: str, count: int, after: dt.datetime | None, zone: str | None, output: str, manifest_path: str) -> None:
+def next_times(
+    expr_or_job: str, count: int, after: dt.datetime | None, zone: str | None, output: str, manifest_path: str
+) -> None:
     """Show the next fire times of a job of the manifest or of a bare expression.
 
     EXPR_OR_JOB is a job name (nightly-report) or any accepted schedule: 'cron(0 9 ? * MON-FRI *)',
     'rate(15 minutes)', 'at(2027-01-01T09:00:00)', '0 9 * * 1-5', @daily."""
-    from cronplane.schedule import parse_schedule
+    from cronplane.schedule.expression import parse_schedule
 
     label = ""
     if NAME_RE.match(expr_or_job):
@@ -181,15 +205,18 @@ def _find_job(name: str, manifest_path: str) -> Job:
     if not os.path.exists(manifest_path):
         raise CronplaneError(
             f"{name!r} looks like a job name, but there is no manifest {manifest_path} to look it up in{macro}; "
-            "pass -f FILE, or give a schedule expression such as 'cron(0 9 * * ? *)' or '0 9 * * 1-5'")
+            "pass -f FILE, or give a schedule expression such as 'cron(0 9 * * ? *)' or '0 9 * * 1-5'"
+        )
     # Handlers do not change when a job fires: skip reading them.
     manifest = load_manifest(manifest_path, check_handlers=False, now=AS_OF_EPOCH)
     known = [job.name for job in manifest.jobs]
     if name not in known:
-        from cronplane.schemacheck import did_you_mean
+        from cronplane.manifest.schemacheck import did_you_mean
 
-        raise JobNotFoundError(f"{manifest_path}: no job named {name!r}{macro or did_you_mean(name, known)}; "
-                               f"jobs: {', '.join(known) or 'none'}. A schedule expression works too, e.g. 'cron(0 9 * * ? *)'")
+        raise JobNotFoundError(
+            f"{manifest_path}: no job named {name!r}{macro or did_you_mean(name, known)}; "
+            f"jobs: {', '.join(known) or 'none'}. A schedule expression works too, e.g. 'cron(0 9 * * ? *)'"
+        )
     return manifest.job(name)
 
 
@@ -202,5 +229,5 @@ def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of jobs.yaml, for editors and CI.
 
     Editors that use yaml-language-server pick it up from a first line such as:
-    # yaml-language-server: $schema=./platform/cronplane/schema/jobs.schema.json"""
+    # yaml-language-server: $schema=./platform/cronplane/manifest/jobs.schema.json"""
     click.echo(json.dumps(manifest_schema(), indent=2))

@@ -1,5 +1,5 @@
 """``jobctl audit``, ``dlq`` (list / replay), ``pause``, ``resume``, ``backfill``: build the
-clients, call ``cronplane.ops``, print through ``cronplane.ops.render``. Exit codes: audit 0 /
+clients, call ``cronplane.ops``, print through ``cronplane.cli.views.ops``. Exit codes: audit 0 /
 3 (made for monitoring); replay and backfill 1 when any run was not accepted."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
 from cronplane.errors import CronplaneError
-from cronplane.moments import parse_age_or_time
+from cronplane.schedule.moments import parse_age_or_time
 
 
 def parse_moment(text: str, now: datetime, option: str) -> datetime:
@@ -22,15 +22,20 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     try:
         return parse_age_or_time(text, now)
     except ValueError:
-        raise click.BadParameter(f"{text!r}: expected a duration like 24h, 7d, 30m or an ISO time like 2026-11-27T09:00:00Z",
-                                 param_hint=option) from None
+        raise click.BadParameter(
+            f"{text!r}: expected a duration like 24h, 7d, 30m or an ISO time like 2026-11-27T09:00:00Z",
+            param_hint=option,
+        ) from None
     except OverflowError:
-        raise click.BadParameter(f"{text!r} reaches further back than dates go; use a window within the history "
-                                 "you keep (e.g. 30d) or an ISO time", param_hint=option) from None
+        raise click.BadParameter(
+            f"{text!r} reaches further back than dates go; use a window within the history "
+            "you keep (e.g. 30d) or an ISO time",
+            param_hint=option,
+        ) from None
 
 
 def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None) -> tuple[Any, Any]:
-    from cronplane.manifest import AS_OF_EPOCH, load_manifest
+    from cronplane.manifest.loader import AS_OF_EPOCH, load_manifest
     from cronplane.ops.clients import OpsClients
 
     # Operating a job must keep working after a one-time at() of the manifest has fired:
@@ -42,7 +47,7 @@ def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint
 
 
 def _now(text: str | None) -> datetime:
-    return parse_moment(text, datetime.now(timezone.utc), "--now") if text else datetime.now(timezone.utc)
+    return parse_moment(text, datetime.now(UTC), "--now") if text else datetime.now(UTC)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -64,16 +69,31 @@ def _colour() -> bool:
 @manifest_option
 @click.option("--since", default="24h", show_default=True, metavar="24h|ISO", help="Start of the window.")
 @click.option("--until", default=None, metavar="ISO", help="End of the window (default: now).")
-@click.option("--grace", type=click.IntRange(min=0), default=None, metavar="SECONDS",
-              help="A run that started later than this after its time is late (default 120).")
+@click.option(
+    "--grace",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="A run that started later than this after its time is late (default 120).",
+)
 @output_option("table", "json")
 @click.option("--now", "now_text", default=None, hidden=True, help="Pretend it is this time (tests).")
 @aws_options
-def audit(job_name: str | None, manifest_path: str, since: str, until: str | None, grace: int | None, output: str,
-          now_text: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def audit(
+    job_name: str | None,
+    manifest_path: str,
+    since: str,
+    until: str | None,
+    grace: int | None,
+    output: str,
+    now_text: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Did every promised run happen? Exit 0 if so, 3 if any was missed, failed or lost."""
+    from cronplane.cli.views.ops import audit_json, audit_text
     from cronplane.ops import audit as ops_audit
-    from cronplane.ops.render import audit_json, audit_text
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     now = _now(now_text)
@@ -82,10 +102,19 @@ def audit(job_name: str | None, manifest_path: str, since: str, until: str | Non
     if end <= start:
         raise click.BadParameter(
             f"the window is empty: --since {start:%Y-%m-%dT%H:%M:%SZ} is not before "
-            f"{'--until' if until else 'now'} {end:%Y-%m-%dT%H:%M:%SZ}", param_hint="--since / --until")
+            f"{'--until' if until else 'now'} {end:%Y-%m-%dT%H:%M:%SZ}",
+            param_hint="--since / --until",
+        )
     jobs = [manifest.job(job_name).name] if job_name else [j.name for j in manifest.jobs]
-    report = ops_audit.audit(clients, manifest, jobs, since=start, until=end, now=now,
-                             grace_seconds=ops_audit.DEFAULT_GRACE_SECONDS if grace is None else grace)
+    report = ops_audit.audit(
+        clients,
+        manifest,
+        jobs,
+        since=start,
+        until=end,
+        now=now,
+        grace_seconds=ops_audit.DEFAULT_GRACE_SECONDS if grace is None else grace,
+    )
     if output == "json":
         click.echo(json.dumps(audit_json(report), indent=2, default=str))
     else:
@@ -116,10 +145,12 @@ def dlq() -> None:
 @manifest_option
 @output_option("table", "json")
 @aws_options
-def dlq_list(job_name: str, manifest_path: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def dlq_list(
+    job_name: str, manifest_path: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None
+) -> None:
     """List JOB's dead-letter messages without consuming them."""
+    from cronplane.cli.views.ops import dlq_text
     from cronplane.ops.dlq import list_messages, queue_url
-    from cronplane.ops.render import dlq_text
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     job = manifest.job(job_name)
@@ -133,19 +164,29 @@ def dlq_list(job_name: str, manifest_path: str, output: str, region: str | None,
 @dlq.command("replay")
 @click.argument("job_name", metavar="JOB")
 @manifest_option
-@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID", help="Replay the message of this failed run (repeatable).")
+@click.option(
+    "--run", "run_ids", multiple=True, metavar="RUN_ID", help="Replay the message of this failed run (repeatable)."
+)
 @click.option("--all", "replay_all", is_flag=True, help="Replay every message in the queue.")
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @aws_options
-def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], replay_all: bool, yes: bool,
-               region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def dlq_replay(
+    job_name: str,
+    manifest_path: str,
+    run_ids: tuple[str, ...],
+    replay_all: bool,
+    yes: bool,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Re-run dead-lettered runs of JOB as new retry runs; a message is deleted only once its
     replay was accepted."""
-    from cronplane import names
-    from cronplane.models import Concurrency
+    from cronplane.cli.views.ops import replay_text
+    from cronplane.manifest import names
+    from cronplane.manifest.models import Concurrency
     from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
-    from cronplane.ops.invoking import LambdaInvoker
-    from cronplane.ops.render import replay_text
+    from cronplane.ops.launch import LambdaInvoker
     from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, RunWaiter
 
     if bool(run_ids) == replay_all:
@@ -161,7 +202,9 @@ def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], repl
         missing = sorted(set(run_ids) - {m.run_id for m in chosen})
         if missing:
             known = ", ".join(sorted({m.run_id for m in messages if m.run_id})) or "none"
-            raise CronplaneError(f"no dead-letter message for run {', '.join(missing)} of {job.name} (runs in the queue: {known})")
+            raise CronplaneError(
+                f"no dead-letter message for run {', '.join(missing)} of {job.name} (runs in the queue: {known})"
+            )
     if not chosen:
         click.echo(f"{job.name}: nothing to replay (the dead-letter queue is empty)")
         return
@@ -173,13 +216,28 @@ def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], repl
         # One replay at a time, each after the job's lock is free: overlapping replays of a
         # forbid job would skip each other (and a skipped replay ran nothing).
         click.echo(f"{job.name} has concurrency: forbid: replaying one run at a time")
-        waiter = RunWaiter(clients.dynamodb, names.history_table(manifest.namespace), job.name,
-                           job.timeout + FINAL_WAIT_MARGIN_S, on_wait=lambda text: click.echo(f"  {text}"))
-    results = replay(clients.sqs, url, LambdaInvoker(clients.lambda_, manifest), job.name,
-                     [m.message_id for m in chosen], triggered_by=clients.caller_arn(), now=datetime.now(timezone.utc), waiter=waiter)
+        waiter = RunWaiter(
+            clients.dynamodb,
+            names.history_table(manifest.namespace),
+            job.name,
+            job.timeout + FINAL_WAIT_MARGIN_S,
+            on_wait=lambda text: click.echo(f"  {text}"),
+        )
+    results = replay(
+        clients.sqs,
+        url,
+        LambdaInvoker(clients.lambda_, manifest),
+        job.name,
+        [m.message_id for m in chosen],
+        triggered_by=clients.caller_arn(),
+        now=datetime.now(UTC),
+        waiter=waiter,
+    )
     click.echo(replay_text(results))
     if len(results) < len(chosen) and not any(r.error and r.error.startswith("stopped: ") for r in results):
-        click.echo(f"{len(chosen) - len(results)} message(s) were no longer in the queue (consumed elsewhere?)", err=True)
+        click.echo(
+            f"{len(chosen) - len(results)} message(s) were no longer in the queue (consumed elsewhere?)", err=True
+        )
     if len(results) < len(chosen) or not all(r.deleted for r in results):
         raise SystemExit(1)
 
@@ -190,12 +248,19 @@ def dlq_replay(job_name: str, manifest_path: str, run_ids: tuple[str, ...], repl
 @manifest_option
 @click.option("--reason", default=None, help="Why (recorded with the pause, shown by history and audit).")
 @aws_options
-def pause(job_name: str, manifest_path: str, reason: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def pause(
+    job_name: str,
+    manifest_path: str,
+    reason: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Disable JOB's trigger without a deploy (recorded: who, when, why)."""
     from cronplane.ops.pause import pause_job
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
-    click.echo(pause_job(clients, manifest, job_name, now=datetime.now(timezone.utc), reason=reason).message)
+    click.echo(pause_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason).message)
 
 
 @click.command("resume")
@@ -203,12 +268,19 @@ def pause(job_name: str, manifest_path: str, reason: str | None, region: str | N
 @manifest_option
 @click.option("--reason", default=None, help="Why (recorded with the resume).")
 @aws_options
-def resume(job_name: str, manifest_path: str, reason: str | None, region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def resume(
+    job_name: str,
+    manifest_path: str,
+    reason: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Enable a paused JOB's trigger again."""
     from cronplane.ops.pause import resume_job
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
-    click.echo(resume_job(clients, manifest, job_name, now=datetime.now(timezone.utc), reason=reason).message)
+    click.echo(resume_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason).message)
 
 
 # --------------------------------------------------------------------------------- backfill
@@ -224,17 +296,34 @@ def _rate(text: str) -> float:
 @manifest_option
 @click.option("--from", "from_text", required=True, metavar="ISO", help="First fire time to consider (inclusive).")
 @click.option("--to", "to_text", required=True, metavar="ISO", help="Last fire time to consider (inclusive).")
-@click.option("--rate", "rate_text", default="10/min", show_default=True, metavar="N/min", help="At most N runs started per minute.")
+@click.option(
+    "--rate",
+    "rate_text",
+    default="10/min",
+    show_default=True,
+    metavar="N/min",
+    help="At most N runs started per minute.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask.")
 @click.option("--now", "now_text", default=None, hidden=True, help="Pretend it is this time (tests).")
 @aws_options
-def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, rate_text: str, yes: bool, now_text: str | None,
-             region: str | None, profile: str | None, endpoint_url: str | None) -> None:
+def backfill(
+    job_name: str,
+    manifest_path: str,
+    from_text: str,
+    to_text: str,
+    rate_text: str,
+    yes: bool,
+    now_text: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+) -> None:
     """Run JOB's fire times between --from and --to that have no successful run."""
-    from cronplane.models import Concurrency
+    from cronplane.cli.views.ops import backfill_plan_text, backfill_progress, backfill_summary
+    from cronplane.manifest.models import Concurrency
     from cronplane.ops.backfill import plan_backfill, run_backfill
-    from cronplane.ops.invoking import LambdaInvoker
-    from cronplane.ops.render import backfill_plan_text, backfill_progress, backfill_summary
+    from cronplane.ops.launch import LambdaInvoker
 
     rate = _rate(rate_text)
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
@@ -243,11 +332,14 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
     start, end = parse_moment(from_text, now, "--from"), parse_moment(to_text, now, "--to")
     # A mistyped window is a usage error (2), like audit's, not a failure of the backfill (1).
     if end <= start:
-        raise click.BadParameter(f"the window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from "
-                                 f"{start:%Y-%m-%dT%H:%M:%SZ}", param_hint="--from / --to")
+        raise click.BadParameter(
+            f"the window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from {start:%Y-%m-%dT%H:%M:%SZ}",
+            param_hint="--from / --to",
+        )
     if start >= now:
-        raise click.BadParameter(f"--from {start:%Y-%m-%dT%H:%M:%SZ} is in the future: backfill re-runs past fire times",
-                                 param_hint="--from")
+        raise click.BadParameter(
+            f"--from {start:%Y-%m-%dT%H:%M:%SZ} is in the future: backfill re-runs past fire times", param_hint="--from"
+        )
     plan = plan_backfill(clients, manifest, job.name, start=start, end=end, now=now)
     click.echo(backfill_plan_text(plan, rate, job.concurrency == Concurrency.FORBID))
     if not plan.items:
@@ -255,10 +347,17 @@ def backfill(job_name: str, manifest_path: str, from_text: str, to_text: str, ra
         return
     _confirm(f"Backfill {len(plan.items)} run(s) of {job.name}", yes)
     total = len(plan.items)
-    runs = run_backfill(plan, manifest, LambdaInvoker(clients.lambda_, manifest), clients.dynamodb,
-                        triggered_by=clients.caller_arn(), rate_per_minute=rate, now=(lambda: now) if now_text else None,
-                        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)),
-                        on_wait=lambda text: click.echo(f"  {text}"))
+    runs = run_backfill(
+        plan,
+        manifest,
+        LambdaInvoker(clients.lambda_, manifest),
+        clients.dynamodb,
+        triggered_by=clients.caller_arn(),
+        rate_per_minute=rate,
+        now=(lambda: now) if now_text else None,
+        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)),
+        on_wait=lambda text: click.echo(f"  {text}"),
+    )
     click.echo(backfill_summary(job.name, total, runs))
     # Not accepted, or (forbid jobs, which are waited for) finished without success: exit 1.
     if any(not r.accepted or (r.status and r.status != "succeeded") for r in runs) or len(runs) < total:

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from cronplane.local.emulator import Emulator, FunctionSpec, InvocationDone
@@ -38,7 +38,15 @@ class Console:
             self.out.flush()
 
 
-STATUS_COLORS = {"succeeded": "green", "failed": "red", "timed_out": "red", "lost": "red", "skipped": "yellow", "duplicate": "yellow", "retrying": "yellow"}
+STATUS_COLORS = {
+    "succeeded": "green",
+    "failed": "red",
+    "timed_out": "red",
+    "lost": "red",
+    "skipped": "yellow",
+    "duplicate": "yellow",
+    "retrying": "yellow",
+}
 
 
 class RunReporter:
@@ -75,11 +83,14 @@ class RunReporter:
         table = done.function.env.get(runtime_settings.HISTORY_TABLE)
         if not table:
             return None
-        from cronplane.history import from_item
+        from cronplane.runs.history import from_item
 
         try:
             page = self.emulator.client("dynamodb", done.function.region).query(
-                TableName=table, KeyConditionExpression="job = :job", ScanIndexForward=False, Limit=25,
+                TableName=table,
+                KeyConditionExpression="job = :job",
+                ScanIndexForward=False,
+                Limit=25,
                 ExpressionAttributeValues={":job": {"S": done.function.job}},
             )
         except Exception as exc:  # the table may be gone after a destroy; print what we know
@@ -110,7 +121,7 @@ def run_row(done: InvocationDone, record: dict[str, Any] | None) -> dict[str, An
     status = "timed_out" if result.timed_out else ("failed" if result.function_error else "succeeded")
     payload = result.payload if isinstance(result.payload, dict) else {}
     return {
-        "time": datetime.now(timezone.utc).strftime("%H:%M:%S"),
+        "time": datetime.now(UTC).strftime("%H:%M:%S"),
         "job": done.function.job,
         "trigger": _trigger_of(done.event),
         "status": status,
@@ -144,7 +155,7 @@ def _duration(ms: Any) -> str:
 
 def _short_time(value: Any) -> str:
     text = str(value or "")
-    return text[11:19] if len(text) >= 19 else datetime.now(timezone.utc).strftime("%H:%M:%S")
+    return text[11:19] if len(text) >= 19 else datetime.now(UTC).strftime("%H:%M:%S")
 
 
 def _trigger_of(event: Any) -> str:

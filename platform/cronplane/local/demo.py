@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cronplane import names
 from cronplane.errors import CronplaneError
 from cronplane.local.console import Console
 from cronplane.local.devserver import DevOptions, DevServer
+from cronplane.manifest import names
 
 DLQ_WAIT_S = 5.0  # the wrapper sends the DLQ message around the final record write
 
@@ -38,9 +38,17 @@ class Expected:
 # The example jobs in jobs/ were written to show each outcome once.
 EXPECTED: dict[str, Expected] = {
     "nightly-report": Expected("succeeded", story="ran and returned its report"),
-    "invoice-sync": Expected("succeeded", min_attempts=2, story="lost its connection on attempt 1; the wrapper retried it with backoff and attempt 2 succeeded"),
+    "invoice-sync": Expected(
+        "succeeded",
+        min_attempts=2,
+        story="lost its connection on attempt 1; the wrapper retried it with backoff and attempt 2 succeeded",
+    ),
     "tmp-cleanup": Expected("succeeded", story="cleaned its scratch folder"),
-    "search-reindex": Expected("timed_out", dlq_messages=1, story="was still working when its 5 s timeout neared; the wrapper recorded timed_out and sent it to its DLQ before the runner killed it"),
+    "search-reindex": Expected(
+        "timed_out",
+        dlq_messages=1,
+        story="was still working when its 5 s timeout neared; the wrapper recorded timed_out and sent it to its DLQ before the runner killed it",
+    ),
 }
 
 
@@ -65,7 +73,10 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
     started = time.monotonic()
     options = DevOptions(manifest_path=manifest_path, port=port, schedule=False, watch=False, write_dev_file=False)
     server = DevServer(options, console)
-    console.line(f"cronplane demo: an AWS emulator on this machine, the jobs of {manifest_path} deployed into it, each run once.", bold=True)
+    console.line(
+        f"cronplane demo: an AWS emulator on this machine, the jobs of {manifest_path} deployed into it, each run once.",
+        bold=True,
+    )
     try:
         server.start()
         manifest = server.manifest
@@ -92,7 +103,7 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
 
 def start_runs(server: DevServer) -> dict[str, str]:
     """Queue one manual run per job (InvocationType Event), as ``jobctl run-now`` does."""
-    from cronplane.invoke import caller_arn, function_target, invoke_function, manual_envelope, new_manual_run_id
+    from cronplane.runs.invoke import caller_arn, function_target, invoke_function, manual_envelope, new_manual_run_id
 
     config = server.aws_config()
     lam = config.client("lambda")
@@ -107,8 +118,8 @@ def start_runs(server: DevServer) -> dict[str, str]:
 
 
 def wait_outcome(server: DevServer, job: Any, run_id: str) -> Outcome:
-    from cronplane.history import HistoryReader
-    from cronplane.invoke import RunNotFinishedError, wait_budget_s, wait_for_run
+    from cronplane.runs.history import HistoryReader
+    from cronplane.runs.invoke import RunNotFinishedError, wait_budget_s, wait_for_run
 
     config = server.aws_config()
     reader = HistoryReader(config.client("dynamodb"), names.history_table(server.manifest.namespace))
@@ -127,7 +138,9 @@ def wait_outcome(server: DevServer, job: Any, run_id: str) -> Outcome:
         status = record.get("status")
         attempts = len(record.get("attempts") or [])
         if status != expected.status:
-            problems.append(f"{job.name}: expected {expected.status}, got {status} ({record.get('error') or 'no error'})")
+            problems.append(
+                f"{job.name}: expected {expected.status}, got {status} ({record.get('error') or 'no error'})"
+            )
         if attempts < expected.min_attempts:
             problems.append(f"{job.name}: expected at least {expected.min_attempts} attempts, got {attempts}")
         if dlq < expected.dlq_messages:
@@ -174,8 +187,15 @@ def run_command(server: DevServer, command: Any, args: list[str]) -> bool:
     """Run a ``jobctl`` command in this process against the emulator; False if it failed."""
     import click
 
-    args = [*args, "-f", str(server.options.manifest_path), "--endpoint-url", server.emulator.endpoint_url,
-            "--region", server.manifest.region]
+    args = [
+        *args,
+        "-f",
+        str(server.options.manifest_path),
+        "--endpoint-url",
+        server.emulator.endpoint_url,
+        "--region",
+        server.manifest.region,
+    ]
     try:
         command.main(args=args, prog_name=f"jobctl {command.name}", standalone_mode=False)
     except (CronplaneError, click.ClickException) as exc:
@@ -207,7 +227,9 @@ def dev_command(manifest_path: str) -> str:
 def explain(console: Console, server: DevServer, outcomes: list[Outcome], elapsed_s: float) -> None:
     manifest = server.manifest
     console.line("What just happened:", bold=True)
-    console.line(f"  1. moto started on {server.emulator.endpoint_url}; `jobctl deploy`'s code created for each job a Lambda")
+    console.line(
+        f"  1. moto started on {server.emulator.endpoint_url}; `jobctl deploy`'s code created for each job a Lambda"
+    )
     console.line("     function, its trigger, a dead-letter queue and an IAM role, plus the run-history table.")
     console.line("  2. Each job was invoked like `jobctl run-now JOB` does; the emulator ran its real code in a child")
     console.line("     process through the cronplane wrapper, which wrote one run record per run.")
@@ -221,5 +243,7 @@ def explain(console: Console, server: DevServer, outcomes: list[Outcome], elapse
     venv = unactivated_venv()
     activate = f"source {venv}/bin/activate" if venv else ""
     console.line(f"  {activate + ' && ' if activate else ''}{dev_command(manifest.path)}")
-    console.line(f"  then in a second terminal{f' (after {activate})' if activate else ''}: "
-                 "jobctl run-now invoice-sync --wait; jobctl history; jobctl dlq search-reindex")
+    console.line(
+        f"  then in a second terminal{f' (after {activate})' if activate else ''}: "
+        "jobctl run-now invoice-sync --wait; jobctl history; jobctl dlq search-reindex"
+    )

@@ -1,7 +1,7 @@
 """``jobctl dev``: the whole platform on one machine.
 
 Start the emulator (``emulator.py``: moto + Lambda Invoke that runs the real code) ─▶ deploy the
-manifest into it with the normal deploy code (``cronplane.deployer``) ─▶ advertise the endpoint
+manifest into it with the normal deploy code (``cronplane.aws.deployer``) ─▶ advertise the endpoint
 (``.cronplane/dev.json``) ─▶ fire the deployed rules and schedules (``scheduler.py``) ─▶ print
 one line per run (read back from the history table) and the jobs' own log lines ─▶ on a change
 of ``jobs.yaml`` or anything under ``jobs/``, re-validate and re-deploy (a broken manifest is
@@ -15,15 +15,16 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cronplane.errors import CronplaneError
 from cronplane.local.console import Console, RunReporter
+from cronplane.local.deployed_triggers import read_triggers
 from cronplane.local.emulator import Emulator
 from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, sqs_dead_letter
-from cronplane.local.triggers import read_triggers
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ DeployFn = Callable[[Any, Any], Any]  # (Manifest, AwsConfig) -> deploy result
 def default_deploy(manifest: Any, config: Any) -> Any:
     """The deploy ``jobctl deploy --yes`` does, into the emulator."""
     from cronplane.aws.client import AwsClient
-    from cronplane.deployer import Deployer
+    from cronplane.aws.deployer import Deployer
 
     return Deployer(AwsClient(config)).deploy(manifest)
 
@@ -66,7 +67,9 @@ class Watcher:
         if self.jobs_dir.is_dir():
             for folder, dirs, names_ in os.walk(self.jobs_dir):
                 dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-                files.extend(Path(folder) / n for n in names_ if not n.endswith((".pyc", ".pyo", "~")) and not n.startswith("."))
+                files.extend(
+                    Path(folder) / n for n in names_ if not n.endswith((".pyc", ".pyo", "~")) and not n.startswith(".")
+                )
         state = {}
         for path in files:
             try:
@@ -112,7 +115,7 @@ class DevServer:
     def start(self) -> None:
         """Validate, start the emulator, deploy, then start the scheduler and the watcher.
         Raises CronplaneError (with everything stopped again) when any of it fails."""
-        from cronplane.manifest import load_manifest
+        from cronplane.manifest.loader import load_manifest
 
         self.manifest = load_manifest(self.options.manifest_path)
         watcher = Watcher(self.options.manifest_path.resolve())  # before deploying: no edit slips by
@@ -120,7 +123,9 @@ class DevServer:
         self.emulator.done_listeners.append(self.reporter.on_done)
         self.emulator.start()
         try:
-            self.console.line(f"cronplane dev: AWS emulator on {self.emulator.endpoint_url} (region {self.manifest.region})")
+            self.console.line(
+                f"cronplane dev: AWS emulator on {self.emulator.endpoint_url} (region {self.manifest.region})"
+            )
             self.deploy(self.manifest, first=True)
             if self.options.write_dev_file:
                 from cronplane.aws.session import write_dev_file
@@ -140,10 +145,16 @@ class DevServer:
         scale = f", time x{self.options.time_scale:g}" if self.options.time_scale != 1 else ""
         firing = f"firing schedules{scale}" if self.options.schedule else "schedules not fired (--no-schedule)"
         count = len(self.manifest.jobs)
-        self.console.line(f"cronplane dev is ready: {count} job{'s' if count != 1 else ''} deployed, {firing}.", bold=True)
-        self.console.line("Point other commands at it (jobctl in this folder finds it by itself via .cronplane/dev.json):")
+        self.console.line(
+            f"cronplane dev is ready: {count} job{'s' if count != 1 else ''} deployed, {firing}.", bold=True
+        )
+        self.console.line(
+            "Point other commands at it (jobctl in this folder finds it by itself via .cronplane/dev.json):"
+        )
         self.console.line(f"  export AWS_ENDPOINT_URL={endpoint}   # boto3, the AWS CLI, jobctl")
-        self.console.line(f"  jobctl run-now {self.manifest.jobs[0].name if self.manifest.jobs else 'JOB'} --endpoint-url {endpoint}")
+        self.console.line(
+            f"  jobctl run-now {self.manifest.jobs[0].name if self.manifest.jobs else 'JOB'} --endpoint-url {endpoint}"
+        )
         self.console.line("  jobctl history")
         self.console.line("Watching jobs.yaml and jobs/ for changes. Ctrl-C stops.")
 
@@ -178,7 +189,7 @@ class DevServer:
             return True
 
     def reload(self, changed: list[str]) -> bool:
-        from cronplane.manifest import load_manifest
+        from cronplane.manifest.loader import load_manifest
 
         shown = ", ".join(os.path.relpath(p, self.root) for p in changed[:3]) + (" ..." if len(changed) > 3 else "")
         self.console.line(f"change detected ({shown}): re-validating and re-deploying")
@@ -188,17 +199,23 @@ class DevServer:
             self.console.line(f"{exc}\nnot deployed; the previous deployment keeps running", fg="red")
             return False
         previous = self.manifest
-        moved = [f"{key} {getattr(previous, key)} -> {getattr(manifest, key)}" for key in ("namespace", "region")
-                 if previous is not None and getattr(manifest, key) != getattr(previous, key)]
+        moved = [
+            f"{key} {getattr(previous, key)} -> {getattr(manifest, key)}"
+            for key in ("namespace", "region")
+            if previous is not None and getattr(manifest, key) != getattr(previous, key)
+        ]
         if moved:
             # The scheduler and the run lines follow one namespace in one region, and a deploy
             # never prunes another namespace: the old jobs would keep firing unseen.
-            self.console.line(f"{', '.join(moved)}: restart jobctl dev (Ctrl-C, then jobctl dev) to switch; "
-                              "not deployed; the previous deployment keeps running", fg="red")
+            self.console.line(
+                f"{', '.join(moved)}: restart jobctl dev (Ctrl-C, then jobctl dev) to switch; "
+                "not deployed; the previous deployment keeps running",
+                fg="red",
+            )
             return False
         return self.deploy(manifest)
 
-    def _watch(self, watcher: "Watcher") -> None:
+    def _watch(self, watcher: Watcher) -> None:
         while not self.stop_event.wait(self.options.poll_s):
             changed = watcher.changed()
             if changed:
@@ -251,5 +268,11 @@ def _deploy_summary(result: Any) -> str:
         return ""
     if getattr(result, "applied", None) is None or not plan.has_changes:
         return "no changes"
-    return str(plan.summary()).replace("Plan: ", "").rstrip(".").replace("to create", "created").replace("to update", "updated").replace("to delete", "deleted")
-
+    return (
+        str(plan.summary())
+        .replace("Plan: ", "")
+        .rstrip(".")
+        .replace("to create", "created")
+        .replace("to update", "updated")
+        .replace("to delete", "deleted")
+    )

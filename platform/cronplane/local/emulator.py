@@ -27,10 +27,11 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from cronplane.errors import CronplaneError
@@ -146,7 +147,7 @@ class Emulator:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         try:
             from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
             from werkzeug.serving import make_server
@@ -160,10 +161,14 @@ class Emulator:
         # werkzeug answers a busy port with its own message and sys.exit(1): check first.
         _check_port_free(self.host, self.requested_port)
         try:
-            self._server = make_server(self.host, self.requested_port, app, threaded=True, request_handler=_quiet_handler())
+            self._server = make_server(
+                self.host, self.requested_port, app, threaded=True, request_handler=_quiet_handler()
+            )
         except (OSError, SystemExit) as exc:
             raise _port_error(self.host, self.requested_port, exc) from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -199,7 +204,7 @@ class Emulator:
         if self._own_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -223,15 +228,23 @@ class Emulator:
         try:
             invocation_type = InvocationType(header(environ, "x-amz-invocation-type") or "RequestResponse")
         except ValueError as exc:
-            raise InvokeError(400, "InvalidParameterValueException", f"InvocationType must be RequestResponse, Event or DryRun: {exc}") from exc
+            raise InvokeError(
+                400, "InvalidParameterValueException", f"InvocationType must be RequestResponse, Event or DryRun: {exc}"
+            ) from exc
         body = read_body(environ)
         limit = ASYNC_PAYLOAD_LIMIT if invocation_type is InvocationType.EVENT else SYNC_PAYLOAD_LIMIT
         if len(body) > limit:
-            raise InvokeError(413, "RequestTooLargeException", f"Request must be smaller than {limit} bytes for the {invocation_type.value} invocation type")
+            raise InvokeError(
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {limit} bytes for the {invocation_type.value} invocation type",
+            )
         try:
             event = json.loads(body) if body.strip() else {}
         except ValueError as exc:
-            raise InvokeError(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}") from exc
+            raise InvokeError(
+                400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}"
+            ) from exc
 
         version_header = [("X-Amz-Executed-Version", spec.version)]
         if invocation_type is InvocationType.DRY_RUN:
@@ -241,7 +254,7 @@ class Emulator:
             self._start_async(spec, event, request_id)
             return 202, [], b""
         result = self.run(spec, event, request_id, InvocationType.REQUEST_RESPONSE)
-        headers = version_header + [("Content-Type", "application/json")]
+        headers = [*version_header, ("Content-Type", "application/json")]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
         if (header(environ, "x-amz-log-type") or "").lower() == "tail":
@@ -290,11 +303,11 @@ class Emulator:
         except Exception:  # moto's UnknownFunctionException and friends
             return None
 
-    def run(self, spec: FunctionSpec, event: Any, request_id: str, invocation_type: InvocationType, attempt: int = 1) -> Any:
+    def run(
+        self, spec: FunctionSpec, event: Any, request_id: str, invocation_type: InvocationType, attempt: int = 1
+    ) -> Any:
         """Run one attempt of the function in a child process and tell the listeners."""
-        from cronplane.local.runner import Invocation
-
-        from cronplane.local.runner import invoke_local
+        from cronplane.local.runner import Invocation, invoke_local
 
         runner: Runner = self._runner or invoke_local
         invocation = Invocation(
@@ -364,7 +377,9 @@ class Emulator:
     # -- asynchronous invocations ----------------------------------------------------------
 
     def _start_async(self, spec: FunctionSpec, event: Any, request_id: str) -> None:
-        thread = threading.Thread(target=self._run_async, args=(spec, event, request_id), name=f"invoke-{spec.name}", daemon=True)
+        thread = threading.Thread(
+            target=self._run_async, args=(spec, event, request_id), name=f"invoke-{spec.name}", daemon=True
+        )
         with self._inflight_lock:
             self._inflight.add(thread)
         thread.start()
@@ -404,7 +419,9 @@ class Emulator:
         elif service == "sns":
             self.client("sns", region).publish(TopicArn=destination_arn, Message=body)
         elif service == "lambda":
-            self.client("lambda", region).invoke(FunctionName=destination_arn, InvocationType="Event", Payload=body.encode())
+            self.client("lambda", region).invoke(
+                FunctionName=destination_arn, InvocationType="Event", Payload=body.encode()
+            )
         else:
             log.warning("destination %s is not supported by the emulator; record dropped", destination_arn)
 
@@ -417,7 +434,7 @@ def destination_record(spec: FunctionSpec, request_id: str, event: Any, result: 
         response_context["functionError"] = result.function_error
     return {
         "version": "1.0",
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "requestContext": {
             "requestId": request_id,
             "functionArn": spec.arn if spec.arn.count(":") > 6 else f"{spec.arn}:{spec.version}",
@@ -457,7 +474,7 @@ def _quiet_handler() -> type:
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             return None
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             return None
 
     return QuietHandler

@@ -13,8 +13,9 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from enum import Enum
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 CREDENTIAL_SCOPE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/")
@@ -65,10 +66,19 @@ class LambdaInvokeMiddleware:
         return [body]
 
 
-REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 404: "Not Found", 413: "Request Entity Too Large"}
+REASONS = {
+    200: "OK",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    413: "Request Entity Too Large",
+}
 
 
-def split_function_name(raw: str, qualifier: str | None, region: str, account_id: str) -> tuple[str, str, str, str | None]:
+def split_function_name(
+    raw: str, qualifier: str | None, region: str, account_id: str
+) -> tuple[str, str, str, str | None]:
     """FunctionName may be a name, ``name:qualifier``, a partial ARN or a full ARN."""
     if raw.startswith("arn:"):
         parts = raw.split(":")
@@ -115,7 +125,9 @@ def read_body(environ: dict[str, Any]) -> bytes:
         try:
             size = int(length)
         except ValueError:
-            raise InvokeError(400, "InvalidRequestContentException", f"Content-Length {length!r} is not a number") from None
+            raise InvokeError(
+                400, "InvalidRequestContentException", f"Content-Length {length!r} is not a number"
+            ) from None
         return bytes(stream.read(size)) if size > 0 else b""
     if environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream for us
         return bytes(stream.read() or b"")

@@ -32,7 +32,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class LambdaContext:
@@ -144,13 +145,19 @@ def main(argv: list[str]) -> int:
         payload = handler(request["event"], context)
     except Exception as exc:
         error = _error_object(exc)
-        print(f"[ERROR] {error['errorType']}: {error['errorMessage']}\n{''.join(error['stackTrace'])}", end="", flush=True)
+        print(
+            f"[ERROR] {error['errorType']}: {error['errorMessage']}\n{''.join(error['stackTrace'])}", end="", flush=True
+        )
         _send(result, {"phase": "error", "error": error})
         return 0
     try:
         text = json.dumps({"phase": "result", "payload": payload})
     except (TypeError, ValueError) as exc:
-        error = {"errorMessage": f"Unable to marshal response: {exc}", "errorType": "Runtime.MarshalError", "stackTrace": []}
+        error = {
+            "errorMessage": f"Unable to marshal response: {exc}",
+            "errorType": "Runtime.MarshalError",
+            "stackTrace": [],
+        }
         _send(result, {"phase": "error", "error": error})
         return 0
     result.write(text + "\n")

@@ -37,7 +37,9 @@ def child_pids(parent: int, marker: str = "") -> list[int]:
     if not proc.is_dir():
         import subprocess
 
-        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,command="], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid=,command="], capture_output=True, text=True, check=False
+        ).stdout
         rows = (line.split(None, 2) for line in out.splitlines() if line.strip())
         return [int(r[0]) for r in rows if len(r) == 3 and int(r[1]) == parent and marker in r[2]]
     pids = []

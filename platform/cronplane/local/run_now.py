@@ -16,15 +16,16 @@ import io
 import socket
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from cronplane import names
 from cronplane.aws.session import AwsConfig
-from cronplane.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_manual_run_id
 from cronplane.local.runner import Invocation, InvocationResult, invoke_local
-from cronplane.models import Job, Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest
+from cronplane.runs.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_manual_run_id
 from cronplane.runtime import settings
 from cronplane.runtime.records import RunStatus
 
@@ -93,7 +94,11 @@ def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
         client("dynamodb").describe_table(TableName=table)
     except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        why = f"history table {table} does not exist there" if code == "ResourceNotFoundException" else f"{type(exc).__name__}: {exc}"
+        why = (
+            f"history table {table} does not exist there"
+            if code == "ResourceNotFoundException"
+            else f"{type(exc).__name__}: {exc}"
+        )
         where = aws.endpoint_url or f"AWS {region}"
         return Backend("", "", None, local_user, env, f"{where}: {why}")
     sts = client("sts")
@@ -109,15 +114,23 @@ def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
     return Backend(table, dlq, account, arn or local_user, env, "")
 
 
-def run_local(manifest: Manifest, job: Job, aws: AwsConfig, payload: Any = NO_PAYLOAD,
-              on_log: Callable[[str], None] | None = None, backend: Backend | None = None) -> LocalRun:
-    from cronplane.packaging import build_job_package
-    from cronplane.resources import function_environment
+def run_local(
+    manifest: Manifest,
+    job: Job,
+    aws: AwsConfig,
+    payload: Any = NO_PAYLOAD,
+    on_log: Callable[[str], None] | None = None,
+    backend: Backend | None = None,
+) -> LocalRun:
+    from cronplane.build.packaging import build_job_package
+    from cronplane.build.resources import function_environment
 
     backend = backend or probe_backend(manifest, job, aws)
     package = build_job_package(manifest, job)
     region = aws.region or manifest.region
-    env = function_environment(manifest, job, region=region, **({"account_id": backend.account_id} if backend.account_id else {}))
+    env = function_environment(
+        manifest, job, region=region, **({"account_id": backend.account_id} if backend.account_id else {})
+    )
     env.update(backend.env)
     # Empty means "log the record only" to the wrapper (settings.HISTORY_TABLE / DLQ_URL).
     env[settings.HISTORY_TABLE] = backend.history_table
@@ -130,8 +143,14 @@ def run_local(manifest: Manifest, job: Job, aws: AwsConfig, payload: Any = NO_PA
             archive.extractall(code_dir)
         result = invoke_local(
             Invocation(
-                code_dir=code_dir, handler=ENTRY_HANDLER, env=env, event=event, timeout_s=job.timeout,
-                memory_mb=job.memory, function_name=names.function_name(manifest.namespace, job.name), region=region,
+                code_dir=code_dir,
+                handler=ENTRY_HANDLER,
+                env=env,
+                event=event,
+                timeout_s=job.timeout,
+                memory_mb=job.memory,
+                function_name=names.function_name(manifest.namespace, job.name),
+                region=region,
                 account_id=backend.account_id,
             ),
             on_log=on_log,
@@ -151,7 +170,7 @@ def _record_from(payload: Any, run_id: str) -> dict[str, Any] | None:
 
 
 def _stored_record(aws: AwsConfig, region: str, table: str, job: str, run_id: str) -> dict[str, Any] | None:
-    from cronplane.history import HistoryReader
+    from cronplane.runs.history import HistoryReader
 
     try:
         client = aws.session().client("dynamodb", region_name=region, endpoint_url=aws.endpoint_url)

@@ -10,6 +10,7 @@ counts from the end of init (the module import), not from the process start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -20,10 +21,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping
+from typing import IO, Any
 
 BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase of an on-demand function
@@ -35,9 +37,20 @@ PLACEHOLDER_ACCOUNT = "000000000000"
 # (on Lambda they would come from the execution role).
 PASS_THROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
 PASS_THROUGH = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE",
-    "PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "SYSTEMROOT",
+    "TMPDIR",
 )
 
 
@@ -75,33 +88,43 @@ def lambda_environment(inv: Invocation, request_id: str, parent: Mapping[str, st
     parent = os.environ if parent is None else parent
     env = {k: v for k, v in parent.items() if k in PASS_THROUGH or k.startswith(PASS_THROUGH_PREFIXES)}
     env.update(inv.env)
-    region = inv.region or env.get("AWS_REGION") or parent.get("AWS_REGION") or parent.get("AWS_DEFAULT_REGION") or "us-east-1"
-    today = datetime.now(timezone.utc).strftime("%Y/%m/%d")
-    env.update({
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
-        "AWS_LAMBDA_FUNCTION_NAME": inv.function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(inv.memory_mb),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(inv.timeout_s),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{inv.function_name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{request_id.replace('-', '')}",
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-        "LAMBDA_TASK_ROOT": str(inv.code_dir),
-        "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
-        "_HANDLER": inv.handler,
-        "_CRONPLANE_FUNCTION_ARN": f"arn:aws:lambda:{region}:{inv.account_id or PLACEHOLDER_ACCOUNT}:function:{inv.function_name}",
-        "_CRONPLANE_PARENT_PID": str(os.getpid()),  # the child dies with us (lambda_bootstrap's watchdog)
-        "TZ": ":UTC",
-    })
+    region = (
+        inv.region
+        or env.get("AWS_REGION")
+        or parent.get("AWS_REGION")
+        or parent.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    today = datetime.now(UTC).strftime("%Y/%m/%d")
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "AWS_LAMBDA_FUNCTION_NAME": inv.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(inv.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(inv.timeout_s),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{inv.function_name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[$LATEST]{request_id.replace('-', '')}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "LAMBDA_TASK_ROOT": str(inv.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+            "_HANDLER": inv.handler,
+            "_CRONPLANE_FUNCTION_ARN": f"arn:aws:lambda:{region}:{inv.account_id or PLACEHOLDER_ACCOUNT}:function:{inv.function_name}",
+            "_CRONPLANE_PARENT_PID": str(os.getpid()),  # the child dies with us (lambda_bootstrap's watchdog)
+            "TZ": ":UTC",
+        }
+    )
     return env
 
 
 class _Child:
     """One child process: streams its log lines and its result-pipe messages to the parent."""
 
-    def __init__(self, inv: Invocation, env: dict[str, str], on_log: Callable[[str], None] | None, first_line: str) -> None:
+    def __init__(
+        self, inv: Invocation, env: dict[str, str], on_log: Callable[[str], None] | None, first_line: str
+    ) -> None:
         self.tail: deque[str] = deque()
         self._tail_bytes = 0
         self._on_log = on_log
@@ -111,8 +134,12 @@ class _Child:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-u", str(BOOTSTRAP), str(write_fd)],
-                cwd=str(inv.code_dir), env=env, pass_fds=(write_fd,),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=str(inv.code_dir),
+                env=env,
+                pass_fds=(write_fd,),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: the hard kill takes its children too
             )
         except BaseException:
@@ -149,7 +176,7 @@ class _Child:
                     continue  # a half-written line from a killed child
         self.messages.put(None)  # EOF: the child is gone
 
-    def next_message(self, until: float) -> dict[str, Any] | None | str:
+    def next_message(self, until: float) -> dict[str, Any] | str | None:
         """The next result-pipe message, None at EOF, or "timeout" when ``until`` passes."""
         try:
             return self.messages.get(timeout=max(until - time.monotonic(), 0.0))
@@ -165,10 +192,8 @@ class _Child:
             pass  # the child died after init; the result pipe's EOF reports it
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def finish(self) -> None:
         """Reap the child and anything it left behind (Lambda freezes or drops them too)."""
@@ -202,7 +227,13 @@ def invoke_local(inv: Invocation, on_log: Callable[[str], None] | None = None) -
         else:
             deadline = invoked + inv.timeout_s
             # The child's context counts down to the same instant the parent kills it at.
-            child.send({"event": inv.event, "request_id": request_id, "deadline_ms": int(time.time() * 1000) + inv.timeout_s * 1000})
+            child.send(
+                {
+                    "event": inv.event,
+                    "request_id": request_id,
+                    "deadline_ms": int(time.time() * 1000) + inv.timeout_s * 1000,
+                }
+            )
             message = child.next_message(deadline)
             if message == "timeout":
                 timed_out, payload = True, _timeout_error(request_id, inv.timeout_s)
@@ -218,13 +249,18 @@ def invoke_local(inv: Invocation, on_log: Callable[[str], None] | None = None) -
     if timed_out:
         child.log(payload["errorMessage"])
     child.log(f"END RequestId: {request_id}")
-    child.log(f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms" + ("\tStatus: timeout" if timed_out else ""))
+    child.log(
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms} ms" + ("\tStatus: timeout" if timed_out else "")
+    )
     return InvocationResult(request_id, payload, function_error, timed_out, duration_ms, "\n".join(child.tail))
 
 
 def _timeout_error(request_id: str, seconds: float, phase: str = "Task") -> dict[str, Any]:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return {"errorMessage": f"{stamp} {request_id} {phase} timed out after {seconds:.2f} seconds", "errorType": "TimeoutError"}
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "errorMessage": f"{stamp} {request_id} {phase} timed out after {seconds:.2f} seconds",
+        "errorType": "TimeoutError",
+    }
 
 
 def _exit_error(request_id: str, child: _Child) -> dict[str, Any]:
@@ -235,4 +271,7 @@ def _exit_error(request_id: str, child: _Child) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             code = -1
     reason = f"signal: {-code}" if code < 0 else f"exit status {code}"
-    return {"errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}", "errorType": "Runtime.ExitError"}
+    return {
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {reason}",
+        "errorType": "Runtime.ExitError",
+    }

@@ -3,7 +3,7 @@ that live in the emulator, because moto stores them but never fires them.
 
 It re-reads the triggers every ``refresh_s`` (``triggers.read_triggers``, so a pause / resume or
 a redeploy is seen), computes fire times with the same engine as ``jobctl next``
-(``cronplane.schedule``), and at each fire time builds the exact input AWS would deliver
+(``cronplane.schedule.expression``), and at each fire time builds the exact input AWS would deliver
 (``triggers.rule_target_input`` / ``scheduler_input``) and invokes the target asynchronously
 through the emulator's Lambda Invoke path.
 
@@ -17,11 +17,19 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from cronplane.local.triggers import Target, Trigger, TriggerKind, rule_target_input, scheduled_event, scheduler_input
+from cronplane.local.deployed_triggers import (
+    Target,
+    Trigger,
+    TriggerKind,
+    rule_target_input,
+    scheduled_event,
+    scheduler_input,
+)
 from cronplane.runtime.records import iso
 
 log = logging.getLogger(__name__)
@@ -45,7 +53,7 @@ class ScaledClock:
         if scale <= 0:
             raise ValueError("time scale must be positive")
         self.scale = scale
-        self.start = start or datetime.now(timezone.utc)
+        self.start = start or datetime.now(UTC)
         self._t0 = time.monotonic()
 
     def now(self) -> datetime:
@@ -93,7 +101,7 @@ DeadLetter = Callable[[str, str, str], None]  # (queue ARN, payload, error messa
 @dataclass
 class _Tracked:
     trigger: Trigger
-    schedule: Any  # cronplane.schedule.Schedule
+    schedule: Any  # cronplane.schedule.expression.Schedule
     anchor: datetime
     next_at: datetime | None
     fired: int = 0
@@ -164,8 +172,11 @@ class LocalScheduler:
             return
         log.warning(
             "%s: skipped %d firing%s up to %s: the schedule clock moved faster than runs could be started "
-            "(a lower --time-scale avoids this)", tracked.trigger.name, tracked.skipped,
-            "" if tracked.skipped == 1 else "s", iso(now),
+            "(a lower --time-scale avoids this)",
+            tracked.trigger.name,
+            tracked.skipped,
+            "" if tracked.skipped == 1 else "s",
+            iso(now),
         )
         tracked.skipped, tracked.warned_at = 0, time.monotonic()
 
@@ -196,7 +207,9 @@ class LocalScheduler:
             if not target.is_lambda:
                 continue
             if trigger.kind is TriggerKind.RULE:
-                payload = rule_target_input(trigger, target, scheduled_event(trigger, scheduled_for, self.account, self.region))
+                payload = rule_target_input(
+                    trigger, target, scheduled_event(trigger, scheduled_for, self.account, self.region)
+                )
             else:
                 payload = scheduler_input(trigger, target, scheduled_for, execution_id=str(uuid.uuid4()))
             error = None
@@ -220,13 +233,13 @@ class LocalScheduler:
         times = tracked.schedule.next_fire_times(after, 1, anchor=tracked.anchor)
         if not times:
             return None
-        nxt = times[0].astimezone(timezone.utc)
+        nxt = times[0].astimezone(UTC)
         if trigger.end_date and nxt > trigger.end_date:
             return None
         return nxt
 
     def _parse(self, trigger: Trigger) -> Any:
-        from cronplane.schedule import parse_schedule
+        from cronplane.schedule.expression import parse_schedule
 
         try:
             return parse_schedule(trigger.expression, trigger.timezone, now=self.clock.now())

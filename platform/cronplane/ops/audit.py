@@ -17,19 +17,21 @@ never blames a job for fire times before it existed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cronplane import history, names
 from cronplane.errors import AwsError
-from cronplane.models import Job, Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest
 from cronplane.ops.items import earliest_existence, read_window
 from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
-from cronplane.ops.trigger import TriggerState, find_trigger
+from cronplane.ops.switch import TriggerState, find_trigger
+from cronplane.runs import history
 from cronplane.runtime.records import RunStatus, Trigger, iso, parse_iso, time_key
 
 DEFAULT_GRACE_SECONDS = 120
@@ -139,21 +141,43 @@ class AuditReport:
         tail = f" ({', '.join(extras)})" if extras else ""
         if self.exit_code == EXIT_CLEAN:
             return f"OK: {ok} of {expected} expected runs succeeded in {len(self.jobs)} job(s){tail}"
-        parts = [f"{self.total(o)} {o.value}" for o in (Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST) if self.total(o)]
+        parts = [
+            f"{self.total(o)} {o.value}"
+            for o in (Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST)
+            if self.total(o)
+        ]
         if undeployed:
             parts.append(f"{len(undeployed)} not deployed ({', '.join(undeployed)})")
         return f"PROBLEMS: {', '.join(parts)}; {ok} of {expected} expected runs succeeded{tail}"
 
 
-def audit(clients: Any, manifest: Manifest, job_names: Iterable[str], *, since: datetime, until: datetime,
-          now: datetime, grace_seconds: int = DEFAULT_GRACE_SECONDS) -> AuditReport:
-    audits = tuple(audit_job(clients, manifest, manifest.job(name), since=since, until=until, now=now, grace_seconds=grace_seconds)
-                   for name in job_names)
+def audit(
+    clients: Any,
+    manifest: Manifest,
+    job_names: Iterable[str],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+) -> AuditReport:
+    audits = tuple(
+        audit_job(clients, manifest, manifest.job(name), since=since, until=until, now=now, grace_seconds=grace_seconds)
+        for name in job_names
+    )
     return AuditReport(since, until, grace_seconds, audits, dict(clients.calls))
 
 
-def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, until: datetime, now: datetime,
-              grace_seconds: int = DEFAULT_GRACE_SECONDS) -> JobAudit:
+def audit_job(
+    clients: Any,
+    manifest: Manifest,
+    job: Job,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+) -> JobAudit:
     table = names.history_table(manifest.namespace)
     trigger = find_trigger(clients, manifest, job)
     if trigger is None:
@@ -169,19 +193,31 @@ def audit_job(clients: Any, manifest: Manifest, job: Job, *, since: datetime, un
     start = max(since, deployed_at - timedelta(seconds=1)) if deployed_at else since
     runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
     anchor = rate_anchor(job, runs, deployed_at, since)
-    fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
+    fire_times = [t.astimezone(UTC) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
     if not job.enabled:
         disabled = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
         return JobAudit(job.name, since, until, trigger, deployed_at, basis, disabled, paused=tuple(periods))
     drift = "" if trigger.enabled or periods else f"{trigger.label} is disabled, but not by `jobctl pause`"
-    checks, unmatched = classify(fire_times, runs, periods, grace_seconds=grace_seconds, now=now, since=since, until=until,
-                                 deployed_at=deployed_at)
+    checks, unmatched = classify(
+        fire_times,
+        runs,
+        periods,
+        grace_seconds=grace_seconds,
+        now=now,
+        since=since,
+        until=until,
+        deployed_at=deployed_at,
+    )
     if drift:
         checks = [replace(c, note=drift) if c.outcome is Outcome.MISSED else c for c in checks]
-    return JobAudit(job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift)
+    return JobAudit(
+        job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift
+    )
 
 
-def deploy_time(clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime) -> tuple[datetime | None, str]:
+def deploy_time(
+    clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime
+) -> tuple[datetime | None, str]:
     """Since when the job is live, at the latest (see the module docstring), and from what."""
     if trigger.created is not None:
         return trigger.created, "schedule CreationDate"
@@ -212,7 +248,7 @@ def _parse_lambda_time(text: str) -> datetime:
     zone = (match.group(2) or "Z").replace("Z", "+00:00")
     if len(zone) == 5:  # +0000
         zone = f"{zone[:3]}:{zone[3:]}"
-    return datetime.fromisoformat(match.group(1) + zone).astimezone(timezone.utc)
+    return datetime.fromisoformat(match.group(1) + zone).astimezone(UTC)
 
 
 def rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | None, since: datetime) -> datetime | None:
@@ -239,9 +275,17 @@ def effective_status(record: dict[str, Any], now: datetime) -> RunStatus:
         return RunStatus.FAILED
 
 
-def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: list[PausePeriod], *,
-             grace_seconds: int, now: datetime, since: datetime, until: datetime,
-             deployed_at: datetime | None = None) -> tuple[list[FireCheck], list[UnmatchedRun]]:
+def classify(
+    fire_times: list[datetime],
+    runs: list[dict[str, Any]],
+    periods: list[PausePeriod],
+    *,
+    grace_seconds: int,
+    now: datetime,
+    since: datetime,
+    until: datetime,
+    deployed_at: datetime | None = None,
+) -> tuple[list[FireCheck], list[UnmatchedRun]]:
     """Match each fire time with its runs (pure). A fire time's runs are the scheduled and
     backfill runs whose ``scheduled_for`` is that time, plus DLQ retries of those runs."""
     by_fire: dict[str, list[dict[str, Any]]] = {}
@@ -265,8 +309,11 @@ def classify(fire_times: list[datetime], runs: list[dict[str, Any]], periods: li
             candidates.extend(retries.get(run_id, []))
         used.update(r["run_id"] for r in candidates)
         checks.append(_check(fire, candidates, periods, grace_seconds, now))
-    unmatched = [_unmatched(r, now, deployed_at) for r in runs
-                 if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)]
+    unmatched = [
+        _unmatched(r, now, deployed_at)
+        for r in runs
+        if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)
+    ]
     return checks, unmatched
 
 
@@ -281,7 +328,9 @@ def _fire_run_id(run_id: str, key: str) -> bool:
     return match is not None and match.group(1) == key
 
 
-def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime) -> FireCheck:
+def _check(
+    fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime
+) -> FireCheck:
     statuses = [(run, effective_status(run, now)) for run in runs]
     # A backfill or retry that yielded to an overlapping run did not run the fire time: "skipped"
     # is the schedule's own overlap rule, it must not hide a miss or a failure.
@@ -295,8 +344,18 @@ def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod
             return FireCheck(fire, Outcome.PENDING, note="within the grace period")
         if yielded:
             last = max(yielded, key=lambda r: r.get("started_at") or "")
-            note = f"{last.get('trigger')} run was skipped (yielded to {last.get('yielded_to') or 'an overlapping run'})"
-            return FireCheck(fire, Outcome.MISSED, last.get("run_id"), last.get("trigger"), last.get("started_at"), _delay(fire, last), note)
+            note = (
+                f"{last.get('trigger')} run was skipped (yielded to {last.get('yielded_to') or 'an overlapping run'})"
+            )
+            return FireCheck(
+                fire,
+                Outcome.MISSED,
+                last.get("run_id"),
+                last.get("trigger"),
+                last.get("started_at"),
+                _delay(fire, last),
+                note,
+            )
         return FireCheck(fire, Outcome.MISSED, note="no run recorded")
     succeeded = [run for run, status in statuses if status is RunStatus.SUCCEEDED]
     if succeeded:
@@ -307,7 +366,9 @@ def _check(fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod
         if run.get("trigger") == Trigger.RETRY.value:
             return _found(fire, Outcome.OK, run, delay, f"recovered by retry of {run.get('retry_of')}")
         if delay is not None and delay > grace_seconds:
-            return _found(fire, Outcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)")
+            return _found(
+                fire, Outcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)"
+            )
         return _found(fire, Outcome.OK, run, delay, "")
     running = [run for run, status in statuses if not status.is_final]
     if running:
@@ -342,7 +403,12 @@ def _unmatched(run: dict[str, Any], now: datetime, deployed_at: datetime | None 
     trigger = str(run.get("trigger") or "?")
     status = effective_status(run, now).value
     scheduled = parse_iso(run["scheduled_for"]) if run.get("scheduled_for") else None
-    if trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and scheduled and deployed_at and scheduled < deployed_at:
+    if (
+        trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value)
+        and scheduled
+        and deployed_at
+        and scheduled < deployed_at
+    ):
         # Audit counts fire times from the deploy on; a backfill of older times is history.
         what = "backfill of" if trigger == Trigger.BACKFILL.value else "scheduled for"
         note = f"{what} {iso(scheduled)}, before the job was live (not audited)"

@@ -11,18 +11,19 @@ a ``concurrency: forbid`` job also waits for each run's record to be final befor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from cronplane import names
 from cronplane.errors import CronplaneError
-from cronplane.models import Concurrency, Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Concurrency, Manifest
 from cronplane.ops.audit import Outcome, classify, deploy_time, effective_status, rate_anchor
-from cronplane.ops.invoking import Invoker, backfill_envelope
 from cronplane.ops.items import read_window
+from cronplane.ops.launch import Invoker, backfill_envelope
 from cronplane.ops.pause import NotDeployedError, read_marker
-from cronplane.ops.trigger import TriggerState, find_trigger
+from cronplane.ops.switch import TriggerState, find_trigger
 from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, LockHeldError, RunWaiter  # noqa: F401 - LockHeldError re-exported
 from cronplane.runtime.records import RunStatus, backfill_run_id, iso
 
@@ -62,10 +63,14 @@ class BackfillStopped(CronplaneError):
     """A forbid job's run did not finish in time: the next one must not start."""
 
 
-def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: datetime, end: datetime, now: datetime) -> BackfillPlan:
+def plan_backfill(
+    clients: Any, manifest: Manifest, job_name: str, *, start: datetime, end: datetime, now: datetime
+) -> BackfillPlan:
     job = manifest.job(job_name)
     if end <= start:
-        raise CronplaneError(f"backfill window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from {start:%Y-%m-%dT%H:%M:%SZ}")
+        raise CronplaneError(
+            f"backfill window is empty: --to {end:%Y-%m-%dT%H:%M:%SZ} is not after --from {start:%Y-%m-%dT%H:%M:%SZ}"
+        )
     end = min(end, now)  # the future is the schedule's job
     # --from is inclusive: a fire time exactly at the start is part of the window.
     opened = start - timedelta(seconds=1)
@@ -73,12 +78,16 @@ def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: dat
     runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
     trigger = find_trigger(clients, manifest, job)
     if trigger is None:
-        raise NotDeployedError(f"{job_name} is not deployed (no EventBridge rule or Scheduler schedule), "
-                               f"so nothing would run the backfill: `jobctl deploy` first")
+        raise NotDeployedError(
+            f"{job_name} is not deployed (no EventBridge rule or Scheduler schedule), "
+            f"so nothing would run the backfill: `jobctl deploy` first"
+        )
     # rate() fire times have the phase of the trigger's creation, exactly as audit counts them.
     deployed_at = deploy_time(clients, manifest, job, trigger, opened)[0] if job.schedule.kind == "rate" else None
     anchor = rate_anchor(job, runs, deployed_at, opened)
-    fire_times = [t.astimezone(timezone.utc) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)]
+    fire_times = [
+        t.astimezone(UTC) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)
+    ]
     checks, _ = classify(fire_times, runs, [], grace_seconds=0, now=now, since=opened, until=end)
     existing = {r["run_id"]: r for r in runs}
     todo, done_before = [], []
@@ -92,11 +101,22 @@ def plan_backfill(clients: Any, manifest: Manifest, job_name: str, *, start: dat
         elif all(effective_status(r, now) is RunStatus.SKIPPED for r in earlier):
             # It yielded to an overlapping run, so it never ran (and sent nothing to the DLQ):
             # run it again under the next id (the first one is taken by the skipped record).
-            todo.append(BackfillItem(check.fire_time, f"{run_id}-{len(earlier) + 1}", f"{check.outcome.value}, backfill skipped"))
+            todo.append(
+                BackfillItem(
+                    check.fire_time, f"{run_id}-{len(earlier) + 1}", f"{check.outcome.value}, backfill skipped"
+                )
+            )
         else:
             done_before.append(run_id)  # an earlier backfill ran and failed: that is DLQ replay's case
-    return BackfillPlan(job_name, start, end, tuple(todo), len(fire_times), tuple(done_before),
-                        _paused_note(clients, manifest, job_name, trigger))
+    return BackfillPlan(
+        job_name,
+        start,
+        end,
+        tuple(todo),
+        len(fire_times),
+        tuple(done_before),
+        _paused_note(clients, manifest, job_name, trigger),
+    )
 
 
 def _paused_note(clients: Any, manifest: Manifest, job_name: str, trigger: TriggerState) -> str:
@@ -110,11 +130,20 @@ def _paused_note(clients: Any, manifest: Manifest, job_name: str, trigger: Trigg
     return f"{job_name}'s {trigger.label} is disabled; the backfill runs it anyway"
 
 
-def run_backfill(plan: BackfillPlan, manifest: Manifest, invoker: Invoker, dynamodb: Any, *, triggered_by: str,
-                 rate_per_minute: float = DEFAULT_RATE_PER_MINUTE, now: Callable[[], datetime] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 on_progress: Callable[[int, BackfillRun], None] | None = None,
-                 on_wait: Callable[[str], None] | None = None) -> list[BackfillRun]:
+def run_backfill(
+    plan: BackfillPlan,
+    manifest: Manifest,
+    invoker: Invoker,
+    dynamodb: Any,
+    *,
+    triggered_by: str,
+    rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,
+    now: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_progress: Callable[[int, BackfillRun], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[BackfillRun]:
     """Invoke the plan's runs oldest first. Stops at the first invoke Lambda refuses (the rest
     would fail the same way) and, for forbid jobs, when a run does not finish in time. A forbid
     job's run starts only once no other run holds the job's lock (``on_wait`` hears why it waits)."""

@@ -5,7 +5,8 @@ command cost in requests."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class OpsClients:

@@ -21,16 +21,17 @@ replay ran nothing, so its message stays.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.ops.invoking import Invoker, retry_envelope
+from cronplane.manifest import names
+from cronplane.ops.launch import Invoker, retry_envelope
 from cronplane.ops.waiting import LockHeldError, RunWaiter
 from cronplane.runtime.records import RunStatus, Trigger, iso, new_run_id, parse_iso, scheduled_run_id
 
@@ -61,9 +62,16 @@ class DlqMessage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "message_id": self.message_id, "source": self.source.value, "run_id": self.run_id, "when": self.when,
-            "attempts": self.attempts, "error": self.error, "trigger": self.trigger, "detail": self.detail,
-            "event": self.event, "payload": self.payload,
+            "message_id": self.message_id,
+            "source": self.source.value,
+            "run_id": self.run_id,
+            "when": self.when,
+            "attempts": self.attempts,
+            "error": self.error,
+            "trigger": self.trigger,
+            "detail": self.detail,
+            "event": self.event,
+            "payload": self.payload,
         }
 
 
@@ -98,9 +106,19 @@ def list_messages(sqs: Any, url: str, *, wait_seconds: int = 1) -> list[DlqMessa
     return held
 
 
-def replay(sqs: Any, url: str, invoker: Invoker, job: str, message_ids: Iterable[str], *, triggered_by: str,
-           now: datetime, wait_seconds: int = 1, new_id: Callable[[], str] | None = None,
-           waiter: RunWaiter | None = None) -> list[ReplayResult]:
+def replay(
+    sqs: Any,
+    url: str,
+    invoker: Invoker,
+    job: str,
+    message_ids: Iterable[str],
+    *,
+    triggered_by: str,
+    now: datetime,
+    wait_seconds: int = 1,
+    new_id: Callable[[], str] | None = None,
+    waiter: RunWaiter | None = None,
+) -> list[ReplayResult]:
     """Re-run each chosen message's event as a new ``retry`` run of ``job`` pointing at the
     failed run; delete the message only once Lambda accepted the replay (202).
 
@@ -135,8 +153,17 @@ def replay(sqs: Any, url: str, invoker: Invoker, job: str, message_ids: Iterable
 _STOPPED = "stopped: "
 
 
-def _replay_one(sqs: Any, url: str, invoker: Invoker, job: str, message: DlqMessage, triggered_by: str,
-                now: datetime, new_id: Callable[[], str] | None, waiter: RunWaiter | None) -> ReplayResult:
+def _replay_one(
+    sqs: Any,
+    url: str,
+    invoker: Invoker,
+    job: str,
+    message: DlqMessage,
+    triggered_by: str,
+    now: datetime,
+    new_id: Callable[[], str] | None,
+    waiter: RunWaiter | None,
+) -> ReplayResult:
     if message.source is DlqSource.UNKNOWN or message.run_id is None:
         return ReplayResult(message, None, False, False, "not a cronplane dead letter: left in the queue")
     status = None
@@ -153,20 +180,31 @@ def _replay_one(sqs: Any, url: str, invoker: Invoker, job: str, message: DlqMess
     if waiter is not None:
         status = waiter.final_status(run_id)
         if status == RunStatus.SKIPPED.value:
-            return ReplayResult(message, run_id, True, False, "it yielded to an overlapping run (skipped), so the message stays",
-                                status)
+            return ReplayResult(
+                message, run_id, True, False, "it yielded to an overlapping run (skipped), so the message stays", status
+            )
     try:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
     except (BotoCoreError, ClientError) as exc:
-        return ReplayResult(message, run_id, True, False, f"replayed, but the message could not be deleted: {exc}", status)
-    return ReplayResult(message, run_id, True, True, None if status or waiter is None else "not final yet; follow it with `jobctl history`",
-                        status)
+        return ReplayResult(
+            message, run_id, True, False, f"replayed, but the message could not be deleted: {exc}", status
+        )
+    return ReplayResult(
+        message,
+        run_id,
+        True,
+        True,
+        None if status or waiter is None else "not final yet; follow it with `jobctl history`",
+        status,
+    )
 
 
 def _hold(sqs: Any, url: str, message: DlqMessage, seconds: int) -> None:
     try:
         # 12 hours is SQS's longest visibility timeout.
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=min(seconds, 43_200))
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=min(seconds, 43_200)
+        )
     except (BotoCoreError, ClientError):
         pass  # it was hidden for HOLD_SECONDS already; at worst it shows again while we wait
 
@@ -194,8 +232,12 @@ def _receive_all(sqs: Any, url: str, wait_seconds: int) -> list[DlqMessage]:
         while True:
             wait = wait_seconds if len(seen) < expected else 0
             answer = sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=BATCH, VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=wait,
-                MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
+                QueueUrl=url,
+                MaxNumberOfMessages=BATCH,
+                VisibilityTimeout=HOLD_SECONDS,
+                WaitTimeSeconds=wait,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
             )
             fresh = [m for m in answer.get("Messages", []) if m["MessageId"] not in seen]
             if not fresh:
@@ -210,8 +252,10 @@ def _receive_all(sqs: Any, url: str, wait_seconds: int) -> list[DlqMessage]:
 
 def _release(sqs: Any, url: str, messages: list[DlqMessage]) -> None:
     for start in range(0, len(messages), BATCH):
-        entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                   for i, m in enumerate(messages[start:start + BATCH])]
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+            for i, m in enumerate(messages[start : start + BATCH])
+        ]
         try:
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
         except (BotoCoreError, ClientError):
@@ -232,10 +276,15 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
         attempts = body.get("attempts") or []
         last = attempts[-1] if attempts else {}
         return DlqMessage(
-            **base, source=DlqSource.WRAPPER, run_id=body.get("run_id"),
-            when=last.get("started_at") or body.get("finished_at") or sent, attempts=len(attempts) or None,
-            error=str(body.get("error") or _attempt_error(last)), event=body.get("event"),
-            trigger=body.get("trigger"), detail=str(body.get("status") or ""),
+            **base,
+            source=DlqSource.WRAPPER,
+            run_id=body.get("run_id"),
+            when=last.get("started_at") or body.get("finished_at") or sent,
+            attempts=len(attempts) or None,
+            error=str(body.get("error") or _attempt_error(last)),
+            event=body.get("event"),
+            trigger=body.get("trigger"),
+            detail=str(body.get("status") or ""),
             # The wrapper says what the job got; older bodies only carry the event.
             payload=body["payload"] if "payload" in body else replay_payload(body.get("event")),
         )
@@ -246,21 +295,33 @@ def parse_message(raw: dict[str, Any]) -> DlqMessage:
         kind = response.get("errorType") if isinstance(response, dict) else None
         event = body.get("requestPayload")
         return DlqMessage(
-            **base, source=DlqSource.LAMBDA, run_id=firing_run_id(event), when=_normal_time(body.get("timestamp")) or sent,
-            attempts=context.get("approximateInvokeCount"), error=": ".join(p for p in (kind, error) if p) or str(context.get("condition", "")),
-            event=event, trigger=_trigger_of(event), detail=str(context.get("condition") or ""), payload=replay_payload(event),
+            **base,
+            source=DlqSource.LAMBDA,
+            run_id=firing_run_id(event),
+            when=_normal_time(body.get("timestamp")) or sent,
+            attempts=context.get("approximateInvokeCount"),
+            error=": ".join(p for p in (kind, error) if p) or str(context.get("condition", "")),
+            event=event,
+            trigger=_trigger_of(event),
+            detail=str(context.get("condition") or ""),
+            payload=replay_payload(event),
         )
     if "ERROR_CODE" in attributes or "RULE_ARN" in attributes or "SCHEDULE_ARN" in attributes:
         retries = attributes.get("RETRY_ATTEMPTS")
         error = ": ".join(p for p in (attributes.get("ERROR_CODE"), attributes.get("ERROR_MESSAGE")) if p)
         return DlqMessage(
-            **base, source=DlqSource.DELIVERY, run_id=firing_run_id(body), when=sent,
-            attempts=int(retries) + 1 if retries and retries.isdigit() else None, error=error, event=body,
-            trigger=_trigger_of(body), detail=attributes.get("RULE_ARN") or attributes.get("SCHEDULE_ARN") or "",
+            **base,
+            source=DlqSource.DELIVERY,
+            run_id=firing_run_id(body),
+            when=sent,
+            attempts=int(retries) + 1 if retries and retries.isdigit() else None,
+            error=error,
+            event=body,
+            trigger=_trigger_of(body),
+            detail=attributes.get("RULE_ARN") or attributes.get("SCHEDULE_ARN") or "",
             payload=replay_payload(body),
         )
-    return DlqMessage(**base, source=DlqSource.UNKNOWN, run_id=None, when=sent, attempts=None,
-                      error="", event=body)
+    return DlqMessage(**base, source=DlqSource.UNKNOWN, run_id=None, when=sent, attempts=None, error="", event=body)
 
 
 def firing_run_id(event: Any) -> str | None:
@@ -309,7 +370,7 @@ def _normal_time(value: Any) -> str | None:
 
 def _epoch_ms_iso(value: Any) -> str | None:
     try:
-        moment = datetime.fromtimestamp(int(value) / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(int(value) / 1000, tz=UTC)
     except (TypeError, ValueError):
         return None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -4,9 +4,10 @@ Queries audit and backfill run. Every read here is a Query on one job's partitio
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -58,13 +59,35 @@ def _dynamo_to_plain(value: Any) -> Any:
 # Leaving out results, attempts and tracebacks keeps the pages small on the wire (DynamoDB
 # still counts whole items against the 1 MB page, so the page count is the same).
 WINDOW_ATTRIBUTES = (
-    "job", "run_id", "kind", "status", "trigger", "scheduled_for", "started_at", "deadline", "error",
-    "retry_of", "yielded_to", "triggered_by", "action", "actor", "at", "reason",
+    "job",
+    "run_id",
+    "kind",
+    "status",
+    "trigger",
+    "scheduled_for",
+    "started_at",
+    "deadline",
+    "error",
+    "retry_of",
+    "yielded_to",
+    "triggered_by",
+    "action",
+    "actor",
+    "at",
+    "reason",
 )
 
 
-def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime,
-                 attributes: tuple[str, ...] = WINDOW_ATTRIBUTES, *, retries_only: bool = False) -> list[dict[str, Any]]:
+def query_window(
+    dynamodb: Any,
+    table: str,
+    job: str,
+    since: datetime,
+    until: datetime,
+    attributes: tuple[str, ...] = WINDOW_ATTRIBUTES,
+    *,
+    retries_only: bool = False,
+) -> list[dict[str, Any]]:
     """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
     backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
     condition = "job = :job AND run_id BETWEEN :lo AND :hi"
@@ -84,7 +107,9 @@ def query_window(dynamodb: Any, table: str, job: str, since: datetime, until: da
 RETRY_HORIZON = timedelta(days=14)
 
 
-def read_window(dynamodb: Any, table: str, job: str, since: datetime, until: datetime, now: datetime) -> list[dict[str, Any]]:
+def read_window(
+    dynamodb: Any, table: str, job: str, since: datetime, until: datetime, now: datetime
+) -> list[dict[str, Any]]:
     """``query_window`` plus the retry runs started after the window (DLQ replays of its runs
     carry the time they were replayed in their id). When the window ends now, that is nothing."""
     items = query_window(dynamodb, table, job, since, until)
@@ -149,8 +174,15 @@ def earliest_existence(dynamodb: Any, table: str, job: str) -> datetime | None:
     return best
 
 
-def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values, **extra}
+def _query(
+    dynamodb: Any, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        **extra,
+    }
     try:
         while True:
             page = dynamodb.query(**kwargs)
@@ -166,7 +198,9 @@ def _query(dynamodb: Any, table: str, condition: str, values: dict[str, Any], ex
 
 def get_item(dynamodb: Any, table: str, job: str, run_id: str) -> dict[str, Any] | None:
     try:
-        found = dynamodb.get_item(TableName=table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True)
+        found = dynamodb.get_item(
+            TableName=table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True
+        )
     except dynamodb.exceptions.ResourceNotFoundException as exc:
         raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
     except (BotoCoreError, ClientError) as exc:

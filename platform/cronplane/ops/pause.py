@@ -12,18 +12,19 @@ Two kinds of item in the history table record a pause:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Iterable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.models import Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Manifest
 from cronplane.ops.items import from_item, to_item
-from cronplane.ops.trigger import TriggerState, find_trigger, set_enabled
+from cronplane.ops.switch import TriggerState, find_trigger, set_enabled
 from cronplane.runtime.records import iso, parse_iso, time_key
 
 PAUSED_PARTITION = "~paused"
@@ -72,7 +73,9 @@ def event_run_id(moment: datetime, action: PauseAction) -> str:
 
 def read_marker(dynamodb: Any, table: str, job: str) -> PauseMarker | None:
     try:
-        found = dynamodb.get_item(TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}}, ConsistentRead=True)
+        found = dynamodb.get_item(
+            TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}}, ConsistentRead=True
+        )
     except dynamodb.exceptions.ResourceNotFoundException:
         return None  # no table yet: nothing can be paused
     except (BotoCoreError, ClientError) as exc:
@@ -96,10 +99,14 @@ def list_markers(dynamodb: Any, table: str) -> list[PauseMarker]:
 
 
 def _marker(item: dict[str, Any]) -> PauseMarker:
-    return PauseMarker(job=item["run_id"], actor=item.get("actor") or "unknown", at=parse_iso(item["at"]), reason=item.get("reason"))
+    return PauseMarker(
+        job=item["run_id"], actor=item.get("actor") or "unknown", at=parse_iso(item["at"]), reason=item.get("reason")
+    )
 
 
-def pause_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None) -> PauseOutcome:
+def pause_job(
+    clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
+) -> PauseOutcome:
     job = manifest.job(job_name)
     table = names.history_table(manifest.namespace)
     trigger = _live_trigger(clients, manifest, job_name)
@@ -108,11 +115,21 @@ def pause_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime,
         if trigger.enabled:
             # Someone re-enabled it behind the marker's back (console, old deploy): pause holds.
             set_enabled(clients, trigger, False)
-            return PauseOutcome(job_name, PauseAction.PAUSE, True,
-                                f"{job_name} was marked paused by {marker.actor} since {iso(marker.at)} but its "
-                                f"{trigger.label} was enabled; disabled it again", trigger)
-        return PauseOutcome(job_name, PauseAction.PAUSE, False,
-                            f"{job_name} is already paused (by {marker.actor} since {iso(marker.at)}); nothing to do", trigger)
+            return PauseOutcome(
+                job_name,
+                PauseAction.PAUSE,
+                True,
+                f"{job_name} was marked paused by {marker.actor} since {iso(marker.at)} but its "
+                f"{trigger.label} was enabled; disabled it again",
+                trigger,
+            )
+        return PauseOutcome(
+            job_name,
+            PauseAction.PAUSE,
+            False,
+            f"{job_name} is already paused (by {marker.actor} since {iso(marker.at)}); nothing to do",
+            trigger,
+        )
     actor = clients.caller_arn()
     # The marker goes first: if switching the trigger then fails, the next `jobctl pause` finds
     # the marker and finishes the job; a deploy in between already keeps it paused.
@@ -121,17 +138,30 @@ def pause_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime,
         set_enabled(clients, trigger, False)
     _write_event(clients.dynamodb, table, job_name, PauseAction.PAUSE, actor, now, reason, trigger, manifest)
     note = "" if job.enabled else " (it is also disabled in the manifest: enabled: false)"
-    return PauseOutcome(job_name, PauseAction.PAUSE, True,
-                        f"paused {job_name}: {trigger.label} disabled by {actor} at {iso(now)}{note}", trigger)
+    return PauseOutcome(
+        job_name,
+        PauseAction.PAUSE,
+        True,
+        f"paused {job_name}: {trigger.label} disabled by {actor} at {iso(now)}{note}",
+        trigger,
+    )
 
 
-def resume_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None) -> PauseOutcome:
+def resume_job(
+    clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
+) -> PauseOutcome:
     job = manifest.job(job_name)
     table = names.history_table(manifest.namespace)
     trigger = _live_trigger(clients, manifest, job_name)
     marker = read_marker(clients.dynamodb, table, job_name)
     if marker is None and trigger.enabled:
-        return PauseOutcome(job_name, PauseAction.RESUME, False, f"{job_name} is not paused ({trigger.label} is enabled); nothing to do", trigger)
+        return PauseOutcome(
+            job_name,
+            PauseAction.RESUME,
+            False,
+            f"{job_name} is not paused ({trigger.label} is enabled); nothing to do",
+            trigger,
+        )
     if not job.enabled:
         raise CronplaneError(
             f"{manifest.path}: {job_name} has enabled: false, so resuming would be undone by the next deploy; "
@@ -146,8 +176,13 @@ def resume_job(clients: Any, manifest: Manifest, job_name: str, *, now: datetime
         since = f" (paused by {marker.actor} since {iso(marker.at)})"
     else:
         since = " (it was disabled without `jobctl pause`)"
-    return PauseOutcome(job_name, PauseAction.RESUME, True,
-                        f"resumed {job_name}: {trigger.label} enabled by {actor} at {iso(now)}{since}", trigger)
+    return PauseOutcome(
+        job_name,
+        PauseAction.RESUME,
+        True,
+        f"resumed {job_name}: {trigger.label} enabled by {actor} at {iso(now)}{since}",
+        trigger,
+    )
 
 
 def _live_trigger(clients: Any, manifest: Manifest, job_name: str) -> TriggerState:
@@ -172,14 +207,32 @@ def _delete_marker(dynamodb: Any, table: str, job: str) -> None:
         raise AwsError(f"could not clear the pause marker of {job} in {table}: {exc}") from exc
 
 
-def _write_event(dynamodb: Any, table: str, job: str, action: PauseAction, actor: str, now: datetime,
-                 reason: str | None, trigger: TriggerState, manifest: Manifest) -> None:
+def _write_event(
+    dynamodb: Any,
+    table: str,
+    job: str,
+    action: PauseAction,
+    actor: str,
+    now: datetime,
+    reason: str | None,
+    trigger: TriggerState,
+    manifest: Manifest,
+) -> None:
     # Events expire with the runs they explain (same retention as run records).
     ttl = int((now + timedelta(days=manifest.history.retention_days)).timestamp())
-    item = to_item({
-        "job": job, "run_id": event_run_id(now, action), "kind": "event", "action": action.value,
-        "actor": actor, "at": iso(now), "reason": reason, "trigger": trigger.label, "ttl": ttl,
-    })
+    item = to_item(
+        {
+            "job": job,
+            "run_id": event_run_id(now, action),
+            "kind": "event",
+            "action": action.value,
+            "actor": actor,
+            "at": iso(now),
+            "reason": reason,
+            "trigger": trigger.label,
+            "ttl": ttl,
+        }
+    )
     _put(dynamodb, table, item)
 
 
@@ -192,7 +245,9 @@ def _put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
         raise AwsError(f"could not write to the history table {table}: {exc}") from exc
 
 
-def pause_periods(items: Iterable[dict[str, Any]], marker: PauseMarker | None, since: datetime, until: datetime) -> list[PausePeriod]:
+def pause_periods(
+    items: Iterable[dict[str, Any]], marker: PauseMarker | None, since: datetime, until: datetime
+) -> list[PausePeriod]:
     """Paused stretches of [since, until] from the pause / resume events read with the window
     and the current marker. A window that opens with a resume, or has no events while the marker
     is present, started out paused."""

@@ -6,9 +6,10 @@ ops wait for the lock to be free, and after it for the run's record to be final.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from cronplane.errors import CronplaneError
 from cronplane.ops.audit import effective_status
@@ -37,7 +38,7 @@ class RunWaiter:
     on_wait: Callable[[str], None] | None = None
 
     def _now(self) -> datetime:
-        return self.now() if self.now else datetime.now(timezone.utc)
+        return self.now() if self.now else datetime.now(UTC)
 
     def lock_free(self, then: str) -> None:
         """Return once the job's overlap lock is free (absent or expired, as the runtime judges
@@ -73,4 +74,3 @@ class RunWaiter:
                 return None
             self.sleep(min(pause, max(0.0, deadline - self.clock())) or pause)
             pause = min(pause * 2, POLL_MAX_S)
-

@@ -55,7 +55,7 @@ def run_attempt(
 
                 value = asyncio.run(value)
             box["value"] = value
-        except BaseException as exc:  # noqa: BLE001 - the job's failure is data here
+        except BaseException as exc:
             box["error"] = exc
             # From the job's own frame on: this wrapper frame tells the job author nothing.
             frames = exc.__traceback__.tb_next if exc.__traceback__ else None

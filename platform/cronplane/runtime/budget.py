@@ -35,7 +35,7 @@ def call_within(call: Callable[[], T], seconds: float, *, name: str) -> T:
     def run() -> None:
         try:
             box["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed back to the waiting thread
+        except BaseException as exc:
             box["error"] = exc
         finally:
             done.set()
@@ -43,7 +43,9 @@ def call_within(call: Callable[[], T], seconds: float, *, name: str) -> T:
     worker = threading.Thread(target=run, name=name, daemon=True)
     worker.start()
     if not done.wait(max(MIN_CALL_SECONDS, seconds)):
-        raise OutOfTime(f"{name}: not finished after {max(MIN_CALL_SECONDS, seconds):.2f} s (the time left before the Lambda timeout)")
+        raise OutOfTime(
+            f"{name}: not finished after {max(MIN_CALL_SECONDS, seconds):.2f} s (the time left before the Lambda timeout)"
+        )
     if "error" in box:
         raise box["error"]
     return box.get("value")  # type: ignore[no-any-return]

@@ -83,7 +83,9 @@ def build(
     clock = clock or Clock()
     if store is None:
         if settings.history_table:
-            store = DynamoRunStore(clients("dynamodb"), settings.history_table, sleep=clock.sleep, monotonic=clock.monotonic)
+            store = DynamoRunStore(
+                clients("dynamodb"), settings.history_table, sleep=clock.sleep, monotonic=clock.monotonic
+            )
         else:
             store = MemoryRunStore()
     dispatcher = Dispatcher(clients, settings.dlq_url, sleep=clock.sleep, monotonic=clock.monotonic)
@@ -141,7 +143,7 @@ def _boot() -> None:
     global _wrapper, _boot_error
     try:
         _wrapper, _boot_error = build(), None
-    except Exception as exc:  # noqa: BLE001 - missing/invalid environment: raised by the first invocation
+    except Exception as exc:
         _wrapper, _boot_error = None, exc
 
 

@@ -56,9 +56,13 @@ class Firing:
             )
         # `aws lambda invoke` without a payload sends {} (or null): run with the job's payload.
         payload = copy.deepcopy(default_payload) if event in (None, {}) else event
-        return cls(trigger=Trigger.MANUAL, run_id=new_run_id(now, Trigger.MANUAL), payload=payload, original_event=event)
+        return cls(
+            trigger=Trigger.MANUAL, run_id=new_run_id(now, Trigger.MANUAL), payload=payload, original_event=event
+        )
 
-    def envelope_for_attempt(self, attempt: int, attempts: Sequence[Mapping[str, Any]], started_at: str, backoff_ms: int) -> dict[str, Any]:
+    def envelope_for_attempt(
+        self, attempt: int, attempts: Sequence[Mapping[str, Any]], started_at: str, backoff_ms: int
+    ) -> dict[str, Any]:
         """The event of the continuation invocation that makes ``attempt``: the original
         envelope plus the run id, the attempt number and every attempt so far."""
         base = self.original_event if _is_envelope(self.original_event) else self._as_envelope()

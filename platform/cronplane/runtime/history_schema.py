@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-INDEX_NAME = "by-time"  # == cronplane.names.HISTORY_INDEX (the runtime cannot import names)
+INDEX_NAME = "by-time"  # == cronplane.manifest.names.HISTORY_INDEX (the runtime cannot import names)
 TTL_ATTRIBUTE = "ttl"
 
 

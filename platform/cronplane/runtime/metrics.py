@@ -7,7 +7,13 @@ import json
 from typing import Any
 
 NAMESPACE = "cronplane"
-COUNTS = {"succeeded": "Succeeded", "failed": "Failed", "timed_out": "TimedOut", "skipped": "Skipped", "duplicate": "Duplicate"}
+COUNTS = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "timed_out": "TimedOut",
+    "skipped": "Skipped",
+    "duplicate": "Duplicate",
+}
 
 
 def emf_line(job: str, status: str, duration_ms: int | None, timestamp_ms: int, run_id: str = "") -> str:

@@ -22,7 +22,9 @@ from cronplane.runtime.store import RunStore
 
 
 class Outbox:
-    def __init__(self, store: RunStore, dispatcher: Dispatcher, log: RunLog, scrubber: Scrubber, monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self, store: RunStore, dispatcher: Dispatcher, log: RunLog, scrubber: Scrubber, monotonic: Callable[[], float]
+    ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.log = log
@@ -57,9 +59,16 @@ class Outbox:
         except RunExists:
             raise
         except OutOfTime as exc:
-            self.log.line("error", "history table too slow for the time left; record follows", run_id=record["run_id"], error=describe(exc))
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc))
+            self.log.line(
+                "error",
+                "history table too slow for the time left; record follows",
+                run_id=record["run_id"],
+                error=describe(exc),
+            )
+        except Exception as exc:
+            self.log.line(
+                "error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc)
+            )
         self.log_record(record)
         return False
 
@@ -69,7 +78,7 @@ class Outbox:
             self.store.add(record, until=self.final_until(remaining_ms))
         except RunExists:
             return False
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+        except Exception as exc:
             self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
             self.log_record(record)
         return True
@@ -88,15 +97,26 @@ class Outbox:
         record_until = self.share(until, 1 / 3)
         name = f"cronplane-{record['run_id']}-handover"
         try:
-            call_within(lambda: self.store.hand_over(record, until=record_until), self.seconds_to(record_until), name=name)
-        except Exception as exc:  # noqa: BLE001 - see the docstring
+            call_within(
+                lambda: self.store.hand_over(record, until=record_until), self.seconds_to(record_until), name=name
+            )
+        except Exception as exc:
             # A continuation could not prove it is the awaited attempt: fail here, loudly.
-            self.log.line("error", "history table unwritable; cannot hand the retry over", run_id=record["run_id"], error=describe(exc))
+            self.log.line(
+                "error",
+                "history table unwritable; cannot hand the retry over",
+                run_id=record["run_id"],
+                error=describe(exc),
+            )
             return False
         invoke_until = self.share(until)  # half of what is left: at least a third of it all
         try:
-            call_within(lambda: self.dispatcher.invoke_async(target, event, until=invoke_until), self.seconds_to(invoke_until), name=name)
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
+            call_within(
+                lambda: self.dispatcher.invoke_async(target, event, until=invoke_until),
+                self.seconds_to(invoke_until),
+                name=name,
+            )
+        except Exception as exc:
             # If the invoke did land after all, its continuation finds the run `failed`: a duplicate.
             self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
             return False
@@ -104,7 +124,9 @@ class Outbox:
 
     # ------------------------------------------------------------------ dead letter
 
-    def dead_letter(self, body: Mapping[str, Any], record: Mapping[str, Any], *, history_written: bool, until: float) -> None:
+    def dead_letter(
+        self, body: Mapping[str, Any], record: Mapping[str, Any], *, history_written: bool, until: float
+    ) -> None:
         """Send the run's one DLQ message; the record goes in too when the table does not have
         it. Logged in full when it cannot be sent."""
         message = dict(body)
@@ -113,9 +135,17 @@ class Outbox:
         message = self.scrubber.scrub_obj(message)
         try:
             message_id = call_within(
-                lambda: self.dispatcher.send_dead_letter(message, until=until), self.seconds_to(until), name=f"cronplane-{record['run_id']}-dlq"
+                lambda: self.dispatcher.send_dead_letter(message, until=until),
+                self.seconds_to(until),
+                name=f"cronplane-{record['run_id']}-dlq",
             )
-        except Exception as exc:  # noqa: BLE001 - history/AWS trouble must not stop the run
-            self.log.line("error", "could not send the dead-letter message; it follows", run_id=record["run_id"], error=describe(exc), dead_letter=message)
+        except Exception as exc:
+            self.log.line(
+                "error",
+                "could not send the dead-letter message; it follows",
+                run_id=record["run_id"],
+                error=describe(exc),
+                dead_letter=message,
+            )
             return
         self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)

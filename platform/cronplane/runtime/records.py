@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 
 GSI_PK_VALUE = "run"
@@ -62,12 +62,12 @@ class Trigger(str, Enum):
 
 def time_key(moment: datetime) -> str:
     """Compact, sortable UTC form used as the prefix of run ids: 20261127T090000Z."""
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, second precision: the format of every time in a record."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> datetime:

@@ -48,7 +48,7 @@ def _fetch(env_name: str, ref: str, client_for: Callable[[str], Any]) -> str:
             if "SecretString" in response:
                 return str(response["SecretString"])
             return bytes(response["SecretBinary"]).decode("utf-8", errors="replace")
-    except Exception as exc:  # noqa: BLE001 - any AWS failure: name the secret, never a value
+    except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise RuntimeSetupError(
             f"secret {env_name}: could not read {ref} ({code}); check that it exists and that the "

@@ -1,5 +1,5 @@
 """The contract between deploy and runtime: the environment variables a job's Lambda
-function is configured with (set by ``cronplane.resources``, read here at cold start).
+function is configured with (set by ``cronplane.build.resources``, read here at cold start).
 
 Standard library only: this module ships inside every Lambda zip.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 JOB = "CRONPLANE_JOB"
 NAMESPACE = "CRONPLANE_NAMESPACE"
@@ -43,7 +44,7 @@ class RuntimeSettings:
     safety_margin_ms: int = DEFAULT_SAFETY_MARGIN_MS
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "RuntimeSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
         env = os.environ if environ is None else environ
         return cls(
             job=env[JOB],

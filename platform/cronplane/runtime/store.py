@@ -72,7 +72,14 @@ class RunStore(ABC):
         already ours (else ``LockHeld``)."""
 
     @abstractmethod
-    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
+    def finish(
+        self,
+        record: Record,
+        *,
+        release: Lock | None = None,
+        expect_attempt: int | None = None,
+        until: float | None = None,
+    ) -> None:
         """Overwrite the record with its final (or ``retrying``) state; release ``release`` in the
         same write if it is still ours. With ``expect_attempt``: only if the record is still
         ``retrying`` for exactly that attempt (else ``RunExists``) - a continuation that ends
@@ -111,7 +118,7 @@ def to_dynamo(value: Any) -> dict[str, Any]:
 
 def from_dynamo(attr: Mapping[str, Any]) -> Any:
     """DynamoDB attribute value -> plain value (numbers as int when whole)."""
-    (kind, value), = attr.items()
+    ((kind, value),) = attr.items()
     if kind == "NULL":
         return None
     if kind == "BOOL":
@@ -198,7 +205,14 @@ class DynamoRunStore(RunStore):
                 raise LockHeld(self._holder(reasons[1].get("Item"), lock.job, until)) from None
             raise
 
-    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
+    def finish(
+        self,
+        record: Record,
+        *,
+        release: Lock | None = None,
+        expect_attempt: int | None = None,
+        until: float | None = None,
+    ) -> None:
         put = {"TableName": self.table, "Item": item(record)}
         if expect_attempt is not None:
             put.update(_record_condition(expect_attempt), ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -237,7 +251,13 @@ class DynamoRunStore(RunStore):
 
     def add(self, record: Record, *, until: float | None = None) -> None:
         try:
-            self._call("put_item", until, TableName=self.table, Item=item(record), ConditionExpression="attribute_not_exists(run_id)")
+            self._call(
+                "put_item",
+                until,
+                TableName=self.table,
+                Item=item(record),
+                ConditionExpression="attribute_not_exists(run_id)",
+            )
         except ClientError as exc:
             if _code(exc) == CONDITION_FAILED:
                 raise RunExists(str(record["run_id"])) from None
@@ -258,7 +278,13 @@ class DynamoRunStore(RunStore):
             return str(from_dynamo(old_item["holder"]))
         # Only when the API did not return the old item: one read, on the skip path only.
         try:
-            found = self._call("get_item", until, TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}}, ConsistentRead=True)
+            found = self._call(
+                "get_item",
+                until,
+                TableName=self.table,
+                Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}},
+                ConsistentRead=True,
+            )
         except (ClientError, HistoryUnavailable):
             return None
         holder = found.get("Item", {}).get("holder")
@@ -289,7 +315,9 @@ class DynamoRunStore(RunStore):
                 break
             if until is not None and self.monotonic() + delay + MIN_TRY_SECONDS > until:
                 # Near the soft deadline: another try would outlive the time left.
-                raise HistoryUnavailable(f"{operation} on {self.table}: no time left for try {attempt + 1}: {last}") from last
+                raise HistoryUnavailable(
+                    f"{operation} on {self.table}: no time left for try {attempt + 1}: {last}"
+                ) from last
             self.sleep(delay)
             delay *= 2
         raise HistoryUnavailable(f"{operation} on {self.table} failed {self.tries} times: {last}") from last
@@ -321,7 +349,10 @@ def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
     return {
         "ConditionExpression": "#status = :retrying AND next_attempt = :attempt",
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {":retrying": {"S": RunStatus.RETRYING.value}, ":attempt": {"N": str(continuing_attempt)}},
+        "ExpressionAttributeValues": {
+            ":retrying": {"S": RunStatus.RETRYING.value},
+            ":attempt": {"N": str(continuing_attempt)},
+        },
     }
 
 
@@ -378,7 +409,9 @@ class MemoryRunStore(RunStore):
             if continuing_attempt is None and current is not None:
                 raise RunExists(key[1])
             if continuing_attempt is not None and (
-                current is None or current.get("status") != RunStatus.RETRYING.value or current.get("next_attempt") != continuing_attempt
+                current is None
+                or current.get("status") != RunStatus.RETRYING.value
+                or current.get("next_attempt") != continuing_attempt
             ):
                 raise RunExists(key[1])
             if lock is not None:
@@ -388,13 +421,22 @@ class MemoryRunStore(RunStore):
                 self.items[(lock.job, LOCK_SORT_KEY)] = _lock_item(lock, record)
             self.items[key] = dict(record)
 
-    def finish(self, record: Record, *, release: Lock | None = None, expect_attempt: int | None = None, until: float | None = None) -> None:
+    def finish(
+        self,
+        record: Record,
+        *,
+        release: Lock | None = None,
+        expect_attempt: int | None = None,
+        until: float | None = None,
+    ) -> None:
         with self._mutex:
             self.writes += 1
             key = (str(record["job"]), str(record["run_id"]))
             current = self.items.get(key)
             if expect_attempt is not None and (
-                current is None or current.get("status") != RunStatus.RETRYING.value or current.get("next_attempt") != expect_attempt
+                current is None
+                or current.get("status") != RunStatus.RETRYING.value
+                or current.get("next_attempt") != expect_attempt
             ):
                 raise RunExists(key[1])
             self.items[(str(record["job"]), str(record["run_id"]))] = dict(record)

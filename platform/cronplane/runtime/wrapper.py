@@ -141,7 +141,9 @@ class Wrapper:
             started_at=firing.started_at or now,
             invoked_at=now,
             request_id=str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4()),
-            function_name=str(getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
+            function_name=str(
+                getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            ),
         )
         self._warn_about_abandoned(firing.run_id)
         lock = self._lock(run) if self.forbid else None
@@ -159,11 +161,18 @@ class Wrapper:
             return self._duplicate(run)
         except LockHeld as held:
             return self._skipped(run, held.holder)
-        except Exception as exc:  # noqa: BLE001 - throttled / outage: the job runs anyway (see module doc)
+        except Exception as exc:
             history_ok = False
-            self.log.line("error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=describe(exc))
+            self.log.line(
+                "error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=describe(exc)
+            )
         self.log.line(
-            "info", "run started", run_id=firing.run_id, trigger=firing.trigger.value, attempt=firing.attempt, request_id=run.request_id
+            "info",
+            "run started",
+            run_id=firing.run_id,
+            trigger=firing.trigger.value,
+            attempt=firing.attempt,
+            request_id=run.request_id,
         )
         return self._finish(run, self._attempts(run), lock, history_ok)
 
@@ -171,7 +180,12 @@ class Wrapper:
         self._abandoned = [t for t in self._abandoned if t.is_alive()]
         for thread in self._abandoned:
             stop_thread(thread)
-            self.log.line("warning", "an abandoned timed-out attempt is still running in this environment", run_id=run_id, thread=thread.name)
+            self.log.line(
+                "warning",
+                "an abandoned timed-out attempt is still running in this environment",
+                run_id=run_id,
+                thread=thread.name,
+            )
 
     # ------------------------------------------------------------------ attempts
 
@@ -197,7 +211,9 @@ class Wrapper:
             backoff_ms = int(self.retry.delay(number, self.clock.rng) * 1000)
             if self._usable_ms(run) < longest + backoff_ms:
                 # Starting here could overrun the Lambda timeout: hand over to a fresh invocation.
-                return _Outcome(RunStatus.RETRYING, attempts, error=attempt.error, next_attempt=number + 1, backoff_ms=backoff_ms)
+                return _Outcome(
+                    RunStatus.RETRYING, attempts, error=attempt.error, next_attempt=number + 1, backoff_ms=backoff_ms
+                )
             self.log.line("info", "retrying", run_id=run.firing.run_id, next_attempt=number + 1, backoff_ms=backoff_ms)
             self.clock.sleep(backoff_ms / 1000)
             number += 1
@@ -285,7 +301,9 @@ class Wrapper:
         until = self.outbox.final_until(_remaining_ms(run.lambda_context))
         record_until = self.outbox.share(until) if dead_letter else until
         # Tried even when the first write failed: the table may be back, and the record matters.
-        written = self.outbox.write(lambda: self.store.finish(record, release=release, until=record_until), record, record_until)
+        written = self.outbox.write(
+            lambda: self.store.finish(record, release=release, until=record_until), record, record_until
+        )
         if dead_letter:
             self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)
         self.log.line(
@@ -305,8 +323,14 @@ class Wrapper:
         assert outcome.next_attempt is not None
         record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)
         record["next_attempt"] = outcome.next_attempt
-        event = run.firing.envelope_for_attempt(outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms)
-        target = str(getattr(run.lambda_context, "invoked_function_arn", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "") or run.function_name)
+        event = run.firing.envelope_for_attempt(
+            outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms
+        )
+        target = str(
+            getattr(run.lambda_context, "invoked_function_arn", "")
+            or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            or run.function_name
+        )
         if not self.outbox.hand_over(record, target, event, _remaining_ms(run.lambda_context)):
             return None
         self.log.line(
@@ -325,7 +349,9 @@ class Wrapper:
         record["run_id"] = f"{original}~dup-{run.request_id}"
         record["duplicate_of"] = original
         record["duration_ms"] = 0
-        self.log.line("warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"])
+        self.log.line(
+            "warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"]
+        )
         if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
             # The same request id again (a redelivered invocation): still a delivery of its own.
             record["run_id"] = f"{original}~dup-{run.request_id}-{uuid.uuid4().hex[:8]}"
@@ -339,7 +365,12 @@ class Wrapper:
         record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)
         record["yielded_to"] = holder
         record["duration_ms"] = 0
-        self.log.line("warning", "another run holds the lock (concurrency: forbid); skipped", run_id=record["run_id"], yielded_to=holder)
+        self.log.line(
+            "warning",
+            "another run holds the lock (concurrency: forbid); skipped",
+            run_id=record["run_id"],
+            yielded_to=holder,
+        )
         if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
             return self._duplicate(run)  # this firing's record exists: a second delivery
         self._metric(record)
@@ -359,11 +390,20 @@ class Wrapper:
         )
         record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)
         record["yielded_to"] = holder
-        self.log.line("error", "the retry yielded to another run (concurrency: forbid); run failed", run_id=record["run_id"], yielded_to=holder)
+        self.log.line(
+            "error",
+            "the retry yielded to another run (concurrency: forbid); run failed",
+            run_id=record["run_id"],
+            yielded_to=holder,
+        )
         until = self.outbox.final_until(_remaining_ms(run.lambda_context))
         record_until = self.outbox.share(until)
         try:
-            written = self.outbox.write(lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until), record, record_until)
+            written = self.outbox.write(
+                lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until),
+                record,
+                record_until,
+            )
         except RunExists:
             return self._duplicate(run)
         self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)

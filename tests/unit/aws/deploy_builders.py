@@ -7,17 +7,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from cronplane import names
 from cronplane.aws.inventory import LiveResource, LiveState
-from cronplane.models import Job, Manifest, TriggerMode
-from cronplane.resources import (
+from cronplane.build.resources import (
     CONFIG_TAG,
     DesiredState,
     Kind,
     desired_state,
     encode_state,
 )
-from cronplane.schedule import parse_schedule
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest, TriggerMode
+from cronplane.schedule.expression import parse_schedule
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
@@ -80,4 +80,4 @@ def example_manifest() -> Manifest:
     )
 
 
-__all__ = ["ACCOUNT", "REGION", "NS", "make_job", "make_manifest", "desired_for", "live_from", "bend", "names"]
+__all__ = ["ACCOUNT", "NS", "REGION", "bend", "desired_for", "live_from", "make_job", "make_manifest", "names"]

@@ -54,11 +54,21 @@ def test_throttling_that_never_ends_becomes_one_message() -> None:
 
 def test_iam_propagation_delay_is_retried() -> None:
     client, stub, sleeps = stubbed("lambda")
-    stub.add_client_error("create_function", "InvalidParameterValueException",
-                          "The role defined for the function cannot be assumed by Lambda.")
+    stub.add_client_error(
+        "create_function",
+        "InvalidParameterValueException",
+        "The role defined for the function cannot be assumed by Lambda.",
+    )
     stub.add_response("create_function", {"FunctionName": "f"})
-    out = client.call("lambda", "create_function", FunctionName="f", Role="arn:aws:iam::123456789012:role/r",
-                      Code={"ZipFile": b"z"}, Runtime="python3.12", Handler="h.h")
+    out = client.call(
+        "lambda",
+        "create_function",
+        FunctionName="f",
+        Role="arn:aws:iam::123456789012:role/r",
+        Code={"ZipFile": b"z"},
+        Runtime="python3.12",
+        Handler="h.h",
+    )
     assert out["FunctionName"] == "f" and len(sleeps) == 1
 
 
@@ -79,13 +89,13 @@ def test_access_denied_names_the_missing_permission() -> None:
 
 
 def test_missing_credentials_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    client, stub, _ = stubbed("sts")
+    client, _stub, _ = stubbed("sts")
 
     def no_creds(**_: Any) -> None:
         raise NoCredentialsError()
 
     monkeypatch.setattr(client._client("sts"), "get_caller_identity", no_creds)
-    with pytest.raises(AwsError, match="No AWS credentials found. Set AWS_PROFILE"):
+    with pytest.raises(AwsError, match=r"No AWS credentials found. Set AWS_PROFILE"):
         client.account_id()
 
 
@@ -115,13 +125,23 @@ def test_paginate_follows_tokens_one_counted_call_per_page() -> None:
 
 def test_lambda_busy_is_retried_but_already_exists_is_not() -> None:
     client, stub, sleeps = stubbed("lambda")
-    stub.add_client_error("update_function_configuration", "ResourceConflictException",
-                          "The operation cannot be performed at this time. An update is in progress for resource: f")
+    stub.add_client_error(
+        "update_function_configuration",
+        "ResourceConflictException",
+        "The operation cannot be performed at this time. An update is in progress for resource: f",
+    )
     stub.add_response("update_function_configuration", {"FunctionName": "f"})
     client.call("lambda", "update_function_configuration", FunctionName="f", Timeout=3)
     assert len(sleeps) == 1
     stub.add_client_error("create_function", "ResourceConflictException", "Function already exist: f")
     with pytest.raises(AwsCallError) as info:
-        client.call("lambda", "create_function", FunctionName="f", Role="arn:aws:iam::123456789012:role/r",
-                    Code={"ZipFile": b"z"}, Runtime="python3.12", Handler="h.h")
+        client.call(
+            "lambda",
+            "create_function",
+            FunctionName="f",
+            Role="arn:aws:iam::123456789012:role/r",
+            Code={"ZipFile": b"z"},
+            Runtime="python3.12",
+            Handler="h.h",
+        )
     assert info.value.code == "ResourceConflictException" and len(sleeps) == 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -78,25 +78,33 @@ def test_release_does_not_remove_someone_elses_lock(table: None) -> None:
 
 def test_context_manager_releases_on_error(table: None) -> None:
     clock = Clock()
-    with pytest.raises(RuntimeError):
-        with lock("a pid 1", clock):
-            raise RuntimeError("deploy failed")
+    with pytest.raises(RuntimeError), lock("a pid 1", clock):
+        raise RuntimeError("deploy failed")
     lock("b pid 2", clock, wait=0).acquire()
 
 
-def put_lock(holder: str, *, process_ns: str | None = None, since: str = "2027-01-15T07:59:00Z",
-             expires: int = 1_800_000_900) -> None:
+def put_lock(
+    holder: str, *, process_ns: str | None = None, since: str = "2027-01-15T07:59:00Z", expires: int = 1_800_000_900
+) -> None:
     """A lock item as another deploy left it."""
-    item = {"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}, "holder": {"S": holder},
-            "since": {"S": since}, "expires": {"N": str(expires)}}
+    item = {
+        "job": {"S": "~deploy"},
+        "run_id": {"S": "~lock"},
+        "holder": {"S": holder},
+        "since": {"S": since},
+        "expires": {"N": str(expires)},
+    }
     if process_ns is not None:
         item["process_ns"] = {"S": process_ns}
     boto3.client("dynamodb", region_name="eu-west-1").put_item(TableName=TABLE, Item=item)
 
 
 def lock_item() -> dict:
-    return boto3.client("dynamodb", region_name="eu-west-1").get_item(
-        TableName=TABLE, Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}}).get("Item", {})
+    return (
+        boto3.client("dynamodb", region_name="eu-west-1")
+        .get_item(TableName=TABLE, Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}})
+        .get("Item", {})
+    )
 
 
 def dead_pid() -> int:
@@ -121,8 +129,9 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(table: None) 
     taker.notify = notes.append
     taker.acquire()
     assert taker.held and clock.slept == []  # no waiting for a holder known to be gone
-    assert notes == [f"taking over the lock of dead process {pid} (ana@{socket.gethostname()} pid {pid}, "
-                     "since 2027-01-15T07:59:00Z)"]
+    assert notes == [
+        f"taking over the lock of dead process {pid} (ana@{socket.gethostname()} pid {pid}, since 2027-01-15T07:59:00Z)"
+    ]
     assert lock_item()["holder"]["S"] == "bo@here pid 2"
 
 
@@ -141,8 +150,10 @@ def test_lock_of_another_host_or_container_is_never_judged_by_pid(table: None) -
     import socket
 
     pid = dead_pid()
-    for holder, ns in ((f"ana@elsewhere pid {pid}", None),
-                       (f"ana@{socket.gethostname()} pid {pid}", "other-container pid:[1]")):
+    for holder, ns in (
+        (f"ana@elsewhere pid {pid}", None),
+        (f"ana@{socket.gethostname()} pid {pid}", "other-container pid:[1]"),
+    ):
         put_lock(holder, process_ns=ns)
         clock = Clock()
         with pytest.raises(DeployLockedError, match=f"deploy in progress by {holder}, since 2027-01-15T07:59:00Z"):
@@ -177,8 +188,7 @@ def test_process_alive_sees_live_dead_and_zombie_processes() -> None:
 
 def test_ctrl_c_inside_the_lock_releases_it(table: None) -> None:
     clock = Clock()
-    with pytest.raises(KeyboardInterrupt):
-        with lock("a pid 1", clock):
-            assert lock_item()["holder"]["S"] == "a pid 1"
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), lock("a pid 1", clock):
+        assert lock_item()["holder"]["S"] == "a pid 1"
+        raise KeyboardInterrupt
     assert lock_item() == {}

@@ -7,17 +7,17 @@ from dataclasses import replace
 
 from deploy_builders import NS, bend, desired_for, example_manifest, live_from, make_job, make_manifest
 
-from cronplane import names
 from cronplane.aws.inventory import LiveResource, LiveState, Pause
 from cronplane.aws.planner import Op, plan
-from cronplane.resources import CONFIG_TAG, Kind
+from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.manifest import names
 
 
 def empty() -> LiveState:
     return LiveState(NS, {})
 
 
-def ops(p):  # noqa: ANN001, ANN201
+def ops(p):
     return [(a.op.value, a.kind, a.name) for a in p.changes]
 
 
@@ -47,8 +47,10 @@ def test_live_equal_to_desired_plans_nothing() -> None:
 def test_changed_schedule_updates_only_the_rule_expression() -> None:
     before = desired_for(example_manifest())
     m = example_manifest()
-    jobs = tuple(replace(j, schedule=make_job("x", "cron(5 * * * ? *)").schedule) if j.name == "tmp-cleanup" else j
-                 for j in m.jobs)
+    jobs = tuple(
+        replace(j, schedule=make_job("x", "cron(5 * * * ? *)").schedule) if j.name == "tmp-cleanup" else j
+        for j in m.jobs
+    )
     after = desired_for(replace(m, jobs=jobs))
     p = plan(after, live_from(before))
     assert ops(p) == [("update", Kind.RULE, "acme-jobs-tmp-cleanup")]
@@ -69,8 +71,9 @@ def test_config_fields_are_diffed_one_by_one() -> None:
     m = example_manifest()
     live = live_from(desired_for(m))
     fn = f"{NS}-invoice-sync"
-    live = bend(live, Kind.FUNCTION, fn, visible={**live.resources[(Kind.FUNCTION, fn)].visible,
-                                                  "timeout": 30, "memory": 128})
+    live = bend(
+        live, Kind.FUNCTION, fn, visible={**live.resources[(Kind.FUNCTION, fn)].visible, "timeout": 30, "memory": 128}
+    )
     p = plan(desired_for(m), live)
     assert {(f.name, f.old, f.new) for f in p.changes[0].fields} == {("timeout", 30, 300), ("memory", 128, 256)}
 
@@ -80,7 +83,7 @@ def test_hidden_setting_change_is_found_by_hash_and_asks_for_details() -> None:
     live = live_from(desired_for(m))
     changed = make_manifest(*(replace(j, permissions=()) for j in m.jobs))
     job = m.jobs[1]
-    from cronplane.models import Permission
+    from cronplane.manifest.models import Permission
 
     extra = (Permission(actions=("s3:GetObject",), resources=("arn:aws:s3:::bucket/*",)),)
     changed = replace(m, jobs=tuple(replace(j, permissions=extra) if j.name == job.name else j for j in m.jobs))
@@ -127,8 +130,13 @@ def test_unmanaged_look_alikes_are_reported_and_left_alone() -> None:
         LiveResource(Kind.RULE, f"{NS}-legacy", "arn:r", {"state": "ENABLED"}, {"team": "old"}),
         LiveResource(Kind.FUNCTION, f"{NS}-legacy", "arn:f", {}, {"team": "old"}),
         # another cronplane namespace sharing the prefix: silently not ours
-        LiveResource(Kind.RULE, f"{NS}-staging-x", "arn:s", {}, {names.NAMESPACE_TAG: f"{NS}-staging",
-                                                                 names.MANAGED_BY_TAG: "cronplane"}),
+        LiveResource(
+            Kind.RULE,
+            f"{NS}-staging-x",
+            "arn:s",
+            {},
+            {names.NAMESPACE_TAG: f"{NS}-staging", names.MANAGED_BY_TAG: "cronplane"},
+        ),
     ]
     p = plan(desired_for(m), live.with_resources(look))
     assert p.actions == ()
@@ -144,9 +152,15 @@ def test_untagged_resource_with_a_job_name_blocks_only_that_job() -> None:
     m = example_manifest()
     live = live_from(desired_for(m), with_tags=True)
     fn = f"{NS}-invoice-sync"
-    live = LiveState(NS, {k: v for k, v in live.resources.items() if v.name not in
-                          (fn, f"{NS}-invoice-sync-exec", f"{NS}-invoice-sync-dlq", f"/aws/lambda/{fn}")
-                          and not (k[0] == Kind.RULE and v.name == fn)})
+    live = LiveState(
+        NS,
+        {
+            k: v
+            for k, v in live.resources.items()
+            if v.name not in (fn, f"{NS}-invoice-sync-exec", f"{NS}-invoice-sync-dlq", f"/aws/lambda/{fn}")
+            and not (k[0] == Kind.RULE and v.name == fn)
+        },
+    )
     live = live.with_resources([LiveResource(Kind.QUEUE, f"{NS}-invoice-sync-dlq", "arn:q", {}, {}, "u")])
     p = plan(desired_for(m), live)
     assert not [a for a in p.actions if a.job == "invoice-sync"]
@@ -177,10 +191,12 @@ def test_paused_job_stays_paused_unless_unpaused() -> None:
     live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
     p = plan(d, live)
     assert p.actions == ()
-    assert p.notes == ("job invoice-sync: paused by ana@laptop since 2026-11-27T10:00:00Z; the manifest says "
-                       "`enabled: true` but the eventbridge rule stays disabled by the pause. Deploy keeps it paused — "
-                       "`jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync` to enable it, "
-                       "or set `enabled: false` in the manifest to keep it off",)
+    assert p.notes == (
+        "job invoice-sync: paused by ana@laptop since 2026-11-27T10:00:00Z; the manifest says "
+        "`enabled: true` but the eventbridge rule stays disabled by the pause. Deploy keeps it paused — "
+        "`jobctl resume invoice-sync` or `jobctl deploy --unpause invoice-sync` to enable it, "
+        "or set `enabled: false` in the manifest to keep it off",
+    )
     p2 = plan(d, live, unpause=["invoice-sync"])
     assert ops(p2) == [("update", Kind.RULE, rule)]
     assert [(f.name, f.old, f.new) for f in p2.changes[0].fields] == [("state", "DISABLED", "ENABLED")]
@@ -191,20 +207,34 @@ def test_paused_job_is_drift_not_a_match() -> None:
     """A pause a deploy keeps is named as drift from `enabled: true`, never "AWS matches"."""
     m = example_manifest()
     d = desired_for(m)
-    live = bend(live_from(d), Kind.RULE, f"{NS}-invoice-sync",
-                visible={**d.of_job("invoice-sync")[-1].visible, "state": "DISABLED"})
+    live = bend(
+        live_from(d),
+        Kind.RULE,
+        f"{NS}-invoice-sync",
+        visible={**d.of_job("invoice-sync")[-1].visible, "state": "DISABLED"},
+    )
     live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
     p = plan(d, live)
     assert p.changes == ()
     assert p.verdict() == "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)."
-    assert p.to_json()["drift"] == [{"job": "invoice-sync", "field": "enabled", "manifest": True, "live": False,
-                                     "reason": "paused by ana@laptop since 2026-11-27T10:00:00Z"}]
+    assert p.to_json()["drift"] == [
+        {
+            "job": "invoice-sync",
+            "field": "enabled",
+            "manifest": True,
+            "live": False,
+            "reason": "paused by ana@laptop since 2026-11-27T10:00:00Z",
+        }
+    ]
     # A real change alongside: counts first, then the drift.
     changed = bend(live, Kind.LOG_GROUP, f"/aws/lambda/{NS}-tmp-cleanup", visible={"retention": 1})
-    assert plan(d, changed).verdict() == ("Plan: 0 to create, 1 to update, 0 to delete. "
-                                          "1 job differs from the manifest on purpose: paused (see notes).")
+    assert plan(d, changed).verdict() == (
+        "Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused (see notes)."
+    )
     # Two paused jobs: counted as jobs, each with its own drift entry.
-    both = bend(live, Kind.RULE, f"{NS}-tmp-cleanup", visible={**d.of_job("tmp-cleanup")[-1].visible, "state": "DISABLED"})
+    both = bend(
+        live, Kind.RULE, f"{NS}-tmp-cleanup", visible={**d.of_job("tmp-cleanup")[-1].visible, "state": "DISABLED"}
+    )
     both = replace(both, paused={**live.paused, "tmp-cleanup": Pause("tmp-cleanup", "bo@ci", "2026-11-27T11:00:00Z")})
     p2 = plan(d, both)
     assert p2.changes == () and sorted(x.job for x in p2.drift) == ["invoice-sync", "tmp-cleanup"]
@@ -213,8 +243,9 @@ def test_paused_job_is_drift_not_a_match() -> None:
     clean = plan(d, live_from(d))
     assert clean.verdict() == "No changes. AWS matches the manifest." and clean.to_json()["drift"] == []
     # `enabled: false` in the manifest and paused: AWS agrees with the manifest, no drift.
-    off = desired_for(replace(m, jobs=tuple(replace(j, enabled=False) if j.name == "invoice-sync" else j
-                                             for j in m.jobs)))
+    off = desired_for(
+        replace(m, jobs=tuple(replace(j, enabled=False) if j.name == "invoice-sync" else j for j in m.jobs))
+    )
     assert plan(off, replace(live_from(off), paused=live.paused)).drift == ()
 
 
@@ -243,8 +274,15 @@ def test_destroy_deletes_everything_but_history_unless_asked() -> None:
     live = live_from(d, with_tags=True)
     p = plan(d, live, destroy=True)
     assert p.count(Op.CREATE) == p.count(Op.UPDATE) == 0
-    assert {a.kind for a in p.changes} == {Kind.RULE, Kind.SCHEDULE, Kind.FUNCTION, Kind.ROLE, Kind.QUEUE,
-                                           Kind.LOG_GROUP, Kind.SCHEDULE_GROUP}
+    assert {a.kind for a in p.changes} == {
+        Kind.RULE,
+        Kind.SCHEDULE,
+        Kind.FUNCTION,
+        Kind.ROLE,
+        Kind.QUEUE,
+        Kind.LOG_GROUP,
+        Kind.SCHEDULE_GROUP,
+    }
     assert p.changes[-1].kind == Kind.SCHEDULE_GROUP  # after the schedules in it
     assert any("kept: dynamodb table acme-jobs-history" in n for n in p.notes)
     p2 = plan(d, live, destroy=True, include_history=True)
@@ -279,8 +317,10 @@ def test_dict_fields_name_only_the_changed_keys() -> None:
 
 
 def test_a_tag_removed_from_the_manifest_is_planned_as_a_removal_on_every_resource() -> None:
-    before = make_manifest(make_job("a", tags=(("tier", "gold"), ("cost", "42"))),
-                           make_job("b", timezone="Europe/Paris", tags=(("tier", "gold"),)))
+    before = make_manifest(
+        make_job("a", tags=(("tier", "gold"), ("cost", "42"))),
+        make_job("b", timezone="Europe/Paris", tags=(("tier", "gold"),)),
+    )
     after = make_manifest(make_job("a", tags=(("cost", "42"),)), make_job("b", timezone="Europe/Paris"))
     old = desired_for(before)
     taggable = {(r.kind, r.name) for r in old.resources if r.job and r.tags}

@@ -15,8 +15,10 @@ MANIFEST_REGION = "eu-west-1"
 @pytest.fixture
 def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config = tmp_path / "config"
-    config.write_text("[default]\nregion = us-west-2\n\n[profile other]\nregion = ap-southeast-2\n\n"
-                      "[profile noregion]\noutput = json\n")
+    config.write_text(
+        "[default]\nregion = us-west-2\n\n[profile other]\nregion = ap-southeast-2\n\n"
+        "[profile noregion]\noutput = json\n"
+    )
     credentials = tmp_path / "credentials"
     credentials.write_text("[other]\naws_access_key_id = OTHERKEY\naws_secret_access_key = othersecret\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
@@ -54,7 +56,9 @@ def test_manifest_region_when_no_aws_setting_names_one(aws_files: Path, monkeypa
 def test_endpoint_option_beats_environment(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
     assert AwsConfig().with_defaults(None, aws_files).endpoint_url == "http://127.0.0.1:1"
-    assert AwsConfig(endpoint_url="http://127.0.0.1:2").with_defaults(None, aws_files).endpoint_url == "http://127.0.0.1:2"
+    assert (
+        AwsConfig(endpoint_url="http://127.0.0.1:2").with_defaults(None, aws_files).endpoint_url == "http://127.0.0.1:2"
+    )
 
 
 def test_profile_option_beats_environment_credentials(aws_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +83,8 @@ def test_unknown_profile_is_one_clear_message(aws_files: Path) -> None:
 
 
 def test_dev_endpoint_uses_emulator_credentials_even_with_a_profile_in_the_shell(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A running `jobctl dev` takes any credentials: a profile exported in the shell that does
     not exist here (or has expired) must not break commands pointed at it."""
     import socket

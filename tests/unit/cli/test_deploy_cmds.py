@@ -13,7 +13,6 @@ import pytest
 
 from testkit import jobctl
 
-
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -54,8 +53,9 @@ def test_plan_deploy_plan_destroy(aws: None, manifest_path: str, capsys: pytest.
     assert boto3.client("lambda").list_functions()["Functions"] == []
 
 
-def test_deploy_without_a_terminal_needs_yes(aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deploy_without_a_terminal_needs_yes(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     code, out, err = jobctl(capsys, "deploy", "-f", manifest_path)
     assert code == 1
@@ -64,8 +64,9 @@ def test_deploy_without_a_terminal_needs_yes(aws: None, manifest_path: str, caps
     assert boto3.client("lambda").list_functions()["Functions"] == []
 
 
-def test_declined_deploy_changes_nothing(aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_declined_deploy_changes_nothing(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("click.confirm", lambda *a, **k: False)
     code, out, _ = jobctl(capsys, "deploy", "-f", manifest_path)
@@ -87,8 +88,9 @@ def assert_one_clear_error(code: int, err: str, *expected: str) -> None:
     assert "Traceback" not in err
 
 
-def test_no_credentials_is_one_message(manifest_path: str, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_credentials_is_one_message(
+    manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup: nothing leaves the host
@@ -96,15 +98,20 @@ def test_no_credentials_is_one_message(manifest_path: str, capsys: pytest.Captur
     assert_one_clear_error(code, err, "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID")
 
 
-def test_credentials_aws_does_not_know_are_one_message(aws: None, manifest_path: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_credentials_aws_does_not_know_are_one_message(
+    aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """moto checking signatures for real: the access key "testing" belongs to no user."""
     from moto.core.authorization import enable_iam_authentication
 
     with enable_iam_authentication():
         code, _, err = jobctl(capsys, "plan", "-f", manifest_path)
-    assert_one_clear_error(code, err, "AWS sts get_caller_identity failed: InvalidClientTokenId",
-                           "AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID")
+    assert_one_clear_error(
+        code,
+        err,
+        "AWS sts get_caller_identity failed: InvalidClientTokenId",
+        "AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID",
+    )
 
 
 class FaultProxy:
@@ -145,8 +152,11 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=dict(self.headers))
                 resp = conn.getresponse()
                 data = resp.read()
-                keep = {k: v for k, v in resp.getheaders()
-                        if k.lower() not in ("transfer-encoding", "content-length", "connection")}
+                keep = {
+                    k: v
+                    for k, v in resp.getheaders()
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection")
+                }
                 conn.close()
                 self._reply(resp.status, keep, data)
 
@@ -161,33 +171,44 @@ class FaultProxy:
         self.server.server_close()
 
 
-def test_access_denied_names_the_missing_permission(moto_server: str, manifest_path: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_access_denied_names_the_missing_permission(
+    moto_server: str, manifest_path: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """IAM refusing ListRoles, answered byte for byte the way IAM does."""
+
     def deny_list_roles(method: str, path: str, body: bytes) -> Any:
         if b"Action=ListRoles" not in body:
             return None
-        return 403, {"Content-Type": "text/xml"}, (
-            b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
-            b"<Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/deployer is not authorized "
-            b"to perform: iam:ListRoles on resource: arn:aws:iam::123456789012:role/cronplane/acme-jobs/ because no "
-            b"identity-based policy allows the iam:ListRoles action</Message></Error>"
-            b"<RequestId>4c6b5a1e-0000-4000-8000-000000000000</RequestId></ErrorResponse>")
+        return (
+            403,
+            {"Content-Type": "text/xml"},
+            (
+                b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+                b"<Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/deployer is not authorized "
+                b"to perform: iam:ListRoles on resource: arn:aws:iam::123456789012:role/cronplane/acme-jobs/ because no "
+                b"identity-based policy allows the iam:ListRoles action</Message></Error>"
+                b"<RequestId>4c6b5a1e-0000-4000-8000-000000000000</RequestId></ErrorResponse>"
+            ),
+        )
 
     proxy = FaultProxy(moto_server, deny_list_roles)
     try:
         code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--endpoint-url", proxy.url)
     finally:
         proxy.close()
-    assert_one_clear_error(code, err, "AWS iam list_roles failed: AccessDenied: User: arn:aws:iam::123456789012:user/"
-                           "deployer is not authorized to perform: iam:ListRoles",
-                           "access denied. The credentials in use need permission for iam:ListRoles.")
+    assert_one_clear_error(
+        code,
+        err,
+        "AWS iam list_roles failed: AccessDenied: User: arn:aws:iam::123456789012:user/"
+        "deployer is not authorized to perform: iam:ListRoles",
+        "access denied. The credentials in use need permission for iam:ListRoles.",
+    )
     assert proxy.faults == 1  # refused once, not retried
 
 
-def test_throttling_is_retried_with_backoff_then_reported(moto_server: str, manifest_path: str,
-                                                          capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_throttling_is_retried_with_backoff_then_reported(
+    moto_server: str, manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Lambda throttling ListFunctions (429 TooManyRequestsException) twice, then for good."""
     slept: list[float] = []
     monkeypatch.setattr("cronplane.aws.client._sleep", slept.append)
@@ -197,8 +218,11 @@ def test_throttling_is_retried_with_backoff_then_reported(moto_server: str, mani
         if method != "GET" or not path.startswith("/2015-03-31/functions") or budget["left"] <= 0:
             return None
         budget["left"] -= 1
-        return 429, {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}, (
-            b'{"message": "Rate exceeded", "Type": "User", "Reason": "CallerRateLimitExceeded"}')
+        return (
+            429,
+            {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"},
+            (b'{"message": "Rate exceeded", "Type": "User", "Reason": "CallerRateLimitExceeded"}'),
+        )
 
     proxy = FaultProxy(moto_server, throttle)
     try:
@@ -209,8 +233,12 @@ def test_throttling_is_retried_with_backoff_then_reported(moto_server: str, mani
         budget["left"] = 100  # throttled for good
         slept.clear()
         code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--endpoint-url", proxy.url)
-        assert_one_clear_error(code, err, "AWS lambda list_functions failed: TooManyRequestsException: Rate exceeded",
-                               "still throttled after retries; try again later.")
+        assert_one_clear_error(
+            code,
+            err,
+            "AWS lambda list_functions failed: TooManyRequestsException: Rate exceeded",
+            "still throttled after retries; try again later.",
+        )
         assert len(slept) == 5 and proxy.faults == 2 + 6  # six attempts in all, a backoff wait between each
     finally:
         proxy.close()
@@ -223,12 +251,17 @@ def test_unreachable_endpoint_is_one_message(manifest_path: str, capsys: pytest.
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code, _, err = jobctl(capsys, "deploy", "-f", manifest_path, "--yes", "--endpoint-url", f"http://127.0.0.1:{port}")
-    assert_one_clear_error(code, err, f"Cannot reach sts at http://127.0.0.1:{port}: nothing answers there.",
-                           "Is the emulator (`jobctl dev`) running?")
+    assert_one_clear_error(
+        code,
+        err,
+        f"Cannot reach sts at http://127.0.0.1:{port}: nothing answers there.",
+        "Is the emulator (`jobctl dev`) running?",
+    )
 
 
-def test_misspelt_region_is_named_in_the_message(manifest_path: str, capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_misspelt_region_is_named_in_the_message(
+    manifest_path: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No endpoint override: the name of AWS's endpoint for a region that does not exist does
     not resolve. (Name lookups are refused here, as a missing DNS record would be, so the test
     sends nothing off the machine.)"""
@@ -243,8 +276,12 @@ def test_misspelt_region_is_named_in_the_message(manifest_path: str, capsys: pyt
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
     code, _, err = jobctl(capsys, "plan", "-f", manifest_path, "--region", "eu-wst-1")
-    assert_one_clear_error(code, err, "Cannot reach AWS sts at https://sts.eu-wst-1.amazonaws.com (region eu-wst-1).",
-                           "'eu-wst-1' is not a known AWS region")
+    assert_one_clear_error(
+        code,
+        err,
+        "Cannot reach AWS sts at https://sts.eu-wst-1.amazonaws.com (region eu-wst-1).",
+        "'eu-wst-1' is not a known AWS region",
+    )
 
 
 def test_region_option_and_environment_decide_where_the_deploy_goes(
@@ -286,9 +323,13 @@ def test_plan_shows_updates_old_to_new_and_deletes_with_their_reason(
     lines = out.splitlines()
     rule = lines.index("  ~ eventbridge rule acme-jobs-invoice-sync  (settings differ)")
     assert lines[rule + 1] == "      expression: rate(15 minutes) → rate(30 minutes)"
-    for label in ("eventbridge rule acme-jobs-tmp-cleanup", "lambda function acme-jobs-tmp-cleanup",
-                  "log group /aws/lambda/acme-jobs-tmp-cleanup", "sqs queue acme-jobs-tmp-cleanup-dlq",
-                  "iam role acme-jobs-tmp-cleanup-exec"):
+    for label in (
+        "eventbridge rule acme-jobs-tmp-cleanup",
+        "lambda function acme-jobs-tmp-cleanup",
+        "log group /aws/lambda/acme-jobs-tmp-cleanup",
+        "sqs queue acme-jobs-tmp-cleanup-dlq",
+        "iam role acme-jobs-tmp-cleanup-exec",
+    ):
         assert f"  - {label}  (job tmp-cleanup is no longer in the manifest)" in lines
     assert lines[-1] == "Plan: 0 to create, 1 to update, 5 to delete."
 
@@ -313,9 +354,12 @@ def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
     lines = out.splitlines()
     assert lines[0] == "Notes:"
     assert lines[1].startswith("  job tmp-cleanup: paused by arn:aws:") and (
-        "the manifest says `enabled: true` but the eventbridge rule stays disabled by the pause" in lines[1])
-    assert lines[1].endswith("`jobctl resume tmp-cleanup` or `jobctl deploy --unpause tmp-cleanup` to enable it, "
-                             "or set `enabled: false` in the manifest to keep it off")
+        "the manifest says `enabled: true` but the eventbridge rule stays disabled by the pause" in lines[1]
+    )
+    assert lines[1].endswith(
+        "`jobctl resume tmp-cleanup` or `jobctl deploy --unpause tmp-cleanup` to enable it, "
+        "or set `enabled: false` in the manifest to keep it off"
+    )
     assert lines[-1] == "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)."
     assert "AWS matches the manifest" not in out
 
@@ -324,7 +368,11 @@ def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
     assert code == 0 and data["changes"] == []
     (drift,) = data["drift"]
     assert {k: drift[k] for k in ("job", "field", "manifest", "live")} == {
-        "job": "tmp-cleanup", "field": "enabled", "manifest": True, "live": False}
+        "job": "tmp-cleanup",
+        "field": "enabled",
+        "manifest": True,
+        "live": False,
+    }
     assert drift["reason"].startswith("paused by arn:aws:") and " since 20" in drift["reason"]
 
     code, out, _ = jobctl(capsys, "deploy", "-f", manifest_path, "--yes")
@@ -338,8 +386,9 @@ def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
     path.write_text(path.read_text().replace("schedule: rate(15 minutes)", "schedule: rate(30 minutes)"))
     code, out, _ = jobctl(capsys, "deploy", "-f", manifest_path, "--yes")
     assert code == 0
-    assert ("Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused "
-            "(see notes).") in out.splitlines()
+    assert (
+        "Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused (see notes)."
+    ) in out.splitlines()
     assert out.splitlines()[-1] == "Left as it was: 1 job differs from the manifest on purpose: paused (see notes)."
     assert boto3.client("events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
 

@@ -41,22 +41,36 @@ def test_debug_as_an_option_value_stays_a_value(tmp_path: Path, capsys: pytest.C
 
 def test_aws_failures_of_boto3_commands_read_like_deploys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Commands that call boto3 directly (ops, history) word AWS failures as deploy does."""
-    from cronplane.aws.client import explain
     from botocore.exceptions import ClientError, EndpointConnectionError
-    from cronplane.local.motoserver import free_port
+
+    from cronplane.aws.client import explain
+    from support.motoserver import free_port
 
     (tmp_path / "jobs" / "ops").mkdir(parents=True)
     (tmp_path / "jobs" / "ops" / "task.py").write_text("def handler(event, context):\n    return 1\n")
-    (tmp_path / "jobs.yaml").write_text("namespace: a\nregion: eu-west-1\njobs:\n  task:\n"
-                                        "    handler: ops/task.py:handler\n    schedule: rate(1 hour)\n")
-    code = run(["pause", "task", "-f", str(tmp_path / "jobs.yaml"), "--endpoint-url", f"http://127.0.0.1:{free_port()}"])
+    (tmp_path / "jobs.yaml").write_text(
+        "namespace: a\nregion: eu-west-1\njobs:\n  task:\n"
+        "    handler: ops/task.py:handler\n    schedule: rate(1 hour)\n"
+    )
+    code = run(
+        ["pause", "task", "-f", str(tmp_path / "jobs.yaml"), "--endpoint-url", f"http://127.0.0.1:{free_port()}"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert err.startswith("Error: Cannot reach http://127.0.0.1:") and "jobctl dev" in err
 
-    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"},
-                          "ResponseMetadata": {"HTTPStatusCode": 400}}, "Query")
-    assert explain(denied) == ("AWS Query failed: AccessDeniedException: not allowed — access denied. "
-                               "The credentials in use need permission for Query.")
-    assert explain(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/x?y=1")).startswith("Cannot reach http://127.0.0.1:9:")
+    denied = ClientError(
+        {
+            "Error": {"Code": "AccessDeniedException", "Message": "not allowed"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "Query",
+    )
+    assert explain(denied) == (
+        "AWS Query failed: AccessDeniedException: not allowed — access denied. "
+        "The credentials in use need permission for Query."
+    )
+    assert explain(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/x?y=1")).startswith(
+        "Cannot reach http://127.0.0.1:9:"
+    )
     assert explain(ValueError("not aws")) is None

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -37,6 +36,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --- validate -------------------------------------------------------------------------------
+
 
 def test_validate_the_example(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["validate"], capsys) == (0, "jobs.yaml: 4 jobs valid (2 teams, 1 on Scheduler)\n", "")
@@ -100,7 +100,7 @@ def test_validate_reports_every_class_of_problem_as_file_line_path_message(
     assert summary == f"every.yaml: {len(problems)} problems"
     # every problem on one line, FILE:LINE: path: message, in line order
     parsed = [re.fullmatch(r"every\.yaml:(\d+): ([A-Za-z0-9_.\[\]-]+): (.+)", line) for line in problems]
-    assert all(parsed), [line for line, match in zip(problems, parsed) if not match]
+    assert all(parsed), [line for line, match in zip(problems, parsed, strict=False) if not match]
     where = [(int(m.group(1)), m.group(2)) for m in parsed if m]
     assert where == sorted(where, key=lambda w: w[0])
     expected = {
@@ -118,10 +118,22 @@ def test_validate_reports_every_class_of_problem_as_file_line_path_message(
         (21, "jobs.one-off.handler"): "is an absolute path",
         (22, "jobs.one-off.schedule"): "is in the past",  # at() in the past
         (23, "jobs.one-off.memory"): "must be a whole number",  # type
-        (24, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it"): "over the AWS limit of 64",
-        (25, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.handler"): "defines no function 'nothere'",
-        (26, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.schedule"): "did you mean SUN?",
-        (27, "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.log_retention_days"): "31 is not allowed",
+        (
+            24,
+            "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it",
+        ): "over the AWS limit of 64",
+        (
+            25,
+            "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.handler",
+        ): "defines no function 'nothere'",
+        (
+            26,
+            "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.schedule",
+        ): "did you mean SUN?",
+        (
+            27,
+            "jobs.this-job-name-is-far-too-long-for-the-aws-names-cronplane-makes-from-it.log_retention_days",
+        ): "31 is not allowed",
         (28, "jobs.cleanup"): "duplicate key 'cleanup' (first on line 14)",  # duplicate key
     }
     got = {(m.group(1), m.group(2)): m.group(3) for m in parsed if m}
@@ -137,8 +149,11 @@ def test_validate_reports_every_class_of_problem_as_file_line_path_message(
         ("namespace: acme\nregion: [\n", "bad.yaml:3: YAML syntax error"),
         ("namespace: acme\nregion: x\x07\n", "bad.yaml:2: YAML error: control character U+0007"),
         (
-            "\n".join(["x0: &x0 [a, a, a, a, a, a, a, a, a, a]"]
-                      + [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 10)}]" for i in range(1, 9)]) + "\n",
+            "\n".join(
+                ["x0: &x0 [a, a, a, a, a, a, a, a, a, a]"]
+                + [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 10)}]" for i in range(1, 9)]
+            )
+            + "\n",
             "bad.yaml:",
         ),
     ],
@@ -156,8 +171,10 @@ def test_validate_fatal_problems_are_one_line_with_file_and_line(
 def test_validate_keeps_a_multi_line_schedule_problem_on_one_line(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = (project / "jobs.yaml").read_text().replace(
-        "schedule: cron(30 3 ? * MON-FRI *)", "schedule: |\n      cron(30 3 * * MON-FRI *)"
+    text = (
+        (project / "jobs.yaml")
+        .read_text()
+        .replace("schedule: cron(30 3 ? * MON-FRI *)", "schedule: |\n      cron(30 3 * * MON-FRI *)")
     )
     (project / "bad.yaml").write_text(text)
     code, _, err = run(["validate", "-f", "bad.yaml"], capsys)
@@ -191,6 +208,7 @@ def test_the_installed_jobctl_exit_codes(project: Path) -> None:
 
 # --- list -------------------------------------------------------------------------------------
 
+
 def test_list_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["list", "--now", "2026-11-27T16:20:00+00:00"], capsys)
     assert code == 0
@@ -204,47 +222,71 @@ def test_list_table(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_list_json_and_disabled_jobs(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = (project / "jobs.yaml").read_text().replace("    team: infra\n    owner: infra-oncall@example.com\n    payload:\n      max_age_hours",
-                                                       "    team: infra\n    enabled: false\n    owner: infra-oncall@example.com\n    payload:\n      max_age_hours")
+    text = (
+        (project / "jobs.yaml")
+        .read_text()
+        .replace(
+            "    team: infra\n    owner: infra-oncall@example.com\n    payload:\n      max_age_hours",
+            "    team: infra\n    enabled: false\n    owner: infra-oncall@example.com\n    payload:\n      max_age_hours",
+        )
+    )
     (project / "jobs.yaml").write_text(text)
     code, out, _ = run(["list", "-o", "json", "--now", "2026-06-30T12:00:00Z"], capsys)
     rows = {row["name"]: row for row in json.loads(out)}
     assert code == 0
     assert rows["nightly-report"] == {
-        "name": "nightly-report", "team": "billing", "owner": "billing-oncall@example.com",
+        "name": "nightly-report",
+        "team": "billing",
+        "owner": "billing-oncall@example.com",
         "description": "Totals yesterday's paid invoices per currency.",
-        "handler": "billing/nightly_report.py:handler", "schedule": "cron(0 2 * * ? *)",
-        "expression": "cron(0 2 * * ? *)", "when": "At 02:00 (Europe/Berlin)", "timezone": "Europe/Berlin",
-        "trigger": "scheduler", "next_run": "2026-07-01T02:00:00+02:00", "enabled": True,
+        "handler": "billing/nightly_report.py:handler",
+        "schedule": "cron(0 2 * * ? *)",
+        "expression": "cron(0 2 * * ? *)",
+        "when": "At 02:00 (Europe/Berlin)",
+        "timezone": "Europe/Berlin",
+        "trigger": "scheduler",
+        "next_run": "2026-07-01T02:00:00+02:00",
+        "enabled": True,
     }
     assert rows["tmp-cleanup"]["enabled"] is False
     assert rows["tmp-cleanup"]["expression"] == "cron(0 * * * ? *)" and rows["tmp-cleanup"]["trigger"] == "rule"
     code, out, _ = run(["list", "--now", "2026-07-01T00:00:00Z"], capsys)
-    assert [line for line in out.splitlines() if line.startswith("tmp-cleanup")][0].split()[-3:] == ["-", "(disabled)", "no"]
+    assert next(line for line in out.splitlines() if line.startswith("tmp-cleanup")).split()[-3:] == [
+        "-",
+        "(disabled)",
+        "no",
+    ]
 
 
-def test_a_one_time_job_that_already_fired_is_listed_not_an_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_one_time_job_that_already_fired_is_listed_not_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # validate (and deploy) refuse an at() in the past; list and next used to refuse too, so one
     # finished one-off job hid every other job from the on-call engineer.
     with (project / "jobs.yaml").open("a") as manifest:
-        manifest.write("\n  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2026-01-01T09:00:00)\n")
+        manifest.write(
+            "\n  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2026-01-01T09:00:00)\n"
+        )
     code, _, err = run(["validate"], capsys)
     assert code == 1 and "is in the past" in err
     code, out, _ = run(["list", "--now", "2026-11-27T16:20:00+00:00"], capsys)
     assert code == 0
-    assert [line for line in out.splitlines() if line.startswith("one-off")][0].split()[-2:] == ["never", "yes"]
+    assert next(line for line in out.splitlines() if line.startswith("one-off")).split()[-2:] == ["never", "yes"]
     code, out, _ = run(["next", "one-off", "--after", "2026-11-27T00:00Z"], capsys)
     assert code == 0 and "no fire times after 2026-11-27T00:00:00+00:00" in out
 
 
 def test_list_of_an_invalid_manifest_fails_with_the_problems(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (project / "jobs.yaml").write_text("namespace: acme\nregion: eu-west-1\njobs:\n  a: {handler: billing/x.py:handler, schedule: '@daily'}\n")
+    (project / "jobs.yaml").write_text(
+        "namespace: acme\nregion: eu-west-1\njobs:\n  a: {handler: billing/x.py:handler, schedule: '@daily'}\n"
+    )
     code, out, err = run(["list"], capsys)
     assert (code, out) == (1, "")
     assert err.startswith("Error: jobs.yaml:4: jobs.a.handler: jobs/billing/x.py does not exist")
 
 
 # --- next -------------------------------------------------------------------------------------
+
 
 def test_next_of_a_job_in_its_timezone_across_dst(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["next", "nightly-report", "-n", "3", "--after", "2026-03-27T12:00:00", "-o", "json"], capsys)
@@ -263,19 +305,32 @@ def test_next_table_shows_words_and_utc(project: Path, capsys: pytest.CaptureFix
 
 
 def test_next_of_a_job_shown_in_another_zone(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["next", "nightly-report", "-n", "1", "--after", "2026-11-27T12:00:00Z", "--tz", "UTC", "-o", "json"], capsys)
+    code, out, _ = run(
+        ["next", "nightly-report", "-n", "1", "--after", "2026-11-27T12:00:00Z", "--tz", "UTC", "-o", "json"], capsys
+    )
     assert (code, json.loads(out)) == (0, ["2026-11-28T01:00:00+00:00"])
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["0 9 * * 1-5", "--tz", "America/New_York", "--after", "2026-03-06T12:00:00"],
-         ["2026-03-09T09:00:00-04:00", "2026-03-10T09:00:00-04:00"]),
-        (["cron(0 10 * * ? *)", "--after", "2026-01-01T10:00:00Z"], ["2026-01-02T10:00:00+00:00", "2026-01-03T10:00:00+00:00"]),
-        (["rate(15 minutes)", "--after", "2026-01-01T10:07:00Z"], ["2026-01-01T10:15:00+00:00", "2026-01-01T10:30:00+00:00"]),
+        (
+            ["0 9 * * 1-5", "--tz", "America/New_York", "--after", "2026-03-06T12:00:00"],
+            ["2026-03-09T09:00:00-04:00", "2026-03-10T09:00:00-04:00"],
+        ),
+        (
+            ["cron(0 10 * * ? *)", "--after", "2026-01-01T10:00:00Z"],
+            ["2026-01-02T10:00:00+00:00", "2026-01-03T10:00:00+00:00"],
+        ),
+        (
+            ["rate(15 minutes)", "--after", "2026-01-01T10:07:00Z"],
+            ["2026-01-01T10:15:00+00:00", "2026-01-01T10:30:00+00:00"],
+        ),
         (["@monthly", "--after", "2026-01-15T00:00:00Z"], ["2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00"]),
-        (["at(2027-01-01T09:00:00)", "--tz", "Europe/Berlin", "--after", "2026-12-01T00:00:00"], ["2027-01-01T09:00:00+01:00"]),
+        (
+            ["at(2027-01-01T09:00:00)", "--tz", "Europe/Berlin", "--after", "2026-12-01T00:00:00"],
+            ["2027-01-01T09:00:00+01:00"],
+        ),
     ],
 )
 def test_next_of_bare_expressions(args: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,7 +360,9 @@ def test_next_of_an_unknown_job_suggests_the_near_one(project: Path, capsys: pyt
     assert "no job named 'nightly-reprot' (did you mean 'nightly-report'?)" in err
 
 
-def test_next_of_a_job_name_without_a_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_next_of_a_job_name_without_a_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, err = run(["next", "nightly-report"], capsys)
     assert code == 1
@@ -332,12 +389,13 @@ def test_next_usage_errors_exit_2(args: list[str], expected: str, capsys: pytest
 
 # --- schema and help ------------------------------------------------------------------------
 
+
 def test_schema_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["schema"], capsys)
     printed = json.loads(out)
     assert code == 0
     jsonschema.Draft202012Validator.check_schema(printed)
-    assert printed == json.loads((ROOT / "platform/cronplane/schema/jobs.schema.json").read_text())
+    assert printed == json.loads((ROOT / "platform/cronplane/manifest/jobs.schema.json").read_text())
 
 
 @pytest.mark.parametrize("command", ["validate", "list", "next", "schema"])

@@ -5,7 +5,7 @@ package and wrapper in the local Lambda runner, with no reachable history table.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,9 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cronplane.cli import run_view
+from cronplane.cli.views import runs as run_view
 from cronplane.runtime.history_schema import table_definition
 from cronplane.runtime.records import time_key
-
 from testkit import jobctl
 
 TABLE = "qa-jobs-history"
@@ -73,10 +72,19 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def record(job: str, at: datetime, status: str, suffix: str, duration_ms: int | None = 1500, **extra: Any) -> dict[str, Any]:
+def record(
+    job: str, at: datetime, status: str, suffix: str, duration_ms: int | None = 1500, **extra: Any
+) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "job": job, "run_id": f"{time_key(at)}-{suffix}", "kind": "run", "gsi_pk": "run", "trigger": "schedule",
-        "scheduled_for": iso(at), "started_at": iso(at), "status": status, "deadline": iso(at + timedelta(seconds=10)),
+        "job": job,
+        "run_id": f"{time_key(at)}-{suffix}",
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": "schedule",
+        "scheduled_for": iso(at),
+        "started_at": iso(at),
+        "status": status,
+        "deadline": iso(at + timedelta(seconds=10)),
         "attempts": [{"attempt": 1, "started_at": iso(at), "duration_ms": duration_ms or 0}],
         "triggered_by": "arn:aws:events:eu-west-1:123456789012:rule/qa-jobs-" + job,
     }
@@ -90,21 +98,46 @@ def record(job: str, at: datetime, status: str, suffix: str, duration_ms: int | 
 def table(aws: None, project: Path) -> Any:
     client = boto3.client("dynamodb", region_name="eu-west-1")
     client.create_table(**table_definition(TABLE))  # moto: ACTIVE at once, no waiter
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     serializer = TypeSerializer()
     items = [
         record("ok-job", now - timedelta(hours=1), "succeeded", "a1", 1000, result=json.dumps({"double": 4})),
         record("ok-job", now - timedelta(hours=2), "succeeded", "a2", 3000),
         record("ok-job", now - timedelta(hours=3), "running", "a3", None),  # deadline long gone
-        record("bad-job", now - timedelta(hours=1), "failed", "b1", 2500, error="ValueError: bad input", attempts=[
-            {"attempt": 1, "started_at": iso(now), "duration_ms": 1000, "error_type": "ValueError",
-             "error_message": "bad input", "traceback": "Traceback (most recent call last):\nValueError: bad input"},
-            {"attempt": 2, "started_at": iso(now), "duration_ms": 1500, "error_type": "ValueError",
-             "error_message": "bad input again"},
-        ]),
+        record(
+            "bad-job",
+            now - timedelta(hours=1),
+            "failed",
+            "b1",
+            2500,
+            error="ValueError: bad input",
+            attempts=[
+                {
+                    "attempt": 1,
+                    "started_at": iso(now),
+                    "duration_ms": 1000,
+                    "error_type": "ValueError",
+                    "error_message": "bad input",
+                    "traceback": "Traceback (most recent call last):\nValueError: bad input",
+                },
+                {
+                    "attempt": 2,
+                    "started_at": iso(now),
+                    "duration_ms": 1500,
+                    "error_type": "ValueError",
+                    "error_message": "bad input again",
+                },
+            ],
+        ),
         record("ok-job", now - timedelta(days=10), "succeeded", "old", 10),
-        {"job": "ok-job", "run_id": f"{time_key(now - timedelta(minutes=90))}-event", "kind": "event",
-         "action": "pause", "actor": "arn:aws:iam::123456789012:user/ana", "at": iso(now - timedelta(minutes=90))},
+        {
+            "job": "ok-job",
+            "run_id": f"{time_key(now - timedelta(minutes=90))}-event",
+            "kind": "event",
+            "action": "pause",
+            "actor": "arn:aws:iam::123456789012:user/ana",
+            "at": iso(now - timedelta(minutes=90)),
+        },
     ]
     for item in items:
         client.put_item(TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
@@ -130,8 +163,20 @@ def test_history_all_jobs_json_has_the_documented_fields(table: Any, capsys: pyt
     runs = json.loads(out)
     assert sorted(r["run_id"][-2:] for r in runs) == ["a1", "a2", "a3", "b1"]
     for run in runs:
-        assert {"job", "run_id", "trigger", "status", "scheduled_for", "started_at", "finished_at", "duration_ms",
-                "attempts", "error", "triggered_by", "result"} <= set(run)
+        assert {
+            "job",
+            "run_id",
+            "trigger",
+            "status",
+            "scheduled_for",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "attempts",
+            "error",
+            "triggered_by",
+            "result",
+        } <= set(run)
     by_id = {r["run_id"][-2:]: r for r in runs}
     assert by_id["a1"]["result"] == {"double": 4}
     assert by_id["a3"]["status"] == "lost" and by_id["a3"]["stored_status"] == "running"
@@ -148,7 +193,16 @@ def test_history_status_filter_and_pagination_hint(table: Any, capsys: pytest.Ca
         seen += [r["run_id"].split("-")[-1] for r in json.loads(out)]
         if "--next-token" not in err:
             break
-        args = ["history", "ok-job", "--limit", "1", "-o", "json", "--next-token", err.split("--next-token ")[1].strip()]
+        args = [
+            "history",
+            "ok-job",
+            "--limit",
+            "1",
+            "-o",
+            "json",
+            "--next-token",
+            err.split("--next-token ")[1].strip(),
+        ]
     assert seen == ["a1", "a2", "a3", "old"]
 
 
@@ -156,16 +210,30 @@ def test_history_page_with_no_match_says_older_runs_may_match(table: Any, capsys
     # ok-job's newest record succeeded; its `lost` run is older. "no runs found" was wrong here.
     code, out, err = jobctl(capsys, "history", "ok-job", "--status", "lost", "--limit", "1")
     assert code == 0 and "--next-token" in err
-    assert out.strip() == "no lost runs among the newest 1 records of ok-job; older ones may match: see the next page below"
+    assert (
+        out.strip()
+        == "no lost runs among the newest 1 records of ok-job; older ones may match: see the next page below"
+    )
     for _ in range(5):  # the pause event and a2 come before a3, one record per page
-        code, out, err = jobctl(capsys, "history", "ok-job", "--status", "lost", "--limit", "1", "--next-token",
-                                err.split("--next-token ")[1].strip())
+        code, out, err = jobctl(
+            capsys,
+            "history",
+            "ok-job",
+            "--status",
+            "lost",
+            "--limit",
+            "1",
+            "--next-token",
+            err.split("--next-token ")[1].strip(),
+        )
         if "no lost runs" not in out:
             break
     assert code == 0 and "lost" in out.splitlines()[1]
 
 
-def test_history_and_run_now_work_after_a_one_time_job_fired(table: Any, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_and_run_now_work_after_a_one_time_job_fired(
+    table: Any, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # An at() in the past fails validate; it must not lock the on-call engineer out of history.
     with (project / "jobs.yaml").open("a") as manifest:
         manifest.write("  one-off:\n    handler: qa/tasks.py:ok\n    schedule: at(2026-01-01T09:00:00)\n    team: qa\n")
@@ -190,7 +258,9 @@ def test_history_errors_are_one_line(table: Any, capsys: pytest.CaptureFixture[s
     assert code == 1 and err.startswith("Error: --since 'yesterday'") and "Traceback" not in err
 
 
-def test_history_without_a_table_says_deploy_first(aws: None, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_without_a_table_says_deploy_first(
+    aws: None, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = jobctl(capsys, "history", "ok-job")
     assert code == 1 and "history table qa-jobs-history does not exist" in err and "jobctl deploy" in err
 
@@ -210,7 +280,9 @@ def offline(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
-def test_run_now_local_success_prints_record_and_streams_prefixed_logs(offline: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_now_local_success_prints_record_and_streams_prefixed_logs(
+    offline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     Path("event.json").write_text('{"n": 21}')
     code, out, err = jobctl(capsys, "run-now", "ok-job", "--local", "--payload", "@event.json")
     assert code == 0
@@ -261,8 +333,12 @@ def lambda_without_docker(project: Path) -> Any:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("placeholder.py", "")
         boto3.client("lambda", region_name="eu-west-1").create_function(
-            FunctionName="qa-jobs-ok-job", Runtime="python3.11", Role=role, Handler="cronplane.runtime.entry.handler",
-            Code={"ZipFile": code.getvalue()})
+            FunctionName="qa-jobs-ok-job",
+            Runtime="python3.11",
+            Role=role,
+            Handler="cronplane.runtime.entry.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
         yield
 
 
@@ -277,13 +353,24 @@ def function_writes(monkeypatch: pytest.MonkeyPatch, started: datetime, timeout_
     def client(self: AwsConfig, service: str, session: Any = None) -> Any:
         made = original(self, service, session)
         if service == "lambda":
+
             def hook(params: dict[str, Any], **_: Any) -> None:
                 envelope = json.loads(params["Payload"])["cronplane"]
-                item = {"job": "ok-job", "run_id": envelope["run_id"], "kind": "run", "gsi_pk": "run",
-                        "trigger": "manual", "status": "running", "started_at": iso(started),
-                        "deadline": iso(started + timedelta(seconds=timeout_s)), "attempts": []}
+                item = {
+                    "job": "ok-job",
+                    "run_id": envelope["run_id"],
+                    "kind": "run",
+                    "gsi_pk": "run",
+                    "trigger": "manual",
+                    "status": "running",
+                    "started_at": iso(started),
+                    "deadline": iso(started + timedelta(seconds=timeout_s)),
+                    "attempts": [],
+                }
                 boto3.client("dynamodb", region_name="eu-west-1").put_item(
-                    TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()})
+                    TableName=TABLE, Item={k: serializer.serialize(v) for k, v in item.items()}
+                )
+
             made.meta.events.register("before-parameter-build.lambda.Invoke", hook)
         return made
 
@@ -291,16 +378,21 @@ def function_writes(monkeypatch: pytest.MonkeyPatch, started: datetime, timeout_
 
 
 def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(
-        lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Started 75 s ago with a 10 s timeout: Lambda killed it 65 s ago, past the 60 s grace.
-    function_writes(monkeypatch, datetime.now(timezone.utc) - timedelta(seconds=75), 10)
+    function_writes(monkeypatch, datetime.now(UTC) - timedelta(seconds=75), 10)
     code, out, err = jobctl(capsys, "run-now", "ok-job", "--wait")  # budget: 10 s x 2 attempts + margin
     assert code == 1, err
     lines = out.splitlines()
     assert lines[1].startswith("run ") and " lost: its record still says running past its deadline 20" in lines[1]
-    assert lines[1].endswith("(the function's timeout); it ended without recording how (crashed, killed or out of memory)")
-    assert lines[2] == ("  why: `jobctl dlq ok-job` (Lambda sends the failed invocation there) and the function's logs: "
-                        "`aws logs tail /aws/lambda/qa-jobs-ok-job --since 1h`")
+    assert lines[1].endswith(
+        "(the function's timeout); it ended without recording how (crashed, killed or out of memory)"
+    )
+    assert lines[2] == (
+        "  why: `jobctl dlq ok-job` (Lambda sends the failed invocation there) and the function's logs: "
+        "`aws logs tail /aws/lambda/qa-jobs-ok-job --since 1h`"
+    )
     assert "still running" not in err and "gave up waiting" not in err and "follow it" not in out
 
     code, out, _ = jobctl(capsys, "run-now", "ok-job", "--wait", "-o", "json")
@@ -309,8 +401,9 @@ def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(
 
 
 def test_run_now_wait_does_not_call_a_run_within_its_timeout_lost(
-        lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    lambda_without_docker: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Past its deadline by 20 s only: within the grace, the record may still get its end.
-    function_writes(monkeypatch, datetime.now(timezone.utc) - timedelta(seconds=30), 10)
+    function_writes(monkeypatch, datetime.now(UTC) - timedelta(seconds=30), 10)
     code, out, err = jobctl(capsys, "run-now", "ok-job", "--wait", "--timeout-wait", "1")
     assert code == 1 and "gave up waiting after 1 s: it is still running" in err and "lost" not in out

@@ -16,9 +16,17 @@ from cronplane.local.emulator import FunctionSpec, InvocationDone, InvocationTyp
 
 def spec(job: str = "invoice-sync") -> FunctionSpec:
     return FunctionSpec(
-        name=f"acme-jobs-{job}", arn=f"arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-{job}", version="$LATEST",
-        handler="cronplane.runtime.entry.handler", env={"CRONPLANE_JOB": job}, timeout_s=60, memory_mb=256,
-        code_sha256="x", code_bytes=b"", region="eu-west-1", account_id="123456789012",
+        name=f"acme-jobs-{job}",
+        arn=f"arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-{job}",
+        version="$LATEST",
+        handler="cronplane.runtime.entry.handler",
+        env={"CRONPLANE_JOB": job},
+        timeout_s=60,
+        memory_mb=256,
+        code_sha256="x",
+        code_bytes=b"",
+        region="eu-west-1",
+        account_id="123456789012",
     )
 
 
@@ -29,21 +37,51 @@ def done(event: Any = None, **result: Any) -> InvocationDone:
 
 
 def test_run_line_comes_from_the_record() -> None:
-    record = {"finished_at": "2026-11-27T09:00:03Z", "trigger": "schedule", "status": "succeeded", "duration_ms": 804,
-              "attempts": [{}, {}], "run_id": "20261127T090000Z-abcd1234"}
+    record = {
+        "finished_at": "2026-11-27T09:00:03Z",
+        "trigger": "schedule",
+        "status": "succeeded",
+        "duration_ms": 804,
+        "attempts": [{}, {}],
+        "run_id": "20261127T090000Z-abcd1234",
+    }
     line = format_row(run_row(done(), record))
-    assert line.split() == ["09:00:03", "invoice-sync", "schedule", "succeeded", "804", "ms", "2", "attempts", "run", "20261127T090000Z-abcd1234"]
+    assert line.split() == [
+        "09:00:03",
+        "invoice-sync",
+        "schedule",
+        "succeeded",
+        "804",
+        "ms",
+        "2",
+        "attempts",
+        "run",
+        "20261127T090000Z-abcd1234",
+    ]
 
 
 def test_run_line_without_a_record_says_what_lambda_said() -> None:
-    row = run_row(done({"cronplane": {"trigger": "manual"}}, function_error="Unhandled", timed_out=True,
-                       payload={"errorType": "TimeoutError", "errorMessage": "Task timed out after 5.00 seconds"}), None)
+    row = run_row(
+        done(
+            {"cronplane": {"trigger": "manual"}},
+            function_error="Unhandled",
+            timed_out=True,
+            payload={"errorType": "TimeoutError", "errorMessage": "Task timed out after 5.00 seconds"},
+        ),
+        None,
+    )
     assert (row["status"], row["trigger"]) == ("timed_out", "manual")
     assert format_row(row).endswith("TimeoutError: Task timed out after 5.00 seconds")
 
 
 def test_failures_are_red_on_a_terminal_only() -> None:
-    record = {"finished_at": "2026-11-27T09:00:03Z", "trigger": "manual", "status": "failed", "duration_ms": 5, "error": "boom"}
+    record = {
+        "finished_at": "2026-11-27T09:00:03Z",
+        "trigger": "manual",
+        "status": "failed",
+        "duration_ms": 5,
+        "error": "boom",
+    }
     for color, expect_ansi in ((True, True), (False, False)):
         out = io.StringIO()
         reporter = RunReporter(emulator=None, console=Console(out, color=color))  # type: ignore[arg-type]
@@ -123,8 +161,15 @@ def test_a_stale_dev_file_is_ignored_even_when_its_pid_lives_again(tmp_path: Pat
 def test_the_dev_process_never_reaches_for_the_users_aws_settings() -> None:
     from cronplane.cli.dev_cmds import isolate_from_aws
 
-    environ = {"AWS_PROFILE": "prod-sso", "AWS_ENDPOINT_URL_DYNAMODB": "https://ddb.example", "AWS_ACCESS_KEY_ID": "AKIAREAL",
-               "AWS_SESSION_TOKEN": "t", "AWS_REGION": "us-east-1", "AWS_CA_BUNDLE": "/etc/ca.pem", "PATH": "/bin"}
+    environ = {
+        "AWS_PROFILE": "prod-sso",
+        "AWS_ENDPOINT_URL_DYNAMODB": "https://ddb.example",
+        "AWS_ACCESS_KEY_ID": "AKIAREAL",
+        "AWS_SESSION_TOKEN": "t",
+        "AWS_REGION": "us-east-1",
+        "AWS_CA_BUNDLE": "/etc/ca.pem",
+        "PATH": "/bin",
+    }
     isolate_from_aws(environ)
     assert environ["AWS_ACCESS_KEY_ID"] == environ["AWS_SECRET_ACCESS_KEY"] == "testing"
     assert environ["AWS_CONFIG_FILE"] == environ["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
@@ -160,7 +205,7 @@ def test_reload_refuses_a_namespace_or_region_change_and_deploys_other_changes(t
     """The scheduler follows one namespace in one region and a deploy never prunes another
     namespace, so switching either needs a restart; the old deployment keeps running."""
     from cronplane.local.devserver import DevOptions, DevServer
-    from cronplane.manifest import load_manifest
+    from cronplane.manifest.loader import load_manifest
 
     code = tmp_path / "jobs" / "infra" / "tidy.py"
     code.parent.mkdir(parents=True)
@@ -170,8 +215,11 @@ def test_reload_refuses_a_namespace_or_region_change_and_deploys_other_changes(t
     manifest.write_text(text)
     deployed: list[Any] = []
     out = io.StringIO()
-    server = DevServer(DevOptions(manifest_path=manifest, port=0), Console(out, color=False),
-                       deploy=lambda m, config: deployed.append(m))
+    server = DevServer(
+        DevOptions(manifest_path=manifest, port=0),
+        Console(out, color=False),
+        deploy=lambda m, config: deployed.append(m),
+    )
     server.manifest = load_manifest(manifest)
     server.emulator._server = SimpleNamespace(server_port=4566)  # aws_config() names the endpoint only
 

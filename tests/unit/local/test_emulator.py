@@ -11,7 +11,8 @@ import textwrap
 import time
 import urllib.request
 import zipfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -69,11 +70,16 @@ def emulator() -> Iterator[Emulator]:
 
 
 def reset(emu: Emulator) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{emu.endpoint_url}/moto-api/reset", method="POST"), timeout=10)  # noqa: S310
+    urllib.request.urlopen(urllib.request.Request(f"{emu.endpoint_url}/moto-api/reset", method="POST"), timeout=10)
 
 
 def client(emu: Emulator, service: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=emu.endpoint_url, config=Config(retries={"max_attempts": 1}, read_timeout=30))
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=emu.endpoint_url,
+        config=Config(retries={"max_attempts": 1}, read_timeout=30),
+    )
 
 
 def create_function(emu: Emulator, name: str = "demo-fn", timeout: int = 10, **extra: Any) -> dict[str, Any]:
@@ -81,11 +87,23 @@ def create_function(emu: Emulator, name: str = "demo-fn", timeout: int = 10, **e
     try:
         role = iam.get_role(RoleName="demo-role")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
         role = iam.create_role(RoleName="demo-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     return client(emu, "lambda").create_function(  # type: ignore[no-any-return]
-        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": make_zip()},
-        Timeout=timeout, MemorySize=256, Environment={"Variables": {"GREETING": "hej"}}, **extra,
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip()},
+        Timeout=timeout,
+        MemorySize=256,
+        Environment={"Variables": {"GREETING": "hej"}},
+        **extra,
     )
 
 
@@ -151,7 +169,9 @@ def test_timeout_kills_the_function(emulator: Emulator) -> None:
 def test_event_invocation_is_accepted_and_runs_in_background(emulator: Emulator) -> None:
     create_function(emulator)
     url, _ = queue(emulator, "seen")
-    resp = client(emulator, "lambda").invoke(FunctionName="demo-fn", InvocationType="Event", Payload=json.dumps({"queue_url": url, "tag": "bg"}).encode())
+    resp = client(emulator, "lambda").invoke(
+        FunctionName="demo-fn", InvocationType="Event", Payload=json.dumps({"queue_url": url, "tag": "bg"}).encode()
+    )
     assert resp["StatusCode"] == 202
     assert resp["Payload"].read() == b""
     assert [m["tag"] for m in receive(emulator, url, 1)] == ["bg"]
@@ -162,7 +182,9 @@ def test_async_failure_goes_to_the_on_failure_destination(emulator: Emulator) ->
     _, dlq_arn = queue(emulator, "on-failure")
     dlq_url, _ = queue(emulator, "on-failure")
     lam = client(emulator, "lambda")
-    lam.put_function_event_invoke_config(FunctionName="demo-fn", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": dlq_arn}})
+    lam.put_function_event_invoke_config(
+        FunctionName="demo-fn", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": dlq_arn}}
+    )
     lam.invoke(FunctionName="demo-fn", InvocationType="Event", Payload=b'{"fail": "late"}')
     [record] = receive(emulator, dlq_url, 1)
     assert record["version"] == "1.0"
@@ -179,8 +201,12 @@ def test_async_retries_follow_maximum_retry_attempts(emulator: Emulator) -> None
     seen_url, _ = queue(emulator, "attempts")
     dlq_url, dlq_arn = queue(emulator, "dest")
     lam = client(emulator, "lambda")
-    lam.put_function_event_invoke_config(FunctionName="demo-fn", MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": dlq_arn}})
-    lam.invoke(FunctionName="demo-fn", InvocationType="Event", Payload=json.dumps({"fail": 1, "queue_url": seen_url}).encode())
+    lam.put_function_event_invoke_config(
+        FunctionName="demo-fn", MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": dlq_arn}}
+    )
+    lam.invoke(
+        FunctionName="demo-fn", InvocationType="Event", Payload=json.dumps({"fail": 1, "queue_url": seen_url}).encode()
+    )
     [record] = receive(emulator, dlq_url, 1)
     assert record["requestContext"]["approximateInvokeCount"] == 2
     assert len(receive(emulator, seen_url, 2)) == 2  # the code ran twice: first try + one retry
@@ -189,7 +215,9 @@ def test_async_retries_follow_maximum_retry_attempts(emulator: Emulator) -> None
 def test_dry_run_checks_without_running(emulator: Emulator) -> None:
     create_function(emulator)
     url, _ = queue(emulator, "never")
-    resp = client(emulator, "lambda").invoke(FunctionName="demo-fn", InvocationType="DryRun", Payload=json.dumps({"queue_url": url}).encode())
+    resp = client(emulator, "lambda").invoke(
+        FunctionName="demo-fn", InvocationType="DryRun", Payload=json.dumps({"queue_url": url}).encode()
+    )
     assert resp["StatusCode"] == 204
     time.sleep(0.5)
     assert receive(emulator, url, 1, timeout=0.5) == []
@@ -199,8 +227,12 @@ def test_invoke_without_a_payload_answers_instead_of_hanging(emulator: Emulator)
     # boto3 sends Content-Length: 0 when Payload is left out; reading the socket for more
     # would wait for the client's read timeout.
     create_function(emulator)
-    lam = boto3.client("lambda", region_name=REGION, endpoint_url=emulator.endpoint_url,
-                       config=Config(retries={"max_attempts": 1}, read_timeout=5))
+    lam = boto3.client(
+        "lambda",
+        region_name=REGION,
+        endpoint_url=emulator.endpoint_url,
+        config=Config(retries={"max_attempts": 1}, read_timeout=5),
+    )
     assert lam.invoke(FunctionName="demo-fn", InvocationType="DryRun")["StatusCode"] == 204
     resp = lam.invoke(FunctionName="demo-fn")
     assert resp["StatusCode"] == 200
@@ -222,7 +254,9 @@ def test_placeholder_account_in_a_self_invoke_arn_still_finds_the_function(emula
     # The local runner's context ARN carries account 000000000000; a continuation invoke
     # by that ARN must reach the same function.
     create_function(emulator)
-    resp = client(emulator, "lambda").invoke(FunctionName=f"arn:aws:lambda:{REGION}:000000000000:function:demo-fn", Payload=b"{}")
+    resp = client(emulator, "lambda").invoke(
+        FunctionName=f"arn:aws:lambda:{REGION}:000000000000:function:demo-fn", Payload=b"{}"
+    )
     assert resp["StatusCode"] == 200
     assert "FunctionError" not in resp
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from cronplane.local.runner import BOOTSTRAP, Invocation, invoke_local
-
 from testkit import process_alive
 
 
@@ -24,15 +23,23 @@ def write_code(tmp_path: Path, source: str, module: str = "app") -> Path:
 
 def invocation(code: Path, handler: str = "app.handler", **overrides: object) -> Invocation:
     values: dict[str, object] = dict(
-        code_dir=code, handler=handler, env={"GREETING": "hi"}, event={"n": 2},
-        timeout_s=10, memory_mb=512, function_name="acme-jobs-demo", request_id="req-1",
+        code_dir=code,
+        handler=handler,
+        env={"GREETING": "hi"},
+        event={"n": 2},
+        timeout_s=10,
+        memory_mb=512,
+        function_name="acme-jobs-demo",
+        request_id="req-1",
     )
     values.update(overrides)
     return Invocation(**values)  # type: ignore[arg-type]
 
 
 def test_success_returns_payload_with_lambda_environment_and_context(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         import os, sys
         def handler(event, context):
             return {
@@ -52,7 +59,8 @@ def test_success_returns_payload_with_lambda_environment_and_context(tmp_path: P
                 "key": os.environ.get("AWS_ACCESS_KEY_ID"),
                 "arn": context.invoked_function_arn,
             }
-    """)
+    """,
+    )
     os.environ["CRONPLANE_TEST_PARENT_ONLY"] = "leaks"
     os.environ["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1"
     try:
@@ -86,12 +94,15 @@ def test_code_dir_package_shadows_the_installed_cronplane(tmp_path: Path) -> Non
 
 
 def test_exception_is_reported_like_lambda_unhandled_error(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         class ProviderDown(ConnectionError):
             pass
         def handler(event, context):
             raise ProviderDown("provider reset the connection")
-    """)
+    """,
+    )
     result = invoke_local(invocation(code))
     assert result.function_error == "Unhandled" and not result.timed_out
     assert result.payload["errorType"] == "ProviderDown"
@@ -102,7 +113,9 @@ def test_exception_is_reported_like_lambda_unhandled_error(tmp_path: Path) -> No
 
 def test_hard_kill_at_timeout_takes_the_whole_process_group(tmp_path: Path) -> None:
     marker = tmp_path / "grandchild-survived"
-    code = write_code(tmp_path, f"""
+    code = write_code(
+        tmp_path,
+        f"""
         import subprocess, sys, time
         def handler(event, context):
             # A grandchild that would write the marker after the timeout unless killed with us.
@@ -110,7 +123,8 @@ def test_hard_kill_at_timeout_takes_the_whole_process_group(tmp_path: Path) -> N
             print("sleeping past the timeout", flush=True)
             time.sleep(30)
             return "never"
-    """)
+    """,
+    )
     result = invoke_local(invocation(code, timeout_s=1))
     assert result.timed_out and result.function_error == "Unhandled"
     assert result.payload["errorType"] == "TimeoutError"
@@ -122,13 +136,16 @@ def test_hard_kill_at_timeout_takes_the_whole_process_group(tmp_path: Path) -> N
 
 
 def test_remaining_time_counts_down_from_the_timeout(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         import time
         def handler(event, context):
             first = context.get_remaining_time_in_millis()
             time.sleep(0.3)
             return [first, context.get_remaining_time_in_millis()]
-    """)
+    """,
+    )
     result = invoke_local(invocation(code, timeout_s=3))
     first, second = result.payload
     assert 2500 < first <= 3000
@@ -136,7 +153,9 @@ def test_remaining_time_counts_down_from_the_timeout(tmp_path: Path) -> None:
 
 
 def test_logs_stream_line_by_line_apart_from_the_result(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         import logging, sys
         log = logging.getLogger("job")
         print("module imported")
@@ -145,7 +164,8 @@ def test_logs_stream_line_by_line_apart_from_the_result(tmp_path: Path) -> None:
             sys.stderr.write("to stderr\\n")
             log.warning("a warning")
             return {"ok": True}
-    """)
+    """,
+    )
     lines: list[str] = []
     result = invoke_local(invocation(code), on_log=lines.append)
     assert result.payload == {"ok": True}  # the result is not mixed with the log lines
@@ -159,13 +179,16 @@ def test_logs_stream_line_by_line_apart_from_the_result(tmp_path: Path) -> None:
 
 
 def test_import_error_and_exit_and_unserializable_results(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         import os, datetime
         def exits(event, context):
             os._exit(3)
         def returns_object(event, context):
             return datetime.datetime(2026, 1, 1)
-    """)
+    """,
+    )
     missing = invoke_local(invocation(code, handler="nope.handler"))
     assert missing.function_error == "Unhandled" and missing.payload["errorType"] == "Runtime.ImportModuleError"
     exited = invoke_local(invocation(code, handler="app.exits"))
@@ -175,13 +198,16 @@ def test_import_error_and_exit_and_unserializable_results(tmp_path: Path) -> Non
 
 
 def test_init_time_does_not_count_against_the_timeout(tmp_path: Path) -> None:
-    code = write_code(tmp_path, """
+    code = write_code(
+        tmp_path,
+        """
         import time
         time.sleep(0.8)  # a slow cold start...
         def handler(event, context):
             time.sleep(0.5)  # ...that with this would overrun the timeout if init counted
             return context.get_remaining_time_in_millis()
-    """)
+    """,
+    )
     result = invoke_local(invocation(code, timeout_s=1))
     assert result.ok and result.payload > 0
 
@@ -193,10 +219,13 @@ def test_bootstrap_is_standard_library_only() -> None:
 
 @pytest.mark.parametrize("big", [200_000])
 def test_large_result_does_not_deadlock_the_pipe(tmp_path: Path, big: int) -> None:
-    code = write_code(tmp_path, f"""
+    code = write_code(
+        tmp_path,
+        f"""
         def handler(event, context):
             return "x" * {big}
-    """)
+    """,
+    )
     result = invoke_local(invocation(code, timeout_s=5))
     assert result.ok and len(result.payload) == big
 
@@ -210,13 +239,16 @@ def test_function_dies_with_a_parent_killed_outright(tmp_path: Path) -> None:
     import sys
 
     pids_file = tmp_path / "pids"
-    code = write_code(tmp_path, f"""
+    code = write_code(
+        tmp_path,
+        f"""
         import os, subprocess, sys, time
         def handler(event, context):
             grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
             open({str(pids_file)!r}, "w").write(f"{{os.getpid()}} {{grandchild.pid}}")
             time.sleep(60)
-    """)
+    """,
+    )
     parent_script = (
         "import sys; from pathlib import Path; from cronplane.local.runner import Invocation, invoke_local\n"
         f"invoke_local(Invocation(code_dir=Path({str(code)!r}), handler='app.handler', env={{}}, event={{}}, "

@@ -7,14 +7,14 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 
+from cronplane.local.deployed_triggers import fill_template, json_path, read_triggers
 from cronplane.local.scheduler import MAX_CATCH_UP, LocalScheduler, ManualClock, ScaledClock, sqs_dead_letter
-from cronplane.local.triggers import fill_template, json_path, read_triggers
 
 REGION = "eu-west-1"
 FN = f"arn:aws:lambda:{REGION}:123456789012:function:acme-jobs-report"
@@ -38,7 +38,13 @@ def make_scheduler(clock: ManualClock, invoke: Any = None, **kwargs: Any) -> tup
     events = boto3.client("events", region_name=REGION)
     scheduler = boto3.client("scheduler", region_name=REGION)
     cache: dict[Any, Any] = {}
-    sched = LocalScheduler(read=lambda: read_triggers(events, scheduler, cache), invoke=invoke or recorder, clock=clock, region=REGION, **kwargs)
+    sched = LocalScheduler(
+        read=lambda: read_triggers(events, scheduler, cache),
+        invoke=invoke or recorder,
+        clock=clock,
+        region=REGION,
+        **kwargs,
+    )
     return sched, recorder
 
 
@@ -53,13 +59,18 @@ def put_schedule(name: str, expression: str, tz: str | None = None, state: str =
     scheduler = boto3.client("scheduler", region_name=REGION)
     kwargs: dict[str, Any] = {"ScheduleExpressionTimezone": tz} if tz else {}
     scheduler.create_schedule(
-        Name=name, ScheduleExpression=expression, State=state, FlexibleTimeWindow={"Mode": "OFF"},
-        Target={"Arn": FN, "RoleArn": "arn:aws:iam::123456789012:role/sched", "Input": SCHEDULER_INPUT}, **kwargs, **extra,
+        Name=name,
+        ScheduleExpression=expression,
+        State=state,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": FN, "RoleArn": "arn:aws:iam::123456789012:role/sched", "Input": SCHEDULER_INPUT},
+        **kwargs,
+        **extra,
     )
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def test_rule_fires_at_its_cron_times_with_the_input_transformer_applied(aws: None) -> None:
@@ -86,7 +97,7 @@ def test_rule_fires_at_its_cron_times_with_the_input_transformer_applied(aws: No
 def test_rate_counts_from_when_the_scheduler_first_sees_the_rule(aws: None) -> None:
     put_rule("acme-jobs-sync", "rate(15 minutes)", InputTransformer=RULE_TRANSFORMER)
     clock = ManualClock(at("2026-11-27T09:01:30"))
-    sched, calls = make_scheduler(clock)
+    sched, _calls = make_scheduler(clock)
     sched.refresh()
     clock.current = at("2026-11-27T09:16:29")
     assert sched.tick() == []
@@ -114,7 +125,9 @@ def test_rule_without_input_gets_the_whole_scheduled_event(aws: None) -> None:
 def test_constant_input_and_input_path(aws: None) -> None:
     put_rule("constant", "cron(* * * * ? *)", Input='{"fixed": true}')
     boto3.client("events", region_name=REGION).put_rule(Name="path", ScheduleExpression="cron(* * * * ? *)")
-    boto3.client("events", region_name=REGION).put_targets(Rule="path", Targets=[{"Id": "fn", "Arn": FN + "-2", "InputPath": "$.resources"}])
+    boto3.client("events", region_name=REGION).put_targets(
+        Rule="path", Targets=[{"Id": "fn", "Arn": FN + "-2", "InputPath": "$.resources"}]
+    )
     clock = ManualClock(at("2026-11-27T09:00:30"))
     sched, calls = make_scheduler(clock)
     sched.refresh()
@@ -172,7 +185,7 @@ def test_disabled_triggers_do_not_fire_and_resume_does_not_replay_missed_runs(aw
 def test_changed_and_deleted_triggers_are_picked_up(aws: None) -> None:
     put_rule("changing", "cron(0 * * * ? *)", InputTransformer=RULE_TRANSFORMER)
     clock = ManualClock(at("2026-11-27T09:00:30"))
-    sched, calls = make_scheduler(clock)
+    sched, _calls = make_scheduler(clock)
     sched.refresh()
     boto3.client("events", region_name=REGION).put_rule(Name="changing", ScheduleExpression="cron(* * * * ? *)")
     sched.refresh()
@@ -189,7 +202,7 @@ def test_changed_and_deleted_triggers_are_picked_up(aws: None) -> None:
 def test_a_clock_jump_fires_a_bounded_burst(aws: None, caplog: pytest.LogCaptureFixture) -> None:
     put_rule("minutely", "cron(* * * * ? *)", InputTransformer=RULE_TRANSFORMER)
     clock = ManualClock(at("2026-11-27T09:00:30"))
-    sched, calls = make_scheduler(clock)
+    sched, _calls = make_scheduler(clock)
     sched.refresh()
     clock.advance(hours=2)
     with caplog.at_level("WARNING", logger="cronplane.local.scheduler"):
@@ -247,8 +260,15 @@ def test_run_loop_fires_as_the_clock_moves_and_stops_on_request(aws: None) -> No
 
 def test_fill_template_quotes_like_eventbridge() -> None:
     values = {"id": "abc", "n": 3, "obj": {"a": 1}}
-    assert json.loads(fill_template('{"id": <id>, "n": <n>, "o": <obj>}', values)) == {"id": "abc", "n": 3, "o": {"a": 1}}
-    assert json.loads(fill_template('{"text": "run <id> #<n>", "raw": "<unknown>"}', values)) == {"text": "run abc #3", "raw": "<unknown>"}
+    assert json.loads(fill_template('{"id": <id>, "n": <n>, "o": <obj>}', values)) == {
+        "id": "abc",
+        "n": 3,
+        "o": {"a": 1},
+    }
+    assert json.loads(fill_template('{"text": "run <id> #<n>", "raw": "<unknown>"}', values)) == {
+        "text": "run abc #3",
+        "raw": "<unknown>",
+    }
     assert fill_template('"<id> says \\"hi\\""', {"id": 'x"y'}) == '"x\\"y says \\"hi\\""'
 
 

@@ -5,17 +5,19 @@ depend on the deploy code."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
 
-from cronplane import names
-from cronplane.models import Job, Manifest, TriggerMode
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest, TriggerMode
 from cronplane.ops.clients import OpsClients
 from cronplane.ops.items import to_item
 from cronplane.runtime.history_schema import create_table
@@ -27,19 +29,25 @@ TABLE = names.history_table(NAMESPACE)
 
 def next_day() -> datetime:
     """Midnight UTC of the day after tomorrow: safely after the moto resources' creation."""
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return today + timedelta(days=2)
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def make_job(name: str, schedule: str, *, timezone_name: str | None = None, **fields: Any) -> Job:
-    from cronplane.schedule import parse_schedule
+    from cronplane.schedule.expression import parse_schedule
 
-    return Job(name=name, handler=f"billing/{name.replace('-', '_')}.py:handler",
-               schedule=parse_schedule(schedule, timezone_name), team="billing", timezone=timezone_name, **fields)
+    return Job(
+        name=name,
+        handler=f"billing/{name.replace('-', '_')}.py:handler",
+        schedule=parse_schedule(schedule, timezone_name),
+        team="billing",
+        timezone=timezone_name,
+        **fields,
+    )
 
 
 def make_manifest(*jobs: Job, trigger_mode: TriggerMode = TriggerMode.AUTO) -> Manifest:
@@ -76,45 +84,78 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
         made: dict[str, str] = {}
         made["queue_url"] = sqs.create_queue(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"]
         if function:
-            role = iam.create_role(RoleName=names.role_name(manifest.namespace, job.name), AssumeRolePolicyDocument="{}")
-            lam.create_function(
-                FunctionName=names.function_name(manifest.namespace, job.name), Runtime="python3.12",
-                Role=role["Role"]["Arn"], Handler="cronplane.runtime.entry.handler", Code={"ZipFile": _zip()},
+            role = iam.create_role(
+                RoleName=names.role_name(manifest.namespace, job.name), AssumeRolePolicyDocument="{}"
             )
-        function_arn = f"arn:aws:lambda:{region}:123456789012:function:{names.function_name(manifest.namespace, job.name)}"
+            lam.create_function(
+                FunctionName=names.function_name(manifest.namespace, job.name),
+                Runtime="python3.12",
+                Role=role["Role"]["Arn"],
+                Handler="cronplane.runtime.entry.handler",
+                Code={"ZipFile": _zip()},
+            )
+        function_arn = (
+            f"arn:aws:lambda:{region}:123456789012:function:{names.function_name(manifest.namespace, job.name)}"
+        )
         state = "ENABLED" if job.enabled else "DISABLED"
         if manifest.trigger_mode == TriggerMode.SCHEDULER or job.schedule.needs_scheduler:
             scheduler = boto3.client("scheduler", region_name=region)
             group = names.schedule_group(manifest.namespace)
-            try:
+            with contextlib.suppress(scheduler.exceptions.ConflictException):
                 scheduler.create_schedule_group(Name=group)
-            except scheduler.exceptions.ConflictException:
-                pass
             scheduler.create_schedule(
-                Name=names.schedule_name(manifest.namespace, job.name), GroupName=group,
-                ScheduleExpression=job.schedule.expression, ScheduleExpressionTimezone=job.timezone or "UTC",
-                FlexibleTimeWindow={"Mode": "OFF"}, State=state,
-                Target={"Arn": function_arn, "RoleArn": "arn:aws:iam::123456789012:role/sched",
-                        "Input": json.dumps({"cronplane": {"trigger": "schedule"}})},
+                Name=names.schedule_name(manifest.namespace, job.name),
+                GroupName=group,
+                ScheduleExpression=job.schedule.expression,
+                ScheduleExpressionTimezone=job.timezone or "UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                State=state,
+                Target={
+                    "Arn": function_arn,
+                    "RoleArn": "arn:aws:iam::123456789012:role/sched",
+                    "Input": json.dumps({"cronplane": {"trigger": "schedule"}}),
+                },
             )
         else:
             events = boto3.client("events", region_name=region)
-            events.put_rule(Name=names.rule_name(manifest.namespace, job.name), ScheduleExpression=job.schedule.expression, State=state)
+            events.put_rule(
+                Name=names.rule_name(manifest.namespace, job.name),
+                ScheduleExpression=job.schedule.expression,
+                State=state,
+            )
         return made
 
     return create
 
 
-def run_record(job: str, run_id: str, *, status: str = "succeeded", trigger: str = "schedule",
-               scheduled_for: datetime | None = None, started_at: datetime | None = None, **extra: Any) -> dict[str, Any]:
+def run_record(
+    job: str,
+    run_id: str,
+    *,
+    status: str = "succeeded",
+    trigger: str = "schedule",
+    scheduled_for: datetime | None = None,
+    started_at: datetime | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A run record in the shape the runtime writes (see runtime/records.py)."""
     return {
-        "job": job, "run_id": run_id, "kind": "run", "gsi_pk": "run", "trigger": trigger, "status": status,
+        "job": job,
+        "run_id": run_id,
+        "kind": "run",
+        "gsi_pk": "run",
+        "trigger": trigger,
+        "status": status,
         "scheduled_for": iso(scheduled_for) if scheduled_for else None,
         "started_at": iso(started_at) if started_at else None,
         "finished_at": iso(started_at) if started_at and status != "running" else None,
-        "attempts": [], "duration_ms": 1200 if status != "running" else None, "error": None, "triggered_by": None,
-        "retry_of": None, "result": None, **extra,
+        "attempts": [],
+        "duration_ms": 1200 if status != "running" else None,
+        "error": None,
+        "triggered_by": None,
+        "retry_of": None,
+        "result": None,
+        **extra,
     }
 
 
@@ -132,5 +173,5 @@ def put_run(dynamodb: Any, job: str, run_id: str, **fields: Any) -> dict[str, An
 def put_runs(dynamodb: Any, records: list[dict[str, Any]]) -> None:
     """Many records, 25 per BatchWriteItem (moto takes them all at once)."""
     for start in range(0, len(records), 25):
-        batch = [{"PutRequest": {"Item": record_item(r)}} for r in records[start:start + 25]]
+        batch = [{"PutRequest": {"Item": record_item(r)}} for r in records[start : start + 25]]
         dynamodb.batch_write_item(RequestItems={TABLE: batch})

@@ -4,17 +4,16 @@ lives in a day that starts after the real "now" (the job is deployed before the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from ops_fixtures import make_job, make_manifest, next_day, put_run
 
 from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.pause import pause_job, resume_job
-from cronplane.runtime.records import backfill_run_id, new_run_id, scheduled_run_id, Trigger
-
-from ops_fixtures import make_job, make_manifest, next_day, put_run
+from cronplane.runtime.records import Trigger, backfill_run_id, new_run_id, scheduled_run_id
 
 
 def hourly_day(dynamodb: Any, job: str, day: datetime, *, skip: dict[int, str] | None = None) -> list[datetime]:
@@ -31,7 +30,15 @@ def hourly_day(dynamodb: Any, job: str, day: datetime, *, skip: dict[int, str] |
         extra = {"error": "ValueError: bad invoice"} if status == "failed" else {}
         if status == "running":
             extra["deadline"] = (started + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        put_run(dynamodb, job, scheduled_run_id(fire, f"ev-{h}"), status=status, scheduled_for=fire, started_at=started, **extra)
+        put_run(
+            dynamodb,
+            job,
+            scheduled_run_id(fire, f"ev-{h}"),
+            status=status,
+            scheduled_for=fire,
+            started_at=started,
+            **extra,
+        )
     return fires
 
 
@@ -45,16 +52,25 @@ def hourly(deploy: Any) -> Any:
 
 def run_audit(clients: Any, manifest: Any, day: datetime, **kw: Any) -> Any:
     now = kw.pop("now", day + timedelta(days=1, minutes=30))
-    return audit(clients, manifest, [j.name for j in manifest.jobs], since=day, until=day + timedelta(days=1), now=now, **kw)
+    return audit(
+        clients, manifest, [j.name for j in manifest.jobs], since=day, until=day + timedelta(days=1), now=now, **kw
+    )
 
 
 def test_day_with_two_missed_one_late_one_failed(clients: Any, hourly: Any) -> None:
     day = next_day()
-    fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={3: "missing", 4: "missing", 10: "late", 17: "failed"})
+    fires = hourly_day(
+        clients.dynamodb, "tmp-cleanup", day, skip={3: "missing", 4: "missing", 10: "late", 17: "failed"}
+    )
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
     flagged = {(c.fire_time, c.outcome) for c in job.checks if c.outcome is not Outcome.OK}
-    assert flagged == {(fires[2], Outcome.MISSED), (fires[3], Outcome.MISSED), (fires[9], Outcome.LATE), (fires[16], Outcome.FAILED)}
+    assert flagged == {
+        (fires[2], Outcome.MISSED),
+        (fires[3], Outcome.MISSED),
+        (fires[9], Outcome.LATE),
+        (fires[16], Outcome.FAILED),
+    }
     assert job.count(Outcome.OK) == 20 and len(job.checks) == 24
     failed = next(c for c in job.checks if c.outcome is Outcome.FAILED)
     assert failed.note == "ValueError: bad invoice"
@@ -90,21 +106,45 @@ def test_backfilled_and_retried_fire_times_are_ok_and_manual_runs_are_listed(cli
     day = next_day()
     fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={2: "missing", 8: "failed"})
     db = clients.dynamodb
-    put_run(db, "tmp-cleanup", backfill_run_id(fires[1]), trigger="backfill", scheduled_for=fires[1], started_at=day + timedelta(days=1, minutes=5))
+    put_run(
+        db,
+        "tmp-cleanup",
+        backfill_run_id(fires[1]),
+        trigger="backfill",
+        scheduled_for=fires[1],
+        started_at=day + timedelta(days=1, minutes=5),
+    )
     failed_id = scheduled_run_id(fires[7], "ev-8")
     retry_at = day + timedelta(hours=12)
-    put_run(db, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY), trigger="retry", retry_of=failed_id, started_at=retry_at)
+    put_run(
+        db, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY), trigger="retry", retry_of=failed_id, started_at=retry_at
+    )
     manual_at = day + timedelta(hours=14, minutes=7)
-    put_run(db, "tmp-cleanup", new_run_id(manual_at, Trigger.MANUAL), trigger="manual", started_at=manual_at,
-            triggered_by="arn:aws:sts::123456789012:user/alice")
-    put_run(db, "tmp-cleanup", scheduled_run_id(fires[4], "ev-5") + "~dup-abc", status="duplicate", scheduled_for=fires[4], started_at=fires[4])
+    put_run(
+        db,
+        "tmp-cleanup",
+        new_run_id(manual_at, Trigger.MANUAL),
+        trigger="manual",
+        started_at=manual_at,
+        triggered_by="arn:aws:sts::123456789012:user/alice",
+    )
+    put_run(
+        db,
+        "tmp-cleanup",
+        scheduled_run_id(fires[4], "ev-5") + "~dup-abc",
+        status="duplicate",
+        scheduled_for=fires[4],
+        started_at=fires[4],
+    )
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
     assert report.exit_code == EXIT_CLEAN and job.count(Outcome.OK) == 24
     notes = {c.fire_time: c.note for c in job.checks}
     assert notes[fires[1]] == "backfilled"
     assert notes[fires[7]] == f"recovered by retry of {failed_id}"
-    assert [(u.trigger, u.note) for u in job.unmatched] == [("manual", "manual run by arn:aws:sts::123456789012:user/alice")]
+    assert [(u.trigger, u.note) for u in job.unmatched] == [
+        ("manual", "manual run by arn:aws:sts::123456789012:user/alice")
+    ]
 
 
 def test_paused_period_is_paused_not_missed(clients: Any, hourly: Any) -> None:
@@ -154,12 +194,14 @@ def test_manifest_disabled_job_expects_nothing(clients: Any, deploy: Any) -> Non
 def test_fire_times_before_the_deploy_are_not_counted(clients: Any, hourly: Any) -> None:
     """The function was (re)deployed after the window opened and the job's oldest history item
     is at 10:00: the hours before are not the job's fault."""
-    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     first = now - timedelta(hours=5)
     for h in range(0, 5):
         fire = first + timedelta(hours=h)
         put_run(clients.dynamodb, "tmp-cleanup", scheduled_run_id(fire, f"e{h}"), scheduled_for=fire, started_at=fire)
-    report = audit(clients, hourly, ["tmp-cleanup"], since=now - timedelta(hours=24), until=now, now=now + timedelta(minutes=5))
+    report = audit(
+        clients, hourly, ["tmp-cleanup"], since=now - timedelta(hours=24), until=now, now=now + timedelta(minutes=5)
+    )
     (job,) = report.jobs
     assert job.deployed_basis == "oldest history item" and job.deployed_at == first
     assert [c.fire_time for c in job.checks] == [first + timedelta(hours=h) for h in range(0, 6)]
@@ -171,7 +213,9 @@ def test_scheduler_job_counts_from_creation_in_its_timezone(clients: Any, deploy
     manifest = make_manifest(job)
     deploy(manifest, job)
     day = next_day()
-    report = audit(clients, manifest, ["nightly-report"], since=day, until=day + timedelta(days=1), now=day + timedelta(days=2))
+    report = audit(
+        clients, manifest, ["nightly-report"], since=day, until=day + timedelta(days=1), now=day + timedelta(days=2)
+    )
     (audit_job,) = report.jobs
     assert audit_job.deployed_basis == "schedule CreationDate"
     (check,) = audit_job.checks
@@ -189,8 +233,17 @@ def test_rate_job_phase_comes_from_its_own_runs(clients: Any, deploy: Any) -> No
     fires = [day + timedelta(minutes=7 + 15 * i) for i in range(96)]
     for i, fire in enumerate(fires):
         if i != 40:
-            put_run(clients.dynamodb, "invoice-sync", scheduled_run_id(fire, f"e{i}"), scheduled_for=fire, started_at=fire)
-    report = audit(clients, manifest, ["invoice-sync"], since=day, until=day + timedelta(days=1), now=day + timedelta(days=1, hours=1))
+            put_run(
+                clients.dynamodb, "invoice-sync", scheduled_run_id(fire, f"e{i}"), scheduled_for=fire, started_at=fire
+            )
+    report = audit(
+        clients,
+        manifest,
+        ["invoice-sync"],
+        since=day,
+        until=day + timedelta(days=1),
+        now=day + timedelta(days=1, hours=1),
+    )
     (job_audit,) = report.jobs
     assert [c.fire_time for c in job_audit.checks if c.outcome is Outcome.MISSED] == [fires[40]]
     assert len(job_audit.checks) == 96
@@ -209,12 +262,25 @@ def test_replayed_delivery_failure_recovers_its_fire_time(clients: Any, hourly: 
     day = next_day()
     fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={6: "missing", 9: "missing"})
     retry_at = day + timedelta(hours=7)
-    put_run(clients.dynamodb, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY), trigger="retry",
-            retry_of=scheduled_run_id(fires[5], "never-delivered"), started_at=retry_at)
+    put_run(
+        clients.dynamodb,
+        "tmp-cleanup",
+        new_run_id(retry_at, Trigger.RETRY),
+        trigger="retry",
+        retry_of=scheduled_run_id(fires[5], "never-delivered"),
+        started_at=retry_at,
+    )
     # A manual run started exactly at hour 9's time is not hour 9's run, nor is a retry of it.
     manual_id = new_run_id(fires[8], Trigger.MANUAL)
     put_run(clients.dynamodb, "tmp-cleanup", manual_id, trigger="manual", started_at=fires[8])
-    put_run(clients.dynamodb, "tmp-cleanup", new_run_id(retry_at, Trigger.RETRY) + "x", trigger="retry", retry_of=manual_id, started_at=retry_at)
+    put_run(
+        clients.dynamodb,
+        "tmp-cleanup",
+        new_run_id(retry_at, Trigger.RETRY) + "x",
+        trigger="retry",
+        retry_of=manual_id,
+        started_at=retry_at,
+    )
     report = run_audit(clients, hourly, day)
     checks = {c.fire_time: c for c in report.jobs[0].checks}
     assert checks[fires[5]].outcome is Outcome.OK and checks[fires[5]].note.startswith("recovered by retry of ")
@@ -230,16 +296,32 @@ def test_backfill_of_times_before_the_deploy_does_not_move_the_deploy_time(clien
     job = make_job("daily", "cron(0 0 * * ? *)")
     manifest = make_manifest(job)
     deploy(manifest, job)  # the function's LastModified is now: inside the window
-    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     old = midnight - timedelta(days=3)
-    put_run(clients.dynamodb, "daily", backfill_run_id(old), trigger="backfill", scheduled_for=old, started_at=datetime.now(timezone.utc))
+    put_run(
+        clients.dynamodb,
+        "daily",
+        backfill_run_id(old),
+        trigger="backfill",
+        scheduled_for=old,
+        started_at=datetime.now(UTC),
+    )
     for fire in (midnight - timedelta(days=1), midnight):
-        put_run(clients.dynamodb, "daily", scheduled_run_id(fire, "ev"), scheduled_for=fire, started_at=fire + timedelta(seconds=2))
-    now = datetime.now(timezone.utc)
+        put_run(
+            clients.dynamodb,
+            "daily",
+            scheduled_run_id(fire, "ev"),
+            scheduled_for=fire,
+            started_at=fire + timedelta(seconds=2),
+        )
+    now = datetime.now(UTC)
     report = audit(clients, manifest, ["daily"], since=now - timedelta(days=5), until=now, now=now)
     (daily,) = report.jobs
     assert (daily.deployed_at, daily.deployed_basis) == (midnight - timedelta(days=1), "oldest history item")
-    assert [(c.fire_time, c.outcome) for c in daily.checks] == [(midnight - timedelta(days=1), Outcome.OK), (midnight, Outcome.OK)]
+    assert [(c.fire_time, c.outcome) for c in daily.checks] == [
+        (midnight - timedelta(days=1), Outcome.OK),
+        (midnight, Outcome.OK),
+    ]
     (backfilled,) = daily.unmatched
     assert backfilled.note == f"backfill of {old:%Y-%m-%dT%H:%M:%SZ}, before the job was live (not audited)"
     assert report.exit_code == EXIT_CLEAN
@@ -250,40 +332,65 @@ def test_skipped_backfill_or_retry_does_not_hide_a_miss(clients: Any, hourly: An
     showed "skipped" (not a problem) and exited 0."""
     day = next_day()
     fires = hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={5: "missing"})
-    put_run(clients.dynamodb, "tmp-cleanup", backfill_run_id(fires[4]), trigger="backfill", status="skipped",
-            scheduled_for=fires[4], started_at=fires[6], yielded_to=scheduled_run_id(fires[6], "ev-7"))
+    put_run(
+        clients.dynamodb,
+        "tmp-cleanup",
+        backfill_run_id(fires[4]),
+        trigger="backfill",
+        status="skipped",
+        scheduled_for=fires[4],
+        started_at=fires[6],
+        yielded_to=scheduled_run_id(fires[6], "ev-7"),
+    )
     report = run_audit(clients, hourly, day)
     check = next(c for c in report.jobs[0].checks if c.fire_time == fires[4])
     assert (check.outcome, check.run_id) == (Outcome.MISSED, backfill_run_id(fires[4]))
     assert check.note == f"backfill run was skipped (yielded to {scheduled_run_id(fires[6], 'ev-7')})"
     assert report.exit_code == EXIT_PROBLEMS
     # A scheduled run that yielded is the schedule's own overlap rule: skipped, not a problem.
-    put_run(clients.dynamodb, "tmp-cleanup", scheduled_run_id(fires[4], "ev-5"), status="skipped", scheduled_for=fires[4], started_at=fires[4])
+    put_run(
+        clients.dynamodb,
+        "tmp-cleanup",
+        scheduled_run_id(fires[4], "ev-5"),
+        status="skipped",
+        scheduled_for=fires[4],
+        started_at=fires[4],
+    )
     again = run_audit(clients, hourly, day)
     assert next(c for c in again.jobs[0].checks if c.fire_time == fires[4]).outcome is Outcome.SKIPPED
     assert again.exit_code == EXIT_CLEAN
 
 
-@pytest.mark.parametrize("first_day, days, expected_local_days", [
-    # Spring forward (2027-03-28): 02:00 does not exist in Berlin, and Scheduler skips that day.
-    ("2027-03-26", 4, ["2027-03-27", "2027-03-29", "2027-03-30"]),
-    # Fall back (2027-10-31): 02:00 happens twice, and Scheduler runs once.
-    ("2027-10-29", 4, ["2027-10-30", "2027-10-31", "2027-11-01", "2027-11-02"]),
-])
-def test_timezone_job_across_dst_expects_what_scheduler_runs(clients: Any, deploy: Any, first_day: str, days: int,
-                                                            expected_local_days: list[str]) -> None:
+@pytest.mark.parametrize(
+    "first_day, days, expected_local_days",
+    [
+        # Spring forward (2027-03-28): 02:00 does not exist in Berlin, and Scheduler skips that day.
+        ("2027-03-26", 4, ["2027-03-27", "2027-03-29", "2027-03-30"]),
+        # Fall back (2027-10-31): 02:00 happens twice, and Scheduler runs once.
+        ("2027-10-29", 4, ["2027-10-30", "2027-10-31", "2027-11-01", "2027-11-02"]),
+    ],
+)
+def test_timezone_job_across_dst_expects_what_scheduler_runs(
+    clients: Any, deploy: Any, first_day: str, days: int, expected_local_days: list[str]
+) -> None:
     from zoneinfo import ZoneInfo
 
     berlin = ZoneInfo("Europe/Berlin")
     job = make_job("nightly-report", "cron(0 2 * * ? *)", timezone_name="Europe/Berlin")
     manifest = make_manifest(job)
     deploy(manifest, job)
-    since = datetime.fromisoformat(first_day).replace(tzinfo=berlin).replace(hour=3).astimezone(timezone.utc)
+    since = datetime.fromisoformat(first_day).replace(tzinfo=berlin).replace(hour=3).astimezone(UTC)
     until = since + timedelta(days=days)
-    expected = [datetime.fromisoformat(d).replace(hour=2, tzinfo=berlin).astimezone(timezone.utc) for d in expected_local_days]
+    expected = [datetime.fromisoformat(d).replace(hour=2, tzinfo=berlin).astimezone(UTC) for d in expected_local_days]
     # The runs Scheduler made: one per expected fire time, scheduled_for in UTC as the runtime records it.
     for fire in expected:
-        put_run(clients.dynamodb, "nightly-report", scheduled_run_id(fire, "exec"), scheduled_for=fire, started_at=fire + timedelta(seconds=20))
+        put_run(
+            clients.dynamodb,
+            "nightly-report",
+            scheduled_run_id(fire, "exec"),
+            scheduled_for=fire,
+            started_at=fire + timedelta(seconds=20),
+        )
     report = audit(clients, manifest, ["nightly-report"], since=since, until=until, now=until + timedelta(hours=1))
     (checks,) = [j.checks for j in report.jobs]
     assert [c.fire_time for c in checks] == expected

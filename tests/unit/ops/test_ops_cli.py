@@ -4,20 +4,19 @@ confirmation and option errors."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from click.testing import CliRunner
+from ops_fixtures import TABLE, put_run
 
 from cronplane.cli.main import cli
-from cronplane.manifest import load_manifest
+from cronplane.manifest.loader import load_manifest
 from cronplane.ops.items import from_item
 from cronplane.runtime.records import backfill_run_id, scheduled_run_id
-
-from ops_fixtures import TABLE, put_run
 
 MANIFEST = """\
 namespace: acme-jobs
@@ -42,7 +41,7 @@ def project(tmp_path: Path, deploy: Any) -> tuple[Path, Any]:
 
 
 def day_after_tomorrow() -> datetime:
-    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
 
 
 def invoke(*args: str, stdin: str | None = None) -> Any:
@@ -54,8 +53,15 @@ def fill_day(day: datetime, skip: set[int], failed: set[int] = frozenset()) -> l
     fires = [day + timedelta(hours=h) for h in range(1, 25)]
     for h, fire in enumerate(fires, start=1):
         if h not in skip:
-            put_run(db, "tmp-cleanup", scheduled_run_id(fire, f"e{h}"), scheduled_for=fire, started_at=fire + timedelta(seconds=2),
-                    status="failed" if h in failed else "succeeded", error="ValueError: disk full" if h in failed else None)
+            put_run(
+                db,
+                "tmp-cleanup",
+                scheduled_run_id(fire, f"e{h}"),
+                scheduled_for=fire,
+                started_at=fire + timedelta(seconds=2),
+                status="failed" if h in failed else "succeeded",
+                error="ValueError: disk full" if h in failed else None,
+            )
     return fires
 
 
@@ -78,8 +84,20 @@ def test_audit_json_and_clean_exit(project: Any) -> None:
     path, _ = project
     day = day_after_tomorrow()
     fill_day(day, skip=set())
-    result = invoke("audit", "tmp-cleanup", "-f", str(path), "--since", day.isoformat(), "--until", (day + timedelta(days=1)).isoformat(),
-                    "--now", (day + timedelta(days=1, hours=1)).isoformat(), "-o", "json")
+    result = invoke(
+        "audit",
+        "tmp-cleanup",
+        "-f",
+        str(path),
+        "--since",
+        day.isoformat(),
+        "--until",
+        (day + timedelta(days=1)).isoformat(),
+        "--now",
+        (day + timedelta(days=1, hours=1)).isoformat(),
+        "-o",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     (job,) = data["jobs"]
@@ -93,23 +111,33 @@ def test_bad_window_options_are_usage_errors(project: Any) -> None:
     path, _ = project
     result = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "yesterday"])
     assert result.exit_code == 2 and "expected a duration like 24h" in result.output
-    result = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "2026-11-27T10:00:00Z", "--until", "2026-11-27T09:00:00Z"])
+    result = CliRunner().invoke(
+        cli, ["audit", "-f", str(path), "--since", "2026-11-27T10:00:00Z", "--until", "2026-11-27T09:00:00Z"]
+    )
     assert result.exit_code == 2 and "the window is empty" in result.output
 
 
 def test_pause_resume_commands_and_history_events(project: Any) -> None:
     path, _ = project
     first = invoke("pause", "tmp-cleanup", "-f", str(path), "--reason", "db migration")
-    assert first.exit_code == 0 and first.output.startswith("paused tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup disabled by arn:")
+    assert first.exit_code == 0 and first.output.startswith(
+        "paused tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup disabled by arn:"
+    )
     assert invoke("pause", "tmp-cleanup", "-f", str(path)).output.startswith("tmp-cleanup is already paused")
     events = boto3.client("events", region_name="eu-west-1")
     assert events.describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
     resumed = invoke("resume", "tmp-cleanup", "-f", str(path))
-    assert resumed.exit_code == 0 and resumed.output.startswith("resumed tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup enabled")
+    assert resumed.exit_code == 0 and resumed.output.startswith(
+        "resumed tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup enabled"
+    )
     assert events.describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
     db = boto3.client("dynamodb", region_name="eu-west-1")
-    items = [from_item(i) for i in db.query(TableName=TABLE, KeyConditionExpression="job = :j",
-                                            ExpressionAttributeValues={":j": {"S": "tmp-cleanup"}})["Items"]]
+    items = [
+        from_item(i)
+        for i in db.query(
+            TableName=TABLE, KeyConditionExpression="job = :j", ExpressionAttributeValues={":j": {"S": "tmp-cleanup"}}
+        )["Items"]
+    ]
     assert [(i["action"], i.get("reason")) for i in items] == [("pause", "db migration"), ("resume", None)]
 
 
@@ -120,9 +148,18 @@ def test_unknown_job_is_one_line_error(project: Any) -> None:
 
 
 def wrapper_message(url: str, run_id: str) -> None:
-    body = {"source": "cronplane", "job": "tmp-cleanup", "run_id": run_id, "trigger": "schedule", "status": "failed",
-            "attempts": [{"attempt": 1, "started_at": "2026-11-27T09:00:01Z", "error_type": "OSError", "error_message": "disk full"}],
-            "error": "OSError: disk full", "event": {"cronplane": {"trigger": "schedule", "event_id": "x", "scheduled_for": "2026-11-27T09:00:00Z"}}}
+    body = {
+        "source": "cronplane",
+        "job": "tmp-cleanup",
+        "run_id": run_id,
+        "trigger": "schedule",
+        "status": "failed",
+        "attempts": [
+            {"attempt": 1, "started_at": "2026-11-27T09:00:01Z", "error_type": "OSError", "error_message": "disk full"}
+        ],
+        "error": "OSError: disk full",
+        "event": {"cronplane": {"trigger": "schedule", "event_id": "x", "scheduled_for": "2026-11-27T09:00:00Z"}},
+    }
     boto3.client("sqs", region_name="eu-west-1").send_message(QueueUrl=url, MessageBody=json.dumps(body))
 
 
@@ -161,11 +198,23 @@ def test_dlq_replay_needs_a_selection_and_known_runs(project: Any) -> None:
 
 def test_backfill_prints_plan_then_runs(project: Any) -> None:
     path, _ = project
-    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 20, tzinfo=UTC)
     fires = fill_day(day, skip={5, 6})
     sent: list[dict[str, Any]] = []
-    args = ["backfill", "tmp-cleanup", "-f", str(path), "--from", "2026-11-20T01:00:00Z", "--to", "2026-11-21T00:00:00Z",
-            "--now", "2026-11-21T06:00:00Z", "--rate", "6000/min"]
+    args = [
+        "backfill",
+        "tmp-cleanup",
+        "-f",
+        str(path),
+        "--from",
+        "2026-11-20T01:00:00Z",
+        "--to",
+        "2026-11-21T00:00:00Z",
+        "--now",
+        "2026-11-21T06:00:00Z",
+        "--rate",
+        "6000/min",
+    ]
     refused = CliRunner().invoke(cli, args)
     assert refused.exit_code == 1 and "pass --yes" in str(refused.exception)
     assert f"  {fires[4]:%Y-%m-%dT%H:%M:%SZ}  missed     run {backfill_run_id(fires[4])}" in refused.output
@@ -186,14 +235,19 @@ def test_backfill_prints_plan_then_runs(project: Any) -> None:
     finally:
         HierarchicalEmitter.emit = original  # type: ignore[method-assign]
     assert result.exit_code == 0, result.output
-    assert "Backfill tmp-cleanup 2026-11-20T01:00:00Z .. 2026-11-21T00:00:00Z: 24 fire times, 2 without a successful run" in result.output
+    assert (
+        "Backfill tmp-cleanup 2026-11-20T01:00:00Z .. 2026-11-21T00:00:00Z: 24 fire times, 2 without a successful run"
+        in result.output
+    )
     assert "[2/2]" in result.output and "2 of 2 backfill run(s) started" in result.output
     assert [e["cronplane"]["scheduled_for"] for e in sent] == ["2026-11-20T05:00:00Z", "2026-11-20T06:00:00Z"]
 
 
 def test_backfill_rate_must_be_per_minute(project: Any) -> None:
     path, _ = project
-    result = CliRunner().invoke(cli, ["backfill", "tmp-cleanup", "-f", str(path), "--from", "1d", "--to", "1h", "--rate", "fast"])
+    result = CliRunner().invoke(
+        cli, ["backfill", "tmp-cleanup", "-f", str(path), "--from", "1d", "--to", "1h", "--rate", "fast"]
+    )
     assert result.exit_code == 2 and "expected runs per minute, like 10/min" in result.output
 
 
@@ -201,7 +255,9 @@ def test_ops_commands_keep_working_after_a_one_time_job_fired(project: Any) -> N
     """A past at() makes validate/deploy refuse the manifest, but on-call must still be able to
     pause and audit the other jobs."""
     path, _ = project
-    path.write_text(MANIFEST + "  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2020-01-01T00:00:00)\n")
+    path.write_text(
+        MANIFEST + "  one-off:\n    handler: infra/tmp_cleanup.py:handler\n    schedule: at(2020-01-01T00:00:00)\n"
+    )
     result = invoke("pause", "tmp-cleanup", "-f", str(path))
     assert result.exit_code == 0, result.output
     assert "paused tmp-cleanup" in result.output
@@ -212,25 +268,47 @@ def test_backfill_window_mistakes_are_usage_errors(project: Any) -> None:
     path, _ = project
     base = ["backfill", "tmp-cleanup", "-f", str(path), "--now", "2026-11-21T06:00:00Z"]
     empty = CliRunner().invoke(cli, [*base, "--from", "2026-11-21T00:00:00Z", "--to", "2026-11-20T00:00:00Z"])
-    assert empty.exit_code == 2 and "the window is empty: --to 2026-11-20T00:00:00Z is not after --from 2026-11-21T00:00:00Z" in empty.output
+    assert (
+        empty.exit_code == 2
+        and "the window is empty: --to 2026-11-20T00:00:00Z is not after --from 2026-11-21T00:00:00Z" in empty.output
+    )
     future = CliRunner().invoke(cli, [*base, "--from", "2026-11-22T00:00:00Z", "--to", "2026-11-23T00:00:00Z"])
     assert future.exit_code == 2 and "is in the future" in future.output
-    audit_empty = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "2026-11-22T00:00:00Z", "--now", "2026-11-21T06:00:00Z"])
+    audit_empty = CliRunner().invoke(
+        cli, ["audit", "-f", str(path), "--since", "2026-11-22T00:00:00Z", "--now", "2026-11-21T06:00:00Z"]
+    )
     assert audit_empty.exit_code == 2
     assert "--since 2026-11-22T00:00:00Z is not before now 2026-11-21T06:00:00Z" in audit_empty.output
 
 
 def test_backfill_of_a_paused_job_says_so_and_counts_read_well(project: Any) -> None:
     path, _ = project
-    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 20, tzinfo=UTC)
     fill_day(day, skip={5})
     assert invoke("pause", "tmp-cleanup", "-f", str(path), "--reason", "disk migration").exit_code == 0
-    result = CliRunner().invoke(cli, ["backfill", "tmp-cleanup", "-f", str(path), "--from", "2026-11-20T04:30:00Z",
-                                      "--to", "2026-11-20T05:30:00Z", "--now", "2026-11-21T06:00:00Z"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backfill",
+            "tmp-cleanup",
+            "-f",
+            str(path),
+            "--from",
+            "2026-11-20T04:30:00Z",
+            "--to",
+            "2026-11-20T05:30:00Z",
+            "--now",
+            "2026-11-21T06:00:00Z",
+        ],
+    )
     lines = result.output.splitlines()
-    assert lines[0] == "Backfill tmp-cleanup 2026-11-20T04:30:00Z .. 2026-11-20T05:30:00Z: 1 fire time, 1 without a successful run"
+    assert (
+        lines[0]
+        == "Backfill tmp-cleanup 2026-11-20T04:30:00Z .. 2026-11-20T05:30:00Z: 1 fire time, 1 without a successful run"
+    )
     assert lines[1].startswith("  note: tmp-cleanup is paused by arn:aws:sts::") and lines[1].endswith(
-        "(disk migration); the backfill runs it anyway")
+        "(disk migration); the backfill runs it anyway"
+    )
 
 
 def test_audit_lists_unmatched_runs_under_a_heading_in_columns(project: Any) -> None:
@@ -238,18 +316,45 @@ def test_audit_lists_unmatched_runs_under_a_heading_in_columns(project: Any) -> 
     day = day_after_tomorrow()
     fill_day(day, skip=set())
     db = boto3.client("dynamodb", region_name="eu-west-1")
-    put_run(db, "tmp-cleanup", f"{day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567", trigger="manual", status="failed",
-            started_at=day + timedelta(hours=5, minutes=7), triggered_by="arn:aws:sts::123456789012:user/ana")
-    result = invoke("audit", "-f", str(path), "--since", day.isoformat(), "--until", (day + timedelta(hours=1)).isoformat(),
-                    "--now", (day + timedelta(days=1, hours=1)).isoformat())
+    put_run(
+        db,
+        "tmp-cleanup",
+        f"{day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567",
+        trigger="manual",
+        status="failed",
+        started_at=day + timedelta(hours=5, minutes=7),
+        triggered_by="arn:aws:sts::123456789012:user/ana",
+    )
+    result = invoke(
+        "audit",
+        "-f",
+        str(path),
+        "--since",
+        day.isoformat(),
+        "--until",
+        (day + timedelta(hours=1)).isoformat(),
+        "--now",
+        (day + timedelta(days=1, hours=1)).isoformat(),
+    )
     assert result.exit_code == 0, result.output
     assert "  1 fire time: 1 ok" in result.output.splitlines()
-    result = invoke("audit", "-f", str(path), "--since", day.isoformat(), "--until", (day + timedelta(days=1)).isoformat(),
-                    "--now", (day + timedelta(days=1, hours=1)).isoformat())
+    result = invoke(
+        "audit",
+        "-f",
+        str(path),
+        "--since",
+        day.isoformat(),
+        "--until",
+        (day + timedelta(days=1)).isoformat(),
+        "--now",
+        (day + timedelta(days=1, hours=1)).isoformat(),
+    )
     lines = result.output.splitlines()
     heading = lines.index("  runs that match no fire time (listed, not checked):")
-    assert lines[heading + 1] == (f"  manual    {day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567     failed     "
-                                  "manual run by arn:aws:sts::123456789012:user/ana")
+    assert lines[heading + 1] == (
+        f"  manual    {day + timedelta(hours=5, minutes=7):%Y%m%dT%H%M%SZ}-m1234567     failed     "
+        "manual run by arn:aws:sts::123456789012:user/ana"
+    )
     assert result.exit_code == 0  # a failed manual run is listed, never flagged
 
 
@@ -267,7 +372,7 @@ def test_forbid_backfill_reports_how_its_runs_ended_and_exits_1_on_failure(tmp_p
     path = tmp_path / "jobs.yaml"
     path.write_text(MANIFEST + "    concurrency: forbid\n")
     deploy(load_manifest(path), load_manifest(path).jobs[0])
-    day = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    day = datetime(2026, 11, 20, tzinfo=UTC)
     fill_day(day, skip={5, 6})
     db = boto3.client("dynamodb", region_name="eu-west-1")
 
@@ -280,31 +385,57 @@ def test_forbid_backfill_reports_how_its_runs_ended_and_exits_1_on_failure(tmp_p
         if event_name.startswith("provide-client-params.lambda.Invoke"):
             env = json.loads(kwargs["params"]["Payload"])["cronplane"]
             fire = datetime.fromisoformat(env["scheduled_for"].replace("Z", "+00:00"))
-            put_run(db, "tmp-cleanup", env["run_id"], trigger="backfill", scheduled_for=fire, started_at=day + timedelta(days=1),
-                    status="failed" if fire.hour == 5 else "succeeded", error="OSError: disk full")
+            put_run(
+                db,
+                "tmp-cleanup",
+                env["run_id"],
+                trigger="backfill",
+                scheduled_for=fire,
+                started_at=day + timedelta(days=1),
+                status="failed" if fire.hour == 5 else "succeeded",
+                error="OSError: disk full",
+            )
         return original(self, event_name, **kwargs)
 
     HierarchicalEmitter.emit = runtime  # type: ignore[method-assign]
     try:
-        result = invoke("backfill", "tmp-cleanup", "-f", str(path), "--from", "2026-11-20T04:30:00Z", "--to", "2026-11-20T06:30:00Z",
-                        "--now", "2026-11-21T06:00:00Z", "--rate", "6000/min", "--yes")
+        result = invoke(
+            "backfill",
+            "tmp-cleanup",
+            "-f",
+            str(path),
+            "--from",
+            "2026-11-20T04:30:00Z",
+            "--to",
+            "2026-11-20T06:30:00Z",
+            "--now",
+            "2026-11-21T06:00:00Z",
+            "--rate",
+            "6000/min",
+            "--yes",
+        )
     finally:
         HierarchicalEmitter.emit = original  # type: ignore[method-assign]
     assert "[1/2] 2026-11-20T05:00:00Z run 20261120T050000Z-backfill: failed" in result.output
-    assert "2 of 2 backfill run(s) started (1 failed, 1 succeeded); follow them with `jobctl history tmp-cleanup`" in result.output
+    assert (
+        "2 of 2 backfill run(s) started (1 failed, 1 succeeded); follow them with `jobctl history tmp-cleanup`"
+        in result.output
+    )
     assert result.exit_code == 1
 
 
 def test_audit_header_says_or_earlier_only_for_an_estimated_deploy_time() -> None:
+    from cronplane.cli.views.ops import audit_text
     from cronplane.ops.audit import AuditReport, JobAudit
-    from cronplane.ops.render import audit_text
-    from cronplane.ops.trigger import TriggerKind, TriggerState
+    from cronplane.ops.switch import TriggerKind, TriggerState
 
-    at = datetime(2026, 11, 27, 9, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 27, 9, tzinfo=UTC)
     schedule = TriggerState(TriggerKind.SCHEDULE, "acme-jobs-nightly-report", "acme-jobs", True, at)
     rule = TriggerState(TriggerKind.RULE, "acme-jobs-tmp-cleanup", None, True, None)
-    jobs = (JobAudit("nightly-report", at, at, schedule, at, "schedule CreationDate"),
-            JobAudit("tmp-cleanup", at, at, rule, at, "function LastModified"))
+    jobs = (
+        JobAudit("nightly-report", at, at, schedule, at, "schedule CreationDate"),
+        JobAudit("tmp-cleanup", at, at, rule, at, "function LastModified"),
+    )
     text = audit_text(AuditReport(at, at, 120, jobs))
     assert "live since 2026-11-27T09:00:00Z (schedule CreationDate)" in text
     assert "live since 2026-11-27T09:00:00Z or earlier (function LastModified)" in text
@@ -314,4 +445,6 @@ def test_an_age_beyond_the_calendar_is_a_usage_error_not_a_traceback(project: An
     path, _ = project
     result = CliRunner().invoke(cli, ["audit", "-f", str(path), "--since", "99999999999d"])
     assert result.exit_code == 2
-    assert "further back than dates go" in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("further back than dates go" in result.output and result.exception is None) or isinstance(
+        result.exception, SystemExit
+    )

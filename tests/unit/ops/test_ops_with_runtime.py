@@ -7,27 +7,27 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
+from ops_fixtures import NAMESPACE, TABLE, make_job, make_manifest, next_day, utc
 
-from cronplane.models import Concurrency, Manifest
+from cronplane.manifest.models import Concurrency, Manifest
 from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.backfill import plan_backfill, run_backfill
 from cronplane.ops.dlq import DlqSource, list_messages, replay
-from cronplane.ops.invoking import InvokeResult, LambdaInvoker
+from cronplane.ops.launch import InvokeResult, LambdaInvoker
 from cronplane.runtime import entry
 from cronplane.runtime.records import backfill_run_id, scheduled_run_id
 from cronplane.runtime.settings import RuntimeSettings
 from cronplane.runtime.wrapper import Clock
 
-from ops_fixtures import NAMESPACE, TABLE, make_job, make_manifest, next_day, utc
-
-JOB_SOURCE = '''
+JOB_SOURCE = """
 from pathlib import Path
 
 FLAG = Path(__file__).with_name("provider_down")
@@ -37,7 +37,7 @@ def handler(event, context):
     if FLAG.exists():
         raise ConnectionError("provider down")
     return {"cleaned": event.get("max_age_hours")}
-'''
+"""
 
 
 @dataclass
@@ -78,8 +78,9 @@ class DeployedFunction:
 
 @pytest.fixture
 def live(clients: Any, deploy: Any, tmp_path: Path) -> Iterator[tuple[Manifest, Any, SimTime, Path, str]]:
-    manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)", payload={"max_age_hours": 24},
-                                       concurrency=Concurrency.FORBID))
+    manifest = make_manifest(
+        make_job("tmp-cleanup", "cron(0 * * * ? *)", payload={"max_age_hours": 24}, concurrency=Concurrency.FORBID)
+    )
     queue = deploy(manifest, manifest.jobs[0])["queue_url"]
     team = tmp_path / f"infra_{uuid.uuid4().hex[:6]}"
     team.mkdir()
@@ -89,11 +90,23 @@ def live(clients: Any, deploy: Any, tmp_path: Path) -> Iterator[tuple[Manifest, 
 
     sys.path.insert(0, str(tmp_path))
     sim = SimTime(next_day())
-    settings = RuntimeSettings(job="tmp-cleanup", namespace=NAMESPACE, handler=f"{team.name}.tmp_cleanup:handler",
-                               history_table=TABLE, dlq_url=queue, payload={"max_age_hours": 24},
-                               retry={"max_attempts": 1}, timeout=60, concurrency="forbid")
-    wrapper = entry.build(settings, lambda service: boto3.client(service, region_name="eu-west-1"),
-                          clock=Clock(now=sim, sleep=lambda s: None), emit=lambda line: None)
+    settings = RuntimeSettings(
+        job="tmp-cleanup",
+        namespace=NAMESPACE,
+        handler=f"{team.name}.tmp_cleanup:handler",
+        history_table=TABLE,
+        dlq_url=queue,
+        payload={"max_age_hours": 24},
+        retry={"max_attempts": 1},
+        timeout=60,
+        concurrency="forbid",
+    )
+    wrapper = entry.build(
+        settings,
+        lambda service: boto3.client(service, region_name="eu-west-1"),
+        clock=Clock(now=sim, sleep=lambda s: None),
+        emit=lambda line: None,
+    )
     try:
         yield manifest, wrapper, sim, team / "provider_down", queue
     finally:
@@ -110,7 +123,10 @@ def test_missed_and_failed_runs_are_replayed_and_backfilled_until_audit_is_clean
         if h == 5:
             down.write_text("")
         sim.now = fire + timedelta(seconds=3)
-        wrapper.handle({"cronplane": {"trigger": "schedule", "event_id": f"ev{h}", "scheduled_for": f"{fire:%Y-%m-%dT%H:%M:%SZ}"}}, Context())
+        wrapper.handle(
+            {"cronplane": {"trigger": "schedule", "event_id": f"ev{h}", "scheduled_for": f"{fire:%Y-%m-%dT%H:%M:%SZ}"}},
+            Context(),
+        )
         down.unlink(missing_ok=True)
     sim.now = day + timedelta(hours=6, minutes=10)
     window = {"since": day, "until": fires[-1]}
@@ -125,14 +141,23 @@ def test_missed_and_failed_runs_are_replayed_and_backfilled_until_audit_is_clean
     assert "ConnectionError" in letter.error and letter.payload == {"max_age_hours": 24}
 
     function = DeployedFunction(clients, manifest, wrapper)
-    (replayed,) = replay(clients.sqs, queue, function, "tmp-cleanup", [letter.message_id],
-                         triggered_by=clients.caller_arn(), now=sim.now, wait_seconds=0)
+    (replayed,) = replay(
+        clients.sqs,
+        queue,
+        function,
+        "tmp-cleanup",
+        [letter.message_id],
+        triggered_by=clients.caller_arn(),
+        now=sim.now,
+        wait_seconds=0,
+    )
     assert replayed.accepted and replayed.deleted and list_messages(clients.sqs, queue, wait_seconds=0) == []
 
     plan = plan_backfill(clients, manifest, "tmp-cleanup", start=fires[0], end=fires[-1], now=sim.now)
     assert [(i.fire_time, i.reason) for i in plan.items] == [(fires[2], "missed")]
-    runs = run_backfill(plan, manifest, function, clients.dynamodb, triggered_by=clients.caller_arn(), now=sim,
-                        sleep=lambda s: None)
+    runs = run_backfill(
+        plan, manifest, function, clients.dynamodb, triggered_by=clients.caller_arn(), now=sim, sleep=lambda s: None
+    )
     # concurrency: forbid: backfill read the run's final record (written by the wrapper's lock path).
     assert [(r.accepted, r.status) for r in runs] == [(True, "succeeded")]
 
@@ -144,6 +169,10 @@ def test_missed_and_failed_runs_are_replayed_and_backfilled_until_audit_is_clean
     # The runtime took both envelopes as they were meant: a retry pointing at the failed run
     # with the job's payload, and a backfill with the original time.
     retry, backfill = (e["cronplane"] for e in function.sent)
-    assert (retry["trigger"], retry["retry_of"], retry["payload"]) == ("retry", scheduled_run_id(fires[4], "ev5"), {"max_age_hours": 24})
+    assert (retry["trigger"], retry["retry_of"], retry["payload"]) == (
+        "retry",
+        scheduled_run_id(fires[4], "ev5"),
+        {"max_age_hours": 24},
+    )
     assert (backfill["trigger"], backfill["scheduled_for"]) == ("backfill", f"{fires[2]:%Y-%m-%dT%H:%M:%SZ}")
     assert utc(backfill["scheduled_for"]) == fires[2]

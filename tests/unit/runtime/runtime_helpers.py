@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from cronplane.runtime import entry
 from cronplane.runtime.history_schema import create_table
 from cronplane.runtime.settings import RuntimeSettings
@@ -126,7 +127,9 @@ class Env:
         sqs = self.client("sqs")
         bodies = []
         while True:
-            got = sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            got = sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
             if not got:
                 return bodies
             for message in got:

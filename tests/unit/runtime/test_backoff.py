@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 
-from cronplane.runtime import NonRetryable
-from cronplane.runtime.backoff import RetrySettings
 from hypothesis import given
 from hypothesis import strategies as st
+
+from cronplane.runtime import NonRetryable
+from cronplane.runtime.backoff import RetrySettings
 
 
 class ProviderDown(ConnectionError):
@@ -51,5 +52,7 @@ def test_empty_retry_on_retries_everything_but_non_retryable() -> None:
 
 
 def test_from_mapping_reads_the_deploy_side_retry_dict() -> None:
-    policy = RetrySettings.from_mapping({"max_attempts": 5, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["TimeoutError"]})
+    policy = RetrySettings.from_mapping(
+        {"max_attempts": 5, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["TimeoutError"]}
+    )
     assert policy == RetrySettings(max_attempts=5, backoff_base=1.0, backoff_cap=10.0, retry_on=("TimeoutError",))

@@ -8,13 +8,14 @@ from __future__ import annotations
 import random
 import threading
 
-from cronplane.runtime.wrapper import Clock
 from runtime_helpers import (
     Env,
     FakeLambdaContext,
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime.wrapper import Clock
 
 # Attempt 1 fails with a retryable error; attempt 2 waits for the test's GATE, then succeeds.
 FLAKY_THEN_SLOW = """
@@ -75,8 +76,12 @@ def test_continuation_that_finds_the_lock_taken_fails_the_run_once_with_yielded_
     # The continuation waited in Lambda's queue past the lock's expiry, and the next firing took it.
     env.client("dynamodb").put_item(
         TableName="acme-history",
-        Item={"job": {"S": "acme-job"}, "run_id": {"S": "~lock"}, "holder": {"S": "20261127T091500Z-0next000"},
-              "expires_at": {"N": "99999999999"}},
+        Item={
+            "job": {"S": "acme-job"},
+            "run_id": {"S": "~lock"},
+            "holder": {"S": "20261127T091500Z-0next000"},
+            "expires_at": {"N": "99999999999"},
+        },
     )
     ended = wrapper.handle(continuation, FakeLambdaContext(60_000))
     again = wrapper.handle(continuation, FakeLambdaContext(60_000, request_id="cccccccc-0003"))
@@ -84,7 +89,9 @@ def test_continuation_that_finds_the_lock_taken_fails_the_run_once_with_yielded_
     assert ended["status"] == "failed" and ended["run_id"] == first["run_id"]
     assert ended["yielded_to"] == "20261127T091500Z-0next000"
     assert [a["attempt"] for a in ended["attempts"]] == [1]
-    assert ended["error"].startswith("RetryYielded: attempt 2 not started: run 20261127T091500Z-0next000 holds the job's lock")
+    assert ended["error"].startswith(
+        "RetryYielded: attempt 2 not started: run 20261127T091500Z-0next000 holds the job's lock"
+    )
     assert "ProviderDown: provider reset the connection" in ended["error"]
     assert again["status"] == "duplicate"
     assert wrapper.job_function.__globals__["CALLS"] == [1]
@@ -118,14 +125,20 @@ class InterleavingDynamo:
 def test_two_continuation_deliveries_that_both_find_the_lock_taken_send_one_dlq_message(env: Env) -> None:
     proxy = InterleavingDynamo(env.client("dynamodb"))
     env.clients["dynamodb"] = proxy
-    wrapper, first, continuation = handed_over(env, concurrency="forbid")
+    wrapper, _first, continuation = handed_over(env, concurrency="forbid")
     env.client("dynamodb").put_item(
         TableName="acme-history",
-        Item={"job": {"S": "acme-job"}, "run_id": {"S": "~lock"}, "holder": {"S": "20261127T091500Z-0next000"},
-              "expires_at": {"N": "99999999999"}},
+        Item={
+            "job": {"S": "acme-job"},
+            "run_id": {"S": "~lock"},
+            "holder": {"S": "20261127T091500Z-0next000"},
+            "expires_at": {"N": "99999999999"},
+        },
     )
     other: list[dict] = []
-    proxy.interleave = lambda: other.append(wrapper.handle(continuation, FakeLambdaContext(60_000, request_id="dddddddd-0002")))
+    proxy.interleave = lambda: other.append(
+        wrapper.handle(continuation, FakeLambdaContext(60_000, request_id="dddddddd-0002"))
+    )
     ended = wrapper.handle(continuation, FakeLambdaContext(60_000, request_id="dddddddd-0001"))
 
     # Both passed begin (the record was still `retrying`); only one may end the run.

@@ -14,10 +14,6 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
-from cronplane.runtime.dispatch import Dispatcher
-from cronplane.runtime.exceptions import HistoryUnavailable
-from cronplane.runtime.store import DynamoRunStore
-from cronplane.runtime.wrapper import LOCK_MARGIN_S, Clock  # noqa: F401
 from runtime_helpers import (
     REGION,
     TABLE,
@@ -26,6 +22,11 @@ from runtime_helpers import (
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime.dispatch import Dispatcher
+from cronplane.runtime.exceptions import HistoryUnavailable
+from cronplane.runtime.store import DynamoRunStore
+from cronplane.runtime.wrapper import LOCK_MARGIN_S, Clock
 
 BLOCKED = """
     import threading
@@ -178,7 +179,9 @@ def test_hand_over_that_cannot_be_recorded_in_time_fails_the_run_before_the_hard
     env.clients["dynamodb"] = slow
     clock = Clock(sleep=env.sleeps.append, rng=random.Random(7))
     # Backoff up to 10 s: attempt 2 cannot fit, but the `retrying` record cannot be written in time.
-    wrapper = env.wrapper(source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock)
+    wrapper = env.wrapper(
+        source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock
+    )
     context = FakeLambdaContext(1_400, ticking=True)
     record = wrapper.handle(schedule_event(), context)
     left_ms = context.get_remaining_time_in_millis()
@@ -249,7 +252,9 @@ def test_hand_over_whose_invoke_hangs_fails_the_run_with_its_dlq_message_before_
             raise ConnectionError("provider reset the connection")
     """
     clock = Clock(sleep=env.sleeps.append, rng=random.Random(7))
-    wrapper = env.wrapper(source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock)
+    wrapper = env.wrapper(
+        source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}, safety_margin_ms=1_000, clock=clock
+    )
     context = FakeLambdaContext(1_400, ticking=True)
     try:
         record = wrapper.handle(schedule_event(), context)

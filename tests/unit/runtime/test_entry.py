@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cronplane.local.importtime import NOT_OURS, own_import_us
-from cronplane.runtime import entry, settings
 from runtime_helpers import (
     TABLE,
     Env,
@@ -20,6 +18,9 @@ from runtime_helpers import (
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime import entry, settings
+from support.importtime import NOT_OURS, own_import_us
 
 ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ("yaml", "jsonschema", "click", "croniter", "cron_descriptor", "moto")
@@ -53,11 +54,16 @@ def test_cold_start_at_import_builds_the_wrapper_once(lambda_env: Env) -> None:
     assert built.settings.timeout == 30 and built.retry.max_attempts == 2
     record = module.handler(schedule_event(), FakeLambdaContext())
     assert module._wrapper is built  # no rebuild per invocation
-    assert record["status"] == "succeeded" and json.loads(record["result"]) == {"job": "acme-job", "payload": {"batch": 9}}
+    assert record["status"] == "succeeded" and json.loads(record["result"]) == {
+        "job": "acme-job",
+        "payload": {"batch": 9},
+    }
     assert lambda_env.runs()[0]["run_id"] == record["run_id"]
 
 
-def test_clients_are_created_once_at_cold_start_not_per_invocation(lambda_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clients_are_created_once_at_cold_start_not_per_invocation(
+    lambda_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3.session
 
     created: list[str] = []
@@ -87,7 +93,14 @@ def test_missing_environment_raises_on_invocation_not_at_import(monkeypatch: pyt
 def _importtime(code: str) -> tuple[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CRONPLANE_")}
     environ["PYTHONPATH"] = str(ROOT / "platform")
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=environ, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=True,
+    )
     return done.stdout, done.stderr
 
 
@@ -133,7 +146,9 @@ def test_runtime_import_time_stays_in_its_budget() -> None:
         samples.append(own_import_us(err))
         if samples[-1] < IMPORT_BUDGET_US:
             break
-    assert 0 < min(samples) < IMPORT_BUDGET_US, f"cronplane.runtime import took {samples} us of its own (budget {IMPORT_BUDGET_US})"
+    assert 0 < min(samples) < IMPORT_BUDGET_US, (
+        f"cronplane.runtime import took {samples} us of its own (budget {IMPORT_BUDGET_US})"
+    )
 
 
 def test_import_time_parser_excludes_third_party_subtrees() -> None:

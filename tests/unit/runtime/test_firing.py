@@ -32,7 +32,13 @@ def test_plain_eventbridge_scheduled_event_is_a_schedule_firing() -> None:
 
 
 def test_unsubstituted_scheduler_attributes_fall_back_to_now_and_a_fresh_id() -> None:
-    event = {"cronplane": {"trigger": "schedule", "event_id": "<aws.scheduler.execution-id>", "scheduled_for": "<aws.scheduler.scheduled-time>"}}
+    event = {
+        "cronplane": {
+            "trigger": "schedule",
+            "event_id": "<aws.scheduler.execution-id>",
+            "scheduled_for": "<aws.scheduler.scheduled-time>",
+        }
+    }
     firing = Firing.from_event(event, DEFAULT, NOW)
     assert firing.scheduled_for == NOW and firing.run_id.startswith("20261127T160005Z-s")
 
@@ -46,11 +52,32 @@ def test_any_other_event_is_a_manual_run_with_that_payload() -> None:
 
 
 def test_manual_backfill_and_retry_envelopes_carry_their_run_ids() -> None:
-    manual = Firing.from_event({"cronplane": {"trigger": "manual", "run_id": "R1", "triggered_by": "arn:user/ana", "payload": {"x": 1}}}, DEFAULT, NOW)
-    assert (manual.run_id, manual.triggered_by, manual.payload, manual.scheduled_for) == ("R1", "arn:user/ana", {"x": 1}, None)
-    backfill = Firing.from_event({"cronplane": {"trigger": "backfill", "run_id": "20261126T090000Z-backfill", "scheduled_for": "2026-11-26T09:00:00Z"}}, DEFAULT, NOW)
+    manual = Firing.from_event(
+        {"cronplane": {"trigger": "manual", "run_id": "R1", "triggered_by": "arn:user/ana", "payload": {"x": 1}}},
+        DEFAULT,
+        NOW,
+    )
+    assert (manual.run_id, manual.triggered_by, manual.payload, manual.scheduled_for) == (
+        "R1",
+        "arn:user/ana",
+        {"x": 1},
+        None,
+    )
+    backfill = Firing.from_event(
+        {
+            "cronplane": {
+                "trigger": "backfill",
+                "run_id": "20261126T090000Z-backfill",
+                "scheduled_for": "2026-11-26T09:00:00Z",
+            }
+        },
+        DEFAULT,
+        NOW,
+    )
     assert backfill.trigger is Trigger.BACKFILL and backfill.payload == DEFAULT and backfill.scheduled_for.day == 26
-    retry = Firing.from_event({"cronplane": {"trigger": "retry", "run_id": "R3", "retry_of": "R0", "payload": {"y": 2}}}, DEFAULT, NOW)
+    retry = Firing.from_event(
+        {"cronplane": {"trigger": "retry", "run_id": "R3", "retry_of": "R0", "payload": {"y": 2}}}, DEFAULT, NOW
+    )
     assert (retry.trigger, retry.retry_of, retry.payload) == (Trigger.RETRY, "R0", {"y": 2})
     assert Firing.from_event({"cronplane": {"trigger": "manual"}}, DEFAULT, NOW).run_id.startswith("20261127T160005Z-m")
 
@@ -61,7 +88,11 @@ def test_continuation_envelope_round_trips() -> None:
     event = first.envelope_for_attempt(2, attempts, "2026-11-27T16:00:05Z", 1500)
     again = Firing.from_event(event, DEFAULT, NOW)
     assert (again.run_id, again.attempt, again.continuation, again.backoff_ms) == ("R1", 2, True, 1500)
-    assert list(again.prior_attempts) == attempts and again.payload == {"x": 1} and again.started_at == NOW.replace(second=5)
+    assert (
+        list(again.prior_attempts) == attempts
+        and again.payload == {"x": 1}
+        and again.started_at == NOW.replace(second=5)
+    )
     # The DLQ keeps the envelope as first delivered, without the hand-over bookkeeping.
     assert again.original_event == {"cronplane": {"trigger": "manual", "run_id": "R1", "payload": {"x": 1}}}
 

@@ -9,8 +9,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import ANY, Stubber
-from cronplane.runtime.exceptions import HistoryUnavailable
-from cronplane.runtime.store import DynamoRunStore
 from runtime_helpers import (
     TABLE,
     Env,
@@ -18,6 +16,9 @@ from runtime_helpers import (
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime.exceptions import HistoryUnavailable
+from cronplane.runtime.store import DynamoRunStore
 
 WRITES = ("put_item", "transact_write_items")
 
@@ -40,7 +41,12 @@ class ThrottledDynamo:
             if self.failures != 0:
                 self.failures -= 1
                 raise ClientError(
-                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds the allowed throughput."}},
+                    {
+                        "Error": {
+                            "Code": "ProvisionedThroughputExceededException",
+                            "Message": "Rate of requests exceeds the allowed throughput.",
+                        }
+                    },
                     name,
                 )
             return target(**kwargs)
@@ -80,7 +86,9 @@ def test_throttled_table_job_still_runs_and_its_record_is_logged(env: Env) -> No
 
 def test_throttled_table_failed_run_puts_its_record_into_the_dlq_message(env: Env) -> None:
     throttle(env, failures=-1)
-    record = env.wrapper(CALLS, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0}).handle(schedule_event(), FakeLambdaContext())
+    record = env.wrapper(CALLS, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0}).handle(
+        schedule_event(), FakeLambdaContext()
+    )
     assert record["status"] == "failed"
     [message] = env.dead_letters()
     assert message["record"] == record and len(message["record"]["attempts"]) == 2
@@ -97,7 +105,12 @@ def test_store_retries_the_exact_request_then_gives_up(aws: None) -> None:
     client = boto3.client("dynamodb", region_name="eu-west-1")
     sleeps: list[float] = []
     store = DynamoRunStore(client, TABLE, sleep=sleeps.append)
-    expected = {"TableName": TABLE, "Item": ANY, "ConditionExpression": "attribute_not_exists(run_id)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    expected = {
+        "TableName": TABLE,
+        "Item": ANY,
+        "ConditionExpression": "attribute_not_exists(run_id)",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
     with Stubber(client) as stub:
         for _ in range(3):
             stub.add_client_error("put_item", "ThrottlingException", expected_params=expected)
@@ -143,7 +156,9 @@ class LostAnswer:
 
 
 @pytest.mark.parametrize("concurrency, operation", [("allow", "put_item"), ("forbid", "transact_write_items")])
-def test_start_write_whose_answer_was_lost_is_not_mistaken_for_a_second_delivery(env: Env, concurrency: str, operation: str) -> None:
+def test_start_write_whose_answer_was_lost_is_not_mistaken_for_a_second_delivery(
+    env: Env, concurrency: str, operation: str
+) -> None:
     proxy = LostAnswer(env.client("dynamodb"), operation)
     env.clients["dynamodb"] = proxy
     wrapper = env.wrapper(CALLS, concurrency=concurrency)
@@ -157,7 +172,9 @@ def test_start_write_whose_answer_was_lost_is_not_mistaken_for_a_second_delivery
 def test_dead_letter_is_not_sent_again_after_a_read_timeout(env: Env) -> None:
     proxy = LostAnswer(env.client("sqs"), "send_message")
     env.clients["sqs"] = proxy
-    record = env.wrapper(CALLS, payload={"fail": True}, retry={"max_attempts": 1}).handle(schedule_event(), FakeLambdaContext())
+    record = env.wrapper(CALLS, payload={"fail": True}, retry={"max_attempts": 1}).handle(
+        schedule_event(), FakeLambdaContext()
+    )
     assert record["status"] == "failed"
     # The message reached the queue although its answer was lost: one message, not two.
     assert proxy.calls == 1 and len(env.dead_letters()) == 1
@@ -173,8 +190,11 @@ def test_hand_over_write_whose_answer_was_lost_still_hands_over(env: Env) -> Non
         def handler(event, context):
             raise ConnectionError("reset")
     """
-    wrapper = env.wrapper(source, retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10},
-                          clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)))
+    wrapper = env.wrapper(
+        source,
+        retry={"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10},
+        clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)),
+    )
     proxy = LostAnswer(env.client("dynamodb"), "put_item", lose=2)  # call 1 starts the run, 2 hands over
     wrapper.store.client = proxy  # type: ignore[attr-defined]
     record = wrapper.handle(schedule_event(), FakeLambdaContext(2_500))

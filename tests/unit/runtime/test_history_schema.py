@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import boto3
-from cronplane.names import HISTORY_INDEX
+
+from cronplane.manifest.names import HISTORY_INDEX
 from cronplane.runtime.history_schema import INDEX_NAME, create_table, table_definition
 
 
 def test_definition_matches_the_record_layout() -> None:
     definition = table_definition("acme-history")
     assert definition["BillingMode"] == "PAY_PER_REQUEST" and definition["SSESpecification"] == {"Enabled": True}
-    assert [(k["AttributeName"], k["KeyType"]) for k in definition["KeySchema"]] == [("job", "HASH"), ("run_id", "RANGE")]
+    assert [(k["AttributeName"], k["KeyType"]) for k in definition["KeySchema"]] == [
+        ("job", "HASH"),
+        ("run_id", "RANGE"),
+    ]
     [index] = definition["GlobalSecondaryIndexes"]
     assert index["IndexName"] == INDEX_NAME == HISTORY_INDEX
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi_pk", "run_id"] and index["Projection"] == {"ProjectionType": "ALL"}
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi_pk", "run_id"] and index["Projection"] == {
+        "ProjectionType": "ALL"
+    }
 
 
 def test_create_table_in_moto_with_ttl(aws: None) -> None:

@@ -7,9 +7,6 @@ import json
 import logging
 
 import pytest
-from cronplane.runtime import entry
-from cronplane.runtime.secrets import Scrubber
-from cronplane.runtime.wrapper import Clock
 from runtime_helpers import (
     Env,
     FakeLambdaContext,
@@ -17,6 +14,10 @@ from runtime_helpers import (
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime import entry
+from cronplane.runtime.secrets import Scrubber
+from cronplane.runtime.wrapper import Clock
 
 DB_PASSWORD = "s3cr3t-db-pass"
 API_TOKEN = "tok-9f8e7d6c5b"
@@ -61,7 +62,9 @@ def test_secrets_resolved_once_into_the_environment(secret_env: Env) -> None:
 
 def test_secret_values_never_reach_records_logs_or_the_dlq(secret_env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    wrapper = secret_env.wrapper(LEAKY, secrets=SPEC, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0})
+    wrapper = secret_env.wrapper(
+        LEAKY, secrets=SPEC, payload={"fail": True}, retry={"max_attempts": 2, "backoff_base": 0}
+    )
     failed = wrapper.handle(schedule_event("evt-1"), FakeLambdaContext())
     ok = wrapper.handle({"cronplane": {"trigger": "manual", "payload": {"fail": False}}}, FakeLambdaContext())
 
@@ -74,7 +77,9 @@ def test_secret_values_never_reach_records_logs_or_the_dlq(secret_env: Env, capl
 
 
 def test_unreadable_secret_fails_the_run_with_a_clear_message(env: Env) -> None:
-    settings = env.settings(env.job_module("def handler(event, context):\n    return 1\n"), secrets={"DB": "ssm:/missing"})
+    settings = env.settings(
+        env.job_module("def handler(event, context):\n    return 1\n"), secrets={"DB": "ssm:/missing"}
+    )
     wrapper = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append)
     record = wrapper.handle(schedule_event(), FakeLambdaContext())
     assert record["status"] == "failed" and len(record["attempts"]) == 1
@@ -82,7 +87,7 @@ def test_unreadable_secret_fails_the_run_with_a_clear_message(env: Env) -> None:
 
 
 def test_scrubber_masks_escaped_spellings_and_longest_first() -> None:
-    scrubber = Scrubber({"A": 'pa"ss\nword', "B": "pa\"ss"})
+    scrubber = Scrubber({"A": 'pa"ss\nword', "B": 'pa"ss'})
     assert scrubber.scrub(json.dumps({"v": 'pa"ss\nword'})) == '{"v": "***"}'
     assert scrubber.scrub('x pa"ss y') == "x *** y"
     assert Scrubber({"short": "abc"}).scrub("abc") == "abc"  # too short to mask safely
@@ -106,7 +111,9 @@ def test_fields_of_a_json_secret_are_masked_in_errors_tracebacks_prints_and_logs
     """Secrets Manager's usual JSON secret: the job uses one field; that field alone must not leak
     through the exception message, the chained exception, the traceback, a print or a log line."""
     password = "hunter2-pw-77"
-    env.client("secretsmanager").create_secret(Name="acme/db", SecretString=json.dumps({"username": "svc_acme", "password": password}))
+    env.client("secretsmanager").create_secret(
+        Name="acme/db", SecretString=json.dumps({"username": "svc_acme", "password": password})
+    )
     source = """
         import json, logging, os
         log = logging.getLogger("team.db")
@@ -132,9 +139,17 @@ def test_fields_of_a_json_secret_are_masked_in_errors_tracebacks_prints_and_logs
     printed = capsys.readouterr()
     [attempt] = record["attempts"]
     assert record["error"] == "ValueError: database refused password ***"
-    assert "KeyError: '***'" in attempt["traceback"] and "ValueError: database refused password ***" in attempt["traceback"]
+    assert (
+        "KeyError: '***'" in attempt["traceback"]
+        and "ValueError: database refused password ***" in attempt["traceback"]
+    )
     assert "login with *** failed" in caplog.text and "KeyError: '***'" in caplog.text
     assert "connecting as *** with ***" in printed.out
     assert json_like.lines and all("***" in line for line in json_like.lines)
-    everything = json.dumps([env.runs(), env.dead_letters(), env.lines, json_like.lines]) + caplog.text + printed.out + printed.err
+    everything = (
+        json.dumps([env.runs(), env.dead_letters(), env.lines, json_like.lines])
+        + caplog.text
+        + printed.out
+        + printed.err
+    )
     assert password not in everything and "svc_acme" not in everything

@@ -7,8 +7,6 @@ import json
 import random
 import threading
 
-from cronplane.runtime.records import parse_iso, scheduled_run_id
-from cronplane.runtime.wrapper import Clock
 from runtime_helpers import (
     FUNCTION_ARN,
     ROOT_JOBS,
@@ -18,6 +16,9 @@ from runtime_helpers import (
     env,  # noqa: F401 - the fixture
     schedule_event,
 )
+
+from cronplane.runtime.records import parse_iso, scheduled_run_id
+from cronplane.runtime.wrapper import Clock
 
 SUCCEED = """
     def handler(event, context):
@@ -69,7 +70,11 @@ def test_forbid_success_is_two_transactions_that_take_and_release_the_lock(env: 
 
 
 def test_failure_then_success_on_retry(env: Env) -> None:
-    wrapper = env.wrapper(FLAKY, payload={"fail_attempts": 1}, retry={"max_attempts": 3, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["ConnectionError"]})
+    wrapper = env.wrapper(
+        FLAKY,
+        payload={"fail_attempts": 1},
+        retry={"max_attempts": 3, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["ConnectionError"]},
+    )
     record = wrapper.handle(schedule_event(), FakeLambdaContext(60_000))
 
     assert record["status"] == "succeeded"
@@ -108,7 +113,9 @@ def test_non_retryable_and_unlisted_errors_fail_at_once(env: Env) -> None:
             raise KeyError("currency")
     """
     for kind, retry_on in (("bad-input", []), ("key", ["ConnectionError"])):
-        wrapper = env.wrapper(source, payload={"kind": kind}, retry={"max_attempts": 3, "backoff_base": 0, "retry_on": retry_on})
+        wrapper = env.wrapper(
+            source, payload={"kind": kind}, retry={"max_attempts": 3, "backoff_base": 0, "retry_on": retry_on}
+        )
         record = wrapper.handle({}, FakeLambdaContext())
         assert record["status"] == "failed" and len(record["attempts"]) == 1, kind
     assert len(env.dead_letters()) == 2 and env.sleeps == []
@@ -135,7 +142,9 @@ def test_attempt_that_cannot_fit_is_handed_to_a_continuation_invocation(env: Env
 
 def test_continuation_records_every_attempt_across_invocations_and_runs_once(env: Env) -> None:
     retry = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}
-    first = env.wrapper(FLAKY, payload={"fail_attempts": 1}, retry=retry, clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)))
+    first = env.wrapper(
+        FLAKY, payload={"fail_attempts": 1}, retry=retry, clock=Clock(sleep=env.sleeps.append, rng=random.Random(7))
+    )
     first.handle(schedule_event(), FakeLambdaContext(2_500))
     [continuation] = env.spy.events()
 
@@ -156,7 +165,9 @@ def test_continuation_records_every_attempt_across_invocations_and_runs_once(env
 def test_continuation_that_cannot_be_invoked_fails_the_run_with_its_dlq_message(env: Env) -> None:
     env.spy.status = 500
     retry = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}
-    wrapper = env.wrapper(FLAKY, payload={"fail_attempts": 1}, retry=retry, clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)))
+    wrapper = env.wrapper(
+        FLAKY, payload={"fail_attempts": 1}, retry=retry, clock=Clock(sleep=env.sleeps.append, rng=random.Random(7))
+    )
     record = wrapper.handle(schedule_event(), FakeLambdaContext(2_500))
     assert record["status"] == "failed" and env.runs()[0]["status"] == "failed"
     assert [m["status"] for m in env.dead_letters()] == ["failed"]
@@ -234,8 +245,13 @@ def test_same_firing_delivered_three_times_runs_once_and_records_each_extra_deli
     wrapper = env.wrapper(source)
     # A plain EventBridge scheduled event, delivered three times (at-least-once delivery); the
     # request ids share their first 8 characters, and the last one is a redelivered invocation.
-    event = {"id": "7bf73129-1428", "source": "aws.events", "detail-type": "Scheduled Event", "time": "2026-11-27T09:00:00Z",
-             "resources": ["arn:aws:events:eu-west-1:123456789012:rule/acme-job"]}
+    event = {
+        "id": "7bf73129-1428",
+        "source": "aws.events",
+        "detail-type": "Scheduled Event",
+        "time": "2026-11-27T09:00:00Z",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/acme-job"],
+    }
     first = wrapper.handle(event, FakeLambdaContext(request_id="aaaaaaaa-1111"))
     second = wrapper.handle(event, FakeLambdaContext(request_id="bbbbbbbb-2222"))
     third = wrapper.handle(event, FakeLambdaContext(request_id="bbbbbbbb-3333"))
@@ -249,7 +265,9 @@ def test_same_firing_delivered_three_times_runs_once_and_records_each_extra_deli
     assert third["run_id"] == f"{first['run_id']}~dup-bbbbbbbb-3333"
     assert fourth["run_id"].startswith(f"{first['run_id']}~dup-bbbbbbbb-3333-")
     stored = sorted((r["run_id"], r["status"]) for r in env.runs())
-    assert stored == sorted([(first["run_id"], "succeeded")] + [(d["run_id"], "duplicate") for d in (second, third, fourth)])
+    assert stored == sorted(
+        [(first["run_id"], "succeeded")] + [(d["run_id"], "duplicate") for d in (second, third, fourth)]
+    )
 
 
 def test_forbid_overlap_is_skipped_with_the_run_it_yielded_to(env: Env) -> None:
@@ -265,7 +283,9 @@ def test_forbid_overlap_is_skipped_with_the_run_it_yielded_to(env: Env) -> None:
     wrapper = env.wrapper(source, concurrency="forbid")
     started, gate = (wrapper.job_function.__globals__[n] for n in ("STARTED", "GATE"))
     results: list[dict] = []
-    first = threading.Thread(target=lambda: results.append(wrapper.handle(schedule_event("evt-1"), FakeLambdaContext())))
+    first = threading.Thread(
+        target=lambda: results.append(wrapper.handle(schedule_event("evt-1"), FakeLambdaContext()))
+    )
     first.start()
     try:
         assert started.wait(10)
@@ -286,14 +306,29 @@ def test_forbid_overlap_is_skipped_with_the_run_it_yielded_to(env: Env) -> None:
 
 def test_forbid_takes_over_an_expired_lock(env: Env) -> None:
     ddb = env.client("dynamodb")
-    ddb.put_item(TableName="acme-history", Item={"job": {"S": "acme-job"}, "run_id": {"S": "~lock"}, "holder": {"S": "20261126T000000Z-dead"}, "expires_at": {"N": "1000"}})
+    ddb.put_item(
+        TableName="acme-history",
+        Item={
+            "job": {"S": "acme-job"},
+            "run_id": {"S": "~lock"},
+            "holder": {"S": "20261126T000000Z-dead"},
+            "expires_at": {"N": "1000"},
+        },
+    )
     record = env.wrapper(SUCCEED, concurrency="forbid").handle(schedule_event(), FakeLambdaContext())
     assert record["status"] == "succeeded"
 
 
 def test_manual_run_uses_the_override_payload_and_records_who_triggered_it(env: Env) -> None:
     wrapper = env.wrapper(SUCCEED)
-    event = {"cronplane": {"trigger": "manual", "run_id": "20261127T100000Z-mabc1234", "triggered_by": "arn:aws:iam::123456789012:user/ana", "payload": {"batch": 1}}}
+    event = {
+        "cronplane": {
+            "trigger": "manual",
+            "run_id": "20261127T100000Z-mabc1234",
+            "triggered_by": "arn:aws:iam::123456789012:user/ana",
+            "payload": {"batch": 1},
+        }
+    }
     record = wrapper.handle(event, FakeLambdaContext())
     assert record["run_id"] == "20261127T100000Z-mabc1234" and record["trigger"] == "manual"
     assert record["triggered_by"] == "arn:aws:iam::123456789012:user/ana" and record["scheduled_for"] is None
@@ -313,9 +348,16 @@ def test_job_receives_the_context_fields(env: Env) -> None:
     """
     record = env.wrapper(source).handle(schedule_event(), FakeLambdaContext(45_000, request_id="req-1"))
     assert json.loads(record["result"]) == {
-        "request_id": "req-1", "aws_request_id": "req-1", "function_name": "acme-job", "memory": 256,
-        "remaining": 45_000, "run_id": record["run_id"], "trigger": "schedule", "attempt": 1,
-        "scheduled_for": "2026-11-27T09:00:00+00:00", "job": "acme-job",
+        "request_id": "req-1",
+        "aws_request_id": "req-1",
+        "function_name": "acme-job",
+        "memory": 256,
+        "remaining": 45_000,
+        "run_id": record["run_id"],
+        "trigger": "schedule",
+        "attempt": 1,
+        "scheduled_for": "2026-11-27T09:00:00+00:00",
+        "job": "acme-job",
     }
 
 
@@ -336,7 +378,9 @@ def test_one_emf_metric_line_per_run(env: Env) -> None:
     directive = metric["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "cronplane" and directive["Dimensions"] == [["Job"]]
     assert {m["Name"] for m in directive["Metrics"]} >= {"Succeeded", "Failed", "TimedOut", "Duration"}
-    assert metric["Job"] == "acme-job" and metric["Succeeded"] == 1 and metric["Failed"] == 0 and metric["Duration"] >= 0
+    assert (
+        metric["Job"] == "acme-job" and metric["Succeeded"] == 1 and metric["Failed"] == 0 and metric["Duration"] >= 0
+    )
 
 
 def test_setup_failure_is_recorded_as_a_failed_run(env: Env) -> None:
@@ -352,7 +396,13 @@ def test_setup_failure_is_recorded_as_a_failed_run(env: Env) -> None:
 
 def test_forbid_continuation_keeps_the_lock_across_the_hand_over(env: Env) -> None:
     retry = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}
-    wrapper = env.wrapper(FLAKY, payload={"fail_attempts": 1}, retry=retry, concurrency="forbid", clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)))
+    wrapper = env.wrapper(
+        FLAKY,
+        payload={"fail_attempts": 1},
+        retry=retry,
+        concurrency="forbid",
+        clock=Clock(sleep=env.sleeps.append, rng=random.Random(7)),
+    )
     handed = wrapper.handle(schedule_event(), FakeLambdaContext(2_500))
     # Between the hand-over and the continuation, another firing still yields to this run.
     other = wrapper.handle(schedule_event("evt-2", "2026-11-27T09:15:00Z"), FakeLambdaContext())
@@ -364,10 +414,21 @@ def test_forbid_continuation_keeps_the_lock_across_the_hand_over(env: Env) -> No
 
 
 def test_dlq_replay_records_what_it_retries(env: Env) -> None:
-    event = {"cronplane": {"trigger": "retry", "run_id": "20261127T110000Z-r1234567", "retry_of": "20261127T090000Z-abcd1234",
-                           "payload": {"batch": 2}, "triggered_by": "arn:aws:iam::123456789012:user/ana"}}
+    event = {
+        "cronplane": {
+            "trigger": "retry",
+            "run_id": "20261127T110000Z-r1234567",
+            "retry_of": "20261127T090000Z-abcd1234",
+            "payload": {"batch": 2},
+            "triggered_by": "arn:aws:iam::123456789012:user/ana",
+        }
+    }
     record = env.wrapper(SUCCEED).handle(event, FakeLambdaContext())
-    assert (record["trigger"], record["retry_of"], record["status"]) == ("retry", "20261127T090000Z-abcd1234", "succeeded")
+    assert (record["trigger"], record["retry_of"], record["status"]) == (
+        "retry",
+        "20261127T090000Z-abcd1234",
+        "succeeded",
+    )
     assert json.loads(record["result"])["got"] == {"batch": 2}
 
 
@@ -376,11 +437,18 @@ def test_the_example_invoice_sync_job_succeeds_on_its_retry(env: Env, monkeypatc
     settings = env.settings(
         "billing.invoice_sync:handler",
         payload={"fail_attempts": 1, "batch_size": 25},
-        retry={"max_attempts": 3, "backoff_base": 1, "backoff_cap": 10, "retry_on": ["ConnectionError", "TimeoutError"]},
+        retry={
+            "max_attempts": 3,
+            "backoff_base": 1,
+            "backoff_cap": 10,
+            "retry_on": ["ConnectionError", "TimeoutError"],
+        },
     )
     from cronplane.runtime import entry
 
-    record = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append).handle(schedule_event(), FakeLambdaContext())
+    record = entry.build(settings, env.client, clock=Clock(sleep=env.sleeps.append), emit=env.lines.append).handle(
+        schedule_event(), FakeLambdaContext()
+    )
     assert record["status"] == "succeeded" and json.loads(record["result"]) == {"synced": 25, "attempt": 2}
     assert record["attempts"][0]["error_type"] == "ProviderUnavailable"
 

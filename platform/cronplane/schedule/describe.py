@@ -27,7 +27,7 @@ def describe_cron(fields: tuple[str, ...]) -> str:
         options.verbose = False
         text = " ".join(("0", minute, hour, dom, month, dow, year))
         description = str(ExpressionDescriptor(text, options).get_description())
-    except Exception:  # noqa: BLE001 - a description must never break list/next
+    except Exception:
         return f"cron({' '.join(fields)})"
     # cron-descriptor says "starting at 1 minutes past the hour" for cron(1/10 ...)
     return re.sub(r"\b1 (minute|hour|day|month|year)s\b", r"1 \1", description)

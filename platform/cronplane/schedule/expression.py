@@ -11,23 +11,23 @@ and backfill (``fire_times_between``). The stages live in ``cronplane.schedules`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from itertools import islice
-from typing import Iterator
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronplane.errors import ScheduleError
-from cronplane.schedules import describe as wording
-from cronplane.schedules.cron import CRON_EXAMPLE, FIELD_ORDER, MONTH_NAMES, CronSpec, parse_cron_fields
-from cronplane.schedules.search import iter_fire_times, wall_to_instant
-from cronplane.schedules.unix import expand_macro, unix_to_aws_fields
+from cronplane.schedule import describe as wording
+from cronplane.schedule.cron import CRON_EXAMPLE, FIELD_ORDER, MONTH_NAMES, CronSpec, parse_cron_fields
+from cronplane.schedule.search import iter_fire_times, wall_to_instant
+from cronplane.schedule.unix import expand_macro, unix_to_aws_fields
 
 __all__ = ["Schedule", "ScheduleError", "ScheduleKind", "parse_schedule", "zone_for"]
 
-UTC = dt_timezone.utc
+UTC = UTC
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RATE_SECONDS = 36_500 * 86400  # 100 years
@@ -82,9 +82,7 @@ class Schedule:
             naive_zone = None if zone is UTC else zone
             yield from iter_fire_times(_cron_spec(self.expression), naive_zone, after)
 
-    def next_fire_times(
-        self, after: datetime, count: int, anchor: datetime | None = None
-    ) -> list[datetime]:
+    def next_fire_times(self, after: datetime, count: int, anchor: datetime | None = None) -> list[datetime]:
         return list(islice(self.iter_fire_times(after, anchor), max(count, 0)))
 
     def fire_times_between(
@@ -127,13 +125,11 @@ class Schedule:
         if self.kind == ScheduleKind.AT:
             return None
         times = self.next_fire_times(datetime.now(UTC), 1000)
-        gaps = [int((b - a).total_seconds()) for a, b in zip(times, times[1:])]
+        gaps = [int((b - a).total_seconds()) for a, b in pairwise(times)]
         return min(gaps) if gaps else None
 
 
-def parse_schedule(
-    text: str, timezone: str | None = None, now: datetime | None = None
-) -> Schedule:
+def parse_schedule(text: str, timezone: str | None = None, now: datetime | None = None) -> Schedule:
     """Validate a schedule as EventBridge would, plus what EventBridge only finds out later
     (a schedule that can never fire, an at() in the past). ``now`` defaults to the clock."""
     if not isinstance(text, str) or not text.strip():
@@ -184,8 +180,7 @@ def zone_for(timezone: str | None) -> tzinfo:
     )
     hint = f"; did you mean {guess}?" if guess else ""
     raise ScheduleError(
-        f"unknown timezone {timezone!r}{hint} Use an IANA name such as Europe/Berlin, "
-        "America/New_York or UTC"
+        f"unknown timezone {timezone!r}{hint} Use an IANA name such as Europe/Berlin, America/New_York or UTC"
     )
 
 
@@ -198,9 +193,7 @@ def _unix_or_explain(stripped: str, source: str) -> list[str]:
             f"{source}: six bare fields: EventBridge cron ({FIELD_ORDER}) is written "
             f"cron({' '.join(fields)}); there is no seconds field, schedules run at most once a minute"
         )
-    raise ScheduleError(
-        f"{source}: not a schedule ({len(fields)} fields); write one of: {ACCEPTED}"
-    )
+    raise ScheduleError(f"{source}: not a schedule ({len(fields)} fields); write one of: {ACCEPTED}")
 
 
 def _parse_rate(stripped: str, source: str) -> str:
@@ -211,8 +204,7 @@ def _parse_rate(stripped: str, source: str) -> str:
     singular = unit[:-1] if unit.endswith("s") else unit
     if singular in ("second", "sec"):
         raise ScheduleError(
-            f"{source}: EventBridge runs schedules at most once a minute; "
-            "the fastest is rate(1 minute)"
+            f"{source}: EventBridge runs schedules at most once a minute; the fastest is rate(1 minute)"
         )
     if singular not in UNIT_SECONDS:
         raise ScheduleError(
@@ -220,9 +212,7 @@ def _parse_rate(stripped: str, source: str) -> str:
             "(for weeks write rate(7 days) or a cron())"
         )
     if not re.fullmatch(r"[0-9]+", number) or int(number) == 0:
-        raise ScheduleError(
-            f"{source}: the number in rate() must be a whole number of at least 1, got {number!r}"
-        )
+        raise ScheduleError(f"{source}: the number in rate() must be a whole number of at least 1, got {number!r}")
     value = int(number)
     if value * UNIT_SECONDS[singular] > MAX_RATE_SECONDS:
         # Such a job never runs in practice, and the date arithmetic of its fire times overflows.
@@ -280,27 +270,19 @@ def _never_fires_reason(schedule: Schedule, now: datetime) -> str:
     spec = _cron_spec(schedule.expression)
     year_now = now.astimezone(schedule.zone).year
     if max(spec.years) < year_now:
-        return (
-            f"year {spec.fields[5]} is wholly in the past (it is {year_now} now): "
-            "the schedule would never fire"
-        )
+        return f"year {spec.fields[5]} is wholly in the past (it is {year_now} now): the schedule would never fire"
     dom = spec.day_of_month
     first_day = min(dom.days) if dom and dom.days else (dom.nearest_weekday if dom else None)
     if first_day is not None and all(first_day > _MAX_DAYS[m - 1] for m in spec.months):
         names = {number: name for name, number in MONTH_NAMES.items()}
         months = ", ".join(names[m] for m in spec.months)
-        return (
-            f"day-of-month {spec.fields[2]} never occurs in {months}: the schedule would never fire"
-        )
+        return f"day-of-month {spec.fields[2]} never occurs in {months}: the schedule would never fire"
     if max(spec.years) == year_now:
         return (
             f"every time it matches in {year_now} has passed (now {now.astimezone(UTC):%Y-%m-%d %H:%M} UTC): "
             "the schedule would never fire again"
         )
-    return (
-        f"no time from now ({now:%Y-%m-%d}) to the end of 2199 matches it: "
-        "the schedule would never fire"
-    )
+    return f"no time from now ({now:%Y-%m-%d}) to the end of 2199 matches it: the schedule would never fire"
 
 
 def _aware(moment: datetime) -> datetime:

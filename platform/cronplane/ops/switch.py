@@ -5,15 +5,15 @@ resume to switch it, and by audit to learn whether it is enabled and since when 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cronplane import names
 from cronplane.errors import AwsError
-from cronplane.models import Job, Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest
 
 # get_schedule returns these next to the definition; update_schedule rejects them.
 _SCHEDULE_READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
@@ -41,7 +41,7 @@ class TriggerState:
 
 def expected_kind(manifest: Manifest, job: Job) -> TriggerKind:
     """What deploy creates for the job (the manifest's own rule for it)."""
-    from cronplane.manifest import on_scheduler
+    from cronplane.manifest.loader import on_scheduler
 
     return TriggerKind.SCHEDULE if on_scheduler(manifest, job) else TriggerKind.RULE
 
@@ -52,7 +52,9 @@ def find_trigger(clients: Any, manifest: Manifest, job: Job) -> TriggerState | N
     first = expected_kind(manifest, job)
     order = [first, TriggerKind.RULE if first is TriggerKind.SCHEDULE else TriggerKind.SCHEDULE]
     for kind in order:
-        state = _read_rule(clients, manifest, job) if kind is TriggerKind.RULE else _read_schedule(clients, manifest, job)
+        state = (
+            _read_rule(clients, manifest, job) if kind is TriggerKind.RULE else _read_schedule(clients, manifest, job)
+        )
         if state is not None:
             return state
     return None
@@ -76,7 +78,7 @@ def _read_schedule(clients: Any, manifest: Manifest, job: Job) -> TriggerState |
         return None
     created = schedule.get("CreationDate")
     if isinstance(created, datetime):
-        created = created.astimezone(timezone.utc)
+        created = created.astimezone(UTC)
     return TriggerState(TriggerKind.SCHEDULE, name, group, schedule.get("State") == "ENABLED", created)
 
 

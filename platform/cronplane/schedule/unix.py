@@ -96,8 +96,7 @@ def _unix_day(token: str, text: str, source: str) -> int:
     if re.fullmatch(r"[0-9]+", token) and int(token) <= 7:
         return int(token)
     raise ScheduleError(
-        f"{source}: day-of-week {token!r} is out of range: Unix cron allows 0-7 "
-        "(0 and 7 = Sunday) or SUN-SAT"
+        f"{source}: day-of-week {token!r} is out of range: Unix cron allows 0-7 (0 and 7 = Sunday) or SUN-SAT"
     )
 
 

@@ -14,13 +14,13 @@ back) fires once, at its first occurrence.
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone, tzinfo
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
-from typing import Iterator
 
-from cronplane.schedules.cron import CronSpec, DayOfMonthRule, DayOfWeekRule
+from cronplane.schedule.cron import CronSpec, DayOfMonthRule, DayOfWeekRule
 
-UTC = timezone.utc
+UTC = UTC
 # Widest UTC-offset jump of any zone at a DST change (2 h historically, e.g. Antarctica/Troll);
 # the walk starts this much earlier in wall time so no firing near a transition is missed.
 _DST_SLACK = timedelta(hours=3)
@@ -73,9 +73,7 @@ def _week_days(rule: DayOfWeekRule, year: int, month: int, length: int) -> tuple
     if rule.last_of_month is not None:
         last = aws_weekday(year, month, length)
         return (length - (last - rule.last_of_month) % 7,)
-    return tuple(
-        day for day in range(1, length + 1) if (first - 1 + day - 1) % 7 + 1 in rule.weekdays
-    )
+    return tuple(day for day in range(1, length + 1) if (first - 1 + day - 1) % 7 + 1 in rule.weekdays)
 
 
 def iter_wall_times(spec: CronSpec, after: datetime) -> Iterator[datetime]:

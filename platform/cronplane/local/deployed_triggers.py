@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -67,7 +67,12 @@ class Trigger:
 
 def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, Any] | None = None) -> list[Trigger]:
     """Every scheduled rule (default bus) and every Scheduler schedule, with their targets."""
-    triggers = [_rule_trigger(events, rule) for page in events.get_paginator("list_rules").paginate() for rule in page["Rules"] if rule.get("ScheduleExpression")]
+    triggers = [
+        _rule_trigger(events, rule)
+        for page in events.get_paginator("list_rules").paginate()
+        for rule in page["Rules"]
+        if rule.get("ScheduleExpression")
+    ]
     if scheduler is not None:
         cache = {} if cache is None else cache
         summaries = [s for page in scheduler.get_paginator("list_schedules").paginate() for s in page["Schedules"]]
@@ -75,14 +80,18 @@ def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, An
             # get_schedule only when the schedule changed: the summary has no expression.
             stamp = (summary.get("GroupName"), summary["Name"], str(summary.get("LastModificationDate")))
             if stamp not in cache:
-                cache[stamp] = scheduler.get_schedule(Name=summary["Name"], GroupName=summary.get("GroupName") or "default")
+                cache[stamp] = scheduler.get_schedule(
+                    Name=summary["Name"], GroupName=summary.get("GroupName") or "default"
+                )
             triggers.append(_schedule_trigger(cache[stamp], summary.get("State")))
     return triggers
 
 
 def _rule_trigger(events: Any, rule: dict[str, Any]) -> Trigger:
     targets = []
-    for page in events.get_paginator("list_targets_by_rule").paginate(Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")):
+    for page in events.get_paginator("list_targets_by_rule").paginate(
+        Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")
+    ):
         for t in page["Targets"]:
             transformer = t.get("InputTransformer") or {}
             targets.append(
@@ -117,7 +126,15 @@ def _schedule_trigger(schedule: dict[str, Any], state: str | None) -> Trigger:
         enabled=(state or schedule.get("State", "ENABLED")) == "ENABLED",
         start_date=_as_datetime(schedule.get("StartDate")),
         end_date=_as_datetime(schedule.get("EndDate")),
-        targets=(Target(arn=target["Arn"], input=target.get("Input"), dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn")),) if target.get("Arn") else (),
+        targets=(
+            Target(
+                arn=target["Arn"],
+                input=target.get("Input"),
+                dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+            ),
+        )
+        if target.get("Arn")
+        else (),
     )
 
 
@@ -125,16 +142,18 @@ def _as_datetime(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     return parse_iso(str(value))
 
 
 # -- what AWS delivers -----------------------------------------------------------------------
 
 
-def scheduled_event(trigger: Trigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None) -> dict[str, Any]:
+def scheduled_event(
+    trigger: Trigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None
+) -> dict[str, Any]:
     """The event EventBridge puts on the bus when a scheduled rule fires."""
     return {
         "version": "0",
@@ -215,7 +234,9 @@ def json_path(document: Any, path: str) -> Any:
     return current
 
 
-def scheduler_input(trigger: Trigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1) -> str:
+def scheduler_input(
+    trigger: Trigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1
+) -> str:
     """A Scheduler target's Input with its context attributes filled in, as plain text."""
     text = target.input if target.input is not None else "{}"
     attributes = {

@@ -17,7 +17,15 @@ from pathlib import Path, PurePosixPath
 
 SPEC_EXAMPLE = "billing/nightly_report.py:handler"
 # Top-level names a team folder must not take: what the wrapper and Python itself import.
-SHADOWED_TOP_LEVEL = frozenset(sys.stdlib_module_names) | {"cronplane", "boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil"}
+SHADOWED_TOP_LEVEL = frozenset(sys.stdlib_module_names) | {
+    "cronplane",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "urllib3",
+    "jmespath",
+    "dateutil",
+}
 
 
 @dataclass(frozen=True)
@@ -51,27 +59,39 @@ def parse_handler(spec: str) -> HandlerRef:
     if ".." in parts:
         raise HandlerProblem(f"{spec!r} leaves the jobs/ folder ('..'); handler files must live under jobs/")
     if len(parts) < 2:
-        raise HandlerProblem(f"{spec!r}: a handler file lives in a team folder, jobs/<team>/<file>.py (e.g. {SPEC_EXAMPLE})")
+        raise HandlerProblem(
+            f"{spec!r}: a handler file lives in a team folder, jobs/<team>/<file>.py (e.g. {SPEC_EXAMPLE})"
+        )
     if not parts[-1].endswith(".py"):
         raise HandlerProblem(f"{spec!r}: the handler file must be a .py file")
     # Lambda imports "team.module" from the zip, so every part must be a Python identifier.
-    for part in parts[:-1] + [parts[-1][: -len(".py")]]:
+    for part in [*parts[:-1], parts[-1][: -len(".py")]]:
         if not part.isidentifier():
-            raise HandlerProblem(f"{spec!r}: {part!r} cannot be imported as a Python module name "
-                                 "(use letters, digits and _, e.g. nightly_report.py)")
+            raise HandlerProblem(
+                f"{spec!r}: {part!r} cannot be imported as a Python module name "
+                "(use letters, digits and _, e.g. nightly_report.py)"
+            )
     if not function.isidentifier():
         raise HandlerProblem(f"{spec!r}: {function!r} is not a Python function name")
     # The team folder sits at the root of the Lambda zip, ahead of the standard library and
     # the runtime on sys.path: a folder named json would break `import json` everywhere.
     if parts[0] in SHADOWED_TOP_LEVEL:
-        raise HandlerProblem(f"{spec!r}: a team folder named {parts[0]!r} would hide the {parts[0]!r} module that Python or the "
-                             "cronplane runtime imports (the job could not even start in Lambda); rename the folder")
+        raise HandlerProblem(
+            f"{spec!r}: a team folder named {parts[0]!r} would hide the {parts[0]!r} module that Python or the "
+            "cronplane runtime imports (the job could not even start in Lambda); rename the folder"
+        )
     # packaging leaves tests out of every zip (as it does here), so such a handler could never run.
     name = parts[-1]
-    if any(p in ("tests", "__pycache__") for p in parts[:-1]) or name == "conftest.py" \
-            or name.startswith("test_") or name.endswith("_test.py"):
-        raise HandlerProblem(f"{spec!r}: test files (tests/, test_*.py, *_test.py, conftest.py) are never packaged, "
-                             "so this handler could not run; move the function to a module that is not a test")
+    if (
+        any(p in ("tests", "__pycache__") for p in parts[:-1])
+        or name == "conftest.py"
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+    ):
+        raise HandlerProblem(
+            f"{spec!r}: test files (tests/, test_*.py, *_test.py, conftest.py) are never packaged, "
+            "so this handler could not run; move the function to a module that is not a test"
+        )
     return HandlerRef("/".join(parts), function)
 
 
@@ -100,7 +120,9 @@ class HandlerChecker:
         where = f"jobs/{ref.file}"
         path = self.jobs_dir / ref.file
         if not self.jobs_dir.is_dir():
-            raise HandlerProblem(f"there is no jobs/ folder next to the manifest ({self.jobs_dir}); handler files live in jobs/<team>/")
+            raise HandlerProblem(
+                f"there is no jobs/ folder next to the manifest ({self.jobs_dir}); handler files live in jobs/<team>/"
+            )
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):
@@ -130,19 +152,25 @@ class HandlerChecker:
     def _check_function(tree: ast.Module, ref: HandlerRef, where: str) -> None:
         found: ast.stmt | None = None
         for node in tree.body:  # the last binding wins at import time, as in Python
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == ref.function:
-                found = node
-            elif _assigns(node, ref.function):
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == ref.function
+            ) or _assigns(node, ref.function):
                 found = node
         if found is None:
-            raise HandlerProblem(f"{where} defines no function {ref.function!r} at module level "
-                                 f"(add: def {ref.function}(event, context): ...)")
+            raise HandlerProblem(
+                f"{where} defines no function {ref.function!r} at module level "
+                f"(add: def {ref.function}(event, context): ...)"
+            )
         if isinstance(found, ast.AsyncFunctionDef):
-            raise HandlerProblem(f"{where}:{found.lineno}: {ref.function} is 'async def'; Lambda calls handlers "
-                                 "synchronously, make it a plain def")
+            raise HandlerProblem(
+                f"{where}:{found.lineno}: {ref.function} is 'async def'; Lambda calls handlers "
+                "synchronously, make it a plain def"
+            )
         if not isinstance(found, ast.FunctionDef):
-            raise HandlerProblem(f"{where}:{found.lineno}: {ref.function} is not defined with def, so it cannot be "
-                                 f"checked without running team code; write def {ref.function}(event, context):")
+            raise HandlerProblem(
+                f"{where}:{found.lineno}: {ref.function} is not defined with def, so it cannot be "
+                f"checked without running team code; write def {ref.function}(event, context):"
+            )
         _check_signature(found, where)
 
 
@@ -165,12 +193,14 @@ def _check_signature(func: ast.FunctionDef, where: str) -> None:
     args = func.args
     positional = [a.arg for a in args.posonlyargs + args.args]
     required = len(positional) - len(args.defaults)
-    required_kwonly = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None]
+    required_kwonly = [a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=False) if d is None]
     shape = f"{func.name}({', '.join(positional + ([f'*{args.vararg.arg}'] if args.vararg else []))})"
     accepts_two = len(positional) >= 2 or args.vararg is not None
     if required > 2 or not accepts_two or required_kwonly:
         extra = f" and requires keyword arguments {', '.join(required_kwonly)}" if required_kwonly else ""
         count = required if required > 2 else len(positional)
-        raise HandlerProblem(f"{where}:{func.lineno}: {shape} takes {count} positional parameter"
-                             f"{'' if count == 1 else 's'}{extra}; Lambda calls it with exactly two: "
-                             f"def {func.name}(event, context)")
+        raise HandlerProblem(
+            f"{where}:{func.lineno}: {shape} takes {count} positional parameter"
+            f"{'' if count == 1 else 's'}{extra}; Lambda calls it with exactly two: "
+            f"def {func.name}(event, context)"
+        )

@@ -1,4 +1,5 @@
-"""The parts of the schedule engine. The public API is ``cronplane.schedule``; these modules
+"""Stage 2: schedule expressions (EventBridge cron / rate / at, Unix cron). The public API is
+``cronplane.schedule.expression`` (``parse_schedule``, next fire times, lint); the other modules
 are its stages:
 
 - ``cron``: parse and validate the six EventBridge cron fields into a ``CronSpec``;

@@ -5,7 +5,7 @@ ISO time. Callers turn a ValueError into the error of their own command."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -19,4 +19,4 @@ def parse_age_or_time(text: str, now: datetime) -> datetime:
     if match:
         return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

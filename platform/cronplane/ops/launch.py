@@ -1,5 +1,5 @@
 """Starting a run of a deployed job from the ops commands (backfill, DLQ replay): the
-envelopes and one asynchronous Invoke per run, through ``cronplane.invoke`` (run-now's layer).
+envelopes and one asynchronous Invoke per run, through ``cronplane.runs.invoke`` (run-now's layer).
 
 Accepted means Lambda answered 202: the event is queued and will run, which is what DLQ replay
 waits for before deleting a message. A refused invoke is a result here, not an exception, so
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from cronplane import invoke
 from cronplane.errors import CronplaneError
-from cronplane.models import Manifest
+from cronplane.manifest.models import Manifest
+from cronplane.runs import invoke
 
 ACCEPTED = 202  # Lambda's answer to an InvocationType=Event request it has queued
 
@@ -25,7 +25,9 @@ def backfill_envelope(run_id: str, scheduled_for: datetime, triggered_by: str) -
 def retry_envelope(run_id: str, retry_of: str, payload: Any, triggered_by: str) -> dict[str, Any]:
     """A new run that re-does ``retry_of``. A DLQ message without a payload override (None)
     replays with the job's configured payload, as the failed scheduled run had."""
-    return invoke.retry_envelope(retry_of, invoke.NO_PAYLOAD if payload is None else payload, triggered_by, run_id=run_id)
+    return invoke.retry_envelope(
+        retry_of, invoke.NO_PAYLOAD if payload is None else payload, triggered_by, run_id=run_id
+    )
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
 
-from cronplane import names
-from cronplane.models import Job, Manifest, TriggerMode
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest, TriggerMode
 
 RUNTIME = "python3.12"
 ENTRY_HANDLER = "cronplane.runtime.entry.handler"
@@ -256,7 +256,7 @@ def desired_state(
 
 
 def job_resources(manifest: Manifest, job: Job, arns: _Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:
-    from cronplane import iam
+    from cronplane.build import iam
 
     ns = manifest.namespace
     tags = base_tags(manifest, job)

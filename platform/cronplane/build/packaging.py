@@ -34,8 +34,8 @@ from pathlib import Path, PurePosixPath
 
 import cronplane
 from cronplane.errors import CronplaneError
-from cronplane.models import Job, Manifest
-from cronplane.requirements_cache import (
+from cronplane.manifest.models import Job, Manifest
+from cronplane.build.requirements import (
     DEFAULT_CACHE_DIR,
     Requirements,
     RequirementsError,

@@ -15,24 +15,30 @@ import datetime as dt
 import difflib
 import functools
 import json
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from cronplane.errors import Problem
-from cronplane.yamlload import Path, YamlDocument, dotted
+from cronplane.manifest.yamlload import Path, YamlDocument, dotted
 
 _TYPE_WORDS = {
-    "string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-    "object": "a mapping", "array": "a list", "null": "empty",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
 }
 
 
 @functools.cache
 def _schema() -> dict[str, Any]:
-    text = resources.files("cronplane").joinpath("schema/jobs.schema.json").read_text(encoding="utf-8")
+    text = resources.files("cronplane").joinpath("manifest/jobs.schema.json").read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -56,8 +62,11 @@ def schema_problems(doc: YamlDocument, file: str) -> list[Problem]:
         found.extend((path, keyword, message) for path, message in _translate(error))
     # A value of the wrong type fails its range/pattern checks too; only the type matters then.
     mistyped = {path for path, keyword, _ in found if keyword == "type"}
-    problems = [Problem(file, doc.line_of(path), dotted(path), message)
-                for path, keyword, message in found if keyword == "type" or path not in mistyped]
+    problems = [
+        Problem(file, doc.line_of(path), dotted(path), message)
+        for path, keyword, message in found
+        if keyword == "type" or path not in mistyped
+    ]
     return list(dict.fromkeys(problems))
 
 
@@ -70,9 +79,12 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
     secret = bool(sub.get("x-secret"))
     if "propertyNames" in error.absolute_schema_path:
         # jsonschema reports a bad key with the mapping's path and the key as instance.
-        path = path + (str(value),)
-    fields = {"value": "this value" if secret else show(value), "type": describe_type(value),
-              "length": len(value) if isinstance(value, (str, list, dict)) else ""}
+        path = (*path, str(value))
+    fields = {
+        "value": "this value" if secret else show(value),
+        "type": describe_type(value),
+        "length": len(value) if isinstance(value, (str, list, dict)) else "",
+    }
     if keyword in templates:
         yield path, templates[keyword].format(**fields)
         return
@@ -88,7 +100,7 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
         allowed = sorted(allowed_keys(sub))
         for key in value if isinstance(value, dict) else ():
             if key not in allowed:
-                yield path + (key,), unknown_key_message(key, allowed, where=path)
+                yield (*path, key), unknown_key_message(key, allowed, where=path)
     elif keyword == "type":
         yield path, type_message(error.validator_value, value, secret)
     elif keyword == "enum":
@@ -100,7 +112,12 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
     elif keyword in ("maximum", "exclusiveMaximum"):
         yield path, f"{fields['value']} is more than the maximum of {error.validator_value}"
     elif keyword == "minLength":
-        yield path, "must not be empty" if value == "" else f"is {len(value)} characters; at least {error.validator_value} needed"
+        yield (
+            path,
+            "must not be empty"
+            if value == ""
+            else f"is {len(value)} characters; at least {error.validator_value} needed",
+        )
     elif keyword == "maxLength":
         yield path, f"is {len(value)} characters; at most {error.validator_value} allowed"
     elif keyword == "pattern":
@@ -138,7 +155,7 @@ def allowed_keys(sub: dict[str, Any]) -> set[str]:
 def unknown_key_message(key: str, allowed: list[str], where: Path) -> str:
     guess = did_you_mean(key, allowed)
     if not guess and where == () and key in allowed_keys(_schema()["$defs"]["job"]):
-        guess = f" (a job setting: put it under a job, or under defaults to apply it to every job)"
+        guess = " (a job setting: put it under a job, or under defaults to apply it to every job)"
     if guess:
         return f"unknown key {key!r}{guess}"
     return f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"

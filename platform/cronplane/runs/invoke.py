@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from cronplane import names
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.history import effective_status
+from cronplane.manifest import names
+from cronplane.runs.history import effective_status
 from cronplane.runtime.records import RunStatus, Trigger, backfill_run_id, iso, new_run_id
 
 ENVELOPE_KEY = "cronplane"
@@ -54,14 +55,15 @@ def backfill_envelope(scheduled_for: datetime, triggered_by: str | None, run_id:
     return {ENVELOPE_KEY: inner}
 
 
-def retry_envelope(retry_of: str, payload: Any, triggered_by: str | None, run_id: str | None = None,
-                   now: datetime | None = None) -> dict[str, Any]:
+def retry_envelope(
+    retry_of: str, payload: Any, triggered_by: str | None, run_id: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """A DLQ replay: a new run (new id) that points at the run it retries. ``NO_PAYLOAD`` leaves
     the key out, so the job gets its configured payload as the failed scheduled run did (the
     runtime treats a present ``"payload": null`` as an override with null)."""
     inner: dict[str, Any] = {
         "trigger": Trigger.RETRY.value,
-        "run_id": run_id or new_run_id(now or datetime.now(timezone.utc), Trigger.RETRY),
+        "run_id": run_id or new_run_id(now or datetime.now(UTC), Trigger.RETRY),
         "retry_of": retry_of,
     }
     if payload is not NO_PAYLOAD:
@@ -72,7 +74,7 @@ def retry_envelope(retry_of: str, payload: Any, triggered_by: str | None, run_id
 
 
 def new_manual_run_id(now: datetime | None = None) -> str:
-    return new_run_id(now or datetime.now(timezone.utc), Trigger.MANUAL)
+    return new_run_id(now or datetime.now(UTC), Trigger.MANUAL)
 
 
 def caller_arn(sts: Any) -> str | None:
@@ -101,8 +103,9 @@ def function_target(namespace: str, job: Any) -> tuple[str, str | None]:
     return names.function_name(namespace, job.name), qualifier
 
 
-def invoke_function(lambda_client: Any, function: str, event: Any, *, sync: bool = False,
-                    qualifier: str | None = None) -> InvokeResponse:
+def invoke_function(
+    lambda_client: Any, function: str, event: Any, *, sync: bool = False, qualifier: str | None = None
+) -> InvokeResponse:
     request: dict[str, Any] = {
         "FunctionName": function,
         "InvocationType": "RequestResponse" if sync else "Event",
@@ -135,8 +138,10 @@ def invoke_function(lambda_client: Any, function: str, event: Any, *, sync: bool
 def _invoke_error(exc: Exception, function: str) -> CronplaneError:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code == "ResourceNotFoundException":
-        return AwsError(f"function {function} does not exist here: deploy the job first (jobctl deploy), "
-                        "or check --region / --endpoint-url")
+        return AwsError(
+            f"function {function} does not exist here: deploy the job first (jobctl deploy), "
+            "or check --region / --endpoint-url"
+        )
     if code in ("AccessDeniedException", "AccessDenied"):
         return AwsError(f"not allowed to invoke {function}: your identity needs lambda:InvokeFunction on it ({exc})")
     return AwsError(f"could not invoke {function}: {exc}")
@@ -150,11 +155,16 @@ def wait_budget_s(job: Any) -> int:
     return int(job.timeout * attempts + job.retries.backoff_cap * (attempts - 1) + WAIT_MARGIN_S)
 
 
-def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: float, *,
-                 poll_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[dict[str, Any]], None] | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> dict[str, Any]:
+def wait_for_run(
+    get_record: Callable[[], dict[str, Any] | None],
+    budget_s: float,
+    *,
+    poll_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_change: Callable[[dict[str, Any]], None] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> dict[str, Any]:
     """Poll the run's record until its status is final, or the run is lost; raises
     RunNotFinishedError after ``budget_s`` (with the last status seen). ``get_record`` is one
     GetItem; ``now`` is the wall clock the record's deadline is compared with.
@@ -174,7 +184,9 @@ def wait_for_run(get_record: Callable[[], dict[str, Any] | None], budget_s: floa
             if is_final(record) or is_lost(record, now()):
                 return record
         if clock() >= deadline:
-            seen = f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
+            seen = (
+                f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
+            )
             raise RunNotFinishedError(f"gave up waiting after {budget_s:.0f} s: {seen}", last)
         sleep(min(interval, max(deadline - clock(), 0.0)))
         interval = min(interval * 2, poll_s)
@@ -197,5 +209,6 @@ def is_lost(record: dict[str, Any], now: datetime) -> bool:
     invocation that handed over, and the next attempt's invocation may legitimately wait in
     Lambda's queue (throttled async invocations wait up to six hours), so ``--wait`` keeps
     following it until its budget runs out."""
-    return (str(record.get("status")) == RunStatus.RUNNING.value
-            and effective_status(record, now) == RunStatus.LOST.value)
+    return (
+        str(record.get("status")) == RunStatus.RUNNING.value and effective_status(record, now) == RunStatus.LOST.value
+    )

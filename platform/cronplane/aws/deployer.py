@@ -24,18 +24,20 @@ dev``) call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from datetime import UTC
 
-from cronplane import names
 from cronplane.aws.client import AwsClient
 from cronplane.aws.executor import DEFAULT_WORKERS, ApplyResult, Executor
 from cronplane.aws.inventory import Inventory, LiveState
 from cronplane.aws.lock import DEFAULT_WAIT, DeployLock
-from cronplane.aws.planner import Op, Plan, plan as make_plan
+from cronplane.aws.planner import Op, Plan
+from cronplane.aws.planner import plan as make_plan
+from cronplane.build.resources import DesiredState, Kind, desired_state
 from cronplane.errors import CronplaneError
-from cronplane.models import Manifest
-from cronplane.resources import DesiredState, Kind, desired_state
+from cronplane.manifest import names
+from cronplane.manifest.models import Manifest
 
 MAX_PLAN_ROUNDS = 4
 
@@ -76,7 +78,7 @@ class Deployer:
     def desired(self, manifest: Manifest, *, build: bool = True) -> DesiredState:
         """``build=False`` (destroy) skips packaging: deleting needs no code, and a destroy
         must work even when a team's folder is already gone."""
-        from cronplane.packaging import build_job_package
+        from cronplane.build.packaging import build_job_package
 
         region = self.client.region
         code: dict[str, tuple[str, bytes | None]] = {}
@@ -86,11 +88,19 @@ class Deployer:
                 code[job.name] = (package.sha256, package.zip_bytes)
             else:
                 code[job.name] = ("", None)
-        return desired_state(manifest, account_id=self.client.account_id(), region=region, code=code,
-                             partition=partition_of(region))
+        return desired_state(
+            manifest, account_id=self.client.account_id(), region=region, code=code, partition=partition_of(region)
+        )
 
-    def plan(self, manifest: Manifest, *, unpause: Iterable[str] = (), destroy: bool = False,
-             include_history: bool = False, desired: DesiredState | None = None) -> Plan:
+    def plan(
+        self,
+        manifest: Manifest,
+        *,
+        unpause: Iterable[str] = (),
+        destroy: bool = False,
+        include_history: bool = False,
+        desired: DesiredState | None = None,
+    ) -> Plan:
         for name in unpause:
             manifest.job(name)  # an unknown job name is a user error, not a silent no-op
         desired = desired or self.desired(manifest, build=not destroy)
@@ -132,8 +142,11 @@ class Deployer:
         if table_create:
             # Its own step, shown as the first of the whole deploy's steps.
             only_table = replace(shown, actions=tuple(table_create))
-            Executor(self.client, workers=1, progress=lambda line: self.progress(
-                line.replace("[1/1]", f"[1/{len(shown.changes)}]"))).apply(only_table)
+            Executor(
+                self.client,
+                workers=1,
+                progress=lambda line: self.progress(line.replace("[1/1]", f"[1/{len(shown.changes)}]")),
+            ).apply(only_table)
         elif self._last_live is not None and self._last_live.get(Kind.TABLE, table) is None:
             # Destroying a namespace whose history table is gone: there is nowhere to hold a lock.
             return DeployResult(shown, executor.apply(shown))
@@ -154,25 +167,37 @@ class Deployer:
     def _clear_pauses(self, manifest: Manifest, jobs: Iterable[str], actor: str) -> None:
         """``--unpause JOB`` re-enabled the trigger; drop the pause marker so the next deploy
         does not disable it again, and record a resume event as ``jobctl resume`` does."""
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
         from cronplane.aws.inventory import PAUSED_PARTITION
         from cronplane.runtime.records import iso, time_key
 
         live = self._last_live
         table = names.history_table(manifest.namespace)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for job in jobs:
             if live is None or job not in live.paused:
                 continue
             ttl = int((now + timedelta(days=manifest.history.retention_days)).timestamp())
-            self.client.call("dynamodb", "put_item", TableName=table, Item={
-                "job": {"S": job}, "run_id": {"S": f"{time_key(now)}-event-resume"}, "kind": {"S": "event"},
-                "action": {"S": "resume"}, "actor": {"S": actor}, "at": {"S": iso(now)},
-                "reason": {"S": "jobctl deploy --unpause"}, "trigger": {"S": "deploy"}, "ttl": {"N": str(ttl)},
-            })
-            self.client.call("dynamodb", "delete_item", TableName=table,
-                             Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}})
+            self.client.call(
+                "dynamodb",
+                "put_item",
+                TableName=table,
+                Item={
+                    "job": {"S": job},
+                    "run_id": {"S": f"{time_key(now)}-event-resume"},
+                    "kind": {"S": "event"},
+                    "action": {"S": "resume"},
+                    "actor": {"S": actor},
+                    "at": {"S": iso(now)},
+                    "reason": {"S": "jobctl deploy --unpause"},
+                    "trigger": {"S": "deploy"},
+                    "ttl": {"N": str(ttl)},
+                },
+            )
+            self.client.call(
+                "dynamodb", "delete_item", TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}}
+            )
             self.progress(f"unpaused {job} (paused by {live.paused[job].actor} since {live.paused[job].at})")
 
 
@@ -180,4 +205,4 @@ def _signature(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:
     return [(a.op.value, a.kind.value, a.name, tuple(f.name for f in a.fields)) for a in plan.changes]
 
 
-__all__ = ["Deployer", "DeployResult", "CronplaneError", "partition_of"]
+__all__ = ["CronplaneError", "DeployResult", "Deployer", "partition_of"]

@@ -1,15 +1,16 @@
 """How ``jobctl history`` and ``jobctl run-now`` print runs: the table a person scans, the
 whole record of one run, one-line outcomes and per-job summary lines. Pure formatting: the
-records come from ``cronplane.history`` (already through ``history.present``)."""
+records come from ``cronplane.runs.history`` (already through ``history.present``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import click
 
-from cronplane.history import JobSummary
+from cronplane.runs.history import JobSummary
 
 STATUS_COLOURS = {
     "succeeded": "green",
@@ -24,7 +25,11 @@ STATUS_COLOURS = {
 
 
 def status_text(status: str, colour: bool) -> str:
-    return click.style(status, fg=STATUS_COLOURS.get(status), bold=True if status == "lost" else None) if colour else status
+    return (
+        click.style(status, fg=STATUS_COLOURS.get(status), bold=True if status == "lost" else None)
+        if colour
+        else status
+    )
 
 
 def duration(ms: Any) -> str:
@@ -71,23 +76,28 @@ def runs_table(items: Iterable[dict[str, Any]], *, show_job: bool, colour: bool)
             rows.append(f"-- {at}  {item.get('action', 'event')} by {actor}{note}")
             continue
         row = ([str(item.get("job", ""))] if show_job else []) + [
-            str(item.get("run_id", "")), str(item.get("status", "")), str(item.get("started_at") or "-"),
-            duration(item.get("duration_ms")), attempts_count(item), str(item.get("trigger") or "-"), who(item),
+            str(item.get("run_id", "")),
+            str(item.get("status", "")),
+            str(item.get("started_at") or "-"),
+            duration(item.get("duration_ms")),
+            attempts_count(item),
+            str(item.get("trigger") or "-"),
+            who(item),
         ]
         rows.append(row)
     widths = [len(h) for h in headers]
     for cells in rows:
         if isinstance(cells, list):
-            widths = [max(w, len(cell)) for w, cell in zip(widths, cells)]
+            widths = [max(w, len(cell)) for w, cell in zip(widths, cells, strict=False)]
     status_col = headers.index("STATUS")
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
     for line in rows:
         if isinstance(line, str):
             lines.append(line)
             continue
         shown = [
             _pad(status_text(cell, colour), cell, w) if i == status_col else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths))
+            for i, (cell, w) in enumerate(zip(line, widths, strict=False))
         ]
         lines.append("  ".join(shown).rstrip())
     return lines
@@ -106,14 +116,24 @@ def record_detail(record: dict[str, Any], colour: bool) -> list[str]:
     """Everything about one run: its fields, then every attempt with its error."""
     lines = []
     status = str(record.get("status", ""))
-    stored = f" (stored as {record['stored_status']}: past its deadline, the function died unnoticed)" if record.get("stored_status") else ""
+    stored = (
+        f" (stored as {record['stored_status']}: past its deadline, the function died unnoticed)"
+        if record.get("stored_status")
+        else ""
+    )
     fields = [
-        ("job", record.get("job")), ("run id", record.get("run_id")), ("status", status_text(status, colour) + stored),
-        ("trigger", record.get("trigger")), ("triggered by", record.get("triggered_by")),
-        ("scheduled for", record.get("scheduled_for")), ("started", record.get("started_at")),
-        ("finished", record.get("finished_at")), ("deadline", record.get("deadline")),
+        ("job", record.get("job")),
+        ("run id", record.get("run_id")),
+        ("status", status_text(status, colour) + stored),
+        ("trigger", record.get("trigger")),
+        ("triggered by", record.get("triggered_by")),
+        ("scheduled for", record.get("scheduled_for")),
+        ("started", record.get("started_at")),
+        ("finished", record.get("finished_at")),
+        ("deadline", record.get("deadline")),
         ("duration", duration(record.get("duration_ms")) if record.get("duration_ms") is not None else None),
-        ("request id", record.get("request_id")), ("error", record.get("error")),
+        ("request id", record.get("request_id")),
+        ("error", record.get("error")),
     ]
     for extra in ("retry_of", "yielded_to", "duplicate_of"):
         if record.get(extra):

@@ -13,15 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.moments import parse_age_or_time
-from cronplane.names import HISTORY_INDEX
+from cronplane.manifest.names import HISTORY_INDEX
 from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, parse_iso, time_key
+from cronplane.schedule.moments import parse_age_or_time
 
 # A run still `running` this long after its deadline died without the wrapper noticing (the
 # wrapper writes its final status before Lambda's hard kill, so a few seconds would do; the
@@ -82,26 +83,50 @@ class HistoryReader:
         self.table = table
 
     # -- one page: exactly one Query ------------------------------------------------------
-    def job_page(self, job: str, since: datetime | None = None, until: datetime | None = None,
-                 limit: int | None = None, status: str | None = None, next_token: str | None = None) -> HistoryPage:
+    def job_page(
+        self,
+        job: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        status: str | None = None,
+        next_token: str | None = None,
+    ) -> HistoryPage:
         """One Query on the job's partition, newest first: its runs and its events."""
         key, values = _key_condition("job = :pk", job, since, until)
         return self._query(key, values, limit, status, next_token, index=None)
 
-    def all_page(self, since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
-                 status: str | None = None, next_token: str | None = None) -> HistoryPage:
+    def all_page(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        status: str | None = None,
+        next_token: str | None = None,
+    ) -> HistoryPage:
         """One Query on the sparse ``by-time`` index: every job's runs, newest first."""
         key, values = _key_condition("gsi_pk = :pk", GSI_PK_VALUE, since, until)
         return self._query(key, values, limit, status, next_token, index=HISTORY_INDEX)
 
     # -- whole windows: as many Queries as pages ------------------------------------------
-    def query_job(self, job: str, since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def query_job(
+        self,
+        job: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The job's runs (not its events), newest first, following pages up to ``limit``."""
         return self._collect(lambda token, left: self.job_page(job, since, until, left, status, token), limit)
 
-    def query_all(self, since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def query_all(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
         return self._collect(lambda token, left: self.all_page(since, until, left, status, token), limit)
 
     def get_run(self, run_id: str, job: str | None = None) -> dict[str, Any] | None:
@@ -109,11 +134,14 @@ class HistoryReader:
         try:
             if job is not None:
                 found = self.dynamodb.get_item(
-                    TableName=self.table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True,
+                    TableName=self.table,
+                    Key={"job": {"S": job}, "run_id": {"S": run_id}},
+                    ConsistentRead=True,
                 )
                 return from_item(found["Item"]) if "Item" in found else None
             page = self.dynamodb.query(
-                TableName=self.table, IndexName=HISTORY_INDEX,
+                TableName=self.table,
+                IndexName=HISTORY_INDEX,
                 KeyConditionExpression="gsi_pk = :pk AND run_id = :rid",
                 ExpressionAttributeValues={":pk": {"S": GSI_PK_VALUE}, ":rid": {"S": run_id}},
             )
@@ -132,11 +160,20 @@ class HistoryReader:
             if token is None or (limit is not None and len(runs) >= limit):
                 return runs[:limit] if limit is not None else runs
 
-    def _query(self, key: str, values: dict[str, Any], limit: int | None, status: str | None,
-               next_token: str | None, index: str | None) -> HistoryPage:
+    def _query(
+        self,
+        key: str,
+        values: dict[str, Any],
+        limit: int | None,
+        status: str | None,
+        next_token: str | None,
+        index: str | None,
+    ) -> HistoryPage:
         request: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": key,
-            "ExpressionAttributeValues": values, "ScanIndexForward": False,
+            "TableName": self.table,
+            "KeyConditionExpression": key,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
         }
         if index:
             request["IndexName"] = index
@@ -156,13 +193,15 @@ class HistoryReader:
             raise _aws_error(exc, self.table) from exc
         items = [from_item(item) for item in page.get("Items", [])]
         if status in (RunStatus.LOST.value, RunStatus.RUNNING.value):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             items = [item for item in items if effective_status(item, now) == status]
         last = page.get("LastEvaluatedKey")
         return HistoryPage(tuple(items), encode_token(last) if last else None)
 
 
-def _key_condition(partition: str, value: str, since: datetime | None, until: datetime | None) -> tuple[str, dict[str, Any]]:
+def _key_condition(
+    partition: str, value: str, since: datetime | None, until: datetime | None
+) -> tuple[str, dict[str, Any]]:
     low = time_key(since) if since else None
     high = time_key(until) + RANGE_END if until else TIMED_ITEMS_END
     values: dict[str, Any] = {":pk": {"S": value}, ":hi": {"S": high}}
@@ -175,8 +214,10 @@ def _key_condition(partition: str, value: str, since: datetime | None, until: da
 def _aws_error(exc: Exception, table: str) -> CronplaneError:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     if code == "ResourceNotFoundException":
-        return AwsError(f"history table {table} does not exist here: deploy the manifest first (jobctl deploy), "
-                        "or check --region / --endpoint-url")
+        return AwsError(
+            f"history table {table} does not exist here: deploy the manifest first (jobctl deploy), "
+            "or check --region / --endpoint-url"
+        )
     if code == "ValidationException" and "ExclusiveStartKey" in str(exc):
         return HistoryQueryError(f"--next-token does not belong to this query: {exc}")
     return AwsError(f"could not read the history table {table}: {exc}")
@@ -238,8 +279,20 @@ def present(record: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 RECORD_FIELDS = (
-    "job", "run_id", "trigger", "status", "scheduled_for", "started_at", "finished_at", "duration_ms",
-    "attempts", "error", "triggered_by", "result", "request_id", "deadline",
+    "job",
+    "run_id",
+    "trigger",
+    "status",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "attempts",
+    "error",
+    "triggered_by",
+    "result",
+    "request_id",
+    "deadline",
 )
 
 
@@ -260,14 +313,14 @@ def _moment(value: Any) -> datetime | None:
         moment = parse_iso(str(value))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- summary --------------------------------------------------------------------------------
 def summarize(records: Iterable[dict[str, Any]], now: datetime | None = None) -> list[JobSummary]:
     """One summary per job, in order of first appearance: runs, success rate, p50 / p95 duration
     of finished runs, last success."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     by_job: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         if is_run(record):
@@ -276,20 +329,23 @@ def summarize(records: Iterable[dict[str, Any]], now: datetime | None = None) ->
     for job, runs in by_job.items():
         statuses = [effective_status(r, now) for r in runs]
         durations = sorted(
-            int(r["duration_ms"]) for r, s in zip(runs, statuses)
+            int(r["duration_ms"])
+            for r, s in zip(runs, statuses, strict=False)
             if s in FINISHED and isinstance(r.get("duration_ms"), (int, float))
         )
-        successes = [r for r, s in zip(runs, statuses) if s == RunStatus.SUCCEEDED.value]
+        successes = [r for r, s in zip(runs, statuses, strict=False) if s == RunStatus.SUCCEEDED.value]
         last = max((str(r.get("finished_at") or r.get("started_at") or "") for r in successes), default=None)
-        summaries.append(JobSummary(
-            job=job,
-            runs=sum(1 for s in statuses if s != RunStatus.DUPLICATE.value),
-            succeeded=len(successes),
-            outcomes=sum(1 for s in statuses if s in {o.value for o in OUTCOMES}),
-            p50_ms=percentile(durations, 50),
-            p95_ms=percentile(durations, 95),
-            last_success=last or None,
-        ))
+        summaries.append(
+            JobSummary(
+                job=job,
+                runs=sum(1 for s in statuses if s != RunStatus.DUPLICATE.value),
+                succeeded=len(successes),
+                outcomes=sum(1 for s in statuses if s in {o.value for o in OUTCOMES}),
+                p50_ms=percentile(durations, 50),
+                p95_ms=percentile(durations, 95),
+                last_success=last or None,
+            )
+        )
     return summaries
 
 
@@ -305,9 +361,9 @@ def percentile(sorted_values: list[int], pct: float) -> int | None:
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``7d``, ``24h``, ``30m``, ``2w``, or an ISO date / time (UTC unless it says otherwise)."""
     try:
-        return parse_age_or_time(text, now or datetime.now(timezone.utc))
+        return parse_age_or_time(text, now or datetime.now(UTC))
     except OverflowError:  # further back than datetime reaches: every run there is
-        return datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return datetime(1970, 1, 1, tzinfo=UTC)
     except ValueError:
         raise HistoryQueryError(
             f"--since {text!r}: expected a duration like 7d, 24h, 30m, 2w or an ISO time like 2026-11-27T09:00:00Z"

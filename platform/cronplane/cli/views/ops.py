@@ -3,9 +3,10 @@ strings / JSON-ready dicts out; colour only when asked (the CLI asks on a termin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -15,8 +16,14 @@ from cronplane.ops.dlq import DlqMessage, ReplayResult
 from cronplane.runtime.records import iso
 
 _COLOURS = {
-    Outcome.OK: "green", Outcome.LATE: "yellow", Outcome.MISSED: "red", Outcome.FAILED: "red",
-    Outcome.TIMED_OUT: "red", Outcome.LOST: "red", Outcome.SKIPPED: "yellow", Outcome.PAUSED: "cyan",
+    Outcome.OK: "green",
+    Outcome.LATE: "yellow",
+    Outcome.MISSED: "red",
+    Outcome.FAILED: "red",
+    Outcome.TIMED_OUT: "red",
+    Outcome.LOST: "red",
+    Outcome.SKIPPED: "yellow",
+    Outcome.PAUSED: "cyan",
 }
 
 
@@ -55,7 +62,9 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
     state = "enabled" if job.trigger.enabled else "disabled"
     # A schedule's CreationDate is exact; the rule fallbacks are only an upper bound.
     bound = "" if job.trigger.created is not None else " or earlier"
-    lines = [f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)}{bound} ({job.deployed_basis})"]
+    lines = [
+        f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)}{bound} ({job.deployed_basis})"
+    ]
     counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
     lines.append(f"  {_plural(len(job.checks), 'fire time')}: {counts or 'none in the window'}")
     if job.note:
@@ -68,7 +77,9 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
         until = _t(period.end) if period.end else "now (still paused)"
         reason = f": {period.reason}" if period.reason else ""
         count = sum(1 for c in job.checks if c.outcome is Outcome.PAUSED and period.covers(c.fire_time))
-        lines.append(f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({_plural(count, 'fire time')})")
+        lines.append(
+            f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({_plural(count, 'fire time')})"
+        )
     if job.count(Outcome.DISABLED):
         lines.append(f"  disabled in the manifest: {job.count(Outcome.DISABLED)} fire times not expected")
     if job.unmatched:
@@ -86,8 +97,12 @@ def _check_line(check: FireCheck, style: Callable[[str, str | None], str]) -> st
 
 def audit_json(report: AuditReport) -> dict[str, Any]:
     return {
-        "since": _t(report.since), "until": _t(report.until), "grace_seconds": report.grace_seconds,
-        "verdict": report.verdict, "exit_code": report.exit_code, "requests": report.requests,
+        "since": _t(report.since),
+        "until": _t(report.until),
+        "grace_seconds": report.grace_seconds,
+        "verdict": report.verdict,
+        "exit_code": report.exit_code,
+        "requests": report.requests,
         "jobs": [_job_json(job) for job in report.jobs],
     }
 
@@ -95,12 +110,25 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
 def _job_json(job: JobAudit) -> dict[str, Any]:
     return {
         "job": job.job,
-        "trigger": None if job.trigger is None else {
-            "kind": job.trigger.kind.value, "name": job.trigger.name, "group": job.trigger.group, "enabled": job.trigger.enabled},
-        "deployed_at": _t(job.deployed_at) if job.deployed_at else None, "deployed_basis": job.deployed_basis,
-        "expected": len(job.checks), "counts": job.counts, "problems": job.problems, "note": job.note,
+        "trigger": None
+        if job.trigger is None
+        else {
+            "kind": job.trigger.kind.value,
+            "name": job.trigger.name,
+            "group": job.trigger.group,
+            "enabled": job.trigger.enabled,
+        },
+        "deployed_at": _t(job.deployed_at) if job.deployed_at else None,
+        "deployed_basis": job.deployed_basis,
+        "expected": len(job.checks),
+        "counts": job.counts,
+        "problems": job.problems,
+        "note": job.note,
         "checks": [{**asdict(c), "fire_time": _t(c.fire_time), "outcome": c.outcome.value} for c in job.checks],
-        "paused": [{"start": _t(p.start), "end": _t(p.end) if p.end else None, "actor": p.actor, "reason": p.reason} for p in job.paused],
+        "paused": [
+            {"start": _t(p.start), "end": _t(p.end) if p.end else None, "actor": p.actor, "reason": p.reason}
+            for p in job.paused
+        ],
         "unmatched": [asdict(u) for u in job.unmatched],
     }
 
@@ -113,8 +141,10 @@ def dlq_text(job: str, messages: list[DlqMessage]) -> str:
     lines.append(f"  {'WHEN':<20}  {'SOURCE':<8}  {'RUN':<30}  {'TRIGGER':<8}  {'ATT':>3}  ERROR")
     for m in messages:
         attempts = str(m.attempts) if m.attempts is not None else "-"
-        lines.append(f"  {m.when or '-':<20}  {m.source.value:<8}  {m.run_id or '-':<30}  {m.trigger or '-':<8}  "
-                     f"{attempts:>3}  {_cut(m.error, 120)}".rstrip())
+        lines.append(
+            f"  {m.when or '-':<20}  {m.source.value:<8}  {m.run_id or '-':<30}  {m.trigger or '-':<8}  "
+            f"{attempts:>3}  {_cut(m.error, 120)}".rstrip()
+        )
     lines.append(f"replay: jobctl dlq replay {job} --run RUN_ID  (or --all)")
     return "\n".join(lines)
 
@@ -131,23 +161,32 @@ def replay_text(results: list[ReplayResult]) -> str:
         else:
             lines.append(f"NOT replayed {r.message.run_id or r.message.message_id}: {r.error}; message kept")
     done = sum(1 for r in results if r.deleted)
-    lines.append(f"{done} of {len(results)} replayed" + ("" if done == len(results) else "; the rest stay in the queue"))
+    lines.append(
+        f"{done} of {len(results)} replayed" + ("" if done == len(results) else "; the rest stay in the queue")
+    )
     return "\n".join(lines)
 
 
 # -- backfill -------------------------------------------------------------------------------
 def backfill_plan_text(plan: BackfillPlan, rate: float, forbid: bool) -> str:
-    lines = [f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {_plural(plan.fire_times, 'fire time')}, "
-             f"{len(plan.items)} without a successful run"]
+    lines = [
+        f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {_plural(plan.fire_times, 'fire time')}, "
+        f"{len(plan.items)} without a successful run"
+    ]
     if plan.note:
         lines.append(f"  note: {plan.note}")
     for item in plan.items:
         lines.append(f"  {_t(item.fire_time)}  {item.reason:<9}  run {item.run_id}")
     for run_id in plan.already_backfilled:
-        lines.append(f"  skipped {run_id}: backfilled before and it failed; replay it with `jobctl dlq replay {plan.job} --run {run_id}`")
+        lines.append(
+            f"  skipped {run_id}: backfilled before and it failed; replay it with `jobctl dlq replay {plan.job} --run {run_id}`"
+        )
     if plan.items:
         pace = f"at most {rate:g} per minute" if rate > 0 else "as fast as accepted"
-        lines.append(f"runs oldest first, {pace}" + (", each after the previous one finished (concurrency: forbid)" if forbid else ""))
+        lines.append(
+            f"runs oldest first, {pace}"
+            + (", each after the previous one finished (concurrency: forbid)" if forbid else "")
+        )
     return "\n".join(lines)
 
 

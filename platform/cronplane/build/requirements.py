@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cronplane.errors import CronplaneError
-from cronplane.models import Architecture
+from cronplane.manifest.models import Architecture
 
 # The Lambda runtime the functions use (python3.12); wheels are picked for it, not for the
 # Python that runs jobctl.

@@ -26,9 +26,9 @@ import json
 import re
 from typing import Any
 
-from cronplane import names
+from cronplane.manifest import names
 from cronplane.errors import CronplaneError
-from cronplane.models import Job, Manifest
+from cronplane.manifest.models import Job, Manifest
 
 POLICY_VERSION = "2012-10-17"
 # IAM counts an inline role policy's characters without whitespace; the quota is 10,240.

@@ -81,19 +81,29 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         # Not a MarkedYAMLError: it knows only a character offset, and its text spans lines.
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise ManifestError([Problem(
-            file, line, "",
-            f"YAML error: control character U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X} "
-            f"at column {column} is not allowed in YAML; remove it",
-        )]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    file,
+                    line,
+                    "",
+                    f"YAML error: control character U+{exc.character if isinstance(exc.character, int) else ord(exc.character):04X} "
+                    f"at column {column} is not allowed in YAML; remove it",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())  # one line: validate prints one problem per line
         raise ManifestError([Problem(file, 1, "", f"YAML error: {message}")]) from None
     except RecursionError:
-        raise ManifestError([Problem(file, None, "", f"YAML nested too deeply (more than {MAX_DEPTH} levels)")]) from None
+        raise ManifestError(
+            [Problem(file, None, "", f"YAML nested too deeply (more than {MAX_DEPTH} levels)")]
+        ) from None
     if root is None:
         # Line 1: where the mapping should start (validate's lines are always FILE:LINE: ...).
-        raise ManifestError([Problem(file, 1, "", "the file is empty; it needs a mapping with namespace, region and jobs")])
+        raise ManifestError(
+            [Problem(file, 1, "", "the file is empty; it needs a mapping with namespace, region and jobs")]
+        )
     builder = _Builder(file)
     try:
         # Measure first (each distinct node once), so a bomb is refused before expanding it.
@@ -129,8 +139,11 @@ def _expanded_size(node: Node, sizes: dict[int, int], active: set[int], depth: i
             # Scalars are most nodes: count them without a call.
             size += 1 if isinstance(child, ScalarNode) else _expanded_size(child, sizes, active, depth + 1)
             if size > MAX_NODES:
-                raise _Budget(line, f"the document expands to more than {MAX_NODES:,} values; "
-                              "YAML aliases (*name) that repeat large anchors are not allowed")
+                raise _Budget(
+                    line,
+                    f"the document expands to more than {MAX_NODES:,} values; "
+                    "YAML aliases (*name) that repeat large anchors are not allowed",
+                )
         active.discard(id(node))
     sizes[id(node)] = size
     return size
@@ -152,8 +165,11 @@ class _Builder:
         line = node.start_mark.line + 1
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise _Budget(line, f"the document expands to more than {MAX_NODES:,} values; "
-                          "YAML aliases (*name) that repeat large anchors are not allowed")
+            raise _Budget(
+                line,
+                f"the document expands to more than {MAX_NODES:,} values; "
+                "YAML aliases (*name) that repeat large anchors are not allowed",
+            )
         if depth > MAX_DEPTH:
             raise _Budget(line, f"values nested deeper than {MAX_DEPTH} levels are not allowed")
         if isinstance(node, ScalarNode):
@@ -167,8 +183,8 @@ class _Builder:
                     self.problem(line, path, f"unsupported YAML tag {node.tag!r}; write a plain list")
                 items = []
                 for index, item in enumerate(node.value):
-                    self.lines.setdefault(path + (index,), item.start_mark.line + 1)
-                    items.append(self.build(item, path + (index,), depth + 1))
+                    self.lines.setdefault((*path, index), item.start_mark.line + 1)
+                    items.append(self.build(item, (*path, index), depth + 1))
                 return items
             assert isinstance(node, MappingNode)
             if node.tag != MAP_TAG:
@@ -184,7 +200,9 @@ class _Builder:
             return self.scalars.construct_object(node, deep=True)
         except (ConstructorError, ValueError, TypeError, OverflowError) as exc:
             reason = getattr(exc, "problem", None) or str(exc)
-            self.problem(line, path, f"cannot read this YAML value ({reason}); write plain text, a number or true/false")
+            self.problem(
+                line, path, f"cannot read this YAML value ({reason}); write plain text, a number or true/false"
+            )
             return None
 
     def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
@@ -202,13 +220,16 @@ class _Builder:
             # The key as written: `on:` stays "on" instead of YAML 1.1's True.
             key = key_node.value
             if key in first_line:
-                self.problem(key_line, path + (key,),
-                             f"duplicate key {key!r} (first on line {first_line[key]}); "
-                             "YAML would silently keep only the last one, remove one of them")
+                self.problem(
+                    key_line,
+                    (*path, key),
+                    f"duplicate key {key!r} (first on line {first_line[key]}); "
+                    "YAML would silently keep only the last one, remove one of them",
+                )
                 continue
             first_line[key] = key_line
-            self.lines[path + (key,)] = key_line
-            result[key] = self.build(value_node, path + (key,), depth + 1)
+            self.lines[(*path, key)] = key_line
+            result[key] = self.build(value_node, (*path, key), depth + 1)
         for source in merges:  # `<<: *defaults`: explicit keys win, earlier sources win
             self.merge(source, result, path, depth)
         return result

@@ -18,17 +18,25 @@ import re
 import zoneinfo
 from typing import Any
 
-from cronplane import names
 from cronplane.errors import ManifestError, Problem, ScheduleError
-from cronplane.handlers import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
-from cronplane.models import (
-    Architecture, Concurrency, HistorySettings, Job, Manifest, Permission, RetryPolicy, Secret,
-    TriggerMode, Vpc,
+from cronplane.manifest import names
+from cronplane.manifest.handler_check import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
+from cronplane.manifest.models import (
+    Architecture,
+    Concurrency,
+    HistorySettings,
+    Job,
+    Manifest,
+    Permission,
+    RetryPolicy,
+    Secret,
+    TriggerMode,
+    Vpc,
 )
-from cronplane.schemacheck import did_you_mean, schema, schema_problems
-from cronplane.yamlload import Path, YamlDocument, dotted, load_yaml
+from cronplane.manifest.schemacheck import did_you_mean, schema, schema_problems
+from cronplane.manifest.yamlload import Path, YamlDocument, dotted, load_yaml
 
-__all__ = ["load_manifest", "schema", "on_scheduler", "AS_OF_EPOCH"]
+__all__ = ["AS_OF_EPOCH", "load_manifest", "on_scheduler", "schema"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Mappings that merge key by key with defaults; every other setting is replaced whole.
@@ -44,10 +52,12 @@ CRONPLANE_ENV_OVERHEAD = 700
 # ``now`` for commands that operate on jobs already deployed (history, run-now, list, next): a
 # one-time at() that has fired, or a cron whose years are over, is still a job with a history to
 # read and may be run by hand. Only validate and deploy insist that every schedule lies ahead.
-AS_OF_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+AS_OF_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, now: dt.datetime | None = None) -> Manifest:
+def load_manifest(
+    path: str | os.PathLike[str], *, check_handlers: bool = True, now: dt.datetime | None = None
+) -> Manifest:
     """Read, check and model a manifest. Raises ManifestError listing every problem found.
 
     ``check_handlers=False`` skips reading handler files (the spec's form is still checked);
@@ -57,7 +67,9 @@ def load_manifest(path: str | os.PathLike[str], *, check_handlers: bool = True, 
     doc = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else f"a single value ({doc.data!r})"
-        raise ManifestError([Problem(file, 1, "", f"the document must be a mapping with namespace, region and jobs, not {kind}")])
+        raise ManifestError(
+            [Problem(file, 1, "", f"the document must be a mapping with namespace, region and jobs, not {kind}")]
+        )
     problems = _first_per_path(list(doc.problems), schema_problems(doc, file))
     root = os.path.dirname(os.path.abspath(file))
     builder = _JobBuilder(doc, file, root, check_handlers, now, shape_ok=not problems)
@@ -91,11 +103,20 @@ def on_scheduler(manifest: Manifest, job: Job) -> bool:
 
 def _read(file: str) -> str:
     try:
-        raw = open(file, "rb").read()
+        with open(file, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
-        raise ManifestError([Problem(file, None, "", "no such file; create it (see the manifest reference in the README) or pass -f FILE")]) from None
+        raise ManifestError(
+            [
+                Problem(
+                    file, None, "", "no such file; create it (see the manifest reference in the README) or pass -f FILE"
+                )
+            ]
+        ) from None
     except IsADirectoryError:
-        raise ManifestError([Problem(file, None, "", "is a folder; pass the manifest file itself, e.g. -f jobs.yaml")]) from None
+        raise ManifestError(
+            [Problem(file, None, "", "is a folder; pass the manifest file itself, e.g. -f jobs.yaml")]
+        ) from None
     except OSError as exc:
         raise ManifestError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
     try:
@@ -108,8 +129,9 @@ def _read(file: str) -> str:
 class _JobBuilder:
     """Merges defaults into each job, checks what the schema cannot, and builds Jobs."""
 
-    def __init__(self, doc: YamlDocument, file: str, root: str, check_handlers: bool,
-                 now: dt.datetime | None, shape_ok: bool) -> None:
+    def __init__(
+        self, doc: YamlDocument, file: str, root: str, check_handlers: bool, now: dt.datetime | None, shape_ok: bool
+    ) -> None:
         self.doc = doc
         self.file = file
         self.data: dict[str, Any] = doc.data
@@ -118,7 +140,9 @@ class _JobBuilder:
         self.shape_ok = shape_ok  # no schema problem anywhere: values have the right types
         self.problems: list[Problem] = []
         namespace = self.data.get("namespace")
-        self.namespace = namespace if isinstance(namespace, str) and NAME_RE.match(namespace) and len(namespace) <= 32 else None
+        self.namespace = (
+            namespace if isinstance(namespace, str) and NAME_RE.match(namespace) and len(namespace) <= 32 else None
+        )
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(Problem(self.file, self.doc.line_of(path), dotted(path), message))
@@ -165,7 +189,10 @@ class _JobBuilder:
             zoneinfo.ZoneInfo(zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             guess = did_you_mean(zone, sorted(_zones()))
-            self.problem(origin["timezone"], f"unknown timezone {zone!r}{guess}; use an IANA name such as Europe/Berlin or America/New_York")
+            self.problem(
+                origin["timezone"],
+                f"unknown timezone {zone!r}{guess}; use an IANA name such as Europe/Berlin or America/New_York",
+            )
             return None
         return zone
 
@@ -173,7 +200,7 @@ class _JobBuilder:
         text = settings.get("schedule")
         if not isinstance(text, str):  # a missing or mistyped schedule is the schema's problem
             return None
-        from cronplane.schedule import parse_schedule  # imported late: a sibling module in progress
+        from cronplane.schedule.expression import parse_schedule  # imported late: a sibling module in progress
 
         try:
             return parse_schedule(text, timezone=timezone, now=self.now)
@@ -187,9 +214,12 @@ class _JobBuilder:
         worst = names.too_long(self.namespace, name)
         if worst is not None:
             over = len(worst.value) - worst.limit
-            self.problem(("jobs", name), f"the generated {worst.kind} {worst.value!r} is {len(worst.value)} characters, "
-                                         f"{over} over the AWS limit of {worst.limit}; shorten the job name by {over} "
-                                         "(or the namespace)")
+            self.problem(
+                ("jobs", name),
+                f"the generated {worst.kind} {worst.value!r} is {len(worst.value)} characters, "
+                f"{over} over the AWS limit of {worst.limit}; shorten the job name by {over} "
+                "(or the namespace)",
+            )
 
     def _env(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
         env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
@@ -198,43 +228,65 @@ class _JobBuilder:
             where = origin.get(f"env.{key}", origin.get("env", ()))
             if key in LAMBDA_RESERVED_ENV:
                 self.problem(where, f"{key} is reserved by the Lambda runtime; pick another name")
-            elif SECRET_NAME_RE.search(key) and isinstance(value, str) and value and not value.startswith(("ssm:", "secretsmanager:")):
-                self.problem(where, f"{key} looks like a secret in plain text; put the value in SSM and reference it "
-                                    f"under secrets: ({key}: ssm:/path/to/parameter)")
+            elif (
+                SECRET_NAME_RE.search(key)
+                and isinstance(value, str)
+                and value
+                and not value.startswith(("ssm:", "secretsmanager:"))
+            ):
+                self.problem(
+                    where,
+                    f"{key} looks like a secret in plain text; put the value in SSM and reference it "
+                    f"under secrets: ({key}: ssm:/path/to/parameter)",
+                )
         for key in secrets:
             if key in env:
-                self.problem(origin.get(f"secrets.{key}", origin.get("secrets", ())),
-                             f"{key} is set both in env and in secrets; keep one of them")
+                self.problem(
+                    origin.get(f"secrets.{key}", origin.get("secrets", ())),
+                    f"{key} is set both in env and in secrets; keep one of them",
+                )
             elif key in LAMBDA_RESERVED_ENV:
-                self.problem(origin.get(f"secrets.{key}", ()), f"{key} is reserved by the Lambda runtime; pick another name")
+                self.problem(
+                    origin.get(f"secrets.{key}", ()), f"{key} is reserved by the Lambda runtime; pick another name"
+                )
         try:
             json.dumps(settings.get("payload", {}), allow_nan=False)
         except (TypeError, ValueError) as exc:
-            self.problem(origin.get("payload", ()), f"must be JSON ({exc}); quote dates and times, and write no .nan/.inf")
+            self.problem(
+                origin.get("payload", ()), f"must be JSON ({exc}); quote dates and times, and write no .nan/.inf"
+            )
         size = _env_size(settings, env, secrets)
         if size is not None and size > LAMBDA_ENV_LIMIT:
-            self.problem(origin.get("payload", origin.get("env", ())),
-                         f"payload, env and secrets need about {size} bytes of environment, more than Lambda's "
-                         f"{LAMBDA_ENV_LIMIT} bytes for all variables together; keep large data in S3 or SSM and pass its name")
+            self.problem(
+                origin.get("payload", origin.get("env", ())),
+                f"payload, env and secrets need about {size} bytes of environment, more than Lambda's "
+                f"{LAMBDA_ENV_LIMIT} bytes for all variables together; keep large data in S3 or SSM and pass its name",
+            )
 
     def _limits(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
         retries = settings.get("retries") if isinstance(settings.get("retries"), dict) else {}
         base, cap = retries.get("backoff_base"), retries.get("backoff_cap")
         if _number(base) and _number(cap) and base > cap:
-            self.problem(origin.get("retries.backoff_cap", origin.get("retries", ())),
-                         f"backoff_cap {cap} is below backoff_base {base}; the cap must be at least the base")
+            self.problem(
+                origin.get("retries.backoff_cap", origin.get("retries", ())),
+                f"backoff_cap {cap} is below backoff_base {base}; the cap must be at least the base",
+            )
         reserved, provisioned = settings.get("reserved_concurrency"), settings.get("provisioned_concurrency")
         if _number(reserved) and _number(provisioned) and provisioned > reserved:
-            self.problem(origin["provisioned_concurrency"],
-                         f"{provisioned} is more than reserved_concurrency {reserved}; Lambda cannot keep more warm "
-                         "instances than it may run")
+            self.problem(
+                origin["provisioned_concurrency"],
+                f"{provisioned} is more than reserved_concurrency {reserved}; Lambda cannot keep more warm "
+                "instances than it may run",
+            )
         key = settings.get("kms_key")
         region = self.data.get("region")
         if isinstance(key, str) and isinstance(region, str) and key.count(":") >= 5:
             key_region = key.split(":")[3]
             if key_region != region:
-                self.problem(origin["kms_key"], f"the key is in {key_region} but the jobs run in {region}; "
-                                                "Lambda needs a key in its own region")
+                self.problem(
+                    origin["kms_key"],
+                    f"the key is in {key_region} but the jobs run in {region}; Lambda needs a key in its own region",
+                )
         self._permissions(settings, origin)
 
     def _permissions(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
@@ -245,9 +297,11 @@ class _JobBuilder:
             for number, action in enumerate(actions if isinstance(actions, list) else []):
                 if isinstance(action, str) and action.endswith(":*") and action != "*:*":
                     service = action.split(":", 1)[0]
-                    self.problem(origin["permissions"] + (index, "actions", number),
-                                 f"{action!r} grants every action of {service}; list the ones the job calls "
-                                 "(e.g. s3:GetObject, s3:PutObject)")
+                    self.problem(
+                        origin["permissions"] + (index, "actions", number),
+                        f"{action!r} grants every action of {service}; list the ones the job calls "
+                        "(e.g. s3:GetObject, s3:PutObject)",
+                    )
 
 
 def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -261,10 +315,10 @@ def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[di
                 settings[key] = {**settings[key], **value}
             else:
                 settings[key] = value
-            origin[key] = prefix + (key,)
+            origin[key] = (*prefix, key)
             if key in MERGED_MAPPINGS and isinstance(value, dict):
                 for sub in value:
-                    origin[f"{key}.{sub}"] = prefix + (key, sub)
+                    origin[f"{key}.{sub}"] = (*prefix, key, sub)
     return settings, origin
 
 
@@ -294,7 +348,8 @@ def _job(name: str, s: dict[str, Any], ref: HandlerRef, schedule: Any, timezone:
         env=tuple((k, v) for k, v in s.get("env", {}).items()),
         secrets=tuple(_secret(k, v) for k, v in s.get("secrets", {}).items()),
         permissions=tuple(
-            Permission(tuple(p["actions"]), tuple(p["resources"]), p.get("effect", "Allow")) for p in s.get("permissions", [])
+            Permission(tuple(p["actions"]), tuple(p["resources"]), p.get("effect", "Allow"))
+            for p in s.get("permissions", [])
         ),
         tags=tuple((k, v) for k, v in s.get("tags", {}).items()),
         architecture=Architecture(s.get("architecture", "arm64")),

@@ -10,8 +10,8 @@ user sees (``jobs.yaml:14: jobs.x.schedule: ...``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cronplane.errors import ScheduleError
 
@@ -22,10 +22,7 @@ MONTH_NAMES = {
     )
 }
 # EventBridge (like Quartz) counts the week from Sunday = 1; Unix cron from Sunday = 0.
-DAY_NAMES = {
-    name: number
-    for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)
-}
+DAY_NAMES = {name: number for number, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), 1)}
 CRON_EXAMPLE = "cron(0 9 ? * MON-FRI *)"
 # Builds the error for one schedule: parse_cron_fields binds the schedule text into it.
 Fail = Callable[[str], ScheduleError]
@@ -100,10 +97,7 @@ def parse_cron_fields(fields: list[str], source: str) -> CronSpec:
         hint = ""
         if len(fields) == 5:
             hint = f"; the year is missing, e.g. cron({' '.join(fields)} *)"
-        raise fail(
-            f"cron() takes 6 fields ({FIELD_ORDER}), got {len(fields)}{hint}. "
-            f"Example: {CRON_EXAMPLE}"
-        )
+        raise fail(f"cron() takes 6 fields ({FIELD_ORDER}), got {len(fields)}{hint}. Example: {CRON_EXAMPLE}")
     canonical = tuple(f.upper() for f in fields)
     minute, hour, dom, month, dow, year = canonical
     for field, text in ((MINUTE, minute), (HOUR, hour), (MONTH, month), (YEAR, year)):
@@ -132,10 +126,7 @@ def parse_cron_fields(fields: list[str], source: str) -> CronSpec:
 
 def _both_days_message(fields: list[str]) -> str:
     dom, dow = fields[2], fields[4]
-    head = (
-        f"day-of-month is {dom} and day-of-week is {dow}: "
-        "one of day-of-month or day-of-week must be ?"
-    )
+    head = f"day-of-month is {dom} and day-of-week is {dow}: one of day-of-month or day-of-week must be ?"
     if dom == "*":
         fields[2] = "?"
         return f"{head}; write cron({' '.join(fields)})"

@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cronplane.schedule import Schedule
+    from cronplane.schedule.expression import Schedule
 
 
 class Concurrency(str, Enum):

@@ -1,0 +1,1 @@
+"""Test and benchmark support: a moto server process, import-time readings."""
