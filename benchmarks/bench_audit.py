@@ -25,14 +25,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "platform"))
 sys.path.insert(0, str(ROOT / "tests"))  # test support: the moto server starter, import-time readings
+from cronplane.aws.client import AwsClient  # noqa: E402
+from cronplane.aws.session import AwsConfig  # noqa: E402
 from cronplane.manifest import names  # noqa: E402
 from cronplane.manifest.models import Job, Manifest  # noqa: E402
 from cronplane.ops import audit as audit_module  # noqa: E402
 from cronplane.ops.audit import audit  # noqa: E402
-from cronplane.ops.clients import OpsClients  # noqa: E402
-from cronplane.ops.items import to_item  # noqa: E402
-from cronplane.runtime.history_schema import create_table  # noqa: E402
-from cronplane.runtime.records import iso, scheduled_run_id  # noqa: E402
+from cronplane.runtime.schema import RunRecord, create_table, iso, scheduled_run_id, to_item  # noqa: E402
 from cronplane.schedule.expression import parse_schedule  # noqa: E402
 from support.motoserver import start_moto_server, stop_moto_server  # noqa: E402
 
@@ -120,7 +119,9 @@ def main() -> None:
             items = [record(job_name, fire, args.result_bytes) for fire in fires]
             for i in range(0, len(items), 25):
                 db.batch_write_item(
-                    RequestItems={table: [{"PutRequest": {"Item": to_item(r)}} for r in items[i : i + 25]]}
+                    RequestItems={
+                        table: [{"PutRequest": {"Item": to_item(RunRecord.from_dict(r))}} for r in items[i : i + 25]]
+                    }
                 )
             job = Job(
                 name=job_name, handler="infra/t.py:handler", schedule=parse_schedule("cron(* * * * ? *)"), team="infra"
@@ -129,13 +130,13 @@ def main() -> None:
             timings, report, calls = [], None, {}
             query_seconds.clear()
             for _ in range(3):
-                clients = OpsClients(factory)
+                clients = AwsClient(AwsConfig(region=REGION, endpoint_url=url))
                 t0 = time.perf_counter()
                 # `jobctl audit --since Nd` as monitoring runs it: the window ends now.
                 now = fires[-1] + timedelta(seconds=30)
                 report = audit(clients, manifest, [job_name], since=start, until=now, now=now)
                 timings.append(time.perf_counter() - t0)
-                calls = dict(clients.calls)
+                calls = clients.operation_counts()
             assert report is not None and report.exit_code == 0, report.verdict if report else "no report"
             ops = ", ".join(f"{k}={v}" for k, v in sorted(calls.items()))
             print(

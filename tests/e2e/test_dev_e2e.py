@@ -72,8 +72,8 @@ class Dev:
         return json.loads(done.stdout)  # type: ignore[no-any-return]
 
     def history(self, job: str, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-        """The job's run records, newest first, read with plain boto3 (one Query)."""
-        from cronplane.runs.history import from_item
+        """The job's run records (their plain form), newest first, read with plain boto3 (one Query)."""
+        from cronplane.runtime.schema import RunRecord, from_item
 
         items = self.client("dynamodb").query(
             TableName=f"{namespace}-history",
@@ -81,7 +81,7 @@ class Dev:
             ScanIndexForward=False,
             ExpressionAttributeValues={":j": {"S": job}},
         )["Items"]
-        return [r for r in map(from_item, items) if r.get("kind", "run") == "run"]
+        return [r.as_dict() for r in map(from_item, items) if isinstance(r, RunRecord)]
 
     def wait_for(self, text: str, timeout: float = 60.0, after: int = 0) -> None:
         deadline = time.monotonic() + timeout

@@ -23,9 +23,7 @@ from botocore.hooks import HierarchicalEmitter
 from click.testing import CliRunner
 
 from cronplane.cli.main import cli
-from cronplane.ops.items import to_item
-from cronplane.runtime.history_schema import create_table
-from cronplane.runtime.records import iso, parse_iso, scheduled_run_id
+from cronplane.runtime.schema import RunRecord, create_table, iso, parse_iso, scheduled_run_id, to_item
 
 pytestmark = pytest.mark.e2e
 
@@ -104,9 +102,8 @@ def jobctl(path: Path, endpoint: str, *args: str) -> Any:
 def put_runs(endpoint: str, records: list[dict[str, Any]]) -> None:
     db = client(endpoint, "dynamodb")
     for start in range(0, len(records), 25):
-        db.batch_write_item(
-            RequestItems={TABLE: [{"PutRequest": {"Item": to_item(r)}} for r in records[start : start + 25]]}
-        )
+        batch = [{"PutRequest": {"Item": to_item(RunRecord.from_dict(r))}} for r in records[start : start + 25]]
+        db.batch_write_item(RequestItems={TABLE: batch})
 
 
 def record(

@@ -23,8 +23,8 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from cronplane.aws.session import AwsConfig
-from cronplane.runtime.history_schema import table_definition
+from cronplane.aws.client import AwsClient
+from cronplane.runtime.schema import table_definition
 from testkit import jobctl
 
 pytestmark = pytest.mark.e2e
@@ -95,7 +95,7 @@ def deploy_functions(endpoint: str) -> None:
         )
 
 
-REAL_CLIENT = AwsConfig.client
+REAL_CLIENT = AwsClient.boto3_client
 
 
 def spy_invokes(monkeypatch: pytest.MonkeyPatch, on_invoke: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
@@ -103,9 +103,12 @@ def spy_invokes(monkeypatch: pytest.MonkeyPatch, on_invoke: Callable[[dict[str, 
     sent: list[dict[str, Any]] = []
     original = REAL_CLIENT  # not the current attribute: a second spy replaces the first
 
-    def client(self: AwsConfig, service: str, session: Any = None) -> Any:
-        made = original(self, service, session)
-        if service == "lambda":
+    hooked: list[Any] = []  # the door builds a client once and hands it out on every call
+
+    def client(self: AwsClient, service: str) -> Any:
+        made = original(self, service)
+        if service == "lambda" and not any(known is made for known in hooked):
+            hooked.append(made)
 
             def hook(params: dict[str, Any], **_: Any) -> None:
                 sent.append(dict(params))
@@ -114,7 +117,7 @@ def spy_invokes(monkeypatch: pytest.MonkeyPatch, on_invoke: Callable[[dict[str, 
             made.meta.events.register("before-parameter-build.lambda.Invoke", hook)
         return made
 
-    monkeypatch.setattr(AwsConfig, "client", client)
+    monkeypatch.setattr(AwsClient, "boto3_client", client)
     return sent
 
 

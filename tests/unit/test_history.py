@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
+from cronplane.aws.client import AwsClient
+from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
 from cronplane.runs.history import (
     HistoryQueryError,
@@ -23,8 +24,7 @@ from cronplane.runs.history import (
     present,
     summarize,
 )
-from cronplane.runtime.history_schema import table_definition
-from cronplane.runtime.records import time_key
+from cronplane.runtime.schema import PauseEvent, RunRecord, table_definition, time_key
 
 TABLE = "acme-jobs-history"
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -83,9 +83,15 @@ class CallLog:
         return [name for name, _ in self.calls]
 
 
+def door() -> AwsClient:
+    config = AwsConfig(region="eu-west-1")
+    return AwsClient(config, session=config.session())
+
+
 @pytest.fixture
 def ddb(aws: None) -> Iterator[Any]:
-    client = boto3.client("dynamodb", region_name="eu-west-1")
+    """DynamoDB through the AWS door, as the commands read it (a session made inside mock_aws)."""
+    client = door().dynamodb
     client.create_table(**table_definition(TABLE))  # moto: ACTIVE at once, no waiter
     yield client
 
@@ -109,9 +115,9 @@ def test_one_job_is_one_query_newest_first_with_events_and_no_lock(ddb: Any) -> 
     page = HistoryReader(ddb, TABLE).job_page("nightly")
     assert log.names() == ["Query"]
     assert log.calls[0][1]["ScanIndexForward"] is False and "IndexName" not in log.calls[0][1]
-    assert [r["run_id"][-2:] for r in page.runs] == ["r0", "r1", "r2", "r3", "r4"]
-    assert [e["action"] for e in page.events] == ["pause"]
-    assert all(item["run_id"] != "~lock" for item in page.items)
+    assert [r.run_id[-2:] for r in page.runs] == ["r0", "r1", "r2", "r3", "r4"]
+    assert [e.action for e in page.events] == ["pause"]
+    assert all(item.run_id != "~lock" for item in page.items)
     assert page.next_token is None
 
 
@@ -126,7 +132,7 @@ def test_all_jobs_is_one_query_on_the_index(ddb: Any) -> None:
     log = CallLog(ddb)
     page = HistoryReader(ddb, TABLE).all_page()
     assert log.names() == ["Query"] and log.calls[0][1]["IndexName"] == "by-time"
-    assert [r["job"] for r in page.items] == ["b", "a", "c"]  # events have no gsi_pk: not in the index
+    assert [r.job for r in page.items] == ["b", "a", "c"]  # events have no gsi_pk: not in the index
 
 
 def test_since_until_are_key_conditions_not_filters(ddb: Any) -> None:
@@ -134,9 +140,9 @@ def test_since_until_are_key_conditions_not_filters(ddb: Any) -> None:
     log = CallLog(ddb)
     reader = HistoryReader(ddb, TABLE)
     runs = reader.job_page("nightly", since=NOW - timedelta(days=3, minutes=1)).runs
-    assert [r["run_id"][-2:] for r in runs] == ["d0", "d1", "d2", "d3"]
+    assert [r.run_id[-2:] for r in runs] == ["d0", "d1", "d2", "d3"]
     window = reader.job_page("nightly", since=NOW - timedelta(days=6), until=NOW - timedelta(days=4)).runs
-    assert [r["run_id"][-2:] for r in window] == ["d4", "d5", "d6"]
+    assert [r.run_id[-2:] for r in window] == ["d4", "d5", "d6"]
     for _, params in log.calls:
         assert "BETWEEN" in params["KeyConditionExpression"] and "FilterExpression" not in params
     assert log.names() == ["Query", "Query"]
@@ -153,9 +159,9 @@ def test_status_filter_and_lost_is_derived_from_running(ddb: Any) -> None:
     )
     reader = HistoryReader(ddb, TABLE)
     log = CallLog(ddb)
-    assert [r["run_id"][-4:] for r in reader.job_page("nightly", status="failed").runs] == ["fail"]
-    assert [r["run_id"][-4:] for r in reader.job_page("nightly", status="lost").runs] == ["dead"]
-    assert [r["run_id"][-4:] for r in reader.job_page("nightly", status="running").runs] == ["live"]
+    assert [r.run_id[-4:] for r in reader.job_page("nightly", status="failed").runs] == ["fail"]
+    assert [r.run_id[-4:] for r in reader.job_page("nightly", status="lost").runs] == ["dead"]
+    assert [r.run_id[-4:] for r in reader.job_page("nightly", status="running").runs] == ["live"]
     assert log.names() == ["Query"] * 3
     assert log.calls[1][1]["ExpressionAttributeValues"][":status"] == {"S": "running"}
 
@@ -165,12 +171,12 @@ def test_limit_is_one_query_and_the_token_continues(ddb: Any) -> None:
     reader = HistoryReader(ddb, TABLE)
     log = CallLog(ddb)
     first = reader.job_page("nightly", limit=2)
-    assert [r["run_id"][-2:] for r in first.runs] == ["m0", "m1"] and first.next_token
+    assert [r.run_id[-2:] for r in first.runs] == ["m0", "m1"] and first.next_token
     second = reader.job_page("nightly", limit=2, next_token=first.next_token)
-    assert [r["run_id"][-2:] for r in second.runs] == ["m2", "m3"]
+    assert [r.run_id[-2:] for r in second.runs] == ["m2", "m3"]
     assert log.names() == ["Query", "Query"] and log.calls[0][1]["Limit"] == 2
     # query_job follows pages until it has `limit` runs
-    assert [r["run_id"][-2:] for r in reader.query_job("nightly", limit=4)] == ["m0", "m1", "m2", "m3"]
+    assert [r.run_id[-2:] for r in reader.query_job("nightly", limit=4)] == ["m0", "m1", "m2", "m3"]
     assert len(reader.query_all()) == 5
     with pytest.raises(HistoryQueryError):
         decode_token("not a token!")
@@ -194,51 +200,55 @@ def test_get_run_with_and_without_the_job(ddb: Any) -> None:
     by_index = reader.get_run(record["run_id"])
     assert log.names() == ["GetItem", "Query"]
     assert by_key == by_index and by_key is not None
-    assert [a["error_message"] for a in by_key["attempts"]] == ["bad", "bad again"]
+    assert [a.error_message for a in by_key.attempts] == ["bad", "bad again"]
     assert reader.get_run("20200101T000000Z-nope") is None
 
 
 def test_missing_table_is_a_clear_error(aws: None) -> None:
-    client = boto3.client("dynamodb", region_name="eu-west-1")
     with pytest.raises(AwsError, match="history table nope-history does not exist"):
-        HistoryReader(client, "nope-history").job_page("x")
+        HistoryReader(door().dynamodb, "nope-history").job_page("x")
 
 
 def test_effective_status_lost_after_deadline_plus_grace() -> None:
-    record = run_record("j", NOW, status="running")  # deadline NOW + 60 s
+    record = RunRecord.from_dict(run_record("j", NOW, status="running"))  # deadline NOW + 60 s
     assert effective_status(record, NOW + timedelta(seconds=90)) == "running"  # within the grace
     assert effective_status(record, NOW + timedelta(minutes=5)) == "lost"
-    retrying = dict(record, status="retrying")
+    retrying = record._replace(status="retrying")
     assert effective_status(retrying, NOW + timedelta(minutes=5)) == "lost"
-    no_deadline = {k: v for k, v in record.items() if k != "deadline"}
+    no_deadline = record._replace(deadline=None)
     assert effective_status(no_deadline, NOW + timedelta(minutes=10)) == "running"  # could still be in its 15 min
     assert effective_status(no_deadline, NOW + timedelta(minutes=20)) == "lost"
-    assert effective_status(dict(record, status="failed"), NOW + timedelta(days=1)) == "failed"
+    assert effective_status(record._replace(status="failed"), NOW + timedelta(days=1)) == "failed"
     shown = present(record, NOW + timedelta(hours=1))
     assert shown["status"] == "lost" and shown["stored_status"] == "running"
 
 
 def test_present_decodes_result_and_fills_every_field() -> None:
-    shown = present(run_record("j", NOW, result=json.dumps({"synced": 25})), NOW)
+    shown = present(RunRecord.from_dict(run_record("j", NOW, result=json.dumps({"synced": 25}))), NOW)
     assert shown["result"] == {"synced": 25}
     assert shown["triggered_by"] is None and shown["error"] is None
-    trimmed = present(run_record("j", NOW, result='{"rows": [1, 2, 3 ...'), NOW)
+    trimmed = present(RunRecord.from_dict(run_record("j", NOW, result='{"rows": [1, 2, 3 ...')), NOW)
     assert trimmed["result"] == '{"rows": [1, 2, 3 ...'
 
 
 def test_summarize_per_job() -> None:
-    records = [
-        run_record("a", NOW - timedelta(minutes=m), duration_ms=d, finished_at=iso(NOW - timedelta(minutes=m)))
+    records: list[RunRecord | PauseEvent] = [
+        RunRecord.from_dict(
+            run_record("a", NOW - timedelta(minutes=m), duration_ms=d, finished_at=iso(NOW - timedelta(minutes=m)))
+        )
         for m, d in enumerate([100, 200, 300, 400])
     ]
     records += [
-        run_record("a", NOW - timedelta(hours=1), status="failed", duration_ms=5000),
-        run_record("a", NOW - timedelta(hours=2), status="skipped", duration_ms=None),
-        run_record("a", NOW - timedelta(hours=3), status="duplicate", duration_ms=None),
-        run_record("a", NOW - timedelta(days=1), status="running"),  # lost by NOW
-        run_record("b", NOW, status="failed", duration_ms=10),
+        RunRecord.from_dict(r)
+        for r in (
+            run_record("a", NOW - timedelta(hours=1), status="failed", duration_ms=5000),
+            run_record("a", NOW - timedelta(hours=2), status="skipped", duration_ms=None),
+            run_record("a", NOW - timedelta(hours=3), status="duplicate", duration_ms=None),
+            run_record("a", NOW - timedelta(days=1), status="running"),  # lost by NOW
+            run_record("b", NOW, status="failed", duration_ms=10),
+        )
     ]
-    records.append({"job": "a", "run_id": "x", "kind": "event", "action": "pause"})
+    records.append(PauseEvent("a", "x", "pause"))
     a, b = summarize(records, NOW)
     assert (a.job, a.runs, a.succeeded, a.outcomes) == ("a", 7, 4, 6)
     assert a.success_rate == pytest.approx(4 / 6)

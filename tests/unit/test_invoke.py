@@ -20,7 +20,7 @@ from cronplane.runs.invoke import (
     wait_for_run,
 )
 from cronplane.runtime.firing import Firing
-from cronplane.runtime.records import Trigger
+from cronplane.runtime.schema import RunRecord, Trigger
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 JOB_PAYLOAD = {"batch_size": 25}
@@ -88,9 +88,7 @@ class FakeClock:
 
 def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
     clock = FakeClock()
-    answers = iter(
-        [None, {"status": "running"}, {"status": "running"}, {"status": "retrying"}, {"status": "succeeded"}]
-    )
+    answers = iter([None, *(RunRecord("j", "r", status=s) for s in ("running", "running", "retrying", "succeeded"))])
     seen: list[str] = []
     record = wait_for_run(
         lambda: next(answers),
@@ -98,9 +96,9 @@ def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
         poll_s=1.0,
         sleep=clock.sleep,
         clock=clock,
-        on_change=lambda r: seen.append(r["status"]),
+        on_change=lambda r: seen.append(r.status),
     )
-    assert record == {"status": "succeeded"}
+    assert record == RunRecord("j", "r", status="succeeded")
     assert seen == ["running", "retrying", "succeeded"]
     assert clock.sleeps == [0.25, 0.5, 1.0, 1.0]  # quick first polls, then the poll interval
 
@@ -108,8 +106,8 @@ def test_wait_for_run_polls_until_final_and_reports_changes() -> None:
 def test_wait_for_run_gives_up_after_its_budget() -> None:
     clock = FakeClock()
     with pytest.raises(RunNotFinishedError, match="after 5 s: it is still running") as info:
-        wait_for_run(lambda: {"status": "running"}, 5, sleep=clock.sleep, clock=clock)
-    assert info.value.record == {"status": "running"}  # the last record seen, for -o json
+        wait_for_run(lambda: RunRecord("j", "r", status="running"), 5, sleep=clock.sleep, clock=clock)
+    assert info.value.record == RunRecord("j", "r", status="running")  # the last record seen, for -o json
     assert clock.now == pytest.approx(5.0)
     with pytest.raises(RunNotFinishedError, match="its record never appeared"):
         wait_for_run(lambda: None, 2, sleep=clock.sleep, clock=clock)
@@ -121,10 +119,10 @@ def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
     its budget, and never while the invocation may still be alive."""
     clock = FakeClock()
     started = NOW
-    crashed = {"status": "running", "started_at": "2026-11-27T09:30:00Z", "deadline": "2026-11-27T09:30:10Z"}
+    crashed = RunRecord("j", "r", status="running", started_at="2026-11-27T09:30:00Z", deadline="2026-11-27T09:30:10Z")
     polls: list[float] = []
 
-    def get() -> dict[str, Any]:
+    def get() -> RunRecord:
         polls.append(clock.now)
         return crashed
 
@@ -138,7 +136,7 @@ def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
     # A `retrying` record past the same moment is not lost: the next attempt's invocation may
     # wait in Lambda's queue. --wait follows it until its budget runs out.
     clock = FakeClock()
-    retrying = {**crashed, "status": "retrying"}
+    retrying = crashed._replace(status="retrying")
     with pytest.raises(RunNotFinishedError, match="after 120 s: it is still retrying"):
         wait_for_run(
             lambda: retrying, 120, sleep=clock.sleep, clock=clock, now=lambda: started + timedelta(seconds=clock.now)
@@ -146,13 +144,13 @@ def test_wait_for_run_stops_once_a_crashed_run_is_lost_and_not_before() -> None:
 
 
 def test_is_lost_only_for_running_records_past_deadline_and_grace() -> None:
-    record = {"status": "running", "deadline": "2026-11-27T09:30:00Z"}
+    record = RunRecord("j", "r", status="running", deadline="2026-11-27T09:30:00Z")
     assert not is_lost(record, NOW + timedelta(seconds=60))  # within the grace
     assert is_lost(record, NOW + timedelta(seconds=61))
-    assert not is_lost({**record, "status": "succeeded"}, NOW + timedelta(hours=1))
-    assert not is_lost({**record, "status": "retrying"}, NOW + timedelta(hours=1))
+    assert not is_lost(record._replace(status="succeeded"), NOW + timedelta(hours=1))
+    assert not is_lost(record._replace(status="retrying"), NOW + timedelta(hours=1))
     # No deadline recorded: the longest a Lambda invocation can run (900 s) from its start.
-    old = {"status": "running", "started_at": "2026-11-27T09:30:00Z"}
+    old = RunRecord("j", "r", status="running", started_at="2026-11-27T09:30:00Z")
     assert not is_lost(old, NOW + timedelta(seconds=900)) and is_lost(old, NOW + timedelta(seconds=961))
 
 

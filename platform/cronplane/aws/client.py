@@ -1,16 +1,21 @@
-"""The one door to AWS for deploy-side code: inventory, executor, lock and the ops commands
-call ``AwsClient.call(service, operation, **params)`` and never touch raw boto3.
+"""The one door to AWS for everything but the Lambda runtime: deploy (inventory, executor,
+lock), the ops commands, run-now, history and the demo get their clients here, and every call
+goes through ``AwsClient.call(service, operation, **params)``; callers that read better as
+``aws.dynamodb.query(TableName=...)`` use the typed service accessors, which go through
+``call`` all the same.
 
 What it owns, so no caller has to:
 
+- building: one boto3 session per AWS settings in a process (``AwsConfig.session``), and a
+  client per service only when a command first uses that service;
 - counting: every call is recorded as a read or a write (the no-change deploy must make zero
-  writes, and the benchmark reports the split);
-- retries with backoff and an injectable ``sleep`` for throttling and for IAM's propagation
-  delay ("The role defined for the function cannot be assumed by Lambda" right after
-  ``create_role``);
-- errors: botocore failures become ``AwsError`` with one clear message; a failed call keeps its
-  AWS error code in ``AwsCallError.code`` so callers can branch on "already exists" or "not
-  found" without importing botocore;
+  writes, and the benchmarks report the split), and per operation (``operation_counts``);
+- retries with backoff and an injectable ``sleep`` for throttling, server errors and IAM's
+  propagation delay ("The role defined for the function cannot be assumed by Lambda" right
+  after ``create_role``); botocore's own retries are off, so every attempt is counted;
+- errors: botocore failures become ``AwsError`` with one clear line (``cronplane.aws.failures``);
+  a failed call keeps its AWS error code in ``AwsCallError.code`` so callers can branch on
+  "already exists" or "not found" without importing botocore;
 - a ``before_write`` hook, which tests use to kill a deploy after its k-th write.
 """
 
@@ -19,61 +24,35 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from cronplane.aws.failures import NO_CREDENTIALS, NO_REGION, readable, retryable, translate, unreachable
+from cronplane.aws.failures import NOT_FOUND_CODES as NOT_FOUND_CODES  # the one definition, handed on
+from cronplane.aws.failures import AwsCallError as AwsCallError
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
 
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "LimitExceededException",
-    }
-)
-ACCESS_DENIED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedException"}
-)
-BAD_CREDENTIALS_CODES = frozenset(
-    {
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-        "AuthFailure",
-        "IncompleteSignature",
-    }
-)
-EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
-SERVER_ERROR_CODES = frozenset(
-    {
-        "InternalFailure",
-        "InternalError",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "ServiceException",
-        "InternalServiceError",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "PriorRequestNotComplete",
-        # DynamoDB turns PITR on a little after the table is ACTIVE
-        "ContinuousBackupsUnavailableException",
-    }
-)
-BUSY_MARKERS = ("update is in progress", "operation cannot be performed at this time")
-READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
 
-# IAM is eventually consistent: a role is usable by Lambda a few seconds after create_role.
-PROPAGATION_MARKERS = ("cannot be assumed by Lambda", "role defined for the function cannot be assumed")
+READ_PREFIXES = ("list_", "get_", "describe_", "query", "scan", "batch_get")
+# A synchronous Invoke lasts as long as the job (Lambda's limit: 15 minutes); other calls
+# answer in seconds, and a hung one should fail in a minute.
+READ_TIMEOUT_S = 60
+LAMBDA_READ_TIMEOUT_S = 15 * 60 + 30
+# Sent, but the answer was lost: a second Invoke would start a second run of the job.
+NOT_RESENT = frozenset({("lambda", "invoke")})
 
 
 @dataclass(frozen=True)
@@ -83,19 +62,38 @@ class Call:
     write: bool
 
 
-class AwsCallError(AwsError):
-    """An AWS call that failed with an error code the caller may handle."""
-
-    def __init__(self, service: str, operation: str, code: str, detail: str) -> None:
-        super().__init__(f"AWS {service} {operation} failed: {code}: {detail}")
-        self.service = service
-        self.operation = operation
-        self.code = code
-        self.detail = detail
-
-
 def is_write(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES)
+
+
+class ServiceCalls:
+    """``aws.dynamodb.query(...)`` is ``aws.call("dynamodb", "query", ...)``: an operation read
+    as an attribute is a function that goes through the door (counted, retried, translated).
+    ``meta`` is the boto3 client's, for tests that hook botocore's events; ``exceptions``,
+    paginators and waiters are not offered: catch ``AwsCallError`` and use ``AwsClient.paginate``."""
+
+    def __init__(self, aws: AwsClient, service: str) -> None:
+        self._aws = aws
+        self._service = service
+
+    def __getattr__(self, operation: str) -> Any:
+        if operation.startswith("_"):
+            raise AttributeError(operation)
+        if operation == "meta":
+            return self._aws.boto3_client(self._service).meta
+        if operation in ("exceptions", "get_paginator", "get_waiter", "can_paginate"):
+            raise AttributeError(
+                f"{self._service}.{operation} bypasses cronplane's AWS door: catch AwsCallError and test its "
+                ".code (or .not_found), and page with AwsClient.paginate"
+            )
+        aws, service = self._aws, self._service
+
+        def through_the_door(**params: Any) -> dict[str, Any]:
+            return aws.call(service, operation, **params)
+
+        through_the_door.__name__ = operation
+        setattr(self, operation, through_the_door)  # found directly the next time
+        return through_the_door
 
 
 class AwsClient:
@@ -106,17 +104,24 @@ class AwsClient:
         sleep: Callable[[float], None] | None = None,
         max_attempts: int = 6,
         before_write: Callable[[Call], None] | None = None,
-        session: Any = None,
+        session: boto3.session.Session | None = None,
+        connect_timeout: float = 10,
+        read_timeout: float | None = None,
     ) -> None:
+        """``read_timeout`` None: a minute, and a synchronous Invoke's whole length for Lambda.
+        A quick probe (``run-now --local`` asking whether the history table answers) passes
+        ``max_attempts=1`` and short timeouts."""
         self.config = config
         self.sleep = sleep or _sleep
         self.max_attempts = max_attempts
         self.before_write = before_write
         self._session = session
+        self._timeouts = (connect_timeout, read_timeout)
         self._clients: dict[str, Any] = {}
+        self._services: dict[str, ServiceCalls] = {}
         self._lock = threading.Lock()
         self.calls: list[Call] = []
-        self._account_id: str | None = None
+        self._identity: dict[str, Any] | None = None
 
     # -- counting -------------------------------------------------------------------------
     @property
@@ -130,22 +135,83 @@ class AwsClient:
     def write_calls(self) -> list[str]:
         return [f"{c.service}.{c.operation}" for c in self.calls if c.write]
 
+    def operation_counts(self) -> dict[str, int]:
+        """Calls so far by ``"service.Operation"`` (``"dynamodb.Query": 2``), every attempt counted."""
+        return dict(Counter(f"{c.service}.{_camel(c.operation)}" for c in self.calls))
+
+    def count(self, service: str) -> int:
+        """Calls made to one service so far (e.g. ``"dynamodb"``)."""
+        return sum(1 for c in self.calls if c.service == service)
+
     def reset_counts(self) -> None:
         with self._lock:
             self.calls = []
 
+    # -- services, typed as the boto3 clients they stand for --------------------------------
+    def service(self, name: str) -> ServiceCalls:
+        with self._lock:
+            if name not in self._services:
+                self._services[name] = ServiceCalls(self, name)
+            return self._services[name]
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        return cast("DynamoDBClient", self.service("dynamodb"))
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        return cast("LambdaClient", self.service("lambda"))
+
+    @property
+    def sqs(self) -> SQSClient:
+        return cast("SQSClient", self.service("sqs"))
+
+    @property
+    def events(self) -> EventBridgeClient:
+        return cast("EventBridgeClient", self.service("events"))
+
+    @property
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        return cast("EventBridgeSchedulerClient", self.service("scheduler"))
+
+    @property
+    def sts(self) -> STSClient:
+        return cast("STSClient", self.service("sts"))
+
+    @property
+    def iam(self) -> IAMClient:
+        return cast("IAMClient", self.service("iam"))
+
+    @property
+    def logs(self) -> CloudWatchLogsClient:
+        return cast("CloudWatchLogsClient", self.service("logs"))
+
     # -- raw calls --------------------------------------------------------------------------
     @property
     def region(self) -> str:
-        return self._client("sts").meta.region_name  # type: ignore[no-any-return]
+        region = self._shared_session().region_name
+        if not region:
+            raise AwsError(NO_REGION)
+        return str(region)
 
-    def _client(self, service: str) -> Any:
+    def _shared_session(self) -> boto3.session.Session:
+        # Not under self._lock: boto3_client takes the module's lock first, then this one.
+        if self._session is None:
+            self._session = _shared_session(self.config)
+        return self._session
+
+    def boto3_client(self, service: str) -> Any:
+        """The boto3 client behind ``service``, built on first use. Only this module calls it
+        (and tests that stub or hook botocore); everything else goes through ``call``."""
         with self._lock:
+            client = self._clients.get(service)
+        if client is not None:
+            return client
+        session = self._shared_session()
+        # Creating clients from one session is not thread-safe; the module's lock comes first.
+        with _SESSIONS_LOCK, self._lock:
             if service not in self._clients:
-                if self._session is None:
-                    self._session = _shared_session(self.config)
-                with _SESSIONS_LOCK:  # creating clients from one session is not thread-safe
-                    self._clients[service] = _boto_client(self.config, service, self._session)
+                self._clients[service] = _boto_client(self.config, service, session, self._timeouts)
             return self._clients[service]
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
@@ -162,7 +228,7 @@ class AwsClient:
         )
         from botocore.parsers import ResponseParserError
 
-        client = self._client(service)
+        client = self.boto3_client(service)
         write = is_write(operation)
         call = Call(service, operation, write)
         if write and self.before_write is not None:
@@ -175,29 +241,24 @@ class AwsClient:
                 return method(**params)  # type: ignore[no-any-return]
             except ClientError as exc:
                 err = exc.response.get("Error", {})
-                code = str(err.get("Code", "Unknown"))
-                detail = str(err.get("Message", "")) or str(exc)
                 status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-                code, detail = _readable(code, detail, status)
-                if status == 429 and code not in THROTTLING_CODES:
-                    code = "TooManyRequestsException"
-                if attempt < self.max_attempts and (_retryable(code, detail) or status >= 500):
+                code, detail = readable(
+                    str(err.get("Code", "Unknown")), str(err.get("Message", "")) or str(exc), status
+                )
+                if attempt < self.max_attempts and (retryable(code, detail) or status >= 500):
                     self.sleep(_backoff(attempt))
                     continue
-                raise _translate(service, operation, code, detail) from exc
+                raise translate(service, operation, code, detail) from exc
             except (NoCredentialsError, PartialCredentialsError) as exc:
-                raise AwsError(
-                    "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                    "pass --profile, or use --endpoint-url for a local emulator."
-                ) from exc
+                raise AwsError(NO_CREDENTIALS) from exc
             except NoRegionError as exc:
-                raise AwsError("No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml.") from exc
+                raise AwsError(NO_REGION) from exc
             except (EndpointConnectionError, ConnectTimeoutError) as exc:
-                raise AwsError(_unreachable(self.config, service, client, exc)) from exc
+                raise AwsError(self._unreachable(service, client)) from exc
             except (ResponseParserError, ConnectionClosedError, ReadTimeoutError) as exc:
                 # A 5xx page or a dropped connection: transient. A retried create that did
                 # succeed answers "already exists", which the appliers adopt.
-                if attempt < self.max_attempts:
+                if attempt < self.max_attempts and (service, operation) not in NOT_RESENT:
                     self.sleep(_backoff(attempt))
                     continue
                 raise AwsError(f"AWS {service} {operation} failed: {type(exc).__name__}: {exc}") from exc
@@ -205,7 +266,7 @@ class AwsClient:
 
     def paginate(self, service: str, operation: str, key: str, **params: Any) -> list[Any]:
         """All items of a paginated list call, one counted call per page."""
-        client = self._client(service)
+        client = self.boto3_client(service)
         if not client.can_paginate(operation):
             return list(self.call(service, operation, **params).get(key, []))
         token_in, token_out = _tokens(client, operation)
@@ -219,48 +280,60 @@ class AwsClient:
             params[token_in] = token
 
     # -- identity ---------------------------------------------------------------------------
+    def _caller_identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            self._identity = self.call("sts", "get_caller_identity")
+        return self._identity
+
     def account_id(self) -> str:
-        if self._account_id is None:
-            self._account_id = str(self.call("sts", "get_caller_identity")["Account"])
-        return self._account_id
+        return str(self._caller_identity()["Account"])
+
+    def caller_arn(self) -> str:
+        """Who is acting (recorded on pause / resume / backfill / replay / manual runs); one
+        STS call per client, shared with ``account_id``."""
+        return str(self._caller_identity()["Arn"])
+
+    def frozen_credentials(self) -> Any:
+        """The session's credentials as plain values (a child process that must reach the same
+        AWS gets them); None when there are none."""
+        try:
+            credentials = self._shared_session().get_credentials()
+            return credentials.get_frozen_credentials() if credentials is not None else None
+        except AwsError:
+            raise
+        except Exception as exc:  # botocore's credential providers: a broken profile, an expired SSO
+            raise AwsError(f"AWS settings: {exc}") from exc
+
+    def _unreachable(self, service: str, client: Any) -> str:
+        url = getattr(client.meta, "endpoint_url", "") or ""
+        region = getattr(client.meta, "region_name", "") or ""
+        through_endpoint = bool(self.config.endpoint_url)
+        known = through_endpoint or not region or region in _known_regions()
+        return unreachable(service, url, region, through_endpoint=through_endpoint, region_known=known)
 
 
 def _sleep(seconds: float) -> None:
     time.sleep(seconds)  # looked up at call time, so tests can stand in for time.sleep
 
 
-def _boto_client(config: AwsConfig, service: str, session: Any) -> Any:
-    """A boto3 client with botocore's own retries off: this client retries (throttling,
+def _boto_client(
+    config: AwsConfig, service: str, session: boto3.session.Session, timeouts: tuple[float, float | None]
+) -> Any:
+    """A boto3 client with botocore's own retries off: ``AwsClient`` retries (throttling,
     5xx, IAM propagation) itself, so every attempt is counted, waits go through the injectable
     ``sleep``, and an unreachable endpoint fails in seconds instead of after 8 silent tries."""
     from botocore.config import Config
 
+    connect_timeout, read_timeout = timeouts
+    if read_timeout is None:
+        read_timeout = LAMBDA_READ_TIMEOUT_S if service == "lambda" else READ_TIMEOUT_S
     cfg = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=32,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
     )
-    return session.client(service, endpoint_url=config.endpoint_url, config=cfg)
-
-
-def _unreachable(config: AwsConfig, service: str, client: Any, exc: Exception) -> str:
-    """Why an endpoint cannot be reached, in the user's terms: the emulator is not running,
-    or the region is misspelt (AWS has no such endpoint), or the network is down."""
-    url = getattr(client.meta, "endpoint_url", "") or ""
-    region = getattr(client.meta, "region_name", "") or ""
-    if config.endpoint_url:
-        return (
-            f"Cannot reach {service} at {url}: nothing answers there. Is the emulator (`jobctl dev`) "
-            "running? Check --endpoint-url / AWS_ENDPOINT_URL."
-        )
-    hint = "Check your network connection."
-    if region and region not in _known_regions():
-        hint = (
-            f"'{region}' is not a known AWS region — check --region, AWS_REGION / AWS_DEFAULT_REGION, "
-            "the profile's region and region: in jobs.yaml."
-        )
-    return f"Cannot reach AWS {service} at {url} (region {region}). {hint}"
+    return session.client(service, endpoint_url=config.endpoint_url, config=cfg)  # type: ignore[call-overload]
 
 
 def _known_regions() -> set[str]:
@@ -274,11 +347,11 @@ def _known_regions() -> set[str]:
     return regions
 
 
-_SESSIONS: dict[tuple[AwsConfig, str, str], Any] = {}
+_SESSIONS: dict[tuple[AwsConfig, str, str], boto3.session.Session] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _shared_session(config: AwsConfig) -> Any:
+def _shared_session(config: AwsConfig) -> boto3.session.Session:
     """One boto3 session per AWS settings in a process: a session caches the service models,
     which makes every client after the first ~5x cheaper to create (deploy, then plan, then
     the dev loop's redeploys all reuse it)."""
@@ -309,89 +382,6 @@ def _camel(operation: str) -> str:
     return "".join(part.capitalize() for part in operation.split("_"))
 
 
-def _retryable(code: str, detail: str) -> bool:
-    if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
-        return True
-    if code == "ResourceConflictException" and any(m in detail for m in BUSY_MARKERS):
-        return True  # a Lambda update still in progress; "already exists" is not retried
-    return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
-
-
 def _backoff(attempt: int) -> float:
     """Full jitter: random(0, min(20, 0.5 * 2**attempt)) seconds."""
     return random.uniform(0, min(20.0, 0.5 * 2**attempt))
-
-
-def _readable(code: str, detail: str, status: int) -> tuple[str, str]:
-    """An error botocore could not parse (a proxy's or an emulator's page in another
-    protocol) arrives as code "403" and the raw body: dig out the code and message, and keep
-    the message on one line."""
-    import re
-
-    if code.isdigit():
-        found_code = re.search(r"<Code>([^<]+)</Code>", detail)
-        found_message = re.search(r"<Message>([^<]*)</Message>", detail)
-        if found_code:
-            code = found_code.group(1)
-            detail = found_message.group(1) if found_message else detail
-        elif status == 403:
-            code = "AccessDenied"
-    return code, " ".join(detail.split())
-
-
-def _translate(service: str, operation: str, code: str, detail: str) -> AwsError:
-    return AwsCallError(service, operation, code, _hinted(code, detail, f"{service}:{_camel(operation)}"))
-
-
-def _hinted(code: str, detail: str, permission: str) -> str:
-    """``detail`` with what to do about it, for the error codes a user can act on."""
-    if code in BAD_CREDENTIALS_CODES:
-        return (
-            f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
-            "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use."
-        )
-    if code in EXPIRED_CODES:
-        return f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`)."
-    if code in ACCESS_DENIED_CODES:
-        return f"{detail} — access denied. The credentials in use need permission for {permission}."
-    if code in THROTTLING_CODES:
-        return f"{detail} — still throttled after retries; try again later."
-    return detail
-
-
-def explain(exc: BaseException) -> str | None:
-    """The same one-line message ``AwsClient.call`` gives, for a botocore failure raised by a
-    command that uses boto3 directly (history, run-now, the ops commands); None when ``exc``
-    is not an AWS failure. ``cli/main.py`` calls it, so every command words AWS errors alike."""
-    from botocore.exceptions import (
-        ClientError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-        PartialCredentialsError,
-    )
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        code, detail = _readable(str(err.get("Code", "Unknown")), str(err.get("Message", "")) or str(exc), status)
-        # boto3's error does not say which service; the operation is enough to act on.
-        return f"AWS {exc.operation_name} failed: {code}: {_hinted(code, detail, exc.operation_name)}"
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return (
-            "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-            "pass --profile, or use --endpoint-url for a local emulator."
-        )
-    if isinstance(exc, NoRegionError):
-        return "No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml."
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
-        url = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the endpoint"
-        return (
-            f"Cannot reach {url}: nothing answers there. Is the emulator (`jobctl dev`) running? "
-            "Check --endpoint-url / AWS_ENDPOINT_URL, --region and your network."
-        )
-    return None

@@ -156,7 +156,7 @@ class Deployer:
             if _signature(fresh) != _signature(shown) and not table_create:
                 self.progress("Live state changed since the plan was made; applying the current plan:")
                 for action in fresh.changes:
-                    self.progress(f"  {action.op.symbol} {action.kind.value} {action.name}")
+                    self.progress(f"  {action.op.symbol} {action.kind} {action.name}")
             applied = executor.apply(fresh, already_done=len(table_create))
             self._clear_pauses(manifest, unpause, lock.holder)
         if table_create:  # report the whole deploy, the table included
@@ -166,11 +166,11 @@ class Deployer:
 
     def _clear_pauses(self, manifest: Manifest, jobs: Iterable[str], actor: str) -> None:
         """``--unpause JOB`` re-enabled the trigger; drop the pause marker so the next deploy
-        does not disable it again, and record a resume event as ``jobctl resume`` does."""
-        from datetime import datetime, timedelta
+        does not disable it again, and record a resume event as ``jobctl resume`` does (the
+        same ``PauseEvent.new``)."""
+        from datetime import datetime
 
-        from cronplane.aws.inventory import PAUSED_PARTITION
-        from cronplane.runtime.records import iso, time_key
+        from cronplane.runtime.schema import PAUSED_PARTITION, PauseAction, PauseEvent, item_key, to_item
 
         live = self._last_live
         table = names.history_table(manifest.namespace)
@@ -178,31 +178,22 @@ class Deployer:
         for job in jobs:
             if live is None or job not in live.paused:
                 continue
-            ttl = int((now + timedelta(days=manifest.history.retention_days)).timestamp())
-            self.client.call(
-                "dynamodb",
-                "put_item",
-                TableName=table,
-                Item={
-                    "job": {"S": job},
-                    "run_id": {"S": f"{time_key(now)}-event-resume"},
-                    "kind": {"S": "event"},
-                    "action": {"S": "resume"},
-                    "actor": {"S": actor},
-                    "at": {"S": iso(now)},
-                    "reason": {"S": "jobctl deploy --unpause"},
-                    "trigger": {"S": "deploy"},
-                    "ttl": {"N": str(ttl)},
-                },
+            event = PauseEvent.new(
+                job,
+                PauseAction.RESUME,
+                actor,
+                now,
+                retention_days=manifest.history.retention_days,
+                trigger="deploy",
+                reason="jobctl deploy --unpause",
             )
-            self.client.call(
-                "dynamodb", "delete_item", TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}}
-            )
+            self.client.call("dynamodb", "put_item", TableName=table, Item=to_item(event))
+            self.client.call("dynamodb", "delete_item", TableName=table, Key=item_key(PAUSED_PARTITION, job))
             self.progress(f"unpaused {job} (paused by {live.paused[job].actor} since {live.paused[job].at})")
 
 
 def _signature(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:
-    return [(a.op.value, a.kind.value, a.name, tuple(f.name for f in a.fields)) for a in plan.changes]
+    return [(a.op.value, str(a.kind), a.name, tuple(f.name for f in a.fields)) for a in plan.changes]
 
 
 __all__ = ["CronplaneError", "DeployResult", "Deployer", "partition_of"]

@@ -1,8 +1,9 @@
 """Stage 6 of the deploy pipeline: apply a Plan.
 
-Three phases, in order: shared resources first (the history table, the Scheduler group), then
-each job's actions — sequential within a job (its dependency order), jobs in parallel on a
-bounded thread pool — then shared deletes. Progress is reported as ``[n/m] <action>`` through a
+Each action is applied by its resource kind (``aws.kinds``: create / update / delete, each
+idempotent). Three phases, in order: shared resources first (the history table, the Scheduler
+group), then each job's actions — sequential within a job (its dependency order), jobs in
+parallel on a bounded thread pool — then shared deletes. Progress is reported as ``[n/m] <action>`` through a
 callback; the bookkeeping RECORD writes are not counted as steps.
 
 On failure the executor stops starting new jobs, lets running ones finish, and raises the first
@@ -17,9 +18,9 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from cronplane.aws import appliers
 from cronplane.aws.client import AwsClient
-from cronplane.aws.planner import Action, Op, Plan
+from cronplane.aws.kinds import ApplyContext, kind_of
+from cronplane.aws.plan import Action, Op, Plan
 from cronplane.errors import CronplaneError
 
 DEFAULT_WORKERS = 8  # parallel jobs; well under Lambda's and IAM's control-plane rate limits
@@ -120,7 +121,7 @@ class Executor:
                 step = self._started
             self.progress(f"[{step}/{self._total}] {action.label}")
         try:
-            appliers.apply(self.client, action, namespace)
+            kind_of(action.kind).apply(ApplyContext(self.client, action, namespace))
         except CronplaneError as exc:
             self._stop.set()
             raise CronplaneError(f"{action.label} failed: {exc}") from exc

@@ -2,9 +2,9 @@
 namespace never interleave their writes. Taken by the deployer just before the first write of a
 plan that has changes, released at the end (also on error and on Ctrl-C).
 
-Item: ``job="~deploy"``, ``run_id="~lock"``, ``holder`` ("user@host pid N"), ``since`` and
-``expires`` (ISO / epoch seconds), plus ``process_ns`` (the host and PID namespace of the
-holder). One conditional ``put_item`` takes it. A lock is taken over:
+Item: ``schema.DeployLockRecord`` (``job="~deploy"``, ``run_id="~lock"``): ``holder``
+("user@host pid N"), ``since`` and ``expires`` (ISO / epoch seconds), plus ``process_ns`` (the
+host and PID namespace of the holder). One conditional ``put_item`` takes it. A lock is taken over:
 
 - at once, when its holder ran on this same host (same PID namespace, so the pid means the same
   process) and that process is gone — a deploy killed with SIGKILL, or a closed terminal, must
@@ -26,7 +26,7 @@ from types import TracebackType
 
 from cronplane.aws.client import AwsCallError, AwsClient
 from cronplane.errors import DeployLockedError
-from cronplane.runtime.records import DEPLOY_LOCK_JOB, LOCK_SORT_KEY
+from cronplane.runtime.schema import DEPLOY_LOCK_JOB, LOCK_SORT_KEY, DeployLockRecord, item_key, to_item
 
 DEFAULT_TTL = 15 * 60  # a deploy of a few hundred jobs takes a minute or two; a dead one frees the lock after this
 DEFAULT_WAIT = 5.0
@@ -97,7 +97,7 @@ class DeployLock:
         self.held = False
 
     def _key(self) -> dict[str, dict[str, str]]:
-        return {"job": {"S": DEPLOY_LOCK_JOB}, "run_id": {"S": LOCK_SORT_KEY}}
+        return item_key(DEPLOY_LOCK_JOB, LOCK_SORT_KEY)
 
     def _put(self, now: float, condition: str, values: dict[str, dict[str, str]]) -> bool:
         """One conditional put of our lock item; False when the condition did not hold."""
@@ -106,13 +106,7 @@ class DeployLock:
                 "dynamodb",
                 "put_item",
                 TableName=self.table,
-                Item={
-                    **self._key(),
-                    "holder": {"S": self.holder},
-                    "since": {"S": _iso(now)},
-                    "expires": {"N": str(int(now) + self.ttl)},
-                    "process_ns": {"S": self.namespace_id},
-                },
+                Item=to_item(DeployLockRecord(self.holder, _iso(now), int(now) + self.ttl, self.namespace_id)),
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
@@ -137,50 +131,42 @@ class DeployLock:
             # Free, or held by a deploy that died (expired).
             if self._put(now, "attribute_not_exists(job) OR expires < :now", {":now": {"N": str(int(now))}}):
                 return
-            item = self._current()
-            if not item:
+            held = self._current()
+            if held is None:
                 continue  # released between our put and our read: try again at once
-            dead = self._dead_pid(item)
+            dead = self._dead_pid(held)
             if dead is not None:
-                old = item["holder"]["S"]
-                if self._put(now, "holder = :old", {":old": {"S": old}}):
-                    since = item.get("since", {}).get("S", "?")
-                    self.notify(f"taking over the lock of dead process {dead} ({old}, since {since})")
+                if self._put(now, "holder = :old", {":old": {"S": held.holder}}):
+                    self.notify(
+                        f"taking over the lock of dead process {dead} ({held.holder}, since {held.since or '?'})"
+                    )
                     return
                 continue  # someone else took it over first: look again
             if waited >= self.wait:
-                raise DeployLockedError(self._message(item))
+                raise DeployLockedError(self._message(held))
             self.sleep(POLL)
             waited += POLL
 
-    def _current(self) -> dict[str, dict[str, str]]:
-        return dict(
-            self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(), ConsistentRead=True).get(
-                "Item", {}
-            )
-        )
+    def _current(self) -> DeployLockRecord | None:
+        found = self.client.call("dynamodb", "get_item", TableName=self.table, Key=self._key(), ConsistentRead=True)
+        return DeployLockRecord.from_item(found["Item"]) if found.get("Item") else None
 
-    def _dead_pid(self, item: dict[str, dict[str, str]]) -> int | None:
+    def _dead_pid(self, held: DeployLockRecord) -> int | None:
         """The holder's pid when it ran here and is gone; None when it may still be alive."""
-        match = HOLDER_RE.match(item.get("holder", {}).get("S", ""))
+        match = HOLDER_RE.match(held.holder)
         if match is None or match["host"] != socket.gethostname():
             return None
-        recorded_ns = item.get("process_ns", {}).get("S")
-        if recorded_ns is not None and recorded_ns != self.namespace_id:
+        if held.process_ns is not None and held.process_ns != self.namespace_id:
             return None  # same hostname, other container: its pids are not ours to check
         pid = int(match["pid"])
         if pid == os.getpid() or self.alive(pid):
             return None
         return pid
 
-    def _message(self, item: dict[str, dict[str, str]]) -> str:
-        item = item or self._current()
-        holder = item.get("holder", {}).get("S", "another deploy")
-        since = item.get("since", {}).get("S", "?")
-        expires = int(item.get("expires", {}).get("N", "0"))
+    def _message(self, held: DeployLockRecord) -> str:
         return (
-            f"deploy in progress by {holder}, since {since} (the lock expires at {_iso(expires)}). "
-            "Wait for it to finish and run deploy again."
+            f"deploy in progress by {held.holder or 'another deploy'}, since {held.since or '?'} "
+            f"(the lock expires at {_iso(held.expires)}). Wait for it to finish and run deploy again."
         )
 
     def release(self) -> None:

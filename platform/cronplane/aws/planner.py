@@ -1,10 +1,9 @@
 """Stage 5 of the deploy pipeline: desired resources vs live state -> a Plan. Pure: no I/O.
 
-A Plan is data: an ordered tuple of frozen ``Action`` values (create / update with the changed
-fields old -> new / delete, each with its reason) plus notes for the reader (resources that
-look like ours but are not tagged so, paused jobs kept paused) and the drift a deploy keeps on
-purpose (``Plan.drift``: a paused job whose manifest says ``enabled: true``). ``jobctl plan`` prints it and
-``jobctl deploy`` hands the very same value to the executor, so the two can never disagree.
+The plan is data (``aws.plan``): ordered frozen actions with the changed fields old -> new,
+notes for the reader (resources that look like ours but are not tagged so, paused jobs kept
+paused) and the drift a deploy keeps on purpose. ``jobctl plan`` prints it and ``jobctl deploy``
+hands the very same value to the executor, so the two can never disagree.
 
 Rules the planner enforces:
 
@@ -19,6 +18,10 @@ Rules the planner enforces:
   longer wanted (AWS's own ``aws:`` tags are never compared). Tags of kinds the bulk read does
   not return are read only when that resource's recorded hash changed.
 
+What differs between kinds (taggable? listed, or a recorded sub-resource of the function?
+shared? where in a job's order?) the planner asks the kind (``aws.kinds.kind_of``); it names no
+kind itself.
+
 When the planner needs facts the bulk inventory does not hold (tags of a role it would delete,
 old values of a changed policy), it lists them in ``Plan.needs_tags`` / ``Plan.needs_details``;
 the deployer fetches them and plans again.
@@ -26,166 +29,21 @@ the deployer fetches them and plans again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from cronplane.aws.inventory import LiveResource, LiveState
+from cronplane.aws.kinds import KINDS, kind_of
+from cronplane.aws.plan import Action, Drift, FieldChange, Op, Plan
 from cronplane.build.resources import (
     CONFIG_TAG,
-    JOB_ORDER,
-    TAGS_VISIBLE,
     DesiredState,
-    Kind,
     Resource,
     canonical_json,
     decode_state,
     encode_state,
 )
 from cronplane.manifest import names
-
-# Sub-resources AWS lists nowhere: they exist when their function does and the job's state
-# record says they were applied. Deleting the function deletes them.
-UNLISTED = frozenset({Kind.INVOKE_CONFIG, Kind.ALIAS, Kind.PERMISSION})
-# Kinds AWS lets us tag (a Scheduler schedule cannot be; it belongs to its tagged group).
-TAGGED = frozenset({Kind.TABLE, Kind.SCHEDULE_GROUP, Kind.ROLE, Kind.QUEUE, Kind.LOG_GROUP, Kind.FUNCTION, Kind.RULE})
-SHARED_FIRST = (Kind.TABLE, Kind.SCHEDULE_GROUP)
-
-
-class Op(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    RECORD = "record"  # rewrite a job's cronplane:config tag after its changes
-
-    @property
-    def symbol(self) -> str:
-        return {"create": "+", "update": "~", "delete": "-", "record": "*"}[self.value]
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    name: str
-    old: Any
-    new: Any
-
-    def describe(self) -> str:
-        if isinstance(self.old, dict) and isinstance(self.new, dict):
-            # Environment, tags: name only the keys that changed.
-            keys = sorted(k for k in set(self.old) | set(self.new) if self.old.get(k) != self.new.get(k))
-            parts = [f"{k}: {_short(self.old.get(k))} → {_short(self.new.get(k))}" for k in keys]
-            return f"{self.name}: " + "; ".join(parts)
-        return f"{self.name}: {_short(self.old)} → {_short(self.new)}"
-
-
-@dataclass(frozen=True)
-class Action:
-    op: Op
-    kind: Kind
-    name: str
-    job: str | None
-    reason: str
-    fields: tuple[FieldChange, ...] = ()
-    desired: Resource | None = None
-    live: LiveResource | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.op.value} {self.kind.value} {self.name}"
-
-    def changed(self, name: str) -> bool:
-        return any(f.name == name for f in self.fields)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.op.value,
-            "resource": f"{self.kind.value} {self.name}",
-            "kind": self.kind.value,
-            "name": self.name,
-            "job": self.job,
-            "reason": self.reason,
-            "fields": {f.name: {"old": f.old, "new": f.new} for f in self.fields},
-        }
-
-
-@dataclass(frozen=True)
-class Drift:
-    """A difference between the manifest and AWS that a deploy keeps on purpose (today: a
-    job paused with ``jobctl pause`` whose manifest says ``enabled: true``). Not a change: a
-    deploy does not touch it, so ``--detailed-exitcode`` does not count it."""
-
-    job: str
-    field: str
-    manifest: Any
-    live: Any  # the trigger's state as a deploy leaves it (the pause keeps it disabled)
-    reason: str
-    why: str  # the kind of drift, one word for the summary line ("paused")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job": self.job,
-            "field": self.field,
-            "manifest": self.manifest,
-            "live": self.live,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class Plan:
-    namespace: str
-    actions: tuple[Action, ...]
-    notes: tuple[str, ...] = ()
-    needs_tags: frozenset[tuple[Kind, str]] = frozenset()
-    needs_details: frozenset[tuple[Kind, str]] = frozenset()
-    drift: tuple[Drift, ...] = ()
-
-    @property
-    def changes(self) -> tuple[Action, ...]:
-        """What a person reviews: everything except the bookkeeping RECORD writes."""
-        return tuple(a for a in self.actions if a.op != Op.RECORD)
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.actions)
-
-    def count(self, op: Op) -> int:
-        return sum(1 for a in self.actions if a.op == op)
-
-    def summary(self) -> str:
-        return (
-            f"Plan: {self.count(Op.CREATE)} to create, {self.count(Op.UPDATE)} to update, "
-            f"{self.count(Op.DELETE)} to delete."
-        )
-
-    def drift_summary(self) -> str:
-        """The drift in one sentence ("1 job differs from the manifest on purpose: paused (see
-        notes)."); empty when there is none."""
-        if not self.drift:
-            return ""
-        jobs = len({d.job for d in self.drift})
-        whys = ", ".join(dict.fromkeys(d.why for d in self.drift))
-        subject = "1 job differs" if jobs == 1 else f"{jobs} jobs differ"
-        return f"{subject} from the manifest on purpose: {whys} (see notes)."
-
-    def verdict(self) -> str:
-        """The last line of a printed plan. "AWS matches the manifest" only when it does: a
-        paused job is drift a deploy keeps, so it is named, not hidden."""
-        if self.changes:
-            return " ".join(filter(None, (self.summary(), self.drift_summary())))
-        if self.drift:
-            return f"No changes to apply. {self.drift_summary()}"
-        return "No changes. AWS matches the manifest."
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "namespace": self.namespace,
-            "changes": [a.to_json() for a in self.changes],
-            "drift": [d.to_json() for d in self.drift],
-            "notes": list(self.notes),
-            "summary": self.summary(),
-        }
 
 
 def plan(
@@ -217,8 +75,8 @@ class _Planner:
         self.last: list[Action] = []
         self.notes: list[str] = []
         self.drift: list[Drift] = []
-        self.needs_tags: set[tuple[Kind, str]] = set()
-        self.needs_details: set[tuple[Kind, str]] = set()
+        self.needs_tags: set[tuple[str, str]] = set()
+        self.needs_details: set[tuple[str, str]] = set()
 
     # -- ownership --------------------------------------------------------------------------
     def ours(self, res: LiveResource) -> bool | None:
@@ -226,6 +84,11 @@ class _Planner:
         if res.tags is None:
             return None
         return res.tags.get(names.NAMESPACE_TAG) == self.ns
+
+    def ours_by(self, key: tuple[str, str]) -> bool:
+        """Whether the resource ``key`` names exists and is ours."""
+        owner = self.live.get(*key)
+        return owner is not None and bool(self.ours(owner))
 
     def not_managed(self, res: LiveResource, why: str) -> None:
         if res.tags and res.tags.get(names.MANAGED_BY_TAG) == names.MANAGED_BY_VALUE:
@@ -246,7 +109,11 @@ class _Planner:
         if lr is None:
             self.first.append(Action(Op.CREATE, res.kind, res.name, None, "shared resource missing", desired=res))
             return
-        if not self.ours(lr):
+        owned = self.ours(lr)
+        if owned is None:
+            self.needs_tags.add(lr.key)  # a kind whose listing does not return tags
+            return
+        if not owned:
             self.not_managed(lr, "it cannot be used; tag it or remove it")
             return
         fields = _tag_changes(res.tags, lr.tags or {})
@@ -258,8 +125,9 @@ class _Planner:
 
     def job(self, job: str) -> None:
         resources = self.desired.of_job(job)
-        fn = next(r for r in resources if r.kind == Kind.FUNCTION)
-        live_fn = self.live.get(Kind.FUNCTION, fn.name)
+        # The job's function: it carries the job's state record.
+        fn = next(r for r in resources if kind_of(r.kind).holds_job_record)
+        live_fn = self.live.get(fn.kind, fn.name)
         if live_fn is not None and live_fn.tags is None:
             self.needs_tags.add(live_fn.key)  # not in the namespace's tag query: read its own tags
             return
@@ -271,11 +139,12 @@ class _Planner:
         actions: list[Action] = []
         for res in resources:
             keep_paused = paused is not None and job not in self.unpause
-            if res.kind in (Kind.RULE, Kind.SCHEDULE) and keep_paused and res.visible.get("state") == "ENABLED":
+            is_trigger = kind_of(res.kind).trigger is not None
+            if is_trigger and keep_paused and res.visible.get("state") == "ENABLED":
                 assert paused is not None
                 self.notes.append(
                     f"job {job}: paused by {paused.actor} since {paused.at}; the manifest says `enabled: true` "
-                    f"but the {res.kind.value} stays disabled by the pause. Deploy keeps it paused — "
+                    f"but the {res.kind} stays disabled by the pause. Deploy keeps it paused — "
                     f"`jobctl resume {job}` or `jobctl deploy --unpause {job}` to enable it, "
                     f"or set `enabled: false` in the manifest to keep it off"
                 )
@@ -285,22 +154,24 @@ class _Planner:
                 # The trigger stays as `jobctl pause` left it.
                 res = replace(res, visible={**res.visible, "state": "DISABLED"})
             action = self.compare(res, live_fn, state)
-            if action == "conflict":
+            if isinstance(action, str):  # "conflict"
                 return  # the whole job waits until the name clash is resolved
             if action is not None:
                 actions.append(action)
         # Sub-resources recorded earlier but no longer wanted (e.g. provisioned concurrency
         # dropped, or the job moved from a rule to Scheduler).
         wanted = {r.slot for r in resources}
-        for slot, kind in (("alias", Kind.ALIAS), ("perm", Kind.PERMISSION)):
-            if live_fn is not None and slot in state and slot not in wanted:
-                actions.append(Action(Op.DELETE, kind, fn.name, job, "no longer needed by the job", live=live_fn))
+        for kind in KINDS.values():
+            for slot in kind.slots if live_fn is not None and not kind.listed else ():
+                if slot in state and slot not in wanted:
+                    why = "no longer needed by the job"
+                    actions.append(Action(Op.DELETE, kind.name, fn.name, job, why, live=live_fn))
         new_state = {r.slot: r.hidden_hash() for r in resources}
         if new_state != state:
             actions.append(
                 Action(
                     Op.RECORD,
-                    Kind.FUNCTION,
+                    fn.kind,
                     fn.name,
                     job,
                     "record applied settings",
@@ -313,7 +184,8 @@ class _Planner:
             self.per_job.setdefault(job, []).extend(actions)
 
     def compare(self, res: Resource, live_fn: LiveResource | None, state: dict[str, str]) -> Action | str | None:
-        if res.kind in UNLISTED:
+        kind = kind_of(res.kind)
+        if not kind.listed:
             if live_fn is None or res.slot not in state:
                 reason = "new job" if live_fn is None else "missing"
                 # live: the function exists, so an interrupted deploy may have made this already
@@ -335,10 +207,10 @@ class _Planner:
             reason = "new job" if live_fn is None else "missing"
             return Action(Op.CREATE, res.kind, res.name, res.job, reason, desired=res)
         recorded = res.slot in state
-        if res.kind == Kind.SCHEDULE:
-            group = self.live.get(Kind.SCHEDULE_GROUP, names.schedule_group(self.ns))
-            recorded = recorded and group is not None and bool(self.ours(group))
-        if not recorded and res.kind != Kind.FUNCTION:
+        owner = kind.owner(self.ns)
+        if owner is not None:  # untaggable: it is ours when what it belongs to is
+            recorded = recorded and bool(self.ours_by(owner))
+        if not recorded and not kind.holds_job_record:
             owned = self.ours(lr)
             if owned is None:
                 self.needs_tags.add(lr.key)
@@ -351,12 +223,12 @@ class _Planner:
             for k, v in res.visible.items()
             if canonical_json(lr.visible.get(k)) != canonical_json(v)
         ]
-        if res.kind in TAGS_VISIBLE:
+        if kind.tags_listed:
             fields += _tag_changes(res.tags, lr.tags or {})
         old_hash = state.get(res.slot)
         if old_hash != res.hidden_hash():
             fields += self.hidden_changes(res, lr, old_hash)
-            if res.kind in TAGGED and res.kind not in TAGS_VISIBLE:
+            if kind.tagged and not kind.tags_listed:
                 # The hash covers the tags: read them, so the plan shows which keys change and
                 # the applier can remove keys no longer wanted (a tag deleted from jobs.yaml).
                 if lr.tags is None:
@@ -368,7 +240,7 @@ class _Planner:
                         fields = [FieldChange("settings", old_hash, res.hidden_hash())]
         if not fields:
             return None
-        reason = "settings differ" if recorded or res.kind == Kind.FUNCTION else "found unrecorded; adopting"
+        reason = "settings differ" if recorded or kind.holds_job_record else "found unrecorded; adopting"
         if {f.name for f in fields} == {"code_sha256"}:
             reason = "new code"
         return Action(Op.UPDATE, res.kind, res.name, res.job, reason, tuple(fields), res, lr)
@@ -382,7 +254,7 @@ class _Planner:
         if not res.hidden:
             return []  # only tags are hashed (a log group): the tag diff says it all
         if lr.details is None:
-            if res.kind in (Kind.ROLE, Kind.QUEUE, Kind.RULE, Kind.SCHEDULE, Kind.FUNCTION):
+            if kind_of(res.kind).reads_details:
                 self.needs_details.add(lr.key)
             return [FieldChange("settings", old_hash, res.hidden_hash())]
         fields = [
@@ -393,17 +265,18 @@ class _Planner:
         # Details equal but hash differs: tags (not in details) changed.
         return fields or [FieldChange("tags", None, dict(res.tags))]
 
-    def prune(self, desired_keys: set[tuple[Kind, str]], destroying: bool = False) -> None:
-        group = self.live.get(Kind.SCHEDULE_GROUP, names.schedule_group(self.ns))
-        for key, lr in sorted(self.live.resources.items(), key=lambda kv: (kv[0][0].value, kv[0][1])):
-            if key in desired_keys or lr.kind == Kind.TABLE:
+    def prune(self, desired_keys: set[tuple[str, str]], destroying: bool = False) -> None:
+        for key, lr in sorted(self.live.resources.items()):
+            kind = kind_of(lr.kind)
+            if key in desired_keys or kind.kept:
                 continue
-            if lr.kind == Kind.SCHEDULE_GROUP:
+            if kind.shared:
                 if self.ours(lr):
-                    why = f"destroy namespace {self.ns}" if destroying else "no job uses Scheduler"
+                    why = f"destroy namespace {self.ns}" if destroying else kind.unused_reason
                     self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, why, live=lr))
                 continue
-            if lr.kind == Kind.SCHEDULE and not (group is not None and self.ours(group)):
+            owner = kind.owner(self.ns)
+            if owner is not None and not self.ours_by(owner):
                 continue
             owned = self.ours(lr)
             if owned is None:
@@ -422,17 +295,20 @@ class _Planner:
     # -- destroy ----------------------------------------------------------------------------
     def destroy(self, include_history: bool) -> None:
         self.prune(set(), destroying=True)
-        table = self.live.get(Kind.TABLE, names.history_table(self.ns))
-        if table is not None and include_history and self.ours(table):
-            self.last.append(Action(Op.DELETE, Kind.TABLE, table.name, None, "destroy --include-history", live=table))
-        elif table is not None:
-            self.notes.append(f"kept: {table.label} (run history); add --include-history to delete it")
+        for lr in self.live.resources.values():
+            kept = kind_of(lr.kind).kept
+            if kept is None:
+                continue
+            if include_history and self.ours(lr):
+                self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, "destroy --include-history", live=lr))
+            else:
+                self.notes.append(f"kept: {lr.label} ({kept}); add --include-history to delete it")
 
     def result(self) -> Plan:
-        ordered: list[Action] = sorted(self.first, key=lambda a: SHARED_FIRST.index(a.kind))
+        ordered: list[Action] = sorted(self.first, key=_position)
         for job in sorted(self.per_job):
             ordered.extend(order_job(self.per_job[job]))
-        ordered.extend(sorted(self.last, key=lambda a: -SHARED_FIRST.index(a.kind)))
+        ordered.extend(sorted(self.last, key=_position, reverse=True))
         return Plan(
             self.ns,
             tuple(ordered),
@@ -446,35 +322,20 @@ class _Planner:
 def order_job(actions: list[Action]) -> list[Action]:
     """Creates and updates in dependency order, then deletes in reverse order, then the
     state record (written last, so an interrupted deploy re-applies what it may have missed)."""
-
-    def slot(a: Action) -> int:
-        return JOB_ORDER.get(_slot_of(a), 50)
-
-    ups = sorted((a for a in actions if a.op in (Op.CREATE, Op.UPDATE)), key=slot)
-    downs = sorted((a for a in actions if a.op == Op.DELETE), key=slot, reverse=True)
-    # Deleting the function removes its invoke config, alias and permission with it.
-    if any(a.kind == Kind.FUNCTION for a in downs):
-        downs = [a for a in downs if a.kind not in UNLISTED]
+    ups = sorted((a for a in actions if a.op in (Op.CREATE, Op.UPDATE)), key=_position)
+    downs = sorted((a for a in actions if a.op == Op.DELETE), key=_position, reverse=True)
+    # Deleting the function removes its unlisted sub-resources (invoke config, alias,
+    # permission) with it.
+    if any(kind_of(a.kind).holds_job_record for a in downs):
+        downs = [a for a in downs if kind_of(a.kind).listed]
     records = [a for a in actions if a.op == Op.RECORD]
     return ups + downs + records
 
 
-def _slot_of(a: Action) -> str:
-    if a.desired is not None:
-        return a.desired.slot
-    by_kind = {
-        Kind.QUEUE: "dlq",
-        Kind.LOG_GROUP: "log",
-        Kind.FUNCTION: "fn",
-        Kind.INVOKE_CONFIG: "inv",
-        Kind.ALIAS: "alias",
-        Kind.PERMISSION: "perm",
-        Kind.RULE: "rule",
-        Kind.SCHEDULE: "sched",
-    }
-    if a.kind == Kind.ROLE:
-        return "srole" if a.name.endswith("-sched") else "role"
-    return by_kind.get(a.kind, "fn")
+def _position(a: Action) -> int:
+    """Where the action's resource comes in its job's (or the shared resources') order."""
+    kind = kind_of(a.kind)
+    return kind.position(a.desired.slot if a.desired is not None else kind.slot_of(a.name))
 
 
 def _job_from_name(ns: str, lr: LiveResource) -> str:
@@ -484,18 +345,14 @@ def _job_from_name(ns: str, lr: LiveResource) -> str:
     return name
 
 
-def _tag_changes(want: Any, have: Any) -> list[FieldChange]:
+def _tag_changes(want: Mapping[str, str], have: Mapping[str, str]) -> list[FieldChange]:
     """A "tags" change (old -> new) when the live tags differ from the manifest's. The state
     record and AWS's own ``aws:`` tags (which no one may change) are not compared."""
-    want = dict(want)
-    have = {k: v for k, v in dict(have).items() if k != CONFIG_TAG and not k.startswith("aws:")}
-    if want == have:
+    wanted = dict(want)
+    had = {k: v for k, v in dict(have).items() if k != CONFIG_TAG and not k.startswith("aws:")}
+    if wanted == had:
         return []
-    return [FieldChange("tags", have, want)]
+    return [FieldChange("tags", had, wanted)]
 
 
-def _short(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else canonical_json(value)
-    if value is None:
-        text = "(none)"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+__all__ = ["Action", "Drift", "FieldChange", "Op", "Plan", "order_job", "plan"]

@@ -1,6 +1,9 @@
 """Where AWS calls go: region, profile and endpoint with the AWS CLI's precedence
 (command-line option, then ``AWS_*`` environment variables, then the profile / config files),
-plus the endpoint that a running ``jobctl dev`` advertises in ``.cronplane/dev.json``."""
+plus the emulator that a running ``jobctl dev`` advertises in ``.cronplane/dev.json``.
+
+This is the one place that builds boto3 sessions; ``cronplane.aws.client.AwsClient`` is the one
+place that builds clients from them."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import boto3
 
 DEV_FILE = Path(".cronplane") / "dev.json"
 
@@ -26,14 +32,23 @@ class AwsConfig:
         """Fill what the command line left open, with the AWS CLI's precedence: option, then
         ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then the profile's ``region`` in the AWS config
         file; the manifest's region only when none of those says anything. The dev endpoint
-        only while that ``jobctl dev`` process is alive and no endpoint was given some other way."""
+        only while that ``jobctl dev`` process is alive and no endpoint was given some other way.
+
+        Pointed at a running ``jobctl dev`` (its endpoint from ``.cronplane/dev.json``, or the
+        same endpoint given as ``--endpoint-url`` / ``AWS_ENDPOINT_URL``), the emulator's region
+        wins over the shell's: that is where it deployed the jobs, and a region exported for
+        real AWS (CloudShell sets one) would find nothing there. Only ``--region`` beats it."""
         endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
         from_dev_file = False
-        if not endpoint:
-            endpoint = dev_endpoint(root)
-            from_dev_file = endpoint is not None
+        emulator = None if endpoint and self.region else dev_emulator(root)
+        if not endpoint and emulator is not None:
+            endpoint, from_dev_file = emulator.endpoint_url, True
+        emulator_region = (
+            emulator.region if emulator and endpoint and same_endpoint(endpoint, emulator.endpoint_url) else None
+        )
         chosen_region = (
             self.region
+            or emulator_region
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
             or profile_region(self.profile)
@@ -41,8 +56,9 @@ class AwsConfig:
         )
         return AwsConfig(region=chosen_region, profile=self.profile, endpoint_url=endpoint, from_dev_file=from_dev_file)
 
-    def session(self) -> Any:
-        import boto3
+    def session(self) -> boto3.session.Session:
+        """A new boto3 session for these settings (``AwsClient`` shares one per process)."""
+        import boto3.session
 
         if self._emulator_credentials():
             # The local emulator accepts any credentials; do not make newcomers configure some.
@@ -63,12 +79,14 @@ class AwsConfig:
             return False  # no endpoint, or credentials the user chose explicitly
         return self.from_dev_file or not os.environ.get("AWS_PROFILE")
 
-    def client(self, service: str, session: Any = None) -> Any:
-        from botocore.config import Config
 
-        session = session or self.session()
-        config = Config(retries={"mode": "adaptive", "max_attempts": 8}, max_pool_connections=32)
-        return session.client(service, endpoint_url=self.endpoint_url, config=config)
+@dataclass(frozen=True)
+class DevEmulator:
+    """What a running ``jobctl dev`` advertises: where its emulator answers, and the region it
+    deployed the manifest into."""
+
+    endpoint_url: str
+    region: str | None
 
 
 def profile_region(profile: str | None) -> str | None:
@@ -85,11 +103,13 @@ def profile_region(profile: str | None) -> str | None:
     return str(value) if value else None
 
 
-def _has_credentials_env() -> bool:
-    return bool(os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"))
-
-
 def dev_endpoint(root: str | os.PathLike[str] = ".") -> str | None:
+    emulator = dev_emulator(root)
+    return emulator.endpoint_url if emulator else None
+
+
+def dev_emulator(root: str | os.PathLike[str] = ".") -> DevEmulator | None:
+    """The ``jobctl dev`` of the project at ``root``, while it runs; None otherwise."""
     path = Path(root) / DEV_FILE
     try:
         info = json.loads(path.read_text())
@@ -100,7 +120,27 @@ def dev_endpoint(root: str | os.PathLike[str] = ".") -> str | None:
     endpoint = str(info.get("endpoint_url") or "")
     # A file left by a killed dev process can name a pid that lives again (reused after a
     # reboot, or a zombie nobody reaped): trust it only while its port still answers.
-    return endpoint if endpoint and _listening(endpoint) else None
+    if not endpoint or not _listening(endpoint):
+        return None
+    return DevEmulator(endpoint, str(info.get("region") or "") or None)
+
+
+def same_endpoint(first: str, second: str) -> bool:
+    """Whether two endpoint URLs reach the same server (``localhost`` is ``127.0.0.1``; a
+    trailing slash or path does not matter)."""
+    from urllib.parse import urlsplit
+
+    def key(url: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        host = "127.0.0.1" if host in ("localhost", "::1") else host
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        return parts.scheme.lower(), host, port
+
+    return key(first) == key(second)
 
 
 def _listening(endpoint_url: str) -> bool:

@@ -26,9 +26,9 @@ import json
 import re
 from typing import Any
 
-from cronplane.manifest import names
 from cronplane.errors import CronplaneError
-from cronplane.manifest.models import Job, Manifest
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest, Permission
 
 POLICY_VERSION = "2012-10-17"
 # IAM counts an inline role policy's characters without whitespace; the quota is 10,240.
@@ -62,14 +62,16 @@ class PolicyError(CronplaneError):
 
 
 def lambda_trust_policy() -> dict[str, Any]:
-    return _document([
-        {
-            "Sid": "LambdaAssumesRole",
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ])
+    return _document(
+        [
+            {
+                "Sid": "LambdaAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
 
 
 def execution_policy(
@@ -172,35 +174,39 @@ def execution_policy(
 
 
 def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
-    return _document([
-        {
-            "Sid": "SchedulerAssumesRole",
-            "Effect": "Allow",
-            "Principal": {"Service": "scheduler.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            # Confused-deputy guard: only schedules of this account may use the role.
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-    ])
+    return _document(
+        [
+            {
+                "Sid": "SchedulerAssumesRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                # Confused-deputy guard: only schedules of this account may use the role.
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ]
+    )
 
 
 def scheduler_policy(function_arn: str, dlq_arn: str) -> dict[str, Any]:
     """What EventBridge Scheduler needs to fire one job: invoke its function (or the alias
     under it) and park undeliverable firings in the job's DLQ."""
-    return _document([
-        {
-            "Sid": "InvokeJobFunction",
-            "Effect": "Allow",
-            "Action": ["lambda:InvokeFunction"],
-            "Resource": [function_arn, f"{function_arn}:*"],
-        },
-        {
-            "Sid": "SendToJobDeadLetterQueue",
-            "Effect": "Allow",
-            "Action": ["sqs:SendMessage"],
-            "Resource": [dlq_arn],
-        },
-    ])
+    return _document(
+        [
+            {
+                "Sid": "InvokeJobFunction",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [function_arn, f"{function_arn}:*"],
+            },
+            {
+                "Sid": "SendToJobDeadLetterQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [dlq_arn],
+            },
+        ]
+    )
 
 
 def find_wildcards(policy: dict[str, Any]) -> list[str]:
@@ -234,7 +240,7 @@ def policy_problems(policy: dict[str, Any]) -> list[str]:
         problems.append(f"Version must be {POLICY_VERSION!r}, not {policy.get('Version')!r}")
     statements = policy.get("Statement")
     if not isinstance(statements, list) or not statements:
-        return problems + ["Statement must be a non-empty list"]
+        return [*problems, "Statement must be a non-empty list"]
     sids: set[str] = set()
     for number, statement in enumerate(statements, start=1):
         label = f"Statement {number}"
@@ -306,7 +312,7 @@ def _kms_key_arn(arn: _ArnBuilder, key: str, manifest: Manifest, job: Job) -> st
     )
 
 
-def _declared_statement(manifest: Manifest, job: Job, index: int, permission: Any) -> dict[str, Any]:
+def _declared_statement(manifest: Manifest, job: Job, index: int, permission: Permission) -> dict[str, Any]:
     broad = [a for a in permission.actions if a == "*" or a.endswith(":*")]
     if broad:
         raise PolicyError(
@@ -345,7 +351,7 @@ def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return [statements] if isinstance(statements, dict) else list(statements)
 
 
-def _as_list(value: Any) -> list[Any]:
+def _as_list(value: str | list[Any] | None) -> list[Any]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else list(value)

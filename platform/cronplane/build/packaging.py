@@ -33,14 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import cronplane
-from cronplane.errors import CronplaneError
-from cronplane.manifest.models import Job, Manifest
 from cronplane.build.requirements import (
     DEFAULT_CACHE_DIR,
     Requirements,
     RequirementsError,
     installed_requirements,
 )
+from cronplane.errors import CronplaneError
+from cronplane.manifest.models import Job, Manifest
 
 __all__ = [
     "JobPackage",

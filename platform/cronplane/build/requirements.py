@@ -76,14 +76,10 @@ def pip_command(requirements_file: Path, target: Path, architecture: Architectur
 
 def run_pip(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """One pip run. A module-level function so tests can count (or forbid) pip runs."""
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
-    )
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
 
 
-def installed_requirements(
-    requirements_file: Path, architecture: Architecture, cache_dir: Path
-) -> Requirements:
+def installed_requirements(requirements_file: Path, architecture: Architecture, cache_dir: Path) -> Requirements:
     """The folder with ``requirements_file`` installed for ``architecture``, from the cache when
     present, otherwise installed now. Raises ``RequirementsError`` with pip's own message."""
     shown = requirements_file  # as the user's manifest root spells it, for messages
@@ -119,9 +115,7 @@ def _lock_for(name: str) -> threading.Lock:
         return _locks.setdefault(name, threading.Lock())
 
 
-def _pip_failure(
-    requirements_file: Path, architecture: Architecture, result: subprocess.CompletedProcess[str]
-) -> str:
+def _pip_failure(requirements_file: Path, architecture: Architecture, result: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
     # pip's ERROR and Hint lines say what is wrong; warnings are noise here. When pip crashed
     # ("ERROR: Exception:" and a traceback) the traceback's last line is the message.

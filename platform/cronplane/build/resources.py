@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Mapping
+from enum import StrEnum
+from typing import Any
 
+from cronplane.build.arns import Arns
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest, TriggerMode
 
@@ -35,10 +37,30 @@ CONFIG_TAG = "cronplane:config"  # the job's applied-state record (see module do
 DLQ_RETENTION_SECONDS = 1_209_600  # 14 days, SQS's maximum
 TARGET_RETRY_ATTEMPTS = 8  # EventBridge delivery retries (0-185); the wrapper retries the job
 TARGET_MAX_EVENT_AGE = 3600
+TARGET_RETRY = {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS, "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE}
+# What a trigger hands the function; the runtime reads the firing's id and time from it.
+SCHEDULE_INPUT = json.dumps(
+    {
+        "cronplane": {
+            "event_id": "<aws.scheduler.execution-id>",
+            "scheduled_for": "<aws.scheduler.scheduled-time>",
+            "trigger": "schedule",
+        }
+    },
+    separators=(",", ":"),
+    sort_keys=True,  # as canonical_json: the text is part of the schedule's recorded hash
+)
+RULE_INPUT = {
+    "InputPathsMap": {"id": "$.id", "time": "$.time"},
+    "InputTemplate": '{"cronplane": {"trigger": "schedule", "event_id": <id>, "scheduled_for": <time>}}',
+}
 DEFAULT_ACCOUNT = "123456789012"  # moto's account, for local runs that have no STS to ask
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
+    """The built-in resource kinds, by name. A kind is identified by its name (a plain string):
+    ``aws.kinds`` registers these and may register more, which every stage accepts."""
+
     TABLE = "dynamodb table"
     SCHEDULE_GROUP = "scheduler group"
     ROLE = "iam role"
@@ -54,10 +76,11 @@ class Kind(str, Enum):
 
 # Order of a job's resources: each one's dependencies come earlier. Deletes run in reverse.
 JOB_ORDER: dict[str, int] = {
-    "role": 0, "dlq": 1, "log": 2, "fn": 3, "inv": 4, "alias": 5, "perm": 6, "srole": 7,
-    "rule": 8, "sched": 9,
+    slot: index
+    for index, slot in enumerate(("role", "dlq", "log", "fn", "inv", "alias", "perm", "srole", "rule", "sched"))
 }
 # Kinds whose tags the inventory reads in bulk (tagging API); others' tags live in the hash.
+# (aws.kinds checks that exactly these kinds declare a tagging_type.)
 TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE})
 
 
@@ -65,21 +88,21 @@ class KindAndName:
     """What a desired ``Resource`` and a ``LiveResource`` are matched by (``key``) and shown
     as (``label``): one definition, so both sides always agree."""
 
-    kind: Kind
+    kind: str  # a resource kind's name: a ``Kind`` or another kind registered in ``aws.kinds``
     name: str
 
     @property
-    def key(self) -> tuple[Kind, str]:
+    def key(self) -> tuple[str, str]:
         return (self.kind, self.name)
 
     @property
     def label(self) -> str:
-        return f"{self.kind.value} {self.name}"
+        return f"{self.kind} {self.name}"
 
 
 @dataclass(frozen=True)
 class Resource(KindAndName):
-    kind: Kind
+    kind: str
     name: str
     job: str | None  # None for shared resources
     slot: str  # short key of this resource within its job's state record ("role", "rule"...)
@@ -110,7 +133,9 @@ class DesiredState:
         return sorted({r.job for r in self.resources if r.job})
 
     def of_job(self, job: str) -> list[Resource]:
-        return sorted((r for r in self.resources if r.job == job), key=lambda r: JOB_ORDER[r.slot])
+        # A slot of a kind registered beyond the built-in ones comes after the built-in slots.
+        late = len(JOB_ORDER)
+        return sorted((r for r in self.resources if r.job == job), key=lambda r: JOB_ORDER.get(r.slot, late))
 
     def shared(self) -> list[Resource]:
         return [r for r in self.resources if r.job is None]
@@ -168,57 +193,31 @@ def queue_url(region: str, account_id: str, name: str) -> str:
     return f"https://sqs.{region}.amazonaws.com/{account_id}/{name}"
 
 
-def function_environment(manifest: Manifest, job: Job, *, account_id: str = DEFAULT_ACCOUNT,
-                         region: str | None = None) -> dict[str, str]:
+def function_environment(
+    manifest: Manifest, job: Job, *, account_id: str = DEFAULT_ACCOUNT, region: str | None = None
+) -> dict[str, str]:
     """The CRONPLANE_* variables of ``runtime/settings.py`` plus the job's own ``env``."""
     from cronplane.runtime import settings as s
 
     ns = manifest.namespace
     env = dict(job.env)
     secrets = {sec.env: f"{sec.source}:{sec.name}" for sec in job.secrets}
-    env.update({
-        s.JOB: job.name,
-        s.NAMESPACE: ns,
-        s.HANDLER: f"{job.handler_module}:{job.handler_function}",
-        s.HISTORY_TABLE: names.history_table(ns),
-        s.HISTORY_TTL_DAYS: str(manifest.history.retention_days),
-        s.DLQ_URL: queue_url(region or manifest.region, account_id, names.dlq_name(ns, job.name)),
-        s.PAYLOAD: canonical_json(job.payload),
-        s.RETRY: canonical_json(job.retries.to_dict()),
-        s.CONCURRENCY: job.concurrency.value,
-        s.TIMEOUT: str(job.timeout),
-        s.SECRETS: canonical_json(secrets),
-    })
+    env.update(
+        {
+            s.JOB: job.name,
+            s.NAMESPACE: ns,
+            s.HANDLER: f"{job.handler_module}:{job.handler_function}",
+            s.HISTORY_TABLE: names.history_table(ns),
+            s.HISTORY_TTL_DAYS: str(manifest.history.retention_days),
+            s.DLQ_URL: queue_url(region or manifest.region, account_id, names.dlq_name(ns, job.name)),
+            s.PAYLOAD: canonical_json(job.payload),
+            s.RETRY: canonical_json(job.retries.to_dict()),
+            s.CONCURRENCY: job.concurrency.value,
+            s.TIMEOUT: str(job.timeout),
+            s.SECRETS: canonical_json(secrets),
+        }
+    )
     return env
-
-
-class _Arns:
-    def __init__(self, partition: str, region: str, account: str) -> None:
-        self.p, self.r, self.a = partition, region, account
-
-    def function(self, name: str) -> str:
-        return f"arn:{self.p}:lambda:{self.r}:{self.a}:function:{name}"
-
-    def role(self, path: str, name: str) -> str:
-        return f"arn:{self.p}:iam::{self.a}:role{path}{name}"
-
-    def queue(self, name: str) -> str:
-        return f"arn:{self.p}:sqs:{self.r}:{self.a}:{name}"
-
-    def log_group(self, name: str) -> str:
-        return f"arn:{self.p}:logs:{self.r}:{self.a}:log-group:{name}"
-
-    def rule(self, name: str) -> str:
-        return f"arn:{self.p}:events:{self.r}:{self.a}:rule/{name}"
-
-    def schedule(self, group: str, name: str) -> str:
-        return f"arn:{self.p}:scheduler:{self.r}:{self.a}:schedule/{group}/{name}"
-
-    def group(self, name: str) -> str:
-        return f"arn:{self.p}:scheduler:{self.r}:{self.a}:schedule-group/{name}"
-
-    def table(self, name: str) -> str:
-        return f"arn:{self.p}:dynamodb:{self.r}:{self.a}:table/{name}"
 
 
 # --- the desired state -----------------------------------------------------------------------
@@ -234,157 +233,149 @@ def desired_state(
 ) -> DesiredState:
     """Every resource ``manifest`` needs. ``code`` maps job name to (CodeSha256, zip bytes);
     the bytes may be None for a plan-only run that never uploads."""
-    from cronplane.runtime.history_schema import table_definition
+    from cronplane.runtime.schema import table_definition
 
-    arns = _Arns(partition, region, account_id)
+    arns = Arns(partition, region, account_id)
     ns = manifest.namespace
     out: list[Resource] = []
     table = names.history_table(ns)
-    out.append(Resource(
-        Kind.TABLE, table, None, "table", arns.table(table),
-        hidden={"definition": table_definition(table), "ttl": "ttl", "pitr": True},
-        tags=base_tags(manifest),
-    ))
+    out.append(
+        Resource(
+            Kind.TABLE,
+            table,
+            None,
+            "table",
+            arns.table(table),
+            hidden={"definition": table_definition(table), "ttl": "ttl", "pitr": True},
+            tags=base_tags(manifest),
+        )
+    )
     if any(uses_scheduler(manifest, job) for job in manifest.jobs):
         group = names.schedule_group(ns)
-        out.append(Resource(Kind.SCHEDULE_GROUP, group, None, "group", arns.group(group),
-                            tags=base_tags(manifest)))
+        out.append(Resource(Kind.SCHEDULE_GROUP, group, None, "group", arns.group(group), tags=base_tags(manifest)))
     for job in manifest.jobs:
         sha, zip_bytes = code[job.name]
         out.extend(job_resources(manifest, job, arns, sha, zip_bytes))
     return DesiredState(ns, account_id, region, tuple(out))
 
 
-def job_resources(manifest: Manifest, job: Job, arns: _Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:
+def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:
     from cronplane.build import iam
 
-    ns = manifest.namespace
+    ns, name = manifest.namespace, job.name
     tags = base_tags(manifest, job)
-    fn_name = names.function_name(ns, job.name)
+    fn_name = names.function_name(ns, name)
     fn_arn = arns.function(fn_name)
     target_arn = f"{fn_arn}:{names.ALIAS_NAME}" if job.provisioned_concurrency else fn_arn
     qualifier = names.ALIAS_NAME if job.provisioned_concurrency else None
-    dlq = names.dlq_name(ns, job.name)
+    dlq = names.dlq_name(ns, name)
     dlq_arn = arns.queue(dlq)
     path = names.role_path(ns)
-    role = names.role_name(ns, job.name)
+    role = names.role_name(ns, name)
     role_arn = arns.role(path, role)
     scheduler = uses_scheduler(manifest, job)
-    rule = names.rule_name(ns, job.name)
+    rule = names.rule_name(ns, name)
     rule_arn = arns.rule(rule)
-    log_group = names.log_group_name(ns, job.name)
+    log_group = names.log_group_name(ns, name)
+    state = "ENABLED" if job.enabled else "DISABLED"
     out: list[Resource] = []
 
-    out.append(Resource(
-        Kind.ROLE, role, job.name, "role", role_arn,
-        visible={"path": path, "trust": iam.lambda_trust_policy()},
-        hidden={"policy": iam.execution_policy(manifest, job, account_id=arns.a, region=arns.r, partition=arns.p)},
-        tags=tags,
-    ))
+    trust = {"path": path, "trust": iam.lambda_trust_policy()}
+    policy = {
+        "policy": iam.execution_policy(
+            manifest, job, account_id=arns.account, region=arns.region, partition=arns.partition
+        )
+    }
+    out.append(Resource(Kind.ROLE, role, name, "role", role_arn, visible=trust, hidden=policy, tags=tags))
     queue_attrs = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
     if not scheduler:
         # EventBridge puts undeliverable firings here only if the queue policy lets the rule.
-        queue_attrs["Policy"] = canonical_json({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "EventBridgeDeadLetters",
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": dlq_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-            }],
-        })
-    out.append(Resource(Kind.QUEUE, dlq, job.name, "dlq", dlq_arn, hidden={"attributes": queue_attrs}, tags=tags))
-    out.append(Resource(Kind.LOG_GROUP, log_group, job.name, "log", arns.log_group(log_group),
-                        visible={"retention": job.log_retention_days}, tags=tags))
+        queue_attrs["Policy"] = _dead_letter_policy(dlq_arn, rule_arn)
+    out.append(Resource(Kind.QUEUE, dlq, name, "dlq", dlq_arn, hidden={"attributes": queue_attrs}, tags=tags))
+    retention = {"retention": job.log_retention_days}
+    out.append(
+        Resource(Kind.LOG_GROUP, log_group, name, "log", arns.log_group(log_group), visible=retention, tags=tags)
+    )
     vpc = None
     if job.vpc:
         vpc = {"subnets": sorted(job.vpc.subnets), "security_groups": sorted(job.vpc.security_groups)}
+    settings = {
+        "runtime": RUNTIME,
+        "handler": ENTRY_HANDLER,
+        "role": role_arn,
+        "timeout": job.timeout,
+        "memory": job.memory,
+        "description": job.description[:256],
+        "environment": function_environment(manifest, job, account_id=arns.account, region=arns.region),
+        "architecture": job.architecture.value,
+        "vpc": vpc,
+        "kms_key": job.kms_key,
+        "code_sha256": sha,
+    }
+    reserved = {"reserved_concurrency": job.reserved_concurrency}
     function = Resource(
-        Kind.FUNCTION, fn_name, job.name, "fn", fn_arn,
-        visible={
-            "runtime": RUNTIME,
-            "handler": ENTRY_HANDLER,
-            "role": role_arn,
-            "timeout": job.timeout,
-            "memory": job.memory,
-            "description": job.description[:256],
-            "environment": function_environment(manifest, job, account_id=arns.a, region=arns.r),
-            "architecture": job.architecture.value,
-            "vpc": vpc,
-            "kms_key": job.kms_key,
-            "code_sha256": sha,
-        },
-        hidden={"reserved_concurrency": job.reserved_concurrency},
-        tags=tags,
-        code=zip_bytes,
+        Kind.FUNCTION, fn_name, name, "fn", fn_arn, visible=settings, hidden=reserved, tags=tags, code=zip_bytes
     )
     out.append(function)
-    out.append(Resource(
-        Kind.INVOKE_CONFIG, fn_name, job.name, "inv", fn_arn,
-        hidden={"qualifier": qualifier, "max_retry_attempts": 0, "on_failure": dlq_arn},
-    ))
+    invoke_config = {"qualifier": qualifier, "max_retry_attempts": 0, "on_failure": dlq_arn}
+    out.append(Resource(Kind.INVOKE_CONFIG, fn_name, name, "inv", fn_arn, hidden=invoke_config))
     if job.provisioned_concurrency:
         # The fingerprint makes a code or configuration change publish a new version.
-        out.append(Resource(
-            Kind.ALIAS, fn_name, job.name, "alias", target_arn,
-            hidden={"provisioned": job.provisioned_concurrency,
-                    "fingerprint": config_hash(function.visible)},
-        ))
+        warm = {"provisioned": job.provisioned_concurrency, "fingerprint": config_hash(function.visible)}
+        out.append(Resource(Kind.ALIAS, fn_name, name, "alias", target_arn, hidden=warm))
     if scheduler:
-        srole = names.scheduler_role_name(ns, job.name)
+        srole = names.scheduler_role_name(ns, name)
         srole_arn = arns.role(path, srole)
-        out.append(Resource(
-            Kind.ROLE, srole, job.name, "srole", srole_arn,
-            visible={"path": path, "trust": iam.scheduler_trust_policy(arns.a)},
-            hidden={"policy": iam.scheduler_policy(fn_arn, dlq_arn)},
-            tags=tags,
-        ))
+        strust = {"path": path, "trust": iam.scheduler_trust_policy(arns.account)}
+        spolicy = {"policy": iam.scheduler_policy(fn_arn, dlq_arn)}
+        out.append(Resource(Kind.ROLE, srole, name, "srole", srole_arn, visible=strust, hidden=spolicy, tags=tags))
         group = names.schedule_group(ns)
-        sched = names.schedule_name(ns, job.name)
-        out.append(Resource(
-            Kind.SCHEDULE, sched, job.name, "sched", arns.schedule(group, sched),
-            visible={"state": "ENABLED" if job.enabled else "DISABLED", "target_arn": target_arn},
-            hidden={
-                "group": group,
-                "expression": job.schedule.expression,
-                "timezone": job.timezone or "UTC",
-                "description": job.description[:512],
-                "action_after_completion": "NONE" if is_one_time(job) else None,
-                "role_arn": srole_arn,
-                "retry": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS,
-                          "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE},
-                "dlq": dlq_arn,
-                "input": canonical_json({"cronplane": {
-                    "trigger": "schedule",
-                    "event_id": "<aws.scheduler.execution-id>",
-                    "scheduled_for": "<aws.scheduler.scheduled-time>",
-                }}),
-            },
-        ))
+        sched = names.schedule_name(ns, name)
+        schedule = {
+            "group": group,
+            "expression": job.schedule.expression,
+            "timezone": job.timezone or "UTC",
+            "description": job.description[:512],
+            "action_after_completion": "NONE" if is_one_time(job) else None,
+            "role_arn": srole_arn,
+            "retry": TARGET_RETRY,
+            "dlq": dlq_arn,
+            "input": SCHEDULE_INPUT,
+        }
+        shown = {"state": state, "target_arn": target_arn}
+        out.append(
+            Resource(Kind.SCHEDULE, sched, name, "sched", arns.schedule(group, sched), visible=shown, hidden=schedule)
+        )
     else:
-        out.append(Resource(
-            Kind.PERMISSION, fn_name, job.name, "perm", fn_arn,
-            hidden={"sid": PERMISSION_SID, "qualifier": qualifier, "principal": "events.amazonaws.com",
-                    "source_arn": rule_arn, "source_account": arns.a},
-        ))
-        out.append(Resource(
-            Kind.RULE, rule, job.name, "rule", rule_arn,
-            visible={"expression": job.schedule.expression, "state": "ENABLED" if job.enabled else "DISABLED",
-                     "description": job.description[:512]},
-            hidden={"target": {
-                "Id": TARGET_ID,
-                "Arn": target_arn,
-                "RetryPolicy": {"MaximumRetryAttempts": TARGET_RETRY_ATTEMPTS,
-                                "MaximumEventAgeInSeconds": TARGET_MAX_EVENT_AGE},
-                "DeadLetterConfig": {"Arn": dlq_arn},
-                "InputTransformer": {
-                    "InputPathsMap": {"id": "$.id", "time": "$.time"},
-                    "InputTemplate": '{"cronplane": {"trigger": "schedule", "event_id": <id>, '
-                                     '"scheduled_for": <time>}}',
-                },
-            }},
-            tags=tags,
-        ))
+        grant = {
+            "sid": PERMISSION_SID,
+            "qualifier": qualifier,
+            "principal": "events.amazonaws.com",
+            "source_arn": rule_arn,
+            "source_account": arns.account,
+        }
+        out.append(Resource(Kind.PERMISSION, fn_name, name, "perm", fn_arn, hidden=grant))
+        shown = {"expression": job.schedule.expression, "state": state, "description": job.description[:512]}
+        target = {
+            "Id": TARGET_ID,
+            "Arn": target_arn,
+            "RetryPolicy": TARGET_RETRY,
+            "DeadLetterConfig": {"Arn": dlq_arn},
+            "InputTransformer": RULE_INPUT,
+        }
+        out.append(
+            Resource(Kind.RULE, rule, name, "rule", rule_arn, visible=shown, hidden={"target": target}, tags=tags)
+        )
     return out
+
+
+def _dead_letter_policy(dlq_arn: str, rule_arn: str) -> str:
+    statement = {
+        "Sid": "EventBridgeDeadLetters",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": dlq_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+    }
+    return canonical_json({"Version": "2012-10-17", "Statement": [statement]})

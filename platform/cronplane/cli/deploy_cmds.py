@@ -31,7 +31,7 @@ def render_plan(plan: Any, *, colour: bool = False) -> str:
             current_job = action.job
             lines.append(f"job {action.job}:" if action.job else "shared:")
         symbol = action.op.symbol
-        head = f"  {symbol} {action.kind.value} {action.name}"
+        head = f"  {symbol} {action.kind} {action.name}"
         if colour:
             head = click.style(head, fg=SYMBOL_COLOURS.get(symbol))
         lines.append(f"{head}  ({action.reason})")

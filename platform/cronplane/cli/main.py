@@ -122,15 +122,10 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # an unexpected failure: still one line unless --debug
+        # AWS failures are not here: the AWS door (cronplane.aws.client) raises them as
+        # AwsError, a CronplaneError, worded once for every command.
         if _debug:
             raise
-        if type(exc).__module__.startswith("botocore"):
-            from cronplane.aws.client import explain
-
-            message = explain(exc)
-            if message:
-                click.echo(f"Error: {message}", err=True)
-                sys.exit(1)
         click.echo(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
         sys.exit(1)
 

@@ -35,15 +35,13 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
 
 
 def _setup(manifest_path: str, region: str | None, profile: str | None, endpoint_url: str | None) -> tuple[Any, Any]:
+    from cronplane.aws.client import AwsClient
     from cronplane.manifest.loader import AS_OF_EPOCH, load_manifest
-    from cronplane.ops.clients import OpsClients
 
     # Operating a job must keep working after a one-time at() of the manifest has fired:
     # on-call needs audit / dlq / pause most right after something ran.
     manifest = load_manifest(manifest_path, now=AS_OF_EPOCH)
-    aws = aws_config(region, profile, endpoint_url, manifest.region, manifest.root)
-    session = aws.session()
-    return manifest, OpsClients(lambda service: aws.client(service, session))
+    return manifest, AwsClient(aws_config(region, profile, endpoint_url, manifest.region, manifest.root))
 
 
 def _now(text: str | None) -> datetime:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from cronplane.aws.session import AwsConfig
 
 F = Callable[..., Any]
 
@@ -54,7 +57,9 @@ def aws_config(
     endpoint_url: str | None,
     manifest_region: str | None = None,
     root: str = ".",
-) -> Any:
+) -> AwsConfig:
+    """Where this command's AWS calls go (``AwsConfig.with_defaults``: option, environment,
+    profile, a running ``jobctl dev``, the manifest's region)."""
     from cronplane.aws.session import AwsConfig
 
     return AwsConfig(region=region, profile=profile, endpoint_url=endpoint_url).with_defaults(manifest_region, root)

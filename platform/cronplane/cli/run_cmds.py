@@ -15,7 +15,7 @@ import click
 from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
 from cronplane.cli.views import runs as run_view
 from cronplane.errors import CronplaneError
-from cronplane.runtime.records import RunStatus
+from cronplane.runtime.schema import RunRecord, RunStatus
 
 STATUSES = [s.value for s in RunStatus]
 
@@ -140,6 +140,7 @@ def _run_local(manifest: Any, job: Any, aws: Any, payload: Any, output: str) -> 
 def _run_remote(
     manifest: Any, job: Any, aws: Any, payload: Any, wait: bool, sync: bool, timeout_wait: int | None, output: str
 ) -> None:
+    from cronplane.aws.client import AwsClient
     from cronplane.manifest import names
     from cronplane.runs.history import HistoryReader, present
     from cronplane.runs.invoke import (
@@ -148,18 +149,19 @@ def _run_remote(
         function_target,
         invoke_function,
         is_final,
+        is_final_status,
         manual_envelope,
         new_manual_run_id,
         wait_budget_s,
         wait_for_run,
     )
 
-    session = aws.session()
+    client = AwsClient(aws)
     run_id = new_manual_run_id()
-    triggered_by = caller_arn(aws.client("sts", session))
+    triggered_by = caller_arn(client)
     function, qualifier = function_target(manifest.namespace, job)
     response = invoke_function(
-        aws.client("lambda", session),
+        client.lambda_,
         function,
         manual_envelope(run_id, triggered_by, payload),
         sync=sync,
@@ -169,14 +171,14 @@ def _run_remote(
     if text:
         how = "ran synchronously" if sync else "queued"
         click.echo(f"run {run_id} of {job.name} {how} (manual, by {triggered_by or 'unknown caller'})")
-    record: dict[str, Any] | None = None
+    record: RunRecord | None = None
     if sync and isinstance(response.payload, dict) and response.payload.get("run_id") == run_id:
-        record = response.payload  # the wrapper returns the run's record
-    reader = HistoryReader(aws.client("dynamodb", session), names.history_table(manifest.namespace))
+        record = RunRecord.from_dict(response.payload)  # the wrapper returns the run's record
+    reader = HistoryReader(client.dynamodb, names.history_table(manifest.namespace))
     # --sync whose run was handed to a continuation invocation (retrying) follows it like --wait.
     unfinished: RunNotFinishedError | None = None
     if (wait and not (record and is_final(record))) or (sync and record and not is_final(record)):
-        on_change = (lambda r: click.echo(f"  ... {r.get('status')}", err=True)) if text else None
+        on_change = (lambda r: click.echo(f"  ... {r.status}", err=True)) if text else None
         try:
             record = wait_for_run(
                 lambda: reader.get_run(run_id, job=job.name), timeout_wait or wait_budget_s(job), on_change=on_change
@@ -235,7 +237,7 @@ def _run_remote(
             f"the function answered{' with an error' if response.function_error else ''}: "
             f"{json.dumps(response.payload, default=str)}"
         )
-    if text and not (shown and is_final(shown)):
+    if text and not (shown and is_final_status(shown["status"])):
         click.echo(f"follow it: jobctl history {job.name} --run {run_id}")
     if (wait or sync) and not (shown and shown.get("status") == RunStatus.SUCCEEDED.value):
         raise SystemExit(1)
@@ -268,6 +270,7 @@ def history(
     endpoint_url: str | None,
 ) -> None:
     """Show the run history of JOB, or of every job, newest first."""
+    from cronplane.aws.client import AwsClient
     from cronplane.manifest import names
     from cronplane.runs.history import HistoryReader, parse_since, present, summarize
 
@@ -275,7 +278,7 @@ def history(
     if job_name and job_name not in {j.name for j in manifest.jobs}:
         click.echo(f"note: {job_name} is not in {manifest.path}; showing whatever history it left", err=True)
     aws = aws_config(region, profile, endpoint_url, manifest.region, manifest.root)
-    reader = HistoryReader(aws.client("dynamodb"), names.history_table(manifest.namespace))
+    reader = HistoryReader(AwsClient(aws).dynamodb, names.history_table(manifest.namespace))
     now = datetime.now(UTC)
 
     if run_id:
@@ -299,7 +302,7 @@ def history(
     if output == "json":
         click.echo(json.dumps(runs, indent=2, default=str))
     else:
-        items = [present(i, now) if i.get("kind", "run") == "run" else i for i in page.items]
+        items = [present(i, now) if isinstance(i, RunRecord) else i for i in page.items]
         if not items and page.next_token:
             # --limit bounds the records one Query reads, before --status filters them.
             click.echo(
@@ -314,7 +317,7 @@ def history(
         else:
             click.echo("\n".join(run_view.runs_table(items, show_job=not job_name, colour=_colour())))
             click.echo("")
-            for summary in summarize(runs, now):
+            for summary in summarize(page.runs, now):
                 click.echo(run_view.summary_line(summary))
     if page.next_token:
         again = " ".join(

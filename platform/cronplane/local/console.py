@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from cronplane.local.emulator import Emulator, FunctionSpec, InvocationDone
 from cronplane.runtime import settings as runtime_settings
+from cronplane.runtime.schema import RunRecord, from_item
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,11 @@ class RunReporter:
         fg = STATUS_COLORS.get(row["status"])
         self.console.line(format_row(row, self._width), fg=fg, bold=row["status"] in ("failed", "timed_out"))
 
-    def find_record(self, done: InvocationDone) -> dict[str, Any] | None:
+    def find_record(self, done: InvocationDone) -> RunRecord | None:
         """The run record written during this invocation (matched by its request id)."""
         table = done.function.env.get(runtime_settings.HISTORY_TABLE)
         if not table:
             return None
-        from cronplane.runs.history import from_item
 
         try:
             page = self.emulator.client("dynamodb", done.function.region).query(
@@ -98,23 +98,23 @@ class RunReporter:
             return None
         for item in page.get("Items", []):
             record = from_item(item)
-            if record.get("request_id") == done.request_id and record.get("kind", "run") == "run":
+            if isinstance(record, RunRecord) and record.request_id == done.request_id:
                 return record
         return None
 
 
-def run_row(done: InvocationDone, record: dict[str, Any] | None) -> dict[str, Any]:
+def run_row(done: InvocationDone, record: RunRecord | None) -> dict[str, Any]:
     result = done.result
     if record is not None:
         return {
-            "time": _short_time(record.get("finished_at") or record.get("started_at")),
+            "time": _short_time(record.finished_at or record.started_at),
             "job": done.function.job,
-            "trigger": record.get("trigger", "?"),
-            "status": record.get("status", "?"),
-            "duration_ms": record.get("duration_ms", result.duration_ms),
-            "attempts": len(record.get("attempts") or []) or None,
-            "run_id": record.get("run_id"),
-            "error": record.get("error"),
+            "trigger": record.trigger or "?",
+            "status": record.status or "?",
+            "duration_ms": record.duration_ms,
+            "attempts": len(record.attempts) or None,
+            "run_id": record.run_id,
+            "error": record.error,
             "request_id": done.request_id,
         }
     # No record: a function cronplane did not wrap, or one killed before it could write.

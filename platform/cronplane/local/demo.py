@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cronplane.errors import CronplaneError
+from cronplane.aws.client import AwsClient
+from cronplane.errors import AwsError, CronplaneError
 from cronplane.local.console import Console
 from cronplane.local.devserver import DevOptions, DevServer
 from cronplane.manifest import names
+from cronplane.runtime.schema import RunRecord
 
 DLQ_WAIT_S = 5.0  # the wrapper sends the DLQ message around the final record write
 
@@ -56,17 +58,17 @@ EXPECTED: dict[str, Expected] = {
 class Outcome:
     job: str
     run_id: str
-    record: dict[str, Any] | None
+    record: RunRecord | None
     dlq_messages: int
     problems: tuple[str, ...]
 
     @property
     def status(self) -> str:
-        return str((self.record or {}).get("status", "missing"))
+        return self.record.status if self.record else "missing"
 
     @property
     def attempts(self) -> int:
-        return len((self.record or {}).get("attempts") or [])
+        return len(self.record.attempts) if self.record else 0
 
 
 def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
@@ -82,8 +84,9 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
         manifest = server.manifest
         count = f"{len(manifest.jobs)} job" + ("s, in parallel" if len(manifest.jobs) != 1 else "")
         console.line(f"Running every job once through Lambda Invoke ({count}):", bold=True)
-        run_ids = start_runs(server)
-        outcomes = [wait_outcome(server, job, run_ids[job.name]) for job in manifest.jobs]
+        aws = AwsClient(server.aws_config())  # one door for the whole demo: clients built once
+        run_ids = start_runs(server, aws)
+        outcomes = [wait_outcome(server, aws, job, run_ids[job.name]) for job in manifest.jobs]
         console.line("")
         console.line("$ jobctl history", bold=True)
         print_history(server)
@@ -101,30 +104,27 @@ def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
     return 0
 
 
-def start_runs(server: DevServer) -> dict[str, str]:
+def start_runs(server: DevServer, aws: AwsClient) -> dict[str, str]:
     """Queue one manual run per job (InvocationType Event), as ``jobctl run-now`` does."""
     from cronplane.runs.invoke import caller_arn, function_target, invoke_function, manual_envelope, new_manual_run_id
 
-    config = server.aws_config()
-    lam = config.client("lambda")
-    who = caller_arn(config.client("sts"))
+    who = caller_arn(aws)
     run_ids = {}
     for job in server.manifest.jobs:
         run_id = new_manual_run_id()
         function, qualifier = function_target(server.manifest.namespace, job)
-        invoke_function(lam, function, manual_envelope(run_id, who), qualifier=qualifier)
+        invoke_function(aws.lambda_, function, manual_envelope(run_id, who), qualifier=qualifier)
         run_ids[job.name] = run_id
     return run_ids
 
 
-def wait_outcome(server: DevServer, job: Any, run_id: str) -> Outcome:
+def wait_outcome(server: DevServer, aws: AwsClient, job: Any, run_id: str) -> Outcome:
     from cronplane.runs.history import HistoryReader
     from cronplane.runs.invoke import RunNotFinishedError, wait_budget_s, wait_for_run
 
-    config = server.aws_config()
-    reader = HistoryReader(config.client("dynamodb"), names.history_table(server.manifest.namespace))
+    reader = HistoryReader(aws.dynamodb, names.history_table(server.manifest.namespace))
     problems: list[str] = []
-    record: dict[str, Any] | None
+    record: RunRecord | None
     try:
         record = wait_for_run(lambda: reader.get_run(run_id, job=job.name), wait_budget_s(job), poll_s=0.25)
     except RunNotFinishedError as exc:
@@ -132,14 +132,14 @@ def wait_outcome(server: DevServer, job: Any, run_id: str) -> Outcome:
         problems.append(f"{job.name}: {exc}")
     expected = EXPECTED.get(job.name)
     # The DLQ message is sent around the final record write: give it a moment, if one is due.
-    due = expected.dlq_messages if expected and record and record.get("status") == expected.status else 0
-    dlq = dlq_count(server, job.name, wait_for=due)
+    due = expected.dlq_messages if expected and record and record.status == expected.status else 0
+    dlq = dlq_count(server, aws, job.name, wait_for=due)
     if expected and record is not None:
-        status = record.get("status")
-        attempts = len(record.get("attempts") or [])
+        status = record.status
+        attempts = len(record.attempts)
         if status != expected.status:
             problems.append(
-                f"{job.name}: expected {expected.status}, got {status} ({record.get('error') or 'no error'})"
+                f"{job.name}: expected {expected.status}, got {status} ({record.error or 'no error'})"
             )
         if attempts < expected.min_attempts:
             problems.append(f"{job.name}: expected at least {expected.min_attempts} attempts, got {attempts}")
@@ -148,11 +148,11 @@ def wait_outcome(server: DevServer, job: Any, run_id: str) -> Outcome:
     return Outcome(job.name, run_id, record, dlq, tuple(problems))
 
 
-def dlq_count(server: DevServer, job: str, wait_for: int = 0) -> int:
-    sqs = server.aws_config().client("sqs")
+def dlq_count(server: DevServer, aws: AwsClient, job: str, wait_for: int = 0) -> int:
+    sqs = aws.sqs
     try:
         url = sqs.get_queue_url(QueueName=names.dlq_name(server.manifest.namespace, job))["QueueUrl"]
-    except Exception:
+    except AwsError:
         return 0
     deadline = time.monotonic() + (DLQ_WAIT_S if wait_for else 0)
     while True:

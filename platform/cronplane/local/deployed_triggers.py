@@ -15,9 +15,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cronplane.runtime.records import iso, parse_iso
+from cronplane.runtime.schema import iso, parse_iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import RuleTypeDef
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import GetScheduleOutputTypeDef
+
+# get_schedule answers kept between reads, by (group, name, last modification).
+ScheduleCache = dict[tuple[str | None, str, str], "GetScheduleOutputTypeDef"]
 
 
 class TriggerKind(str, Enum):
@@ -57,7 +66,7 @@ class Trigger:
         return (self.kind.value, self.group or "", self.name)
 
     @property
-    def timing(self) -> tuple[Any, ...]:
+    def timing(self) -> tuple[str | datetime | None, ...]:
         """What decides the fire times: a change here restarts the trigger's calendar."""
         return (self.expression, self.timezone, self.start_date, self.end_date)
 
@@ -65,7 +74,9 @@ class Trigger:
 # -- reading the triggers back from the emulator ---------------------------------------------
 
 
-def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, Any] | None = None) -> list[Trigger]:
+def read_triggers(
+    events: EventBridgeClient, scheduler: EventBridgeSchedulerClient | None = None, cache: ScheduleCache | None = None
+) -> list[Trigger]:
     """Every scheduled rule (default bus) and every Scheduler schedule, with their targets."""
     triggers = [
         _rule_trigger(events, rule)
@@ -87,21 +98,21 @@ def read_triggers(events: Any, scheduler: Any | None = None, cache: dict[Any, An
     return triggers
 
 
-def _rule_trigger(events: Any, rule: dict[str, Any]) -> Trigger:
+def _rule_trigger(events: EventBridgeClient, rule: RuleTypeDef) -> Trigger:
     targets = []
     for page in events.get_paginator("list_targets_by_rule").paginate(
         Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")
     ):
         for t in page["Targets"]:
-            transformer = t.get("InputTransformer") or {}
+            transformer = t.get("InputTransformer")
             targets.append(
                 Target(
                     arn=t["Arn"],
                     input=t.get("Input"),
                     input_path=t.get("InputPath"),
-                    input_paths_map=tuple(sorted((transformer.get("InputPathsMap") or {}).items())),
-                    input_template=transformer.get("InputTemplate"),
-                    dead_letter_arn=(t.get("DeadLetterConfig") or {}).get("Arn"),
+                    input_paths_map=tuple(sorted(transformer.get("InputPathsMap", {}).items())) if transformer else (),
+                    input_template=transformer.get("InputTemplate") if transformer else None,
+                    dead_letter_arn=t.get("DeadLetterConfig", {}).get("Arn"),
                 )
             )
     return Trigger(
@@ -114,8 +125,8 @@ def _rule_trigger(events: Any, rule: dict[str, Any]) -> Trigger:
     )
 
 
-def _schedule_trigger(schedule: dict[str, Any], state: str | None) -> Trigger:
-    target = schedule.get("Target") or {}
+def _schedule_trigger(schedule: GetScheduleOutputTypeDef, state: str | None) -> Trigger:
+    target = schedule.get("Target")
     return Trigger(
         kind=TriggerKind.SCHEDULE,
         name=schedule["Name"],
@@ -130,15 +141,15 @@ def _schedule_trigger(schedule: dict[str, Any], state: str | None) -> Trigger:
             Target(
                 arn=target["Arn"],
                 input=target.get("Input"),
-                dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+                dead_letter_arn=target.get("DeadLetterConfig", {}).get("Arn"),
             ),
         )
-        if target.get("Arn")
+        if target and target.get("Arn")
         else (),
     )
 
 
-def _as_datetime(value: Any) -> datetime | None:
+def _as_datetime(value: datetime | str | float | None) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):

@@ -18,13 +18,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronplane.errors import CronplaneError
 from cronplane.local.console import Console, RunReporter
-from cronplane.local.deployed_triggers import read_triggers
+from cronplane.local.deployed_triggers import ScheduleCache, read_triggers
 from cronplane.local.emulator import Emulator
 from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, sqs_dead_letter
+
+if TYPE_CHECKING:
+    from cronplane.aws.deployer import DeployResult
+    from cronplane.aws.session import AwsConfig
+    from cronplane.manifest.models import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +48,11 @@ class DevOptions:
     write_dev_file: bool = True
 
 
-DeployFn = Callable[[Any, Any], Any]  # (Manifest, AwsConfig) -> deploy result
+# Deploys a manifest into the emulator; tests pass one that only records what it was given.
+DeployFn = Callable[["Manifest", "AwsConfig"], "DeployResult | None"]
 
 
-def default_deploy(manifest: Any, config: Any) -> Any:
+def default_deploy(manifest: Manifest, config: AwsConfig) -> DeployResult:
     """The deploy ``jobctl deploy --yes`` does, into the emulator."""
     from cronplane.aws.client import AwsClient
     from cronplane.aws.deployer import Deployer
@@ -93,7 +99,7 @@ class DevServer:
         self._deploy = deploy or default_deploy
         self.emulator = Emulator(options.host, options.port)
         self.reporter = RunReporter(self.emulator, self.console, show_logs=not options.quiet_logs)
-        self.manifest: Any = None
+        self.manifest: Manifest  # set by start(): the manifest deployed last
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         self.scheduler: LocalScheduler | None = None
@@ -105,7 +111,7 @@ class DevServer:
     def root(self) -> Path:
         return self.options.manifest_path.resolve().parent
 
-    def aws_config(self) -> Any:
+    def aws_config(self) -> AwsConfig:
         from cronplane.aws.session import AwsConfig
 
         return AwsConfig(region=self.manifest.region, endpoint_url=self.emulator.endpoint_url)
@@ -152,6 +158,10 @@ class DevServer:
             "Point other commands at it (jobctl in this folder finds it by itself via .cronplane/dev.json):"
         )
         self.console.line(f"  export AWS_ENDPOINT_URL={endpoint}   # boto3, the AWS CLI, jobctl")
+        # The jobs live in the manifest's region; a region the shell exports for real AWS
+        # would find nothing here (jobctl itself takes the emulator's region: dev.json).
+        region = self.manifest.region
+        self.console.line(f"  export AWS_REGION={region} AWS_DEFAULT_REGION={region}   # where the jobs are deployed")
         self.console.line(
             f"  jobctl run-now {self.manifest.jobs[0].name if self.manifest.jobs else 'JOB'} --endpoint-url {endpoint}"
         )
@@ -174,7 +184,7 @@ class DevServer:
 
     # -- deploy and reload -----------------------------------------------------------------
 
-    def deploy(self, manifest: Any, first: bool = False) -> bool:
+    def deploy(self, manifest: Manifest, first: bool = False) -> bool:
         with self._deploy_lock:
             try:
                 result = self._deploy(manifest, self.aws_config())
@@ -202,7 +212,7 @@ class DevServer:
         moved = [
             f"{key} {getattr(previous, key)} -> {getattr(manifest, key)}"
             for key in ("namespace", "region")
-            if previous is not None and getattr(manifest, key) != getattr(previous, key)
+            if getattr(manifest, key) != getattr(previous, key)
         ]
         if moved:
             # The scheduler and the run lines follow one namespace in one region, and a deploy
@@ -230,8 +240,8 @@ class DevServer:
         region = self.manifest.region
         events = self.emulator.client("events", region)
         scheduler_client = self.emulator.client("scheduler", region)
-        cache: dict[Any, Any] = {}
-        from moto.core import DEFAULT_ACCOUNT_ID
+        cache: ScheduleCache = {}
+        from moto.core.models import DEFAULT_ACCOUNT_ID
 
         self.scheduler = LocalScheduler(
             read=lambda: read_triggers(events, scheduler_client, cache),
@@ -261,7 +271,7 @@ class DevServer:
             pass
 
 
-def _deploy_summary(result: Any) -> str:
+def _deploy_summary(result: DeployResult | None) -> str:
     """A short account of what a deploy did (``deployer.DeployResult``)."""
     plan = getattr(result, "plan", None)
     if plan is None:

@@ -3,8 +3,8 @@ layer in front of it that answers Lambda ``Invoke`` itself.
 
 moto stores functions but cannot run them without Docker, so ``LambdaInvokeMiddleware``
 intercepts ``POST /2015-03-31/functions/{name}/invocations`` (exactly the request boto3 and the
-AWS CLI send), looks the function up in moto's in-process Lambda backend (code zip, handler,
-environment, timeout, memory), unpacks the zip once per CodeSha256 and runs it through
+AWS CLI send), looks the function up in moto's in-process Lambda backend (``functions.py``:
+code zip, handler, environment, timeout, memory), unpacks the zip once per CodeSha256 and runs it through
 ``cronplane.local.runner.invoke_local`` in a child process. Every other request goes to moto
 untouched, so DynamoDB history, SQS dead-letter queues, EventBridge rules and Scheduler
 schedules all live in the same emulator.
@@ -15,8 +15,6 @@ run-now / boto3 send Invoke ─▶ this middleware ─▶ invoke_local ─▶ li
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 import os
@@ -26,15 +24,18 @@ import tempfile
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 from urllib.parse import parse_qs
 
 from cronplane.errors import CronplaneError
+
+# FunctionSpec is part of this module's listener API (LogListener, InvocationDone): re-exported.
+from cronplane.local.functions import CodeCache, read_function
+from cronplane.local.functions import FunctionSpec as FunctionSpec
 from cronplane.local.invoke_http import (
     ASYNC_PAYLOAD_LIMIT,
     SYNC_PAYLOAD_LIMIT,
@@ -45,39 +46,21 @@ from cronplane.local.invoke_http import (
     log_result,
     read_body,
     request_region_account,
-    split_function_name,
 )
 from cronplane.local.processes import kill_child_processes
-from cronplane.runtime import settings as runtime_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+
+    from cronplane.local.runner import Invocation, InvocationResult
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ASYNC_RETRIES = 2  # Lambda's default when no event-invoke config says otherwise
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What the emulator needs to run one function version, read from moto's backend."""
-
-    name: str
-    arn: str  # qualified with the version or alias that was invoked
-    version: str
-    handler: str
-    env: dict[str, str]
-    timeout_s: int
-    memory_mb: int
-    code_sha256: str
-    code_bytes: bytes = field(repr=False)
-    region: str
-    account_id: str
-    max_async_retries: int = DEFAULT_ASYNC_RETRIES
-    on_failure: str | None = None  # destination ARN of async invocations that failed
-    on_success: str | None = None
-
-    @property
-    def job(self) -> str:
-        """The cronplane job behind the function (its function name for foreign functions)."""
-        return self.env.get(runtime_settings.JOB) or self.name
 
 
 @dataclass(frozen=True)
@@ -87,34 +70,19 @@ class InvocationDone:
     function: FunctionSpec
     invocation_type: InvocationType
     request_id: str
-    event: Any
-    result: Any  # cronplane.local.runner.InvocationResult
+    event: Any  # the JSON event the function was invoked with
+    result: InvocationResult
     attempt: int = 1  # Lambda's own async retry counter (1 = first delivery)
 
 
 LogListener = Callable[[FunctionSpec, str, str], None]  # (function, request id, line)
 DoneListener = Callable[[InvocationDone], None]
-Runner = Callable[..., Any]  # (Invocation, on_log=...) -> InvocationResult
 
 
-class CodeCache:
-    """Unpacked function zips, one folder per CodeSha256, so a warm function is not re-extracted
-    and a redeploy with new code gets a fresh folder (old runs keep theirs)."""
+class Runner(Protocol):
+    """Runs one invocation to completion: ``runner.invoke_local``, or a stand-in in tests."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._lock = threading.Lock()
-
-    def code_dir(self, spec: FunctionSpec) -> Path:
-        key = hashlib.sha256(spec.code_sha256.encode()).hexdigest()[:24]
-        target = self.root / key
-        with self._lock:
-            if not target.is_dir():
-                staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".unpack-"))
-                with zipfile.ZipFile(io.BytesIO(spec.code_bytes)) as archive:
-                    archive.extractall(staging)
-                staging.rename(target)  # atomic: a reader never sees a half-extracted folder
-        return target
+    def __call__(self, invocation: Invocation, /, *, on_log: Callable[[str], None]) -> InvocationResult: ...
 
 
 class Emulator:
@@ -139,7 +107,7 @@ class Emulator:
         self.code_cache = CodeCache(self.work_dir)
         self.log_listeners: list[LogListener] = []
         self.done_listeners: list[DoneListener] = []
-        self._server: Any = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._inflight: set[threading.Thread] = set()
@@ -210,13 +178,27 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def client(self, service: str, region: str) -> Any:
+    # One overload per service the dev tools call, so each caller gets the typed client.
+    @overload
+    def client(self, service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["events"], region: str) -> EventBridgeClient: ...
+    @overload
+    def client(self, service: Literal["lambda"], region: str) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["scheduler"], region: str) -> EventBridgeSchedulerClient: ...
+    @overload
+    def client(self, service: Literal["sns"], region: str) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"], region: str) -> SQSClient: ...
+    def client(self, service: str, region: str) -> object:
         """A boto3 client for this emulator (fake credentials: moto accepts any)."""
         import boto3
 
-        return boto3.session.Session(
+        session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
-        ).client(service, endpoint_url=self.endpoint_url)
+        )
+        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]  # service is one of the Literals above
 
     # -- the Invoke API --------------------------------------------------------------------
 
@@ -224,7 +206,7 @@ class Emulator:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         qualifier = (query.get("Qualifier") or [None])[0]
         region, account_id = request_region_account(environ)
-        spec = self.resolve(raw_name, qualifier, region, account_id)
+        spec = read_function(raw_name, qualifier, region, account_id)
         try:
             invocation_type = InvocationType(header(environ, "x-amz-invocation-type") or "RequestResponse")
         except ValueError as exc:
@@ -261,51 +243,9 @@ class Emulator:
             headers.append(("X-Amz-Log-Result", log_result(result)))
         return 200, headers, json.dumps(result.payload).encode()
 
-    def resolve(self, raw_name: str, qualifier: str | None, region: str, account_id: str) -> FunctionSpec:
-        """Read the function (version / alias) from moto's in-process backend."""
-        request_account = account_id
-        name, region, account_id, qualifier = split_function_name(raw_name, qualifier, region, account_id)
-        fn = self._find(name, qualifier, region, account_id)
-        if fn is None and account_id != request_account:
-            # The local runner gives functions a placeholder account in their own ARN; a
-            # function invoking itself by that ARN means the caller's account.
-            account_id = request_account
-            fn = self._find(name, qualifier, region, account_id)
-        if fn is None:
-            arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{qualifier}" if qualifier else "")
-            raise InvokeError(404, "ResourceNotFoundException", f"Function not found: {arn}")
-        config = fn.event_invoke_config[0].config if fn.event_invoke_config else {}
-        destinations = config.get("DestinationConfig") or {}
-        version = str(fn.version) if qualifier and qualifier.lower() != "$latest" else "$LATEST"
-        return FunctionSpec(
-            name=fn.function_name,
-            arn=fn.function_arn + (f":{qualifier}" if qualifier else ""),
-            version=version,
-            handler=str(fn.handler),
-            env={str(k): str(v) for k, v in (fn.environment_vars or {}).items()},
-            timeout_s=int(fn.timeout),
-            memory_mb=int(fn.memory_size),
-            code_sha256=str(fn.code_sha_256),
-            code_bytes=bytes(fn.code_bytes),
-            region=region,
-            account_id=account_id,
-            max_async_retries=int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES)),
-            on_failure=(destinations.get("OnFailure") or {}).get("Destination"),
-            on_success=(destinations.get("OnSuccess") or {}).get("Destination"),
-        )
-
-    @staticmethod
-    def _find(name: str, qualifier: str | None, region: str, account_id: str) -> Any:
-        from moto.awslambda.models import lambda_backends
-
-        try:
-            return lambda_backends[account_id][region].get_function(name, qualifier)
-        except Exception:  # moto's UnknownFunctionException and friends
-            return None
-
     def run(
         self, spec: FunctionSpec, event: Any, request_id: str, invocation_type: InvocationType, attempt: int = 1
-    ) -> Any:
+    ) -> InvocationResult:
         """Run one attempt of the function in a child process and tell the listeners."""
         from cronplane.local.runner import Invocation, invoke_local
 
@@ -426,7 +366,9 @@ class Emulator:
             log.warning("destination %s is not supported by the emulator; record dropped", destination_arn)
 
 
-def destination_record(spec: FunctionSpec, request_id: str, event: Any, result: Any, attempts: int) -> dict[str, Any]:
+def destination_record(
+    spec: FunctionSpec, request_id: str, event: Any, result: InvocationResult, attempts: int
+) -> dict[str, Any]:
     """The invocation record Lambda sends to an async invocation's destination."""
     failed = bool(result.function_error)
     response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": spec.version}
@@ -466,11 +408,11 @@ def _port_error(host: str, port: int, exc: BaseException) -> CronplaneError:
     )
 
 
-def _quiet_handler() -> type:
+def _quiet_handler() -> type[WSGIRequestHandler]:
     """moto's request handler without werkzeug's one-line-per-request access log."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
 
-    class QuietHandler(MotoRequestHandler):  # type: ignore[misc, valid-type]
+    class QuietHandler(MotoRequestHandler):  # type: ignore[misc]  # moto is not analysed (pyproject): Any here
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             return None
 

@@ -13,9 +13,14 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from cronplane.local.runner import InvocationResult
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 CREDENTIAL_SCOPE = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[^/]+)/")
@@ -47,11 +52,11 @@ class InvokeHandler(Protocol):
 class LambdaInvokeMiddleware:
     """WSGI layer in front of moto: answers Invoke, forwards everything else."""
 
-    def __init__(self, app: Callable[..., Any], emulator: InvokeHandler) -> None:
+    def __init__(self, app: WSGIApplication, emulator: InvokeHandler) -> None:
         self.app = app
         self.emulator = emulator
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") != "POST" or match is None:
             return self.app(environ, start_response)
@@ -98,7 +103,7 @@ def split_function_name(
 
 def request_region_account(environ: dict[str, Any]) -> tuple[str, str]:
     """Region from the SigV4 credential scope; account as moto derives it (access key)."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
 
     match = CREDENTIAL_SCOPE.search(header(environ, "authorization") or "")
     region = match.group("region") if match else os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
@@ -134,6 +139,6 @@ def read_body(environ: dict[str, Any]) -> bytes:
     return b""
 
 
-def log_result(result: Any) -> str:
+def log_result(result: InvocationResult) -> str:
     """X-Amz-Log-Result: the last 4 KB of the invocation's log (START ... REPORT), base64."""
     return base64.b64encode(str(result.log_tail).encode()[-LOG_TAIL_BYTES:]).decode()

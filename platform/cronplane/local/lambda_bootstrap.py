@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 
 class LambdaContext:
@@ -88,12 +88,13 @@ def _load_handler(spec: str) -> Callable[[Any, Any], Any]:
         raise ValueError(f"Bad handler '{spec}': expected module.function")
     module = importlib.import_module(module_name)
     try:
-        return getattr(module, function_name)  # type: ignore[no-any-return]
+        handler: Callable[[Any, Any], Any] = getattr(module, function_name)
     except AttributeError:
         raise AttributeError(f"Handler '{function_name}' missing on module '{module_name}'") from None
+    return handler
 
 
-def _send(result: Any, message: dict[str, Any]) -> None:
+def _send(result: IO[str], message: dict[str, Any]) -> None:
     result.write(json.dumps(message) + "\n")
     result.flush()
 

@@ -17,17 +17,19 @@ import socket
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cronplane.aws.client import AwsCallError, AwsClient
 from cronplane.aws.session import AwsConfig
+from cronplane.errors import AwsError
 from cronplane.local.runner import Invocation, InvocationResult, invoke_local
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
 from cronplane.runs.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_manual_run_id
 from cronplane.runtime import settings
-from cronplane.runtime.records import RunStatus
+from cronplane.runtime.schema import RunRecord, RunStatus
 
 ENTRY_HANDLER = "cronplane.runtime.entry.handler"
 REACH_TIMEOUT_S = 2.0  # how long the history table may take to answer before we run without it
@@ -49,13 +51,13 @@ class Backend:
 @dataclass(frozen=True)
 class LocalRun:
     run_id: str
-    record: dict[str, Any] | None  # as stored in the table, else as the wrapper returned it
+    record: RunRecord | None  # as stored in the table, else as the wrapper returned it
     invocation: InvocationResult
     backend: Backend
 
     @property
     def status(self) -> str:
-        stored = str(self.record.get("status")) if self.record else ""
+        stored = self.record.status if self.record else ""
         if stored and not (stored == RunStatus.RUNNING.value and not self.invocation.ok):
             return stored
         if stored:
@@ -65,51 +67,50 @@ class LocalRun:
         return RunStatus.TIMED_OUT.value if self.invocation.timed_out else RunStatus.FAILED.value
 
 
+def _with_region(manifest: Manifest, aws: AwsConfig) -> AwsConfig:
+    return aws if aws.region else replace(aws, region=manifest.region)
+
+
+def quick_client(manifest: Manifest, aws: AwsConfig) -> AwsClient:
+    """The door with one try and short timeouts: a local run must not wait on an AWS that
+    does not answer."""
+    return AwsClient(
+        _with_region(manifest, aws), max_attempts=1, connect_timeout=REACH_TIMEOUT_S, read_timeout=REACH_TIMEOUT_S
+    )
+
+
 def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
     """Find out, within ~2 s, whether AWS (or the emulator) answers with the history table."""
-    from botocore.config import Config
-
     local_user = f"local:{getpass.getuser()}@{socket.gethostname()}"
     table = names.history_table(manifest.namespace)
     region = aws.region or manifest.region
+    client = quick_client(manifest, aws)
     try:
-        session = aws.session()
-        credentials = session.get_credentials()
-    except Exception as exc:  # a broken profile: run without AWS
+        frozen = client.frozen_credentials()
+    except AwsError as exc:  # a broken profile: run without AWS
         return Backend("", "", None, local_user, {}, f"no usable AWS configuration ({exc})")
-    if credentials is None:
+    if frozen is None:
         return Backend("", "", None, local_user, {}, "no AWS credentials")
-    frozen = credentials.get_frozen_credentials()
     env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key, "AWS_REGION": region}
     if frozen.token:
         env["AWS_SESSION_TOKEN"] = frozen.token
     if aws.endpoint_url:
         env["AWS_ENDPOINT_URL"] = aws.endpoint_url
-    quick = Config(connect_timeout=REACH_TIMEOUT_S, read_timeout=REACH_TIMEOUT_S, retries={"max_attempts": 1})
-
-    def client(service: str) -> Any:
-        return session.client(service, region_name=region, endpoint_url=aws.endpoint_url, config=quick)
-
     try:
-        client("dynamodb").describe_table(TableName=table)
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-        why = (
-            f"history table {table} does not exist there"
-            if code == "ResourceNotFoundException"
-            else f"{type(exc).__name__}: {exc}"
-        )
+        client.dynamodb.describe_table(TableName=table)
+    except AwsError as exc:
+        not_there = isinstance(exc, AwsCallError) and exc.not_found
+        why = f"history table {table} does not exist there" if not_there else str(exc)
         where = aws.endpoint_url or f"AWS {region}"
         return Backend("", "", None, local_user, env, f"{where}: {why}")
-    sts = client("sts")
-    arn = caller_arn(sts)
+    arn = caller_arn(client)
     account = arn.split(":")[4] if arn and arn.count(":") >= 5 else None
     dlq = ""  # empty: the wrapper logs a final failure instead of sending it
     if aws.endpoint_url:
         # Only to an emulator: a laptop run must not page whoever watches the real DLQ.
         try:
-            dlq = str(client("sqs").get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"])
-        except Exception:
+            dlq = client.sqs.get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"]
+        except AwsError:
             dlq = ""
     return Backend(table, dlq, account, arn or local_user, env, "")
 
@@ -157,23 +158,22 @@ def run_local(
         )
     record = _record_from(result.payload, run_id)
     if backend.history_table:
-        stored = _stored_record(aws, region, backend.history_table, job.name, run_id)
+        stored = _stored_record(AwsClient(_with_region(manifest, aws)), backend.history_table, job.name, run_id)
         record = stored or record
     return LocalRun(run_id, record, result, backend)
 
 
-def _record_from(payload: Any, run_id: str) -> dict[str, Any] | None:
+def _record_from(payload: Any, run_id: str) -> RunRecord | None:
     """The wrapper returns the run's record; a crash or a hard kill returns Lambda's error."""
     if isinstance(payload, dict) and payload.get("run_id") == run_id and "status" in payload:
-        return payload
+        return RunRecord.from_dict(payload)
     return None
 
 
-def _stored_record(aws: AwsConfig, region: str, table: str, job: str, run_id: str) -> dict[str, Any] | None:
+def _stored_record(client: AwsClient, table: str, job: str, run_id: str) -> RunRecord | None:
     from cronplane.runs.history import HistoryReader
 
     try:
-        client = aws.session().client("dynamodb", region_name=region, endpoint_url=aws.endpoint_url)
-        return HistoryReader(client, table).get_run(run_id, job=job)
-    except Exception:
+        return HistoryReader(client.dynamodb, table).get_run(run_id, job=job)
+    except AwsError:
         return None  # it answered two seconds ago; if it stopped, show what the wrapper returned

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cronplane.local.deployed_triggers import (
     Target,
@@ -30,7 +30,13 @@ from cronplane.local.deployed_triggers import (
     scheduled_event,
     scheduler_input,
 )
-from cronplane.runtime.records import iso
+from cronplane.runtime.schema import iso
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_sqs import SQSClient
+
+    from cronplane.schedule.expression import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +107,7 @@ DeadLetter = Callable[[str, str, str], None]  # (queue ARN, payload, error messa
 @dataclass
 class _Tracked:
     trigger: Trigger
-    schedule: Any  # cronplane.schedule.expression.Schedule
+    schedule: Schedule
     anchor: datetime
     next_at: datetime | None
     fired: int = 0
@@ -238,7 +244,7 @@ class LocalScheduler:
             return None
         return nxt
 
-    def _parse(self, trigger: Trigger) -> Any:
+    def _parse(self, trigger: Trigger) -> Schedule | None:
         from cronplane.schedule.expression import parse_schedule
 
         try:
@@ -248,7 +254,7 @@ class LocalScheduler:
             return None
 
 
-def boto3_invoker(lambda_client: Any) -> Invoke:
+def boto3_invoker(lambda_client: LambdaClient) -> Invoke:
     """Deliver through the emulator's Invoke path, as EventBridge does: asynchronously."""
 
     def invoke(function_arn: str, payload: bytes) -> None:
@@ -257,7 +263,7 @@ def boto3_invoker(lambda_client: Any) -> Invoke:
     return invoke
 
 
-def sqs_dead_letter(sqs_client: Any) -> DeadLetter:
+def sqs_dead_letter(sqs_client: SQSClient) -> DeadLetter:
     """EventBridge's delivery DLQ: the event plus why it could not be delivered."""
 
     def send(queue_arn: str, payload: str, error: str) -> None:

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import zoneinfo
-from typing import Any
+from typing import Any, TypeGuard
 
 from cronplane.errors import ManifestError, Problem, ScheduleError
 from cronplane.manifest import names
@@ -35,6 +35,7 @@ from cronplane.manifest.models import (
 )
 from cronplane.manifest.schemacheck import did_you_mean, schema, schema_problems
 from cronplane.manifest.yamlload import Path, YamlDocument, dotted, load_yaml
+from cronplane.schedule.expression import Schedule, parse_schedule
 
 __all__ = ["AS_OF_EPOCH", "load_manifest", "on_scheduler", "schema"]
 
@@ -196,12 +197,10 @@ class _JobBuilder:
             return None
         return zone
 
-    def _schedule(self, settings: dict[str, Any], origin: dict[str, Path], timezone: str | None) -> Any:
+    def _schedule(self, settings: dict[str, Any], origin: dict[str, Path], timezone: str | None) -> Schedule | None:
         text = settings.get("schedule")
         if not isinstance(text, str):  # a missing or mistyped schedule is the schema's problem
             return None
-        from cronplane.schedule.expression import parse_schedule  # imported late: a sibling module in progress
-
         try:
             return parse_schedule(text, timezone=timezone, now=self.now)
         except ScheduleError as exc:
@@ -222,8 +221,8 @@ class _JobBuilder:
             )
 
     def _env(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
-        env = settings.get("env") if isinstance(settings.get("env"), dict) else {}
-        secrets = settings.get("secrets") if isinstance(settings.get("secrets"), dict) else {}
+        env = _mapping(settings.get("env"))
+        secrets = _mapping(settings.get("secrets"))
         for key, value in env.items():
             where = origin.get(f"env.{key}", origin.get("env", ()))
             if key in LAMBDA_RESERVED_ENV:
@@ -264,7 +263,7 @@ class _JobBuilder:
             )
 
     def _limits(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
-        retries = settings.get("retries") if isinstance(settings.get("retries"), dict) else {}
+        retries = _mapping(settings.get("retries"))
         base, cap = retries.get("backoff_base"), retries.get("backoff_cap")
         if _number(base) and _number(cap) and base > cap:
             self.problem(
@@ -322,7 +321,9 @@ def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[di
     return settings, origin
 
 
-def _job(name: str, s: dict[str, Any], ref: HandlerRef, schedule: Any, timezone: str | None, line: int | None) -> Job:
+def _job(
+    name: str, s: dict[str, Any], ref: HandlerRef, schedule: Schedule, timezone: str | None, line: int | None
+) -> Job:
     retries = s.get("retries", {})
     defaults = RetryPolicy()
     vpc = s.get("vpc")
@@ -376,7 +377,12 @@ def _env_size(settings: dict[str, Any], env: dict[str, Any], secrets: dict[str, 
     return CRONPLANE_ENV_OVERHEAD + len(payload) + pairs + len(json.dumps(secrets))
 
 
-def _number(value: Any) -> bool:
+def _mapping(value: object) -> dict[str, Any]:
+    """The value if it is a mapping, else an empty one (a mistyped value is the schema's problem)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

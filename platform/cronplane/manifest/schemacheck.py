@@ -75,7 +75,10 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
     sub = error.schema if isinstance(error.schema, dict) else {}
     templates: dict[str, str] = sub.get("x-messages", {})
     keyword = str(error.validator)
-    value = error.instance
+    # JSON values, and always set by iter_errors (the stubs also allow "unset", for an error
+    # built by hand): what the schema asked for and what the document holds.
+    expected: Any = error.validator_value
+    value: Any = error.instance
     secret = bool(sub.get("x-secret"))
     if "propertyNames" in error.absolute_schema_path:
         # jsonschema reports a bad key with the mapping's path and the key as instance.
@@ -91,7 +94,7 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
 
     if keyword == "required":
         known = properties(sub)
-        for key in error.validator_value:
+        for key in expected:
             if isinstance(value, dict) and key not in value:
                 examples = known.get(key, {}).get("examples") if isinstance(known.get(key), dict) else None
                 hint = f" (e.g. {key}: {examples[0]})" if examples else ""
@@ -102,30 +105,28 @@ def _translate(error: ValidationError) -> Iterator[tuple[Path, str]]:
             if key not in allowed:
                 yield (*path, key), unknown_key_message(key, allowed, where=path)
     elif keyword == "type":
-        yield path, type_message(error.validator_value, value, secret)
+        yield path, type_message(expected, value, secret)
     elif keyword == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
-        guess = did_you_mean(value, [str(o) for o in error.validator_value]) if isinstance(value, str) else ""
+        options = ", ".join(str(o) for o in expected)
+        guess = did_you_mean(value, [str(o) for o in expected]) if isinstance(value, str) else ""
         yield path, f"{fields['value']} is not allowed{guess}; use one of: {options}"
     elif keyword in ("minimum", "exclusiveMinimum"):
-        yield path, f"{fields['value']} is less than the minimum of {error.validator_value}"
+        yield path, f"{fields['value']} is less than the minimum of {expected}"
     elif keyword in ("maximum", "exclusiveMaximum"):
-        yield path, f"{fields['value']} is more than the maximum of {error.validator_value}"
+        yield path, f"{fields['value']} is more than the maximum of {expected}"
     elif keyword == "minLength":
         yield (
             path,
-            "must not be empty"
-            if value == ""
-            else f"is {len(value)} characters; at least {error.validator_value} needed",
+            "must not be empty" if value == "" else f"is {len(value)} characters; at least {expected} needed",
         )
     elif keyword == "maxLength":
-        yield path, f"is {len(value)} characters; at most {error.validator_value} allowed"
+        yield path, f"is {len(value)} characters; at most {expected} allowed"
     elif keyword == "pattern":
-        yield path, f"{fields['value']} does not have the allowed form ({error.validator_value})"
+        yield path, f"{fields['value']} does not have the allowed form ({expected})"
     elif keyword == "minItems":
-        yield path, "must not be empty" if not value else f"needs at least {error.validator_value} entries"
+        yield path, "must not be empty" if not value else f"needs at least {expected} entries"
     elif keyword in ("maxItems", "maxProperties"):
-        yield path, f"has {len(value)} entries; at most {error.validator_value} allowed"
+        yield path, f"has {len(value)} entries; at most {expected} allowed"
     elif keyword == "uniqueItems":
         yield path, "lists the same value more than once"
     elif keyword == "not":

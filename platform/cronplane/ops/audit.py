@@ -21,10 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
@@ -32,7 +31,10 @@ from cronplane.ops.items import earliest_existence, read_window
 from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
 from cronplane.ops.switch import TriggerState, find_trigger
 from cronplane.runs import history
-from cronplane.runtime.records import RunStatus, Trigger, iso, parse_iso, time_key
+from cronplane.runtime.schema import PauseEvent, RunRecord, RunStatus, Trigger, iso, parse_iso, time_key
+
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
 
 DEFAULT_GRACE_SECONDS = 120
 EXIT_CLEAN = 0
@@ -152,7 +154,7 @@ class AuditReport:
 
 
 def audit(
-    clients: Any,
+    clients: AwsClient,
     manifest: Manifest,
     job_names: Iterable[str],
     *,
@@ -165,11 +167,11 @@ def audit(
         audit_job(clients, manifest, manifest.job(name), since=since, until=until, now=now, grace_seconds=grace_seconds)
         for name in job_names
     )
-    return AuditReport(since, until, grace_seconds, audits, dict(clients.calls))
+    return AuditReport(since, until, grace_seconds, audits, clients.operation_counts())
 
 
 def audit_job(
-    clients: Any,
+    clients: AwsClient,
     manifest: Manifest,
     job: Job,
     *,
@@ -186,12 +188,12 @@ def audit_job(
     items = read_window(clients.dynamodb, table, job.name, since, until, now)
     deployed_at, basis = deploy_time(clients, manifest, job, trigger, since)
     periods: list[PausePeriod] = []
-    if not trigger.enabled or any(i.get("kind") == "event" for i in items):
+    if not trigger.enabled or any(isinstance(i, PauseEvent) for i in items):
         marker = read_marker(clients.dynamodb, table, job.name) if not trigger.enabled else None
         periods = pause_periods(items, marker, since, until)
     # A fire time at the deploy time itself counts (the window is since < t <= until).
     start = max(since, deployed_at - timedelta(seconds=1)) if deployed_at else since
-    runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
+    runs = [i for i in items if isinstance(i, RunRecord) and i.status]
     anchor = rate_anchor(job, runs, deployed_at, since)
     fire_times = [t.astimezone(UTC) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
     if not job.enabled:
@@ -216,7 +218,7 @@ def audit_job(
 
 
 def deploy_time(
-    clients: Any, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime
+    clients: AwsClient, manifest: Manifest, job: Job, trigger: TriggerState, since: datetime
 ) -> tuple[datetime | None, str]:
     """Since when the job is live, at the latest (see the module docstring), and from what."""
     if trigger.created is not None:
@@ -225,10 +227,10 @@ def deploy_time(
     try:
         config = clients.lambda_.get_function_configuration(FunctionName=function)
         modified: datetime | None = _parse_lambda_time(config["LastModified"])
-    except clients.lambda_.exceptions.ResourceNotFoundException:
+    except AwsCallError as exc:
+        if not exc.not_found:
+            raise
         modified = None
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read Lambda function {function}: {exc}") from exc
     if modified is not None and modified <= since:
         return modified, "function LastModified"
     # The function changed inside the window (or is gone): the job's oldest history item may be older.
@@ -251,7 +253,7 @@ def _parse_lambda_time(text: str) -> datetime:
     return datetime.fromisoformat(match.group(1) + zone).astimezone(UTC)
 
 
-def rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | None, since: datetime) -> datetime | None:
+def rate_anchor(job: Job, runs: list[RunRecord], deployed_at: datetime | None, since: datetime) -> datetime | None:
     """rate() fires every N units from the trigger's creation (first at creation + N). The
     job's own scheduled runs show that phase exactly; without any, the deploy time is the best
     guess. The anchor handed on is a time of that phase before the window."""
@@ -259,14 +261,14 @@ def rate_anchor(job: Job, runs: list[dict[str, Any]], deployed_at: datetime | No
         return None
     interval = job.schedule.min_interval_seconds
     for run in runs:
-        if interval and run.get("trigger") == Trigger.SCHEDULE.value and run.get("scheduled_for"):
-            fired = parse_iso(run["scheduled_for"])
+        if interval and run.trigger == Trigger.SCHEDULE.value and run.scheduled_for:
+            fired = parse_iso(run.scheduled_for)
             periods = int((fired - since).total_seconds() // interval) + 1
             return fired - timedelta(seconds=interval * periods)
     return deployed_at.replace(second=0, microsecond=0) if deployed_at else None
 
 
-def effective_status(record: dict[str, Any], now: datetime) -> RunStatus:
+def effective_status(record: RunRecord, now: datetime) -> RunStatus:
     """The status a person should see (``jobctl history``'s rule: running past the deadline
     is lost); an unknown stored status counts as a failure."""
     try:
@@ -277,7 +279,7 @@ def effective_status(record: dict[str, Any], now: datetime) -> RunStatus:
 
 def classify(
     fire_times: list[datetime],
-    runs: list[dict[str, Any]],
+    runs: list[RunRecord],
     periods: list[PausePeriod],
     *,
     grace_seconds: int,
@@ -288,15 +290,15 @@ def classify(
 ) -> tuple[list[FireCheck], list[UnmatchedRun]]:
     """Match each fire time with its runs (pure). A fire time's runs are the scheduled and
     backfill runs whose ``scheduled_for`` is that time, plus DLQ retries of those runs."""
-    by_fire: dict[str, list[dict[str, Any]]] = {}
-    retries: dict[str, list[dict[str, Any]]] = {}
+    by_fire: dict[str, list[RunRecord]] = {}
+    retries: dict[str, list[RunRecord]] = {}
     for run in runs:
-        if run.get("status") == RunStatus.DUPLICATE.value:
+        if run.status == RunStatus.DUPLICATE.value:
             continue  # a second delivery of a firing that has its own record
-        if run.get("trigger") == Trigger.RETRY.value and run.get("retry_of"):
-            retries.setdefault(run["retry_of"], []).append(run)
-        elif run.get("trigger") in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and run.get("scheduled_for"):
-            by_fire.setdefault(time_key(parse_iso(run["scheduled_for"])), []).append(run)
+        if run.trigger == Trigger.RETRY.value and run.retry_of:
+            retries.setdefault(run.retry_of, []).append(run)
+        elif run.trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and run.scheduled_for:
+            by_fire.setdefault(time_key(parse_iso(run.scheduled_for)), []).append(run)
     used: set[str] = set()
     checks = []
     for fire in fire_times:
@@ -304,15 +306,15 @@ def classify(
         candidates = list(by_fire.get(key, []))
         # Retries of this fire time's runs, and of a firing that never got a record (a DLQ
         # replay of an EventBridge delivery failure points at the run id it would have had).
-        retried = {run["run_id"] for run in candidates} | {rid for rid in retries if _fire_run_id(rid, key)}
+        retried = {run.run_id for run in candidates} | {rid for rid in retries if _fire_run_id(rid, key)}
         for run_id in sorted(retried):
             candidates.extend(retries.get(run_id, []))
-        used.update(r["run_id"] for r in candidates)
+        used.update(r.run_id for r in candidates)
         checks.append(_check(fire, candidates, periods, grace_seconds, now))
     unmatched = [
         _unmatched(r, now, deployed_at)
         for r in runs
-        if r["run_id"] not in used and r.get("status") != RunStatus.DUPLICATE.value and _in_window(r, since, until)
+        if r.run_id not in used and r.status != RunStatus.DUPLICATE.value and _in_window(r, since, until)
     ]
     return checks, unmatched
 
@@ -329,12 +331,12 @@ def _fire_run_id(run_id: str, key: str) -> bool:
 
 
 def _check(
-    fire: datetime, runs: list[dict[str, Any]], periods: list[PausePeriod], grace_seconds: int, now: datetime
+    fire: datetime, runs: list[RunRecord], periods: list[PausePeriod], grace_seconds: int, now: datetime
 ) -> FireCheck:
     statuses = [(run, effective_status(run, now)) for run in runs]
     # A backfill or retry that yielded to an overlapping run did not run the fire time: "skipped"
     # is the schedule's own overlap rule, it must not hide a miss or a failure.
-    yielded = [run for run, status in statuses if status is RunStatus.SKIPPED and run.get("trigger") in _REDO_TRIGGERS]
+    yielded = [run for run, status in statuses if status is RunStatus.SKIPPED and run.trigger in _REDO_TRIGGERS]
     statuses = [(run, status) for run, status in statuses if run not in yielded]
     if not statuses:
         paused = next((p for p in periods if p.covers(fire)), None)
@@ -343,28 +345,26 @@ def _check(
         if now < fire + timedelta(seconds=grace_seconds):
             return FireCheck(fire, Outcome.PENDING, note="within the grace period")
         if yielded:
-            last = max(yielded, key=lambda r: r.get("started_at") or "")
-            note = (
-                f"{last.get('trigger')} run was skipped (yielded to {last.get('yielded_to') or 'an overlapping run'})"
-            )
+            last = max(yielded, key=lambda r: r.started_at or "")
+            note = f"{last.trigger} run was skipped (yielded to {last.yielded_to or 'an overlapping run'})"
             return FireCheck(
                 fire,
                 Outcome.MISSED,
-                last.get("run_id"),
-                last.get("trigger"),
-                last.get("started_at"),
+                last.run_id,
+                last.trigger,
+                last.started_at,
                 _delay(fire, last),
                 note,
             )
         return FireCheck(fire, Outcome.MISSED, note="no run recorded")
     succeeded = [run for run, status in statuses if status is RunStatus.SUCCEEDED]
     if succeeded:
-        run = min(succeeded, key=lambda r: r.get("started_at") or "")
+        run = min(succeeded, key=lambda r: r.started_at or "")
         delay = _delay(fire, run)
-        if run.get("trigger") == Trigger.BACKFILL.value:
+        if run.trigger == Trigger.BACKFILL.value:
             return _found(fire, Outcome.OK, run, delay, "backfilled")
-        if run.get("trigger") == Trigger.RETRY.value:
-            return _found(fire, Outcome.OK, run, delay, f"recovered by retry of {run.get('retry_of')}")
+        if run.trigger == Trigger.RETRY.value:
+            return _found(fire, Outcome.OK, run, delay, f"recovered by retry of {run.retry_of}")
         if delay is not None and delay > grace_seconds:
             return _found(
                 fire, Outcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)"
@@ -374,35 +374,35 @@ def _check(
     if running:
         return _found(fire, Outcome.RUNNING, running[0], _delay(fire, running[0]), "")
     # No success: the latest attempt at this fire time says what went wrong.
-    run, status = max(statuses, key=lambda rs: rs[0].get("started_at") or "")
+    run, status = max(statuses, key=lambda rs: rs[0].started_at or "")
     outcome = _STATUS_OUTCOME.get(status, Outcome.FAILED)
-    note = str(run.get("error") or "")[:200]
+    note = str(run.error or "")[:200]
     if outcome is Outcome.LOST and not note:
         note = "still running past its deadline: the function died without a final record (see `jobctl dlq`)"
-    if outcome is Outcome.SKIPPED and run.get("yielded_to"):
-        note = f"yielded to {run['yielded_to']}"
+    if outcome is Outcome.SKIPPED and run.yielded_to:
+        note = f"yielded to {run.yielded_to}"
     return _found(fire, outcome, run, _delay(fire, run), note)
 
 
-def _found(fire: datetime, outcome: Outcome, run: dict[str, Any], delay: float | None, note: str) -> FireCheck:
-    return FireCheck(fire, outcome, run.get("run_id"), run.get("trigger"), run.get("started_at"), delay, note)
+def _found(fire: datetime, outcome: Outcome, run: RunRecord, delay: float | None, note: str) -> FireCheck:
+    return FireCheck(fire, outcome, run.run_id, run.trigger, run.started_at, delay, note)
 
 
-def _delay(fire: datetime, run: dict[str, Any]) -> float | None:
-    started = run.get("started_at")
+def _delay(fire: datetime, run: RunRecord) -> float | None:
+    started = run.started_at
     return (parse_iso(started) - fire).total_seconds() if started else None
 
 
-def _in_window(run: dict[str, Any], since: datetime, until: datetime) -> bool:
-    moment = run.get("scheduled_for") or run.get("started_at")
+def _in_window(run: RunRecord, since: datetime, until: datetime) -> bool:
+    moment = run.scheduled_for or run.started_at
     return moment is None or since < parse_iso(moment) <= until
 
 
-def _unmatched(run: dict[str, Any], now: datetime, deployed_at: datetime | None = None) -> UnmatchedRun:
+def _unmatched(run: RunRecord, now: datetime, deployed_at: datetime | None = None) -> UnmatchedRun:
     # The runtime stores absent fields as NULL, so `or`, not a .get default.
-    trigger = str(run.get("trigger") or "?")
+    trigger = str(run.trigger or "?")
     status = effective_status(run, now).value
-    scheduled = parse_iso(run["scheduled_for"]) if run.get("scheduled_for") else None
+    scheduled = parse_iso(run.scheduled_for) if run.scheduled_for else None
     if (
         trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value)
         and scheduled
@@ -412,11 +412,11 @@ def _unmatched(run: dict[str, Any], now: datetime, deployed_at: datetime | None 
         # Audit counts fire times from the deploy on; a backfill of older times is history.
         what = "backfill of" if trigger == Trigger.BACKFILL.value else "scheduled for"
         note = f"{what} {iso(scheduled)}, before the job was live (not audited)"
-        return UnmatchedRun(run["run_id"], trigger, status, run.get("started_at"), note)
+        return UnmatchedRun(run.run_id, trigger, status, run.started_at, note)
     notes = {
-        Trigger.MANUAL.value: f"manual run by {run.get('triggered_by') or 'unknown'}",
-        Trigger.RETRY.value: f"retry of {run.get('retry_of') or '?'}",
+        Trigger.MANUAL.value: f"manual run by {run.triggered_by or 'unknown'}",
+        Trigger.RETRY.value: f"retry of {run.retry_of or '?'}",
         Trigger.BACKFILL.value: "backfill of a time the schedule does not promise",
         Trigger.SCHEDULE.value: "scheduled for a time the current schedule does not promise",
     }
-    return UnmatchedRun(run["run_id"], trigger, status, run.get("started_at"), notes.get(trigger, ""))
+    return UnmatchedRun(run.run_id, trigger, status, run.started_at, notes.get(trigger, ""))

@@ -3,7 +3,7 @@
 Plan first (pure reads: one bounded Query, the same matching as ``jobctl audit``), print it,
 then run it oldest first: each fire time becomes one asynchronous invoke with trigger
 ``backfill``, its original ``scheduled_for`` and the deterministic run id
-``records.backfill_run_id(t)`` (so a second backfill of the same window cannot run a time
+``schema.backfill_run_id(t)`` (so a second backfill of the same window cannot run a time
 twice: the runtime turns it into a recorded duplicate). Invokes are spaced to a bounded rate;
 a ``concurrency: forbid`` job also waits for each run's record to be final before the next.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cronplane.errors import CronplaneError
 from cronplane.manifest import names
@@ -25,7 +25,12 @@ from cronplane.ops.launch import Invoker, backfill_envelope
 from cronplane.ops.pause import NotDeployedError, read_marker
 from cronplane.ops.switch import TriggerState, find_trigger
 from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, LockHeldError, RunWaiter  # noqa: F401 - LockHeldError re-exported
-from cronplane.runtime.records import RunStatus, backfill_run_id, iso
+from cronplane.runtime.schema import RunRecord, RunStatus, backfill_run_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from cronplane.aws.client import AwsClient
 
 DEFAULT_RATE_PER_MINUTE = 10
 MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
@@ -64,7 +69,7 @@ class BackfillStopped(CronplaneError):
 
 
 def plan_backfill(
-    clients: Any, manifest: Manifest, job_name: str, *, start: datetime, end: datetime, now: datetime
+    clients: AwsClient, manifest: Manifest, job_name: str, *, start: datetime, end: datetime, now: datetime
 ) -> BackfillPlan:
     job = manifest.job(job_name)
     if end <= start:
@@ -75,7 +80,7 @@ def plan_backfill(
     # --from is inclusive: a fire time exactly at the start is part of the window.
     opened = start - timedelta(seconds=1)
     items = read_window(clients.dynamodb, names.history_table(manifest.namespace), job_name, opened, end, now)
-    runs = [i for i in items if i.get("kind", "run") == "run" and "status" in i]
+    runs = [i for i in items if isinstance(i, RunRecord) and i.status]
     trigger = find_trigger(clients, manifest, job)
     if trigger is None:
         raise NotDeployedError(
@@ -89,7 +94,7 @@ def plan_backfill(
         t.astimezone(UTC) for t in job.schedule.fire_times_between(opened, end, anchor=anchor, limit=MAX_FIRE_TIMES)
     ]
     checks, _ = classify(fire_times, runs, [], grace_seconds=0, now=now, since=opened, until=end)
-    existing = {r["run_id"]: r for r in runs}
+    existing = {r.run_id: r for r in runs}
     todo, done_before = [], []
     for check in checks:
         if check.outcome not in TO_RUN:
@@ -119,14 +124,14 @@ def plan_backfill(
     )
 
 
-def _paused_note(clients: Any, manifest: Manifest, job_name: str, trigger: TriggerState) -> str:
+def _paused_note(clients: AwsClient, manifest: Manifest, job_name: str, trigger: TriggerState) -> str:
     """Backfilling a paused job is allowed (catching up after an incident), but say so."""
     if trigger.enabled:
         return ""
     marker = read_marker(clients.dynamodb, names.history_table(manifest.namespace), job_name)
     if marker is not None:
         reason = f" ({marker.reason})" if marker.reason else ""
-        return f"{job_name} is paused by {marker.actor} since {iso(marker.at)}{reason}; the backfill runs it anyway"
+        return f"{job_name} is paused by {marker.actor} since {marker.at}{reason}; the backfill runs it anyway"
     return f"{job_name}'s {trigger.label} is disabled; the backfill runs it anyway"
 
 
@@ -134,7 +139,7 @@ def run_backfill(
     plan: BackfillPlan,
     manifest: Manifest,
     invoker: Invoker,
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     *,
     triggered_by: str,
     rate_per_minute: float = DEFAULT_RATE_PER_MINUTE,

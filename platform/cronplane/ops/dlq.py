@@ -20,20 +20,24 @@ replay ran nothing, so its message stays.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest import names
 from cronplane.ops.launch import Invoker, retry_envelope
 from cronplane.ops.waiting import LockHeldError, RunWaiter
-from cronplane.runtime.records import RunStatus, Trigger, iso, new_run_id, parse_iso, scheduled_run_id
+from cronplane.runtime.schema import RunStatus, Trigger, iso, new_run_id, parse_iso, scheduled_run_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
 HOLD_SECONDS = 60  # how long listed messages stay hidden if releasing them fails
 BATCH = 10  # SQS's maximum per receive / change-visibility batch
@@ -89,17 +93,17 @@ class DlqNotFoundError(CronplaneError):
     """The job's dead-letter queue does not exist (not deployed)."""
 
 
-def queue_url(sqs: Any, namespace: str, job: str) -> str:
+def queue_url(sqs: SQSClient, namespace: str, job: str) -> str:
     name = names.dlq_name(namespace, job)
     try:
         return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except sqs.exceptions.QueueDoesNotExist as exc:
-        raise DlqNotFoundError(f"{job} has no dead-letter queue {name}: deploy it first (`jobctl deploy`)") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not find the dead-letter queue {name}: {exc}") from exc
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise DlqNotFoundError(f"{job} has no dead-letter queue {name}: deploy it first (`jobctl deploy`)") from exc
+        raise
 
 
-def list_messages(sqs: Any, url: str, *, wait_seconds: int = 1) -> list[DlqMessage]:
+def list_messages(sqs: SQSClient, url: str, *, wait_seconds: int = 1) -> list[DlqMessage]:
     """Every message in the queue, oldest first, left in the queue and visible."""
     held = _receive_all(sqs, url, wait_seconds)
     _release(sqs, url, held)
@@ -107,7 +111,7 @@ def list_messages(sqs: Any, url: str, *, wait_seconds: int = 1) -> list[DlqMessa
 
 
 def replay(
-    sqs: Any,
+    sqs: SQSClient,
     url: str,
     invoker: Invoker,
     job: str,
@@ -154,7 +158,7 @@ _STOPPED = "stopped: "
 
 
 def _replay_one(
-    sqs: Any,
+    sqs: SQSClient,
     url: str,
     invoker: Invoker,
     job: str,
@@ -185,7 +189,7 @@ def _replay_one(
             )
     try:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
-    except (BotoCoreError, ClientError) as exc:
+    except AwsError as exc:  # any failure: the replay itself went out, say so
         return ReplayResult(
             message, run_id, True, False, f"replayed, but the message could not be deleted: {exc}", status
         )
@@ -199,14 +203,13 @@ def _replay_one(
     )
 
 
-def _hold(sqs: Any, url: str, message: DlqMessage, seconds: int) -> None:
-    try:
+def _hold(sqs: SQSClient, url: str, message: DlqMessage, seconds: int) -> None:
+    # On failure it was hidden for HOLD_SECONDS already; at worst it shows again while we wait.
+    with contextlib.suppress(AwsError):
         # 12 hours is SQS's longest visibility timeout.
         sqs.change_message_visibility(
             QueueUrl=url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=min(seconds, 43_200)
         )
-    except (BotoCoreError, ClientError):
-        pass  # it was hidden for HOLD_SECONDS already; at worst it shows again while we wait
 
 
 def replay_payload(event: Any) -> Any:
@@ -222,7 +225,7 @@ def replay_payload(event: Any) -> Any:
 
 
 # -- receiving ------------------------------------------------------------------------------
-def _receive_all(sqs: Any, url: str, wait_seconds: int) -> list[DlqMessage]:
+def _receive_all(sqs: SQSClient, url: str, wait_seconds: int) -> list[DlqMessage]:
     seen: dict[str, DlqMessage] = {}
     try:
         # Long polling asks every SQS server (short polls sample a few), but its last, empty
@@ -244,26 +247,25 @@ def _receive_all(sqs: Any, url: str, wait_seconds: int) -> list[DlqMessage]:
                 break
             for raw in fresh:
                 seen[raw["MessageId"]] = parse_message(raw)
-    except (BotoCoreError, ClientError) as exc:
+    except AwsError:
         _release(sqs, url, list(seen.values()))
-        raise AwsError(f"could not read the dead-letter queue {url}: {exc}") from exc
+        raise
     return sorted(seen.values(), key=lambda m: (m.when or "", m.message_id))
 
 
-def _release(sqs: Any, url: str, messages: list[DlqMessage]) -> None:
+def _release(sqs: SQSClient, url: str, messages: list[DlqMessage]) -> None:
     for start in range(0, len(messages), BATCH):
-        entries = [
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
             for i, m in enumerate(messages[start : start + BATCH])
         ]
-        try:
+        # On failure they come back by themselves after HOLD_SECONDS; nothing is lost.
+        with contextlib.suppress(AwsError):
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-        except (BotoCoreError, ClientError):
-            pass  # they come back by themselves after HOLD_SECONDS; nothing is lost
 
 
 # -- parsing --------------------------------------------------------------------------------
-def parse_message(raw: dict[str, Any]) -> DlqMessage:
+def parse_message(raw: Mapping[str, Any]) -> DlqMessage:
     """One SQS message as a ``DlqMessage``, whichever producer wrote it."""
     attributes = {k: v.get("StringValue", "") for k, v in (raw.get("MessageAttributes") or {}).items()}
     sent = _epoch_ms_iso(raw.get("Attributes", {}).get("SentTimestamp"))

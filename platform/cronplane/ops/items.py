@@ -1,58 +1,35 @@
-"""History-table reads and writes the ops commands share: converting items, and the bounded
-Queries audit and backfill run. Every read here is a Query on one job's partition with a
-``run_id`` key condition (run ids start with ``records.time_key``), never a Scan."""
+"""History-table reads the ops commands share: the bounded Queries audit and backfill run, and
+single records. Every read here is a Query on one job's partition with a ``run_id`` key
+condition (run ids start with ``schema.time_key``) or a GetItem, never a Scan; items become
+records through ``cronplane.runtime.schema`` only."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
-
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError
-from cronplane.runtime.records import parse_iso, time_key
+from cronplane.runtime.schema import (
+    LOCK_SORT_KEY,
+    RANGE_END,
+    TIMED_ITEMS_END,
+    PauseEvent,
+    RunLock,
+    RunRecord,
+    Trigger,
+    from_item,
+    item_key,
+    parse_iso,
+    time_key,
+)
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
-# Sorts after every character of a run id ("Z", "-", letters, digits, "~dup-"), so
-# ``time_key(until) + RANGE_END`` closes a window at the end of that second.
-RANGE_END = "\U0010ffff"
-# Sort keys starting with "~" are locks and markers; time-keyed items all sort before ":".
-TIMED_ITEMS_END = ":"
-
-
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    """A plain dict to DynamoDB's typed form; None values are left out."""
-    return {k: _SERIALIZER.serialize(_plain_to_dynamo(v)) for k, v in values.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB's typed form to plain Python (Decimals become int or float)."""
-    return {k: _dynamo_to_plain(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
-
-
-def _plain_to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _plain_to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain_to_dynamo(v) for v in value]
-    return value
-
-
-def _dynamo_to_plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _dynamo_to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set)):
-        return [_dynamo_to_plain(v) for v in value]
-    return value
+# What one job's partition holds between two times.
+WindowItem = RunRecord | PauseEvent
 
 
 # What audit and backfill read of each item: runs' matching fields and pause events' fields.
@@ -79,7 +56,7 @@ WINDOW_ATTRIBUTES = (
 
 
 def query_window(
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     table: str,
     job: str,
     since: datetime,
@@ -87,7 +64,7 @@ def query_window(
     attributes: tuple[str, ...] = WINDOW_ATTRIBUTES,
     *,
     retries_only: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[WindowItem]:
     """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
     backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
     condition = "job = :job AND run_id BETWEEN :lo AND :hi"
@@ -97,9 +74,9 @@ def query_window(
     extra: dict[str, Any] = {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
     if retries_only:
         aliases["#trigger"] = "trigger"
-        values[":retry"] = {"S": "retry"}
+        values[":retry"] = {"S": Trigger.RETRY.value}
         extra["FilterExpression"] = "#trigger = :retry"
-    return [from_item(item) for item in _query(dynamodb, table, condition, values, extra)]
+    return [r for r in map(from_item, _query(dynamodb, table, condition, values, extra)) if isinstance(r, WindowItem)]
 
 
 # A DLQ message lives at most 14 days (SQS's longest retention, and what deploy sets), so a
@@ -108,8 +85,8 @@ RETRY_HORIZON = timedelta(days=14)
 
 
 def read_window(
-    dynamodb: Any, table: str, job: str, since: datetime, until: datetime, now: datetime
-) -> list[dict[str, Any]]:
+    dynamodb: DynamoDBClient, table: str, job: str, since: datetime, until: datetime, now: datetime
+) -> list[WindowItem]:
     """``query_window`` plus the retry runs started after the window (DLQ replays of its runs
     carry the time they were replayed in their id). When the window ends now, that is nothing."""
     items = query_window(dynamodb, table, job, since, until)
@@ -128,18 +105,18 @@ EARLIEST_PAGE_ITEMS = 200
 EARLIEST_MAX_PAGES = 5
 
 
-def existed_at(item: dict[str, Any]) -> datetime | None:
+def existed_at(item: WindowItem) -> datetime | None:
     """The time ``item`` proves its job existed (see above); None when it proves nothing."""
-    if item.get("kind") == "event":
-        moment = item.get("at")
-    elif item.get("trigger") == "schedule":
-        moment = item.get("scheduled_for") or item.get("started_at")
+    if isinstance(item, PauseEvent):
+        moment: str | None = item.at
+    elif item.trigger == Trigger.SCHEDULE.value:
+        moment = item.scheduled_for or item.started_at
     else:
-        moment = item.get("started_at")
+        moment = item.started_at
     return parse_iso(moment) if moment else None
 
 
-def earliest_existence(dynamodb: Any, table: str, job: str) -> datetime | None:
+def earliest_existence(dynamodb: DynamoDBClient, table: str, job: str) -> datetime | None:
     """The earliest time the job's history proves it existed. Items come oldest first; backfill
     runs of old times sort first but prove only their start, so reading goes on past them up to
     the first other item (a few small pages at most: only the proving fields are read)."""
@@ -159,23 +136,25 @@ def earliest_existence(dynamodb: Any, table: str, job: str) -> datetime | None:
             page = dynamodb.query(**kwargs)
             for raw in page.get("Items", []):
                 item = from_item(raw)
+                if not isinstance(item, WindowItem):
+                    continue
                 moment = existed_at(item)
                 if moment is not None and (best is None or moment < best):
                     best = moment
-                if item.get("trigger") != "backfill":
+                if not (isinstance(item, RunRecord) and item.trigger == Trigger.BACKFILL.value):
                     return best  # everything after this item is younger
             if "LastEvaluatedKey" not in page:
                 return best
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return None
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read the history table {table}: {exc}") from exc
+    except AwsCallError as exc:
+        if exc.not_found:
+            return None
+        raise
     return best
 
 
 def _query(
-    dynamodb: Any, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]
+    dynamodb: DynamoDBClient, table: str, condition: str, values: dict[str, Any], extra: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -190,19 +169,34 @@ def _query(
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    except dynamodb.exceptions.ResourceNotFoundException as exc:
-        raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read the history table {table}: {exc}") from exc
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise _no_table(table) from exc
+        raise
 
 
-def get_item(dynamodb: Any, table: str, job: str, run_id: str) -> dict[str, Any] | None:
+def read_run(dynamodb: DynamoDBClient, table: str, job: str, run_id: str) -> RunRecord | None:
+    """One run record (a consistent read), None when there is none."""
+    found = _get_item(dynamodb, table, job, run_id)
+    return RunRecord.from_item(found) if found is not None else None
+
+
+def read_lock(dynamodb: DynamoDBClient, table: str, job: str) -> RunLock | None:
+    """The job's ``concurrency: forbid`` lock (a consistent read), None when nobody holds it."""
+    found = _get_item(dynamodb, table, job, LOCK_SORT_KEY)
+    return RunLock.from_item(found) if found is not None else None
+
+
+def _get_item(dynamodb: DynamoDBClient, table: str, job: str, run_id: str) -> dict[str, Any] | None:
     try:
-        found = dynamodb.get_item(
-            TableName=table, Key={"job": {"S": job}, "run_id": {"S": run_id}}, ConsistentRead=True
-        )
-    except dynamodb.exceptions.ResourceNotFoundException as exc:
-        raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read the history table {table}: {exc}") from exc
-    return from_item(found["Item"]) if "Item" in found else None
+        found = dynamodb.get_item(TableName=table, Key=item_key(job, run_id), ConsistentRead=True)
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise _no_table(table) from exc
+        raise
+    return dict(found["Item"]) if "Item" in found else None
+
+
+def _no_table(table: str) -> AwsError:
+    # Only the table can be missing here (an empty partition is just no items).
+    return AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)")

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cronplane.errors import CronplaneError
 from cronplane.manifest.models import Manifest
 from cronplane.runs import invoke
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
 
 ACCEPTED = 202  # Lambda's answer to an InvocationType=Event request it has queued
 
@@ -45,7 +48,7 @@ class LambdaInvoker:
     """Invokes the job's function (its ``live`` alias with provisioned concurrency, as the
     trigger does) with InvocationType=Event."""
 
-    def __init__(self, lambda_client: Any, manifest: Manifest) -> None:
+    def __init__(self, lambda_client: LambdaClient, manifest: Manifest) -> None:
         self._client = lambda_client
         self._manifest = manifest
 

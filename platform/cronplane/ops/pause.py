@@ -1,46 +1,42 @@
 """``jobctl pause`` / ``jobctl resume``: switch a job's trigger off or on without a deploy and
 record who did it and when.
 
-Two kinds of item in the history table record a pause:
+Two records in the history table (``cronplane.runtime.schema``) record a pause:
 
-- the marker ``{job: "~paused", run_id: <job name>, actor, at, reason}``: present while the job
-  is paused; the planner reads the partition (one Query) so a deploy does not silently undo it;
-- an event ``{job, run_id: "<time_key>-event-pause|resume", kind: "event", action, actor, at}``
-  in the job's own partition, so ``jobctl history JOB`` shows it and ``jobctl audit`` can tell
-  paused periods from missed runs.
+- the ``PauseMarker`` (partition ``~paused``): present while the job is paused; the planner
+  reads the partition (one Query) so a deploy does not silently undo it;
+- a ``PauseEvent`` in the job's own partition, so ``jobctl history JOB`` shows it and
+  ``jobctl audit`` can tell paused periods from missed runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import Enum
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest import names
 from cronplane.manifest.models import Manifest
-from cronplane.ops.items import from_item, to_item
 from cronplane.ops.switch import TriggerState, find_trigger, set_enabled
-from cronplane.runtime.records import iso, parse_iso, time_key
+from cronplane.runtime.schema import (
+    PAUSED_PARTITION,
+    HistoryRecord,
+    PauseAction,
+    PauseEvent,
+    PauseMarker,
+    RunRecord,
+    iso,
+    item_key,
+    to_item,
+)
 
-PAUSED_PARTITION = "~paused"
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
-
-class PauseAction(str, Enum):
-    PAUSE = "pause"
-    RESUME = "resume"
-
-
-@dataclass(frozen=True)
-class PauseMarker:
-    job: str
-    actor: str
-    at: datetime
-    reason: str | None = None
+    from cronplane.aws.client import AwsClient
 
 
 @dataclass(frozen=True)
@@ -67,23 +63,17 @@ class NotDeployedError(CronplaneError):
     """The job has no live trigger (never deployed, or destroyed)."""
 
 
-def event_run_id(moment: datetime, action: PauseAction) -> str:
-    return f"{time_key(moment)}-event-{action.value}"
-
-
-def read_marker(dynamodb: Any, table: str, job: str) -> PauseMarker | None:
+def read_marker(dynamodb: DynamoDBClient, table: str, job: str) -> PauseMarker | None:
     try:
-        found = dynamodb.get_item(
-            TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}}, ConsistentRead=True
-        )
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return None  # no table yet: nothing can be paused
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read pause state from {table}: {exc}") from exc
-    return _marker(from_item(found["Item"])) if "Item" in found else None
+        found = dynamodb.get_item(TableName=table, Key=item_key(PAUSED_PARTITION, job), ConsistentRead=True)
+    except AwsCallError as exc:
+        if exc.not_found:
+            return None  # no table yet: nothing can be paused
+        raise
+    return PauseMarker.from_item(found["Item"]) if "Item" in found else None
 
 
-def list_markers(dynamodb: Any, table: str) -> list[PauseMarker]:
+def list_markers(dynamodb: DynamoDBClient, table: str) -> list[PauseMarker]:
     """Every paused job of the namespace: one Query on the marker partition."""
     try:
         page = dynamodb.query(
@@ -91,21 +81,15 @@ def list_markers(dynamodb: Any, table: str) -> list[PauseMarker]:
             KeyConditionExpression="job = :p",
             ExpressionAttributeValues={":p": {"S": PAUSED_PARTITION}},
         )
-    except dynamodb.exceptions.ResourceNotFoundException:
-        return []
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not read pause state from {table}: {exc}") from exc
-    return [_marker(from_item(item)) for item in page.get("Items", [])]
-
-
-def _marker(item: dict[str, Any]) -> PauseMarker:
-    return PauseMarker(
-        job=item["run_id"], actor=item.get("actor") or "unknown", at=parse_iso(item["at"]), reason=item.get("reason")
-    )
+    except AwsCallError as exc:
+        if exc.not_found:
+            return []
+        raise
+    return [PauseMarker.from_item(item) for item in page.get("Items", [])]
 
 
 def pause_job(
-    clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
+    clients: AwsClient, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
 ) -> PauseOutcome:
     job = manifest.job(job_name)
     table = names.history_table(manifest.namespace)
@@ -119,7 +103,7 @@ def pause_job(
                 job_name,
                 PauseAction.PAUSE,
                 True,
-                f"{job_name} was marked paused by {marker.actor} since {iso(marker.at)} but its "
+                f"{job_name} was marked paused by {marker.actor} since {marker.at} but its "
                 f"{trigger.label} was enabled; disabled it again",
                 trigger,
             )
@@ -127,16 +111,16 @@ def pause_job(
             job_name,
             PauseAction.PAUSE,
             False,
-            f"{job_name} is already paused (by {marker.actor} since {iso(marker.at)}); nothing to do",
+            f"{job_name} is already paused (by {marker.actor} since {marker.at}); nothing to do",
             trigger,
         )
     actor = clients.caller_arn()
     # The marker goes first: if switching the trigger then fails, the next `jobctl pause` finds
     # the marker and finishes the job; a deploy in between already keeps it paused.
-    _write_marker(clients.dynamodb, table, job_name, actor, now, reason)
+    _put(clients.dynamodb, table, PauseMarker(job_name, actor, iso(now), reason))
     if trigger.enabled:
         set_enabled(clients, trigger, False)
-    _write_event(clients.dynamodb, table, job_name, PauseAction.PAUSE, actor, now, reason, trigger, manifest)
+    _put(clients.dynamodb, table, _event(manifest, job_name, PauseAction.PAUSE, actor, now, trigger, reason))
     note = "" if job.enabled else " (it is also disabled in the manifest: enabled: false)"
     return PauseOutcome(
         job_name,
@@ -148,7 +132,7 @@ def pause_job(
 
 
 def resume_job(
-    clients: Any, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
+    clients: AwsClient, manifest: Manifest, job_name: str, *, now: datetime, reason: str | None = None
 ) -> PauseOutcome:
     job = manifest.job(job_name)
     table = names.history_table(manifest.namespace)
@@ -170,10 +154,10 @@ def resume_job(
     actor = clients.caller_arn()
     if not trigger.enabled:
         set_enabled(clients, trigger, True)
-    _write_event(clients.dynamodb, table, job_name, PauseAction.RESUME, actor, now, reason, trigger, manifest)
+    _put(clients.dynamodb, table, _event(manifest, job_name, PauseAction.RESUME, actor, now, trigger, reason))
     if marker is not None:
         _delete_marker(clients.dynamodb, table, job_name)
-        since = f" (paused by {marker.actor} since {iso(marker.at)})"
+        since = f" (paused by {marker.actor} since {marker.at})"
     else:
         since = " (it was disabled without `jobctl pause`)"
     return PauseOutcome(
@@ -185,7 +169,7 @@ def resume_job(
     )
 
 
-def _live_trigger(clients: Any, manifest: Manifest, job_name: str) -> TriggerState:
+def _live_trigger(clients: AwsClient, manifest: Manifest, job_name: str) -> TriggerState:
     trigger = find_trigger(clients, manifest, manifest.job(job_name))
     if trigger is None:
         raise NotDeployedError(
@@ -195,79 +179,57 @@ def _live_trigger(clients: Any, manifest: Manifest, job_name: str) -> TriggerSta
     return trigger
 
 
-def _write_marker(dynamodb: Any, table: str, job: str, actor: str, now: datetime, reason: str | None) -> None:
-    item = to_item({"job": PAUSED_PARTITION, "run_id": job, "actor": actor, "at": iso(now), "reason": reason})
-    _put(dynamodb, table, item)
+def _delete_marker(dynamodb: DynamoDBClient, table: str, job: str) -> None:
+    dynamodb.delete_item(TableName=table, Key=item_key(PAUSED_PARTITION, job))
 
 
-def _delete_marker(dynamodb: Any, table: str, job: str) -> None:
-    try:
-        dynamodb.delete_item(TableName=table, Key={"job": {"S": PAUSED_PARTITION}, "run_id": {"S": job}})
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not clear the pause marker of {job} in {table}: {exc}") from exc
-
-
-def _write_event(
-    dynamodb: Any,
-    table: str,
+def _event(
+    manifest: Manifest,
     job: str,
     action: PauseAction,
     actor: str,
     now: datetime,
-    reason: str | None,
     trigger: TriggerState,
-    manifest: Manifest,
-) -> None:
-    # Events expire with the runs they explain (same retention as run records).
-    ttl = int((now + timedelta(days=manifest.history.retention_days)).timestamp())
-    item = to_item(
-        {
-            "job": job,
-            "run_id": event_run_id(now, action),
-            "kind": "event",
-            "action": action.value,
-            "actor": actor,
-            "at": iso(now),
-            "reason": reason,
-            "trigger": trigger.label,
-            "ttl": ttl,
-        }
+    reason: str | None,
+) -> PauseEvent:
+    return PauseEvent.new(
+        job, action, actor, now, retention_days=manifest.history.retention_days, trigger=trigger.label, reason=reason
     )
-    _put(dynamodb, table, item)
 
 
-def _put(dynamodb: Any, table: str, item: dict[str, Any]) -> None:
+def _put(dynamodb: DynamoDBClient, table: str, record: HistoryRecord) -> None:
     try:
-        dynamodb.put_item(TableName=table, Item=item)
-    except dynamodb.exceptions.ResourceNotFoundException as exc:
-        raise AwsError(f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)") from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsError(f"could not write to the history table {table}: {exc}") from exc
+        dynamodb.put_item(TableName=table, Item=to_item(record))
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise AwsError(
+                f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)"
+            ) from exc
+        raise
 
 
 def pause_periods(
-    items: Iterable[dict[str, Any]], marker: PauseMarker | None, since: datetime, until: datetime
+    items: Iterable[RunRecord | PauseEvent], marker: PauseMarker | None, since: datetime, until: datetime
 ) -> list[PausePeriod]:
     """Paused stretches of [since, until] from the pause / resume events read with the window
-    and the current marker. A window that opens with a resume, or has no events while the marker
-    is present, started out paused."""
+    (``items`` may hold runs too) and the current marker. A window that opens with a resume, or
+    has no events while the marker is present, started out paused."""
     events = sorted(
-        (i for i in items if i.get("kind") == "event" and i.get("action") in ("pause", "resume")),
-        key=lambda i: (i["at"], i["run_id"]),
+        (i for i in items if isinstance(i, PauseEvent) and i.action in (PauseAction.PAUSE, PauseAction.RESUME)),
+        key=lambda e: (e.at, e.run_id),
     )
     periods: list[PausePeriod] = []
     start: datetime | None = None
     actor, reason = "unknown", None
-    if events and events[0]["action"] == "resume":
+    if events and events[0].action == PauseAction.RESUME:
         start, actor = since, "before the window"
-    elif not events and marker is not None and marker.at <= until:
-        start, actor, reason = max(since, marker.at), marker.actor, marker.reason
+    elif not events and marker is not None and marker.at_time <= until:
+        start, actor, reason = max(since, marker.at_time), marker.actor, marker.reason
     for event in events:
-        at = parse_iso(event["at"])
-        if event["action"] == "pause" and start is None:
-            start, actor, reason = at, event.get("actor") or "unknown", event.get("reason")
-        elif event["action"] == "resume" and start is not None:
-            periods.append(PausePeriod(start, at, actor, reason))
+        if event.action == PauseAction.PAUSE and start is None:
+            start, actor, reason = event.at_time, event.actor, event.reason
+        elif event.action == PauseAction.RESUME and start is not None:
+            periods.append(PausePeriod(start, event.at_time, actor, reason))
             start = None
     if start is not None:
         periods.append(PausePeriod(start, None, actor, reason))

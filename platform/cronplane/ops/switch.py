@@ -1,42 +1,22 @@
 """Finding and switching a deployed job's trigger: an EventBridge rule (UTC schedules) or an
 EventBridge Scheduler schedule (timezones, at(), ``trigger_mode: scheduler``). Used by pause /
-resume to switch it, and by audit to learn whether it is enabled and since when it exists."""
+resume to switch it, and by audit to learn whether it is enabled and since when it exists.
+
+How each trigger is read and switched belongs to its resource kind (``aws.kinds.rule``,
+``aws.kinds.schedule``); this module only asks the registry's trigger kinds in the right order.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds import TriggerKind, TriggerState, trigger_kind, triggers
 from cronplane.errors import AwsError
-from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
 
-# get_schedule returns these next to the definition; update_schedule rejects them.
-_SCHEDULE_READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
-
-
-class TriggerKind(str, Enum):
-    RULE = "rule"
-    SCHEDULE = "schedule"
-
-
-@dataclass(frozen=True)
-class TriggerState:
-    kind: TriggerKind
-    name: str
-    group: str | None  # the Scheduler group; None for a rule
-    enabled: bool
-    created: datetime | None  # Scheduler's CreationDate; rules do not tell
-
-    @property
-    def label(self) -> str:
-        if self.kind is TriggerKind.RULE:
-            return f"EventBridge rule {self.name}"
-        return f"Scheduler schedule {self.group}/{self.name}"
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
 
 
 def expected_kind(manifest: Manifest, job: Job) -> TriggerKind:
@@ -46,56 +26,26 @@ def expected_kind(manifest: Manifest, job: Job) -> TriggerKind:
     return TriggerKind.SCHEDULE if on_scheduler(manifest, job) else TriggerKind.RULE
 
 
-def find_trigger(clients: Any, manifest: Manifest, job: Job) -> TriggerState | None:
-    """The job's live trigger, looking first where deploy puts it, then at the other kind (the
-    manifest may have changed since the last deploy). None when neither exists."""
+def find_trigger(aws: AwsClient, manifest: Manifest, job: Job) -> TriggerState | None:
+    """The job's live trigger, looking first where deploy puts it, then at the other kinds (the
+    manifest may have changed since the last deploy). None when there is none."""
     first = expected_kind(manifest, job)
-    order = [first, TriggerKind.RULE if first is TriggerKind.SCHEDULE else TriggerKind.SCHEDULE]
-    for kind in order:
-        state = (
-            _read_rule(clients, manifest, job) if kind is TriggerKind.RULE else _read_schedule(clients, manifest, job)
-        )
+    for kind in sorted(triggers(), key=lambda k: k.trigger != first):
+        state = kind.read_trigger(aws, manifest.namespace, job.name)
         if state is not None:
             return state
     return None
 
 
-def _read_rule(clients: Any, manifest: Manifest, job: Job) -> TriggerState | None:
-    name = names.rule_name(manifest.namespace, job.name)
-    try:
-        rule = clients.events.describe_rule(Name=name)
-    except clients.events.exceptions.ResourceNotFoundException:
-        return None
-    return TriggerState(TriggerKind.RULE, name, None, rule.get("State") == "ENABLED", None)
-
-
-def _read_schedule(clients: Any, manifest: Manifest, job: Job) -> TriggerState | None:
-    name = names.schedule_name(manifest.namespace, job.name)
-    group = names.schedule_group(manifest.namespace)
-    try:
-        schedule = clients.scheduler.get_schedule(Name=name, GroupName=group)
-    except clients.scheduler.exceptions.ResourceNotFoundException:
-        return None
-    created = schedule.get("CreationDate")
-    if isinstance(created, datetime):
-        created = created.astimezone(UTC)
-    return TriggerState(TriggerKind.SCHEDULE, name, group, schedule.get("State") == "ENABLED", created)
-
-
-def set_enabled(clients: Any, trigger: TriggerState, enabled: bool) -> None:
+def set_enabled(aws: AwsClient, trigger: TriggerState, enabled: bool) -> None:
     """Switch the trigger on or off, leaving everything else about it as deployed."""
     try:
-        if trigger.kind is TriggerKind.RULE:
-            if enabled:
-                clients.events.enable_rule(Name=trigger.name)
-            else:
-                clients.events.disable_rule(Name=trigger.name)
-            return
-        # update_schedule replaces the whole definition: send back what get_schedule returned.
-        current = clients.scheduler.get_schedule(Name=trigger.name, GroupName=trigger.group)
-        definition = {k: v for k, v in current.items() if k not in _SCHEDULE_READ_ONLY}
-        definition["State"] = "ENABLED" if enabled else "DISABLED"
-        clients.scheduler.update_schedule(**definition)
-    except (BotoCoreError, ClientError) as exc:
-        action = "enable" if enabled else "disable"
-        raise AwsError(f"could not {action} {trigger.label}: {exc}") from exc
+        trigger_kind(trigger.kind).set_enabled(aws, trigger, enabled)
+    except AwsCallError as exc:
+        if exc.not_found:
+            action = "enable" if enabled else "disable"
+            raise AwsError(f"could not {action} {trigger.label}: it no longer exists; run `jobctl deploy`") from exc
+        raise
+
+
+__all__ = ["TriggerKind", "TriggerState", "expected_kind", "find_trigger", "set_enabled"]

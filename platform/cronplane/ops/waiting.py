@@ -1,5 +1,5 @@
 """Keeping a ``concurrency: forbid`` job to one run at a time when ops start runs (backfill, DLQ
-replay). The runtime enforces forbid with a lock item (``records.LOCK_SORT_KEY``): a run that
+replay). The runtime enforces forbid with a lock item (``schema.RunLock``): a run that
 starts while another holds it is recorded as ``skipped`` and does nothing. So before each run
 ops wait for the lock to be free, and after it for the run's record to be final."""
 
@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cronplane.errors import CronplaneError
 from cronplane.ops.audit import effective_status
-from cronplane.ops.items import get_item
-from cronplane.runtime.records import LOCK_SORT_KEY
+from cronplane.ops.items import read_lock, read_run
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 FINAL_WAIT_MARGIN_S = 120  # async queueing + cold start, on top of the job's own timeout
 POLL_FIRST_S, POLL_MAX_S = 1.0, 10.0  # polling backs off: short runs answer fast
@@ -28,7 +30,7 @@ class LockHeldError(CronplaneError):
 class RunWaiter:
     """Polls one job's lock and run records in the history table, for at most ``limit_s`` each."""
 
-    dynamodb: Any
+    dynamodb: DynamoDBClient
     table: str
     job: str
     limit_s: float
@@ -46,15 +48,15 @@ class RunWaiter:
         deadline = self.clock() + self.limit_s
         pause, told = POLL_FIRST_S, False
         while True:
-            lock = get_item(self.dynamodb, self.table, self.job, LOCK_SORT_KEY)
-            if lock is None or int(lock.get("expires_at") or 0) < int(self._now().timestamp()):
+            lock = read_lock(self.dynamodb, self.table, self.job)
+            if lock is None or lock.expires_at < int(self._now().timestamp()):
                 return
             if not told and self.on_wait:
-                self.on_wait(f"waiting for run {lock.get('holder')} to finish (concurrency: forbid)")
+                self.on_wait(f"waiting for run {lock.holder} to finish (concurrency: forbid)")
                 told = True
             if self.clock() >= deadline:
                 raise LockHeldError(
-                    f"{then} of {self.job} stopped: run {lock.get('holder')} still holds the job's lock after "
+                    f"{then} of {self.job} stopped: run {lock.holder} still holds the job's lock after "
                     f"{self.limit_s:.0f}s and the job has concurrency: forbid; check `jobctl history {self.job}` and try again"
                 )
             self.sleep(min(pause, max(0.0, deadline - self.clock())) or pause)
@@ -65,7 +67,7 @@ class RunWaiter:
         deadline = self.clock() + self.limit_s
         pause = POLL_FIRST_S
         while True:
-            record = get_item(self.dynamodb, self.table, self.job, run_id)
+            record = read_run(self.dynamodb, self.table, self.job, run_id)
             if record is not None:
                 status = effective_status(record, self._now())
                 if status.is_final:

@@ -5,7 +5,7 @@ whose deadline has passed is ``lost``.
 
 Every read is one DynamoDB call: one job's runs are a Query on its partition, all jobs' runs a
 Query on the ``by-time`` index, one run a GetItem (or a Query on the index when the job is not
-known). Never a Scan. Key layout: ``cronplane.runtime.records``.
+known). Never a Scan. Key layout and records: ``cronplane.runtime.schema``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,27 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest.names import HISTORY_INDEX
-from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, parse_iso, time_key
+from cronplane.runtime.schema import (
+    GSI_PK_VALUE,
+    RANGE_END,
+    TIMED_ITEMS_END,
+    PauseEvent,
+    RunRecord,
+    RunStatus,
+    from_item,
+    item_key,
+    parse_iso,
+    time_key,
+)
 from cronplane.schedule.moments import parse_age_or_time
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A run still `running` this long after its deadline died without the wrapper noticing (the
 # wrapper writes its final status before Lambda's hard kill, so a few seconds would do; the
@@ -30,11 +44,6 @@ from cronplane.schedule.moments import parse_age_or_time
 LOST_GRACE = timedelta(seconds=60)
 # Without a recorded deadline, the longest a Lambda invocation can run.
 MAX_LAMBDA_TIMEOUT = timedelta(seconds=900)
-# Sort keys of time-keyed items start with a digit and all sort before ":"; locks and markers
-# start with "~" and must never show up as runs.
-TIMED_ITEMS_END = ":"
-# Sorts after every character of a run id, so time_key(until) + RANGE_END ends that second.
-RANGE_END = "\U0010ffff"
 # Outcomes that count for the success rate (skipped / duplicate are the platform doing its job).
 OUTCOMES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
@@ -48,16 +57,16 @@ class HistoryQueryError(CronplaneError):
 class HistoryPage:
     """One Query's worth of items, newest first, and the token that continues after them."""
 
-    items: tuple[dict[str, Any], ...]
+    items: tuple[RunRecord | PauseEvent, ...]
     next_token: str | None
 
     @property
-    def runs(self) -> list[dict[str, Any]]:
-        return [item for item in self.items if is_run(item)]
+    def runs(self) -> list[RunRecord]:
+        return [item for item in self.items if isinstance(item, RunRecord)]
 
     @property
-    def events(self) -> list[dict[str, Any]]:
-        return [item for item in self.items if item.get("kind") == "event"]
+    def events(self) -> list[PauseEvent]:
+        return [item for item in self.items if isinstance(item, PauseEvent)]
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,9 @@ class JobSummary:
 
 
 class HistoryReader:
-    """Reads the history table through a low-level DynamoDB client (``boto3.client("dynamodb")``)."""
+    """Reads the history table through the AWS door's DynamoDB (``AwsClient.dynamodb``)."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self.dynamodb = dynamodb
         self.table = table
 
@@ -116,7 +125,7 @@ class HistoryReader:
         until: datetime | None = None,
         limit: int | None = None,
         status: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         """The job's runs (not its events), newest first, following pages up to ``limit``."""
         return self._collect(lambda token, left: self.job_page(job, since, until, left, status, token), limit)
 
@@ -126,32 +135,35 @@ class HistoryReader:
         until: datetime | None = None,
         limit: int | None = None,
         status: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
         return self._collect(lambda token, left: self.all_page(since, until, left, status, token), limit)
 
-    def get_run(self, run_id: str, job: str | None = None) -> dict[str, Any] | None:
+    def get_run(self, run_id: str, job: str | None = None) -> RunRecord | None:
         """One run: a consistent GetItem when the job is known, else a Query on the index."""
         try:
             if job is not None:
                 found = self.dynamodb.get_item(
                     TableName=self.table,
-                    Key={"job": {"S": job}, "run_id": {"S": run_id}},
+                    Key=item_key(job, run_id),
                     ConsistentRead=True,
                 )
-                return from_item(found["Item"]) if "Item" in found else None
+                return RunRecord.from_item(found["Item"]) if "Item" in found else None
             page = self.dynamodb.query(
                 TableName=self.table,
                 IndexName=HISTORY_INDEX,
                 KeyConditionExpression="gsi_pk = :pk AND run_id = :rid",
                 ExpressionAttributeValues={":pk": {"S": GSI_PK_VALUE}, ":rid": {"S": run_id}},
             )
-        except Exception as exc:
-            raise _aws_error(exc, self.table) from exc
+        except AwsCallError as exc:
+            meaning = _read_error(exc, self.table)
+            if meaning is None:
+                raise
+            raise meaning from exc
         items = page.get("Items", [])
-        return from_item(items[0]) if items else None
+        return RunRecord.from_item(items[0]) if items else None
 
-    def _collect(self, fetch: Any, limit: int | None) -> list[dict[str, Any]]:
-        runs: list[dict[str, Any]] = []
+    def _collect(self, fetch: Any, limit: int | None) -> list[RunRecord]:
+        runs: list[RunRecord] = []
         token: str | None = None
         while True:
             page: HistoryPage = fetch(token, None if limit is None else limit - len(runs))
@@ -189,12 +201,16 @@ class HistoryReader:
             request["ExclusiveStartKey"] = decode_token(next_token)
         try:
             page = self.dynamodb.query(**request)
-        except Exception as exc:
-            raise _aws_error(exc, self.table) from exc
-        items = [from_item(item) for item in page.get("Items", [])]
+        except AwsCallError as exc:
+            meaning = _read_error(exc, self.table)
+            if meaning is None:
+                raise
+            raise meaning from exc
+        # A job's partition below TIMED_ITEMS_END holds runs and events; the index, runs only.
+        items = [r for r in map(from_item, page.get("Items", [])) if isinstance(r, (RunRecord, PauseEvent))]
         if status in (RunStatus.LOST.value, RunStatus.RUNNING.value):
             now = datetime.now(UTC)
-            items = [item for item in items if effective_status(item, now) == status]
+            items = [item for item in items if isinstance(item, RunRecord) and effective_status(item, now) == status]
         last = page.get("LastEvaluatedKey")
         return HistoryPage(tuple(items), encode_token(last) if last else None)
 
@@ -211,89 +227,45 @@ def _key_condition(
     return f"{partition} AND run_id BETWEEN :lo AND :hi", values
 
 
-def _aws_error(exc: Exception, table: str) -> CronplaneError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code == "ResourceNotFoundException":
+def _read_error(exc: AwsCallError, table: str) -> CronplaneError | None:
+    """What a failed read means for ``history``; None: the door's own wording says it."""
+    if exc.not_found:
         return AwsError(
             f"history table {table} does not exist here: deploy the manifest first (jobctl deploy), "
             "or check --region / --endpoint-url"
         )
-    if code == "ValidationException" and "ExclusiveStartKey" in str(exc):
-        return HistoryQueryError(f"--next-token does not belong to this query: {exc}")
-    return AwsError(f"could not read the history table {table}: {exc}")
+    if exc.code == "ValidationException" and "ExclusiveStartKey" in exc.detail:
+        return HistoryQueryError(f"--next-token does not belong to this query: {exc.detail}")
+    return None
 
 
 # -- records --------------------------------------------------------------------------------
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    """DynamoDB's typed item as plain JSON-ready Python (numbers as int / float)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    return value
-
-
-def is_run(item: dict[str, Any]) -> bool:
-    return bool(item.get("kind", "run") == "run")
-
-
-def effective_status(record: dict[str, Any], now: datetime) -> str:
+def effective_status(record: RunRecord, now: datetime) -> str:
     """The status a person should see: a ``running`` (or ``retrying``) record past its
     deadline plus a grace is ``lost``; anything else is its stored status."""
-    status = str(record.get("status", ""))
+    status = record.status
     if status not in (RunStatus.RUNNING.value, RunStatus.RETRYING.value):
         return status
-    deadline = _moment(record.get("deadline"))
+    deadline = _moment(record.deadline)
     if deadline is None:
-        started = _moment(record.get("started_at"))
+        started = _moment(record.started_at)
         if started is None:
             return status
         deadline = started + MAX_LAMBDA_TIMEOUT
     return RunStatus.LOST.value if now > deadline + LOST_GRACE else status
 
 
-def present(record: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A record as ``history --output json`` shows it: the effective status (the stored one
-    kept as ``stored_status`` when they differ), ``result`` decoded from its JSON string, and
-    every documented field present (None when the record does not have it)."""
-    shown = {name: record.get(name) for name in RECORD_FIELDS}
-    shown.update(record)
+def present(record: RunRecord, now: datetime) -> dict[str, Any]:
+    """A record as ``history --output json`` shows it (and the text views print it): its plain
+    form with the effective status (the stored one kept as ``stored_status`` when they differ)
+    and ``result`` decoded from its JSON string."""
+    shown = record.as_dict()
     status = effective_status(record, now)
-    if status != record.get("status"):
-        shown["stored_status"] = record.get("status")
+    if status != record.status:
+        shown["stored_status"] = record.status
     shown["status"] = status
-    shown["result"] = decode_result(record.get("result"))
-    shown["attempts"] = record.get("attempts") or []
+    shown["result"] = decode_result(record.result)
     return shown
-
-
-RECORD_FIELDS = (
-    "job",
-    "run_id",
-    "trigger",
-    "status",
-    "scheduled_for",
-    "started_at",
-    "finished_at",
-    "duration_ms",
-    "attempts",
-    "error",
-    "triggered_by",
-    "result",
-    "request_id",
-    "deadline",
-)
 
 
 def decode_result(result: Any) -> Any:
@@ -317,24 +289,22 @@ def _moment(value: Any) -> datetime | None:
 
 
 # -- summary --------------------------------------------------------------------------------
-def summarize(records: Iterable[dict[str, Any]], now: datetime | None = None) -> list[JobSummary]:
+def summarize(records: Iterable[RunRecord | PauseEvent], now: datetime | None = None) -> list[JobSummary]:
     """One summary per job, in order of first appearance: runs, success rate, p50 / p95 duration
     of finished runs, last success."""
     now = now or datetime.now(UTC)
-    by_job: dict[str, list[dict[str, Any]]] = {}
+    by_job: dict[str, list[RunRecord]] = {}
     for record in records:
-        if is_run(record):
-            by_job.setdefault(str(record.get("job")), []).append(record)
+        if isinstance(record, RunRecord):
+            by_job.setdefault(record.job, []).append(record)
     summaries = []
     for job, runs in by_job.items():
         statuses = [effective_status(r, now) for r in runs]
         durations = sorted(
-            int(r["duration_ms"])
-            for r, s in zip(runs, statuses, strict=False)
-            if s in FINISHED and isinstance(r.get("duration_ms"), (int, float))
+            r.duration_ms for r, s in zip(runs, statuses, strict=False) if s in FINISHED and r.duration_ms is not None
         )
         successes = [r for r, s in zip(runs, statuses, strict=False) if s == RunStatus.SUCCEEDED.value]
-        last = max((str(r.get("finished_at") or r.get("started_at") or "") for r in successes), default=None)
+        last = max((r.finished_at or r.started_at or "" for r in successes), default=None)
         summaries.append(
             JobSummary(
                 job=job,

@@ -11,12 +11,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest import names
 from cronplane.runs.history import effective_status
-from cronplane.runtime.records import RunStatus, Trigger, backfill_run_id, iso, new_run_id
+from cronplane.runtime.schema import RunRecord, RunStatus, Trigger, backfill_run_id, iso, new_run_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+    from cronplane.aws.client import AwsClient
 
 ENVELOPE_KEY = "cronplane"
 NO_PAYLOAD: Any = object()  # "run with the job's own payload" (distinct from an explicit null)
@@ -27,7 +33,7 @@ class RunNotFinishedError(CronplaneError):
     """``--wait`` gave up before the run's record reached a final status; ``record`` is the
     last one seen (None when it never appeared)."""
 
-    def __init__(self, message: str, record: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, record: RunRecord | None = None) -> None:
         super().__init__(message)
         self.record = record
 
@@ -77,11 +83,11 @@ def new_manual_run_id(now: datetime | None = None) -> str:
     return new_run_id(now or datetime.now(UTC), Trigger.MANUAL)
 
 
-def caller_arn(sts: Any) -> str | None:
+def caller_arn(aws: AwsClient) -> str | None:
     """Who is triggering, for ``triggered_by``; None when STS cannot say (the run still goes)."""
     try:
-        return str(sts.get_caller_identity()["Arn"])
-    except Exception:
+        return aws.caller_arn()
+    except AwsError:
         return None
 
 
@@ -104,7 +110,7 @@ def function_target(namespace: str, job: Any) -> tuple[str, str | None]:
 
 
 def invoke_function(
-    lambda_client: Any, function: str, event: Any, *, sync: bool = False, qualifier: str | None = None
+    lambda_client: LambdaClient, function: str, event: Any, *, sync: bool = False, qualifier: str | None = None
 ) -> InvokeResponse:
     request: dict[str, Any] = {
         "FunctionName": function,
@@ -115,8 +121,13 @@ def invoke_function(
         request["Qualifier"] = qualifier
     try:
         response = lambda_client.invoke(**request)
-    except Exception as exc:
-        raise _invoke_error(exc, function) from exc
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise AwsError(
+                f"function {function} does not exist here: deploy the job first (jobctl deploy), "
+                "or check --region / --endpoint-url"
+            ) from exc
+        raise  # access denied names lambda:InvokeFunction, as every command words it
     body = response.get("Payload")
     payload: Any = None
     if sync and body is not None:
@@ -135,18 +146,6 @@ def invoke_function(
     )
 
 
-def _invoke_error(exc: Exception, function: str) -> CronplaneError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    if code == "ResourceNotFoundException":
-        return AwsError(
-            f"function {function} does not exist here: deploy the job first (jobctl deploy), "
-            "or check --region / --endpoint-url"
-        )
-    if code in ("AccessDeniedException", "AccessDenied"):
-        return AwsError(f"not allowed to invoke {function}: your identity needs lambda:InvokeFunction on it ({exc})")
-    return AwsError(f"could not invoke {function}: {exc}")
-
-
 # -- following a run -----------------------------------------------------------------------
 def wait_budget_s(job: Any) -> int:
     """How long ``--wait`` follows a run by default: every attempt may take a whole timeout
@@ -156,15 +155,15 @@ def wait_budget_s(job: Any) -> int:
 
 
 def wait_for_run(
-    get_record: Callable[[], dict[str, Any] | None],
+    get_record: Callable[[], RunRecord | None],
     budget_s: float,
     *,
     poll_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    on_change: Callable[[dict[str, Any]], None] | None = None,
+    on_change: Callable[[RunRecord], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> dict[str, Any]:
+) -> RunRecord:
     """Poll the run's record until its status is final, or the run is lost; raises
     RunNotFinishedError after ``budget_s`` (with the last status seen). ``get_record`` is one
     GetItem; ``now`` is the wall clock the record's deadline is compared with.
@@ -173,33 +172,35 @@ def wait_for_run(
     ends the wait at once: its record will never change, so waiting out the budget would only
     end in a false "still running"."""
     deadline = clock() + budget_s
-    last: dict[str, Any] | None = None
+    last: RunRecord | None = None
     interval = min(0.25, poll_s)  # quick first polls: a short job is done in a second
     while True:
         record = get_record()
         if record is not None:
-            if on_change is not None and (last is None or record.get("status") != last.get("status")):
+            if on_change is not None and (last is None or record.status != last.status):
                 on_change(record)
             last = record
             if is_final(record) or is_lost(record, now()):
                 return record
         if clock() >= deadline:
-            seen = (
-                f"it is still {last.get('status')}" if last else "its record never appeared (did the invocation start?)"
-            )
+            seen = f"it is still {last.status}" if last else "its record never appeared (did the invocation start?)"
             raise RunNotFinishedError(f"gave up waiting after {budget_s:.0f} s: {seen}", last)
         sleep(min(interval, max(deadline - clock(), 0.0)))
         interval = min(interval * 2, poll_s)
 
 
-def is_final(record: dict[str, Any]) -> bool:
+def is_final(record: RunRecord) -> bool:
+    return is_final_status(record.status)
+
+
+def is_final_status(status: str) -> bool:
     try:
-        return RunStatus(str(record.get("status"))).is_final
+        return RunStatus(status).is_final
     except ValueError:
         return True  # a status this version does not know: stop rather than poll forever
 
 
-def is_lost(record: dict[str, Any], now: datetime) -> bool:
+def is_lost(record: RunRecord, now: datetime) -> bool:
     """A stored ``running`` record that ``history.effective_status`` calls ``lost``: the
     invocation that wrote it started at ``deadline - timeout`` and Lambda kills it at its timeout,
     so past the deadline plus ``history.LOST_GRACE`` (60 s, for clock skew between Lambda and
@@ -209,6 +210,4 @@ def is_lost(record: dict[str, Any], now: datetime) -> bool:
     invocation that handed over, and the next attempt's invocation may legitimately wait in
     Lambda's queue (throttled async invocations wait up to six hours), so ``--wait`` keeps
     following it until its budget runs out."""
-    return (
-        str(record.get("status")) == RunStatus.RUNNING.value and effective_status(record, now) == RunStatus.LOST.value
-    )
+    return record.status == RunStatus.RUNNING.value and effective_status(record, now) == RunStatus.LOST.value

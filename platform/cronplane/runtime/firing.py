@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cronplane.runtime.records import Trigger, new_run_id, parse_iso, scheduled_run_id
+from cronplane.runtime.schema import Trigger, new_run_id, parse_iso, scheduled_run_id
 
 ENVELOPE_KEY = "cronplane"
 # Keys the wrapper adds to an envelope when it hands a retry to a new invocation.

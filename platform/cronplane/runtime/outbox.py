@@ -17,6 +17,7 @@ from cronplane.runtime.budget import FINAL_RESERVE_MS, OutOfTime, call_within
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import RunExists
 from cronplane.runtime.runlog import RunLog, describe
+from cronplane.runtime.schema import RunRecord
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.store import RunStore
 
@@ -50,11 +51,11 @@ class Outbox:
 
     # ------------------------------------------------------------------ history
 
-    def write(self, write: Callable[[], None], record: Mapping[str, Any], until: float) -> bool:
+    def write(self, write: Callable[[], None], record: RunRecord, until: float) -> bool:
         """One history write, abandoned when it has not finished by ``until``. ``RunExists``
         (a conditional write that lost) is the caller's; anything else logs the record."""
         try:
-            call_within(write, self.seconds_to(until), name=f"cronplane-{record['run_id']}-history")
+            call_within(write, self.seconds_to(until), name=f"cronplane-{record.run_id}-history")
             return True
         except RunExists:
             raise
@@ -62,40 +63,40 @@ class Outbox:
             self.log.line(
                 "error",
                 "history table too slow for the time left; record follows",
-                run_id=record["run_id"],
+                run_id=record.run_id,
                 error=describe(exc),
             )
         except Exception as exc:
             self.log.line(
-                "error", "history table unwritable; record follows", run_id=record["run_id"], error=describe(exc)
+                "error", "history table unwritable; record follows", run_id=record.run_id, error=describe(exc)
             )
         self.log_record(record)
         return False
 
-    def add(self, record: Mapping[str, Any], remaining_ms: int) -> bool:
+    def add(self, record: RunRecord, remaining_ms: int) -> bool:
         """Write a marker record (``duplicate`` / ``skipped``); False when its run id exists."""
         try:
             self.store.add(record, until=self.final_until(remaining_ms))
         except RunExists:
             return False
         except Exception as exc:
-            self.log.line("error", "history table unwritable", run_id=record["run_id"], error=describe(exc))
+            self.log.line("error", "history table unwritable", run_id=record.run_id, error=describe(exc))
             self.log_record(record)
         return True
 
-    def log_record(self, record: Mapping[str, Any]) -> None:
-        self.log.line("error", "run record (not in the history table)", run_id=record["run_id"], record=record)
+    def log_record(self, record: RunRecord) -> None:
+        self.log.line("error", "run record (not in the history table)", run_id=record.run_id, record=record.as_dict())
 
     # ------------------------------------------------------------------ continuation
 
-    def hand_over(self, record: Mapping[str, Any], target: str, event: Mapping[str, Any], remaining_ms: int) -> bool:
+    def hand_over(self, record: RunRecord, target: str, event: Mapping[str, Any], remaining_ms: int) -> bool:
         """Record ``retrying``, then invoke ``target`` with the continuation ``event``. The record
         goes first, so the continuation always finds it waiting; False when either could not be
         done (the run then fails, with its DLQ message). Each gets at most a third of the time
         left, so that the failure's own record and DLQ message still fit after them."""
         until = self.final_until(remaining_ms)
         record_until = self.share(until, 1 / 3)
-        name = f"cronplane-{record['run_id']}-handover"
+        name = f"cronplane-{record.run_id}-handover"
         try:
             call_within(
                 lambda: self.store.hand_over(record, until=record_until), self.seconds_to(record_until), name=name
@@ -105,7 +106,7 @@ class Outbox:
             self.log.line(
                 "error",
                 "history table unwritable; cannot hand the retry over",
-                run_id=record["run_id"],
+                run_id=record.run_id,
                 error=describe(exc),
             )
             return False
@@ -118,34 +119,32 @@ class Outbox:
             )
         except Exception as exc:
             # If the invoke did land after all, its continuation finds the run `failed`: a duplicate.
-            self.log.line("error", "could not invoke the continuation", run_id=record["run_id"], error=describe(exc))
+            self.log.line("error", "could not invoke the continuation", run_id=record.run_id, error=describe(exc))
             return False
         return True
 
     # ------------------------------------------------------------------ dead letter
 
-    def dead_letter(
-        self, body: Mapping[str, Any], record: Mapping[str, Any], *, history_written: bool, until: float
-    ) -> None:
+    def dead_letter(self, body: Mapping[str, Any], record: RunRecord, *, history_written: bool, until: float) -> None:
         """Send the run's one DLQ message; the record goes in too when the table does not have
         it. Logged in full when it cannot be sent."""
         message = dict(body)
         if not history_written:
-            message["record"] = dict(record)  # the only copy besides the log line
+            message["record"] = record.as_dict()  # the only copy besides the log line
         message = self.scrubber.scrub_obj(message)
         try:
             message_id = call_within(
                 lambda: self.dispatcher.send_dead_letter(message, until=until),
                 self.seconds_to(until),
-                name=f"cronplane-{record['run_id']}-dlq",
+                name=f"cronplane-{record.run_id}-dlq",
             )
         except Exception as exc:
             self.log.line(
                 "error",
                 "could not send the dead-letter message; it follows",
-                run_id=record["run_id"],
+                run_id=record.run_id,
                 error=describe(exc),
                 dead_letter=message,
             )
             return
-        self.log.line("info", "dead-letter message sent", run_id=record["run_id"], message_id=message_id)
+        self.log.line("info", "dead-letter message sent", run_id=record.run_id, message_id=message_id)

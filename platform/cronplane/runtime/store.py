@@ -17,16 +17,12 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cronplane.runtime.exceptions import HistoryUnavailable, LockHeld, RunExists
-from cronplane.runtime.records import LOCK_SORT_KEY, RunStatus
-
-Record = Mapping[str, Any]
+from cronplane.runtime.schema import LOCK_SORT_KEY, RunLock, RunRecord, RunStatus, item_key, to_item
 
 # DynamoDB error codes worth another try a moment later.
 TRANSIENT_CODES = frozenset(
@@ -43,23 +39,13 @@ TRANSIENT_CODES = frozenset(
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-@dataclass(frozen=True)
-class Lock:
-    """The per-job overlap lock of ``concurrency: forbid``: item (job, "~lock")."""
-
-    job: str
-    holder: str  # run id of the run holding it
-    expires_at: int  # epoch seconds: started + function timeout; free again after that
-    ttl: int
-
-
 class RunStore(ABC):
     @abstractmethod
     def begin(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        lock: Lock | None = None,
+        lock: RunLock | None = None,
         continuing_attempt: int | None = None,
         now_epoch: int = 0,
         until: float | None = None,
@@ -74,9 +60,9 @@ class RunStore(ABC):
     @abstractmethod
     def finish(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        release: Lock | None = None,
+        release: RunLock | None = None,
         expect_attempt: int | None = None,
         until: float | None = None,
     ) -> None:
@@ -86,59 +72,17 @@ class RunStore(ABC):
         without running must not end the run twice."""
 
     @abstractmethod
-    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+    def hand_over(self, record: RunRecord, *, until: float | None = None) -> None:
         """Write the ``retrying`` record, only over a ``running`` one (or none, after an outage at
         the start): a hand-over write that lands late can never undo the run's final record
         (else ``RunExists``)."""
 
     @abstractmethod
-    def add(self, record: Record, *, until: float | None = None) -> None:
+    def add(self, record: RunRecord, *, until: float | None = None) -> None:
         """Write a record that must not exist yet (``duplicate`` / ``skipped`` markers)."""
 
 
 # --------------------------------------------------------------------------- DynamoDB
-
-
-def to_dynamo(value: Any) -> dict[str, Any]:
-    """Plain JSON-like value -> DynamoDB attribute value (no sets; floats as numbers)."""
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, (int, float, Decimal)):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, Mapping):
-        return {"M": {str(k): to_dynamo(v) for k, v in value.items()}}
-    if isinstance(value, (list, tuple)):
-        return {"L": [to_dynamo(v) for v in value]}
-    return {"S": str(value)}
-
-
-def from_dynamo(attr: Mapping[str, Any]) -> Any:
-    """DynamoDB attribute value -> plain value (numbers as int when whole)."""
-    ((kind, value),) = attr.items()
-    if kind == "NULL":
-        return None
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "N":
-        number = Decimal(value)
-        return int(number) if number == number.to_integral_value() else float(number)
-    if kind == "M":
-        return {k: from_dynamo(v) for k, v in value.items()}
-    if kind == "L":
-        return [from_dynamo(v) for v in value]
-    return value
-
-
-def item(record: Record) -> dict[str, Any]:
-    return {k: to_dynamo(v) for k, v in record.items()}
-
-
-def record_from_item(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: from_dynamo(v) for k, v in raw.items()}
 
 
 # What one more try needs at least, besides its backoff: not worth starting with less left.
@@ -165,16 +109,16 @@ class DynamoRunStore(RunStore):
 
     def begin(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        lock: Lock | None = None,
+        lock: RunLock | None = None,
         continuing_attempt: int | None = None,
         now_epoch: int = 0,
         until: float | None = None,
     ) -> None:
         put = {
             "TableName": self.table,
-            "Item": item(record),
+            "Item": to_item(record),
             **_record_condition(continuing_attempt),
             # The item that stopped us comes back with the error: no read to tell a second
             # delivery from our own write whose answer was lost (see _own_write).
@@ -185,7 +129,7 @@ class DynamoRunStore(RunStore):
             return
         lock_put = {
             "TableName": self.table,
-            "Item": item(_lock_item(lock, record)),
+            "Item": to_item(lock),
             # Free (no item), expired, or ours already (a continuation of the same run).
             "ConditionExpression": "attribute_not_exists(run_id) OR expires_at < :now OR holder = :me",
             "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}, ":me": {"S": lock.holder}},
@@ -207,13 +151,13 @@ class DynamoRunStore(RunStore):
 
     def finish(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        release: Lock | None = None,
+        release: RunLock | None = None,
         expect_attempt: int | None = None,
         until: float | None = None,
     ) -> None:
-        put = {"TableName": self.table, "Item": item(record)}
+        put = {"TableName": self.table, "Item": to_item(record)}
         if expect_attempt is not None:
             put.update(_record_condition(expect_attempt), ReturnValuesOnConditionCheckFailure="ALL_OLD")
         if release is None:
@@ -221,7 +165,7 @@ class DynamoRunStore(RunStore):
             return
         delete = {
             "TableName": self.table,
-            "Key": {"job": {"S": release.job}, "run_id": {"S": LOCK_SORT_KEY}},
+            "Key": item_key(release.job, LOCK_SORT_KEY),
             # Only our own lock: after it expired another run may have taken it.
             "ConditionExpression": "holder = :me",
             "ExpressionAttributeValues": {":me": {"S": release.holder}},
@@ -238,10 +182,10 @@ class DynamoRunStore(RunStore):
             # The lock is no longer ours (or gone): the record still has to be written.
             self._put_record(put, record, until)
 
-    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+    def hand_over(self, record: RunRecord, *, until: float | None = None) -> None:
         put = {
             "TableName": self.table,
-            "Item": item(record),
+            "Item": to_item(record),
             "ConditionExpression": "attribute_not_exists(run_id) OR #status = :running",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":running": {"S": RunStatus.RUNNING.value}},
@@ -249,21 +193,21 @@ class DynamoRunStore(RunStore):
         }
         self._put_record(put, record, until)
 
-    def add(self, record: Record, *, until: float | None = None) -> None:
+    def add(self, record: RunRecord, *, until: float | None = None) -> None:
         try:
             self._call(
                 "put_item",
                 until,
                 TableName=self.table,
-                Item=item(record),
+                Item=to_item(record),
                 ConditionExpression="attribute_not_exists(run_id)",
             )
         except ClientError as exc:
             if _code(exc) == CONDITION_FAILED:
-                raise RunExists(str(record["run_id"])) from None
+                raise RunExists(record.run_id) from None
             raise
 
-    def _put_record(self, put: dict[str, Any], record: Record, until: float | None) -> None:
+    def _put_record(self, put: dict[str, Any], record: RunRecord, until: float | None) -> None:
         """One conditional ``put_item`` of ``record``: a failed condition is ``RunExists``
         unless the item there is this invocation's own earlier write."""
         try:
@@ -275,20 +219,20 @@ class DynamoRunStore(RunStore):
 
     def _holder(self, old_item: Mapping[str, Any] | None, job: str, until: float | None) -> str | None:
         if old_item and "holder" in old_item:
-            return str(from_dynamo(old_item["holder"]))
+            return RunLock.from_item(old_item).holder
         # Only when the API did not return the old item: one read, on the skip path only.
         try:
             found = self._call(
                 "get_item",
                 until,
                 TableName=self.table,
-                Key={"job": {"S": job}, "run_id": {"S": LOCK_SORT_KEY}},
+                Key=item_key(job, LOCK_SORT_KEY),
                 ConsistentRead=True,
             )
         except (ClientError, HistoryUnavailable):
             return None
-        holder = found.get("Item", {}).get("holder")
-        return str(from_dynamo(holder)) if holder else None
+        held = found.get("Item")
+        return RunLock.from_item(held).holder if held and "holder" in held else None
 
     def _call(self, operation: str, until: float | None = None, **kwargs: Any) -> Any:
         """One API call with a few quick retries of transient failures, none of which starts
@@ -323,21 +267,21 @@ class DynamoRunStore(RunStore):
         raise HistoryUnavailable(f"{operation} on {self.table} failed {self.tries} times: {last}") from last
 
 
-def _own_write(old_item: Mapping[str, Any] | None, record: Record) -> bool:
+def _own_write(old_item: Mapping[str, Any] | None, record: RunRecord) -> bool:
     """The conditional write failed because of the very item this invocation wrote on an
     earlier try whose answer was lost (a read timeout): that is success, not a second delivery
     (which would otherwise be recorded as a duplicate while the job never runs). Told apart by
     ``invocation_id``, unique per handler call (request ids repeat when Lambda redelivers)."""
-    if not old_item or not record.get("invocation_id"):
+    if not old_item or not record.invocation_id:
         return False
-    old = record_from_item(old_item)
-    return bool(old.get("invocation_id") == record["invocation_id"] and old.get("status") == record.get("status"))
+    old = RunRecord.from_item(old_item)
+    return old.invocation_id == record.invocation_id and old.status == record.status
 
 
-def _unless_own_write(old_item: Mapping[str, Any] | None, record: Record) -> None:
+def _unless_own_write(old_item: Mapping[str, Any] | None, record: RunRecord) -> None:
     """``RunExists`` unless the item a condition stopped at is our own earlier write."""
     if not _own_write(old_item, record):
-        raise RunExists(str(record["run_id"])) from None
+        raise RunExists(record.run_id) from None
 
 
 def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
@@ -353,18 +297,6 @@ def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
             ":retrying": {"S": RunStatus.RETRYING.value},
             ":attempt": {"N": str(continuing_attempt)},
         },
-    }
-
-
-def _lock_item(lock: Lock, record: Record) -> dict[str, Any]:
-    return {
-        "job": lock.job,
-        "run_id": LOCK_SORT_KEY,
-        "kind": "lock",
-        "holder": lock.holder,
-        "expires_at": lock.expires_at,
-        "acquired_at": record.get("started_at"),
-        "ttl": lock.ttl,
     }
 
 
@@ -386,81 +318,75 @@ def _conflict_only(exc: ClientError) -> bool:
 
 
 class MemoryRunStore(RunStore):
-    """Same rules as DynamoRunStore, kept in a dict. ``writes`` counts write calls."""
+    """Same rules as DynamoRunStore, kept in dicts. ``writes`` counts write calls."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+        self.records: dict[tuple[str, str], RunRecord] = {}  # (job, run id)
+        self.locks: dict[str, RunLock] = {}  # by job
         self.writes = 0
         self._mutex = threading.Lock()
 
     def begin(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        lock: Lock | None = None,
+        lock: RunLock | None = None,
         continuing_attempt: int | None = None,
         now_epoch: int = 0,
         until: float | None = None,
     ) -> None:
         with self._mutex:
             self.writes += 1
-            key = (str(record["job"]), str(record["run_id"]))
-            current = self.items.get(key)
+            current = self.records.get((record.job, record.run_id))
             if continuing_attempt is None and current is not None:
-                raise RunExists(key[1])
-            if continuing_attempt is not None and (
-                current is None
-                or current.get("status") != RunStatus.RETRYING.value
-                or current.get("next_attempt") != continuing_attempt
-            ):
-                raise RunExists(key[1])
+                raise RunExists(record.run_id)
+            if continuing_attempt is not None and not _waits_for(current, continuing_attempt):
+                raise RunExists(record.run_id)
             if lock is not None:
-                held = self.items.get((lock.job, LOCK_SORT_KEY))
-                if held and held["expires_at"] >= now_epoch and held["holder"] != lock.holder:
-                    raise LockHeld(held["holder"])
-                self.items[(lock.job, LOCK_SORT_KEY)] = _lock_item(lock, record)
-            self.items[key] = dict(record)
+                held = self.locks.get(lock.job)
+                if held and held.expires_at >= now_epoch and held.holder != lock.holder:
+                    raise LockHeld(held.holder)
+                self.locks[lock.job] = lock
+            self.records[(record.job, record.run_id)] = record
 
     def finish(
         self,
-        record: Record,
+        record: RunRecord,
         *,
-        release: Lock | None = None,
+        release: RunLock | None = None,
         expect_attempt: int | None = None,
         until: float | None = None,
     ) -> None:
         with self._mutex:
             self.writes += 1
-            key = (str(record["job"]), str(record["run_id"]))
-            current = self.items.get(key)
-            if expect_attempt is not None and (
-                current is None
-                or current.get("status") != RunStatus.RETRYING.value
-                or current.get("next_attempt") != expect_attempt
-            ):
-                raise RunExists(key[1])
-            self.items[(str(record["job"]), str(record["run_id"]))] = dict(record)
+            current = self.records.get((record.job, record.run_id))
+            if expect_attempt is not None and not _waits_for(current, expect_attempt):
+                raise RunExists(record.run_id)
+            self.records[(record.job, record.run_id)] = record
             if release is not None:
-                held = self.items.get((release.job, LOCK_SORT_KEY))
-                if held and held["holder"] == release.holder:
-                    del self.items[(release.job, LOCK_SORT_KEY)]
+                held = self.locks.get(release.job)
+                if held and held.holder == release.holder:
+                    del self.locks[release.job]
 
-    def hand_over(self, record: Record, *, until: float | None = None) -> None:
+    def hand_over(self, record: RunRecord, *, until: float | None = None) -> None:
         with self._mutex:
             self.writes += 1
-            key = (str(record["job"]), str(record["run_id"]))
-            current = self.items.get(key)
-            if current is not None and current.get("status") != RunStatus.RUNNING.value:
-                raise RunExists(key[1])
-            self.items[key] = dict(record)
+            current = self.records.get((record.job, record.run_id))
+            if current is not None and current.status != RunStatus.RUNNING.value:
+                raise RunExists(record.run_id)
+            self.records[(record.job, record.run_id)] = record
 
-    def add(self, record: Record, *, until: float | None = None) -> None:
+    def add(self, record: RunRecord, *, until: float | None = None) -> None:
         with self._mutex:
             self.writes += 1
-            key = (str(record["job"]), str(record["run_id"]))
-            if key in self.items:
-                raise RunExists(key[1])
-            self.items[key] = dict(record)
+            if (record.job, record.run_id) in self.records:
+                raise RunExists(record.run_id)
+            self.records[(record.job, record.run_id)] = record
 
-    def runs(self, job: str) -> list[dict[str, Any]]:
-        return [dict(v) for (j, r), v in sorted(self.items.items()) if j == job and not r.startswith("~")]
+    def runs(self, job: str) -> list[RunRecord]:
+        return [record for (j, _), record in sorted(self.records.items()) if j == job]
+
+
+def _waits_for(current: RunRecord | None, attempt: int) -> bool:
+    """The record is ``retrying`` and waits for exactly ``attempt``."""
+    return current is not None and current.status == RunStatus.RETRYING.value and current.next_attempt == attempt

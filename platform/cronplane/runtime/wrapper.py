@@ -25,10 +25,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
 from cronplane.runtime.backoff import RetrySettings
@@ -38,11 +38,11 @@ from cronplane.runtime.exceptions import LockHeld, RunExists
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.metrics import emf_line
 from cronplane.runtime.outbox import Outbox
-from cronplane.runtime.records import GSI_PK_VALUE, RunStatus, iso
 from cronplane.runtime.runlog import RunLog, describe, trim_head, trim_tail
+from cronplane.runtime.schema import Attempt, RunLock, RunRecord, RunStatus, duplicate_run_id, iso
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.settings import RuntimeSettings
-from cronplane.runtime.store import Lock, RunStore
+from cronplane.runtime.store import RunStore
 
 RESULT_LIMIT = 4096  # bytes of the JSON return value kept in the record
 TRACEBACK_LIMIT = 2048
@@ -81,19 +81,18 @@ class _Run:
     invocation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-@dataclass
-class _Attempt:
-    entry: dict[str, Any]
+# Tuples, not dataclasses: a cold start pays for every class it creates.
+class _Attempt(NamedTuple):
+    entry: Attempt
     ok: bool = False
     value: Any = None
     error: BaseException | None = None
     timed_out: bool = False
 
 
-@dataclass
-class _Outcome:
+class _Outcome(NamedTuple):
     status: RunStatus
-    attempts: list[dict[str, Any]]
+    attempts: list[Attempt]
     value: Any = None
     error: BaseException | None = None
     next_attempt: int | None = None
@@ -130,7 +129,11 @@ class Wrapper:
     # ------------------------------------------------------------------ the invocation
 
     def handle(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
-        """Run one invocation; returns the run's record (as written, or as logged)."""
+        """Run one invocation; returns the run's record (as written, or as logged), in its
+        plain form: what Lambda hands back to a synchronous caller."""
+        return self._handle(event, lambda_context).as_dict()
+
+    def _handle(self, event: Any, lambda_context: Any) -> RunRecord:
         if lambda_context is None:
             lambda_context = CountdownContext(self.settings.timeout * 1000, function_name=self.settings.job)
         now = self.clock.now()
@@ -150,7 +153,7 @@ class Wrapper:
         history_ok = True
         try:
             self.store.begin(
-                self._record(run, RunStatus.RUNNING, attempts=[dict(a) for a in firing.prior_attempts]),
+                self._record(run, RunStatus.RUNNING, attempts=_prior_attempts(firing)),
                 lock=lock,
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
@@ -190,8 +193,8 @@ class Wrapper:
     # ------------------------------------------------------------------ attempts
 
     def _attempts(self, run: _Run) -> _Outcome:
-        attempts = [dict(a) for a in run.firing.prior_attempts]
-        longest = max((int(a.get("duration_ms") or 0) for a in attempts), default=0)
+        attempts = _prior_attempts(run.firing)
+        longest = max((a.duration_ms or 0 for a in attempts), default=0)
         number = run.firing.attempt
         if run.firing.backoff_ms and self._usable_ms(run) >= longest + run.firing.backoff_ms:
             # A continuation waits the backoff chosen for it when the wait fits; otherwise the
@@ -207,7 +210,7 @@ class Wrapper:
             assert attempt.error is not None
             if not self.retry.is_retryable(attempt.error) or number >= self.retry.max_attempts:
                 return _Outcome(RunStatus.FAILED, attempts, error=attempt.error)
-            longest = max(longest, int(attempt.entry["duration_ms"]))
+            longest = max(longest, attempt.entry.duration_ms or 0)
             backoff_ms = int(self.retry.delay(number, self.clock.rng) * 1000)
             if self._usable_ms(run) < longest + backoff_ms:
                 # Starting here could overrun the Lambda timeout: hand over to a fresh invocation.
@@ -219,10 +222,10 @@ class Wrapper:
             number += 1
 
     def _attempt(self, run: _Run, number: int) -> _Attempt:
-        entry: dict[str, Any] = {"attempt": number, "started_at": iso(self.clock.now()), "request_id": run.request_id}
+        started = Attempt(number, started_at=iso(self.clock.now()), request_id=run.request_id)
         if self._usable_ms(run) <= 0:
             error = _soft_deadline_error(self.settings)
-            entry.update(duration_ms=0, **self._error_fields(error, None))
+            entry = started._replace(duration_ms=0, **self._error_fields(error, None))
             return _Attempt(entry, timed_out=True, error=error)
         context = JobContext(
             run.lambda_context,
@@ -243,28 +246,27 @@ class Wrapper:
             name=f"cronplane-{run.firing.run_id}-attempt-{number}",
             monotonic=self.clock.monotonic,
         )
-        entry["duration_ms"] = outcome.duration_ms
+        ended = started._replace(duration_ms=outcome.duration_ms)
         if not outcome.finished:
             error = _soft_deadline_error(self.settings)
-            entry.update(self._error_fields(error, None))
+            entry = ended._replace(**self._error_fields(error, None))
             self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
             if outcome.thread is not None:
                 self._abandoned.append(outcome.thread)
             return _Attempt(entry, timed_out=True, error=error)
         if outcome.error is not None:
-            entry.update(self._error_fields(outcome.error, outcome.traceback))
+            entry = ended._replace(**self._error_fields(outcome.error, outcome.traceback))
             self.log.line(
                 "warning",
                 "attempt failed",
                 run_id=run.firing.run_id,
                 attempt=number,
-                error_type=entry["error_type"],
-                error_message=entry["error_message"],
-                traceback=entry["traceback"],
+                error_type=entry.error_type,
+                error_message=entry.error_message,
+                traceback=entry.traceback,
             )
             return _Attempt(entry, error=outcome.error)
-        entry.update(error_type=None, error_message=None)
-        return _Attempt(entry, ok=True, value=outcome.value)
+        return _Attempt(ended, ok=True, value=outcome.value)
 
     def _usable_ms(self, run: _Run) -> int:
         return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
@@ -278,7 +280,7 @@ class Wrapper:
 
     # ------------------------------------------------------------------ endings
 
-    def _finish(self, run: _Run, outcome: _Outcome, lock: Lock | None, history_ok: bool) -> dict[str, Any]:
+    def _finish(self, run: _Run, outcome: _Outcome, lock: RunLock | None, history_ok: bool) -> RunRecord:
         status = outcome.status
         if status is RunStatus.RETRYING:
             handed = self._hand_over(run, outcome)
@@ -309,22 +311,23 @@ class Wrapper:
         self.log.line(
             "info" if status is RunStatus.SUCCEEDED else "error",
             "run finished",
-            run_id=record["run_id"],
+            run_id=record.run_id,
             status=status.value,
             attempts=len(outcome.attempts),
-            duration_ms=record["duration_ms"],
+            duration_ms=record.duration_ms,
         )
         self._metric(record)
         return record
 
-    def _hand_over(self, run: _Run, outcome: _Outcome) -> dict[str, Any] | None:
+    def _hand_over(self, run: _Run, outcome: _Outcome) -> RunRecord | None:
         """Record ``retrying`` and invoke this function again for the next attempt. Returns None
         when the hand-over could not happen (the run then fails here, with its DLQ message)."""
         assert outcome.next_attempt is not None
-        record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)
-        record["next_attempt"] = outcome.next_attempt
+        record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)._replace(
+            next_attempt=outcome.next_attempt
+        )
         event = run.firing.envelope_for_attempt(
-            outcome.next_attempt, outcome.attempts, iso(run.started_at), outcome.backoff_ms
+            outcome.next_attempt, [a.as_dict() for a in outcome.attempts], iso(run.started_at), outcome.backoff_ms
         )
         target = str(
             getattr(run.lambda_context, "invoked_function_arn", "")
@@ -336,39 +339,40 @@ class Wrapper:
         self.log.line(
             "warning",
             "attempt does not fit the time left; handed to a new invocation",
-            run_id=record["run_id"],
+            run_id=record.run_id,
             next_attempt=outcome.next_attempt,
             remaining_ms=_remaining_ms(run.lambda_context),
         )
         return record
 
-    def _duplicate(self, run: _Run) -> dict[str, Any]:
+    def _duplicate(self, run: _Run) -> RunRecord:
         original = run.firing.run_id
-        record = self._record(run, RunStatus.DUPLICATE, attempts=[], finished=True)
-        # Keyed by the whole request id: every further delivery of the firing gets its own item.
-        record["run_id"] = f"{original}~dup-{run.request_id}"
-        record["duplicate_of"] = original
-        record["duration_ms"] = 0
+        record = self._record(run, RunStatus.DUPLICATE, attempts=[], finished=True)._replace(
+            # Keyed by the whole request id: every further delivery of the firing gets its own item.
+            run_id=duplicate_run_id(original, run.request_id),
+            duplicate_of=original,
+            duration_ms=0,
+        )
         self.log.line(
-            "warning", "second delivery of a firing; not running it", run_id=original, duplicate=record["run_id"]
+            "warning", "second delivery of a firing; not running it", run_id=original, duplicate=record.run_id
         )
         if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
             # The same request id again (a redelivered invocation): still a delivery of its own.
-            record["run_id"] = f"{original}~dup-{run.request_id}-{uuid.uuid4().hex[:8]}"
+            record = record._replace(run_id=f"{record.run_id}-{uuid.uuid4().hex[:8]}")
             self.outbox.add(record, _remaining_ms(run.lambda_context))
         self._metric(record)
         return record
 
-    def _skipped(self, run: _Run, holder: str | None) -> dict[str, Any]:
+    def _skipped(self, run: _Run, holder: str | None) -> RunRecord:
         if run.firing.continuation:
             return self._retry_yielded(run, holder)
-        record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)
-        record["yielded_to"] = holder
-        record["duration_ms"] = 0
+        record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)._replace(
+            yielded_to=holder, duration_ms=0
+        )
         self.log.line(
             "warning",
             "another run holds the lock (concurrency: forbid); skipped",
-            run_id=record["run_id"],
+            run_id=record.run_id,
             yielded_to=holder,
         )
         if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
@@ -376,24 +380,25 @@ class Wrapper:
         self._metric(record)
         return record
 
-    def _retry_yielded(self, run: _Run, holder: str | None) -> dict[str, Any]:
+    def _retry_yielded(self, run: _Run, holder: str | None) -> RunRecord:
         """A continuation found another run holding the lock (this run's lock expired while the
         continuation waited in Lambda's queue). The retry cannot run, so the run has failed for
         good: ``failed`` with ``yielded_to`` and its DLQ message, through a conditional write so
         that a second delivery of the continuation becomes a duplicate, not a second message."""
         firing = run.firing
-        prior = [dict(a) for a in firing.prior_attempts]
-        last = prior[-1] if prior else {}
+        prior = _prior_attempts(firing)
+        last = prior[-1] if prior else None
         error = RetryYielded(
             f"attempt {firing.attempt} not started: run {holder or '(unknown)'} holds the job's lock (concurrency: forbid); "
-            f"last error {last.get('error_type')}: {last.get('error_message')}"
+            f"last error {last and last.error_type}: {last and last.error_message}"
         )
-        record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)
-        record["yielded_to"] = holder
+        record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)._replace(
+            yielded_to=holder
+        )
         self.log.line(
             "error",
             "the retry yielded to another run (concurrency: forbid); run failed",
-            run_id=record["run_id"],
+            run_id=record.run_id,
             yielded_to=holder,
         )
         until = self.outbox.final_until(_remaining_ms(run.lambda_context))
@@ -410,26 +415,26 @@ class Wrapper:
         self._metric(record)
         return record
 
-    def _dead_letter_body(self, run: _Run, record: Mapping[str, Any]) -> dict[str, Any]:
+    def _dead_letter_body(self, run: _Run, record: RunRecord) -> dict[str, Any]:
         return {
             "source": "cronplane",
             "namespace": self.settings.namespace,
             "job": self.settings.job,
-            "run_id": record["run_id"],
-            "trigger": record["trigger"],
-            "status": record["status"],
-            "scheduled_for": record["scheduled_for"],
-            "triggered_by": record["triggered_by"],
-            "attempts": record["attempts"],
-            "error": record["error"],
+            "run_id": record.run_id,
+            "trigger": record.trigger,
+            "status": record.status,
+            "scheduled_for": record.scheduled_for,
+            "triggered_by": record.triggered_by,
+            "attempts": [a.as_dict() for a in record.attempts],
+            "error": record.error,
             "payload": run.firing.payload,
             "event": run.firing.original_event,
         }
 
-    def _metric(self, record: Mapping[str, Any]) -> None:
+    def _metric(self, record: RunRecord) -> None:
         timestamp_ms = int(self.clock.now().timestamp() * 1000)
-        duration = record.get("duration_ms") if record["status"] in ("succeeded", "failed", "timed_out") else None
-        self.log.raw(emf_line(self.settings.job, str(record["status"]), duration, timestamp_ms, str(record["run_id"])))
+        duration = record.duration_ms if record.status in ("succeeded", "failed", "timed_out") else None
+        self.log.raw(emf_line(self.settings.job, record.status, duration, timestamp_ms, record.run_id))
 
     # ------------------------------------------------------------------ records
 
@@ -438,40 +443,37 @@ class Wrapper:
         run: _Run,
         status: RunStatus,
         *,
-        attempts: list[dict[str, Any]],
+        attempts: list[Attempt],
         finished: bool = False,
         result: Any = None,
         error: BaseException | None = None,
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         now = self.clock.now()
         firing = run.firing
-        record: dict[str, Any] = {
-            "job": self.settings.job,
-            "run_id": firing.run_id,
-            "kind": "run",
-            "gsi_pk": GSI_PK_VALUE,
-            "namespace": self.settings.namespace,
-            "trigger": firing.trigger.value,
-            "scheduled_for": iso(firing.scheduled_for) if firing.scheduled_for else None,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(now) if finished else None,
-            "status": status.value,
-            "attempts": [dict(a) for a in attempts],
-            "duration_ms": max(0, int((now - run.started_at).total_seconds() * 1000)) if finished else None,
-            "request_id": run.request_id,
-            "triggered_by": firing.triggered_by,
-            "result": self._result_text(result) if status is RunStatus.SUCCEEDED else None,
-            "error": self._error_text(error) if error is not None else None,
-            "ttl": int(run.started_at.timestamp()) + self.settings.ttl_days * 86400,
+        record = RunRecord(
+            job=self.settings.job,
+            run_id=firing.run_id,
+            namespace=self.settings.namespace,
+            trigger=firing.trigger.value,
+            scheduled_for=iso(firing.scheduled_for) if firing.scheduled_for else None,
+            started_at=iso(run.started_at),
+            finished_at=iso(now) if finished else None,
+            status=status.value,
+            attempts=tuple(attempts),
+            duration_ms=max(0, int((now - run.started_at).total_seconds() * 1000)) if finished else None,
+            request_id=run.request_id,
+            triggered_by=firing.triggered_by,
+            result=self._result_text(result) if status is RunStatus.SUCCEEDED else None,
+            error=self._error_text(error) if error is not None else None,
+            ttl=int(run.started_at.timestamp()) + self.settings.ttl_days * 86400,
             # When a `running` record counts as lost: this invocation cannot outlive its timeout.
-            "deadline": iso(run.invoked_at + timedelta(seconds=self.settings.timeout)),
-            "function_name": run.function_name,
-            "invocation_id": run.invocation_id,
-        }
-        if firing.retry_of:
-            record["retry_of"] = firing.retry_of
-        scrubbed: dict[str, Any] = self.scrubber.scrub_obj(record)
-        return scrubbed
+            deadline=iso(run.invoked_at + timedelta(seconds=self.settings.timeout)),
+            function_name=run.function_name,
+            invocation_id=run.invocation_id,
+            retry_of=firing.retry_of or None,
+        )
+        # Every string, whichever field it came in by, is scrubbed before it leaves the wrapper.
+        return RunRecord.from_dict(self.scrubber.scrub_obj(record.as_dict()))
 
     def _result_text(self, value: Any) -> str | None:
         if value is None:
@@ -485,14 +487,15 @@ class Wrapper:
     def _error_text(self, error: BaseException) -> str:
         return trim_head(self.scrubber.scrub(f"{type(error).__name__}: {error}"), MESSAGE_LIMIT)
 
-    def _lock(self, run: _Run) -> Lock:
+    def _lock(self, run: _Run) -> RunLock:
         now = int(run.invoked_at.timestamp())
-        return Lock(
+        return RunLock(
             job=self.settings.job,
             holder=run.firing.run_id,
             # A crashed holder (hard kill, lost environment) blocks at most until then.
             expires_at=now + self.settings.timeout + LOCK_MARGIN_S,
             ttl=now + self.settings.timeout + 86400,
+            acquired_at=iso(run.started_at),
         )
 
 
@@ -509,3 +512,8 @@ def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
 
 def _remaining_ms(lambda_context: Any) -> int:
     return int(lambda_context.get_remaining_time_in_millis())
+
+
+def _prior_attempts(firing: Firing) -> list[Attempt]:
+    """Attempts made by earlier invocations of the run (carried in the continuation's event)."""
+    return [Attempt.from_dict(a) for a in firing.prior_attempts]

@@ -114,7 +114,7 @@ def parse_cron_fields(fields: list[str], source: str) -> CronSpec:
     if dom_rule is not None and dow_rule is not None:
         raise fail(_both_days_message(list(canonical)))
     return CronSpec(
-        fields=canonical,  # type: ignore[arg-type]
+        fields=(minute, hour, dom, month, dow, year),
         minutes=tuple(sorted(_parse_list(MINUTE, minute, fail))),
         hours=tuple(sorted(_parse_list(HOUR, hour, fail))),
         months=tuple(sorted(_parse_list(MONTH, month, fail))),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
 
 def describe_cron(fields: tuple[str, ...]) -> str:
@@ -21,7 +20,7 @@ def describe_cron(fields: tuple[str, ...]) -> str:
     try:
         from cron_descriptor import ExpressionDescriptor, Options
 
-        options: Any = Options()
+        options = Options()
         options.use_24hour_time_format = True
         options.day_of_week_start_index_zero = False  # EventBridge: 1 = Sunday
         options.verbose = False

@@ -236,7 +236,8 @@ def _parse_at(stripped: str, source: str) -> str:
             "e.g. at(2027-01-01T09:00:00) (the zone comes from the job's timezone)"
         )
     try:
-        datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        datetime(year, month, day, hour, minute, second)
     except ValueError as exc:
         raise ScheduleError(f"{source}: not a real date and time: {exc}") from None
     return f"at({inner})"

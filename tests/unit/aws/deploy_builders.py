@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from cronplane.aws.inventory import LiveResource, LiveState
+from cronplane.aws.kinds import kind_of
 from cronplane.build.resources import (
     CONFIG_TAG,
     DesiredState,
@@ -22,7 +23,6 @@ from cronplane.schedule.expression import parse_schedule
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 NS = "acme-jobs"
-UNLISTED = (Kind.INVOKE_CONFIG, Kind.ALIAS, Kind.PERMISSION)
 
 
 def make_job(name: str, schedule: str = "rate(5 minutes)", *, timezone: str | None = None, **kw: Any) -> Job:
@@ -46,18 +46,20 @@ def live_from(desired: DesiredState, *, with_tags: bool = False) -> LiveState:
     """The live state a complete deploy of ``desired`` leaves: listed resources with their
     visible settings; functions with their tags and the job's state record. Tags of other
     kinds are unknown (None), as after ``Inventory.load``, unless ``with_tags``."""
-    found: dict[tuple[Kind, str], LiveResource] = {}
+    found: dict[tuple[str, str], LiveResource] = {}
     for job in desired.jobs():
         resources = desired.of_job(job)
         state = encode_state({r.slot: r.hidden_hash() for r in resources})
         for r in resources:
-            if r.kind in UNLISTED:
+            kind = kind_of(r.kind)
+            if not kind.listed:
                 continue
             tags: Any = None
-            if r.kind == Kind.FUNCTION:
+            owner = kind.owner(desired.namespace)
+            if kind.holds_job_record:
                 tags = {**r.tags, CONFIG_TAG: state}
-            elif r.kind == Kind.SCHEDULE:
-                tags = dict(next(s for s in desired.shared() if s.kind == Kind.SCHEDULE_GROUP).tags)
+            elif owner is not None:  # a schedule: its group's tags
+                tags = dict(next(s for s in desired.shared() if s.key == owner).tags)
             elif with_tags:
                 tags = dict(r.tags)
             url = f"https://sqs/{r.name}" if r.kind == Kind.QUEUE else None
@@ -67,7 +69,7 @@ def live_from(desired: DesiredState, *, with_tags: bool = False) -> LiveState:
     return LiveState(desired.namespace, found)
 
 
-def bend(live: LiveState, kind: Kind, name: str, **changes: Any) -> LiveState:
+def bend(live: LiveState, kind: str, name: str, **changes: Any) -> LiveState:
     res = live.resources[(kind, name)]
     return live.with_resources([replace(res, **changes)])
 

@@ -16,8 +16,9 @@ from cronplane.errors import AwsError
 
 def stubbed(service: str, **kw: Any) -> tuple[AwsClient, Stubber, list[float]]:
     sleeps: list[float] = []
-    client = AwsClient(AwsConfig(region="eu-west-1"), sleep=sleeps.append, **kw)
-    stub = Stubber(client._client(service))
+    config = AwsConfig(region="eu-west-1")
+    client = AwsClient(config, sleep=sleeps.append, session=config.session(), **kw)
+    stub = Stubber(client.boto3_client(service))
     stub.activate()
     return client, stub, sleeps
 
@@ -94,7 +95,7 @@ def test_missing_credentials_is_one_clear_message(monkeypatch: pytest.MonkeyPatc
     def no_creds(**_: Any) -> None:
         raise NoCredentialsError()
 
-    monkeypatch.setattr(client._client("sts"), "get_caller_identity", no_creds)
+    monkeypatch.setattr(client.boto3_client("sts"), "get_caller_identity", no_creds)
     with pytest.raises(AwsError, match=r"No AWS credentials found. Set AWS_PROFILE"):
         client.account_id()
 
@@ -145,3 +146,78 @@ def test_lambda_busy_is_retried_but_already_exists_is_not() -> None:
             Handler="h.h",
         )
     assert info.value.code == "ResourceConflictException" and len(sleeps) == 1
+
+
+def test_service_accessors_go_through_the_door_counted_per_operation() -> None:
+    client, stub, _ = stubbed("sqs")
+    stub.add_response("list_queues", {"QueueUrls": []})
+    stub.add_response("get_queue_url", {"QueueUrl": "https://sqs/q"})
+    stub.add_client_error(
+        "get_queue_url", "AWS.SimpleQueueService.NonExistentQueue", "The specified queue does not exist."
+    )
+    client.sqs.list_queues()
+    assert client.sqs.get_queue_url(QueueName="q")["QueueUrl"] == "https://sqs/q"
+    with pytest.raises(AwsCallError) as info:
+        client.sqs.get_queue_url(QueueName="gone")
+    assert info.value.not_found and info.value.code == "AWS.SimpleQueueService.NonExistentQueue"
+    assert client.operation_counts() == {"sqs.ListQueues": 1, "sqs.GetQueueUrl": 2}
+    assert (client.count("sqs"), client.count("dynamodb"), client.reads) == (3, 0, 3)
+
+
+def test_botocore_exceptions_and_paginators_are_not_offered_by_the_accessors() -> None:
+    client, _stub, _ = stubbed("dynamodb")
+    with pytest.raises(AttributeError, match="catch AwsCallError"):
+        _ = client.dynamodb.exceptions
+    with pytest.raises(AttributeError, match=r"AwsClient\.paginate"):
+        client.dynamodb.get_paginator("query")
+
+
+def test_clients_are_built_only_for_the_services_a_command_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = AwsConfig(region="eu-west-1")
+    session = config.session()
+    built: list[str] = []
+    real = session.client
+
+    def client(service: str, **kw: Any) -> Any:
+        built.append(service)
+        return real(service, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(session, "client", client)
+    aws = AwsClient(config, session=session)
+    _ = aws.dynamodb, aws.lambda_, aws.sqs  # naming a service builds nothing
+    assert built == [] and aws.region == "eu-west-1"
+    stub = Stubber(aws.boto3_client("sts"))
+    stub.activate()
+    stub.add_response("get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/ana"})
+    assert (aws.caller_arn(), aws.account_id()) == ("arn:aws:iam::123456789012:user/ana", "123456789012")
+    assert built == ["sts"] and aws.operation_counts() == {"sts.GetCallerIdentity": 1}  # one identity call
+    aws.boto3_client("sts")
+    assert built == ["sts"]  # once per service
+
+
+def test_access_denied_names_the_iam_action_not_the_api_name() -> None:
+    client, stub, _ = stubbed("lambda")
+    stub.add_client_error("invoke", "AccessDeniedException", "User: arn:aws:iam::1:user/bob is not authorized", 403)
+    with pytest.raises(AwsCallError) as info:
+        client.lambda_.invoke(FunctionName="f", InvocationType="Event", Payload=b"{}")
+    assert str(info.value) == (
+        "AWS lambda invoke failed: AccessDeniedException: User: arn:aws:iam::1:user/bob is not authorized "
+        "— access denied. The credentials in use need permission for lambda:InvokeFunction."
+    )
+
+
+def test_an_invoke_whose_answer_was_lost_is_not_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second Invoke would start a second run of the job: say so instead of retrying."""
+    from botocore.exceptions import ReadTimeoutError
+
+    client, _stub, sleeps = stubbed("lambda")
+    sent: list[dict[str, Any]] = []
+
+    def lost(**params: Any) -> None:
+        sent.append(params)
+        raise ReadTimeoutError(endpoint_url="http://127.0.0.1:1/invocations")
+
+    monkeypatch.setattr(client.boto3_client("lambda"), "invoke", lost)
+    with pytest.raises(AwsError, match="AWS lambda invoke failed: ReadTimeoutError"):
+        client.lambda_.invoke(FunctionName="f", InvocationType="RequestResponse", Payload=b"{}")
+    assert len(sent) == 1 and sleeps == []

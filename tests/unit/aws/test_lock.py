@@ -12,7 +12,7 @@ from cronplane.aws.client import AwsClient
 from cronplane.aws.lock import DeployLock
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import DeployLockedError
-from cronplane.runtime.history_schema import table_definition
+from cronplane.runtime.schema import table_definition
 
 TABLE = "acme-jobs-history"
 

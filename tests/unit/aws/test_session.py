@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,44 @@ def test_dev_endpoint_uses_emulator_credentials_even_with_a_profile_in_the_shell
         # An endpoint given explicitly with a profile exported still honours the profile.
         explicit = AwsConfig(endpoint_url=endpoint).with_defaults("eu-west-1", tmp_path)
         assert not explicit.from_dev_file and not explicit._emulator_credentials()
+
+
+@pytest.fixture
+def running_dev(tmp_path: Path) -> Iterator[str]:
+    """A `.cronplane/dev.json` of a live `jobctl dev` (this process, a listening port) that
+    deployed into eu-central-1."""
+    import socket
+
+    from cronplane.aws.session import write_dev_file
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        write_dev_file(tmp_path, endpoint, "eu-central-1")
+        yield endpoint
+
+
+def test_the_dev_emulators_region_beats_the_shells_unless_region_is_given(
+    tmp_path: Path, running_dev: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudShell and many setups export a region for real AWS; the emulator deployed the jobs
+    into the manifest's region (kept in dev.json), so that is where commands must look."""
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    found = AwsConfig().with_defaults("eu-west-1", tmp_path)
+    assert (found.endpoint_url, found.region) == (running_dev, "eu-central-1")
+    # The banner's advice: the same endpoint exported (spelt with localhost and a slash).
+    monkeypatch.setenv("AWS_ENDPOINT_URL", running_dev.replace("127.0.0.1", "localhost") + "/")
+    assert AwsConfig().with_defaults("eu-west-1", tmp_path).region == "eu-central-1"
+    assert AwsConfig(endpoint_url=running_dev).with_defaults("eu-west-1", tmp_path).region == "eu-central-1"
+    # --region still wins, as everywhere.
+    assert AwsConfig(region="ap-south-1").with_defaults("eu-west-1", tmp_path).region == "ap-south-1"
+
+
+def test_another_endpoint_keeps_the_shells_region(
+    tmp_path: Path, running_dev: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    other = AwsConfig(endpoint_url="http://127.0.0.1:1").with_defaults("eu-west-1", tmp_path)
+    assert (other.endpoint_url, other.region) == ("http://127.0.0.1:1", "us-east-1")

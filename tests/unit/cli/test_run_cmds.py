@@ -14,8 +14,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.cli.views import runs as run_view
-from cronplane.runtime.history_schema import table_definition
-from cronplane.runtime.records import time_key
+from cronplane.runtime.schema import table_definition, time_key
 from testkit import jobctl
 
 TABLE = "qa-jobs-history"
@@ -345,14 +344,17 @@ def lambda_without_docker(project: Path) -> Any:
 def function_writes(monkeypatch: pytest.MonkeyPatch, started: datetime, timeout_s: int) -> None:
     """On Invoke, what a function that crashed after its wrapper began the run leaves behind:
     a `running` record whose deadline is its start plus the function timeout, never finished."""
-    from cronplane.aws.session import AwsConfig
+    from cronplane.aws.client import AwsClient
 
-    original = AwsConfig.client
+    original = AwsClient.boto3_client
     serializer = TypeSerializer()
 
-    def client(self: AwsConfig, service: str, session: Any = None) -> Any:
-        made = original(self, service, session)
-        if service == "lambda":
+    hooked: list[Any] = []  # the door builds a client once and hands it out on every call
+
+    def client(self: AwsClient, service: str) -> Any:
+        made = original(self, service)
+        if service == "lambda" and not any(known is made for known in hooked):
+            hooked.append(made)
 
             def hook(params: dict[str, Any], **_: Any) -> None:
                 envelope = json.loads(params["Payload"])["cronplane"]
@@ -374,7 +376,7 @@ def function_writes(monkeypatch: pytest.MonkeyPatch, started: datetime, timeout_
             made.meta.events.register("before-parameter-build.lambda.Invoke", hook)
         return made
 
-    monkeypatch.setattr(AwsConfig, "client", client)
+    monkeypatch.setattr(AwsClient, "boto3_client", client)
 
 
 def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(

@@ -16,12 +16,11 @@ from typing import Any
 import boto3
 import pytest
 
+from cronplane.aws.client import AwsClient
+from cronplane.aws.session import AwsConfig
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest, TriggerMode
-from cronplane.ops.clients import OpsClients
-from cronplane.ops.items import to_item
-from cronplane.runtime.history_schema import create_table
-from cronplane.runtime.records import iso
+from cronplane.runtime.schema import RunRecord, create_table, iso, to_item
 
 NAMESPACE = "acme-jobs"
 TABLE = names.history_table(NAMESPACE)
@@ -55,12 +54,19 @@ def make_manifest(*jobs: Job, trigger_mode: TriggerMode = TriggerMode.AUTO) -> M
 
 
 @pytest.fixture
-def clients(aws: None) -> Iterator[OpsClients]:
-    yield OpsClients(lambda service: boto3.client(service, region_name="eu-west-1"))
+def clients(aws: None) -> Iterator[AwsClient]:
+    """The AWS door the ops commands get, on moto in-process. Its own session, made inside
+    ``mock_aws``: a session shared with an earlier test could predate moto's hooks."""
+    config = AwsConfig(region="eu-west-1")
+    yield AwsClient(config, session=config.session(), sleep=_no_sleep)
+
+
+def _no_sleep(seconds: float) -> None:
+    raise AssertionError(f"an ops test asked to sleep {seconds}s: moto does not throttle")
 
 
 @pytest.fixture
-def table(clients: OpsClients) -> str:
+def table(clients: AwsClient) -> str:
     create_table(boto3.client("dynamodb", region_name="eu-west-1"), TABLE)
     return TABLE
 
@@ -138,7 +144,7 @@ def run_record(
     started_at: datetime | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A run record in the shape the runtime writes (see runtime/records.py)."""
+    """A run record's plain form, as the runtime writes it (``schema.RunRecord.as_dict``)."""
     return {
         "job": job,
         "run_id": run_id,
@@ -160,8 +166,8 @@ def run_record(
 
 
 def record_item(record: dict[str, Any]) -> dict[str, Any]:
-    """As the runtime stores a record: every field present, None as NULL."""
-    return {**to_item(record), **{k: {"NULL": True} for k, v in record.items() if v is None}}
+    """As the runtime stores a record: through the schema, every field present, None as NULL."""
+    return to_item(RunRecord.from_dict(record))
 
 
 def put_run(dynamodb: Any, job: str, run_id: str, **fields: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ops_fixtures import make_job, make_manifest, next_day, put_run
 
 from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.pause import pause_job, resume_job
-from cronplane.runtime.records import Trigger, backfill_run_id, new_run_id, scheduled_run_id
+from cronplane.runtime.schema import Trigger, backfill_run_id, new_run_id, scheduled_run_id
 
 
 def hourly_day(dynamodb: Any, job: str, day: datetime, *, skip: dict[int, str] | None = None) -> list[datetime]:

@@ -16,7 +16,7 @@ from cronplane.manifest.models import Concurrency
 from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
 from cronplane.ops.backfill import BackfillStopped, plan_backfill, run_backfill
 from cronplane.ops.launch import InvokeResult, LambdaInvoker
-from cronplane.runtime.records import backfill_run_id, parse_iso, scheduled_run_id
+from cronplane.runtime.schema import RunLock, backfill_run_id, parse_iso, scheduled_run_id, to_item
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 NOW = DAY + timedelta(days=1, hours=2)
@@ -269,17 +269,9 @@ def test_backfill_of_an_undeployed_job_is_refused(clients: Any, table: str) -> N
 
 
 def put_lock(clients: Any, holder: str, expires_at: datetime) -> None:
-    """The forbid lock as the runtime holds it while a run is going (records.LOCK_SORT_KEY)."""
-    from cronplane.ops.items import to_item
-
-    item = {
-        "job": "tmp-cleanup",
-        "run_id": "~lock",
-        "kind": "lock",
-        "holder": holder,
-        "expires_at": int(expires_at.timestamp()),
-    }
-    clients.dynamodb.put_item(TableName="acme-jobs-history", Item=to_item(item))
+    """The forbid lock as the runtime holds it while a run is going (schema.RunLock)."""
+    lock = RunLock("tmp-cleanup", holder, int(expires_at.timestamp()))
+    clients.dynamodb.put_item(TableName="acme-jobs-history", Item=to_item(lock))
 
 
 def test_forbid_backfill_waits_while_another_run_holds_the_lock(clients: Any, day_with_gaps: Any) -> None:

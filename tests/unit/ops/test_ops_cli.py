@@ -15,8 +15,7 @@ from ops_fixtures import TABLE, put_run
 
 from cronplane.cli.main import cli
 from cronplane.manifest.loader import load_manifest
-from cronplane.ops.items import from_item
-from cronplane.runtime.records import backfill_run_id, scheduled_run_id
+from cronplane.runtime.schema import backfill_run_id, from_item, scheduled_run_id
 
 MANIFEST = """\
 namespace: acme-jobs
@@ -133,7 +132,7 @@ def test_pause_resume_commands_and_history_events(project: Any) -> None:
     assert events.describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
     db = boto3.client("dynamodb", region_name="eu-west-1")
     items = [
-        from_item(i)
+        from_item(i).as_dict()
         for i in db.query(
             TableName=TABLE, KeyConditionExpression="job = :j", ExpressionAttributeValues={":j": {"S": "tmp-cleanup"}}
         )["Items"]

@@ -13,9 +13,8 @@ from ops_fixtures import NAMESPACE, make_job, make_manifest, put_run, utc
 from cronplane.manifest import names
 from cronplane.manifest.models import Concurrency
 from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
-from cronplane.ops.items import to_item
 from cronplane.ops.launch import InvokeResult, LambdaInvoker
-from cronplane.runtime.records import scheduled_run_id
+from cronplane.runtime.schema import RunLock, scheduled_run_id, to_item
 
 WRAPPER_BODY = {
     "source": "cronplane",
@@ -287,9 +286,7 @@ class ForbidRuntime:
             self.running = run_id
             self.clients.dynamodb.put_item(
                 TableName="acme-jobs-history",
-                Item=to_item(
-                    {"job": job_name, "run_id": "~lock", "kind": "lock", "holder": run_id, "expires_at": 4_000_000_000}
-                ),
+                Item=to_item(RunLock(job_name, run_id, 4_000_000_000)),
             )
         return result
 

@@ -12,8 +12,8 @@ from ops_fixtures import TABLE, make_job, make_manifest
 
 from cronplane.errors import CronplaneError
 from cronplane.manifest.models import TriggerMode
-from cronplane.ops.items import from_item
 from cronplane.ops.pause import NotDeployedError, list_markers, pause_job, read_marker, resume_job
+from cronplane.runtime.schema import from_item
 
 T1 = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
 T2 = datetime(2026, 11, 27, 12, 30, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def schedule(name: str = "acme-jobs-nightly-report") -> dict[str, Any]:
 def job_items(job: str) -> list[dict[str, Any]]:
     db = boto3.client("dynamodb", region_name="eu-west-1")
     page = db.query(TableName=TABLE, KeyConditionExpression="job = :j", ExpressionAttributeValues={":j": {"S": job}})
-    return [from_item(i) for i in page["Items"]]
+    return [from_item(i).as_dict() for i in page["Items"]]  # as stored: the items' plain form
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_pause_disables_rule_and_records_who_and_when(clients: Any, rule_job: An
         "arn:aws:sts::123456789012:user/moto at 2026-11-27T10:00:05Z"
     )
     marker = read_marker(clients.dynamodb, TABLE, "tmp-cleanup")
-    assert marker is not None and (marker.at, marker.reason) == (T1, "provider outage")
+    assert marker is not None and (marker.at_time, marker.reason) == (T1, "provider outage")
     assert [m.job for m in list_markers(clients.dynamodb, TABLE)] == ["tmp-cleanup"]
     (event,) = job_items("tmp-cleanup")
     assert event["run_id"] == "20261127T100005Z-event-pause"

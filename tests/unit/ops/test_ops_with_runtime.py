@@ -23,7 +23,7 @@ from cronplane.ops.backfill import plan_backfill, run_backfill
 from cronplane.ops.dlq import DlqSource, list_messages, replay
 from cronplane.ops.launch import InvokeResult, LambdaInvoker
 from cronplane.runtime import entry
-from cronplane.runtime.records import backfill_run_id, scheduled_run_id
+from cronplane.runtime.schema import backfill_run_id, scheduled_run_id
 from cronplane.runtime.settings import RuntimeSettings
 from cronplane.runtime.wrapper import Clock
 

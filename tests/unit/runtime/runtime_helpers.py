@@ -18,9 +18,8 @@ import boto3
 import pytest
 
 from cronplane.runtime import entry
-from cronplane.runtime.history_schema import create_table
+from cronplane.runtime.schema import create_table, from_item
 from cronplane.runtime.settings import RuntimeSettings
-from cronplane.runtime.store import record_from_item
 from cronplane.runtime.wrapper import Clock, Wrapper
 
 REGION = "eu-west-1"
@@ -118,7 +117,7 @@ class Env:
             ExpressionAttributeValues={":j": {"S": job}},
             ConsistentRead=True,
         )["Items"]
-        return [record_from_item(i) for i in items]
+        return [from_item(i).as_dict() for i in items]
 
     def runs(self) -> list[dict[str, Any]]:
         return [r for r in self.records() if not r["run_id"].startswith("~")]

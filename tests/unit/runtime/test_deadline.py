@@ -25,6 +25,7 @@ from runtime_helpers import (
 
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import HistoryUnavailable
+from cronplane.runtime.schema import RunRecord
 from cronplane.runtime.store import DynamoRunStore
 from cronplane.runtime.wrapper import LOCK_MARGIN_S, Clock
 
@@ -121,7 +122,7 @@ def test_store_retry_budget_shrinks_to_the_time_left(aws: None) -> None:
         for _ in range(2):
             stub.add_client_error("put_item", "ThrottlingException")
         with pytest.raises(HistoryUnavailable, match="no time left for try 3"):
-            store.finish({"job": "j", "run_id": "r", "status": "timed_out"}, until=fake.now + 0.25)
+            store.finish(RunRecord("j", "r", status="timed_out"), until=fake.now + 0.25)
         stub.assert_no_pending_responses()
     assert fake.sleeps == [0.1]
 

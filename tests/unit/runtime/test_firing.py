@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cronplane.runtime.firing import Firing
-from cronplane.runtime.records import Trigger, parse_iso, scheduled_run_id
+from cronplane.runtime.schema import Trigger, parse_iso, scheduled_run_id
 
 NOW = datetime(2026, 11, 27, 16, 0, 5, tzinfo=UTC)
 DEFAULT = {"batch": 5}

@@ -18,6 +18,7 @@ from runtime_helpers import (
 )
 
 from cronplane.runtime.exceptions import HistoryUnavailable
+from cronplane.runtime.schema import RunRecord
 from cronplane.runtime.store import DynamoRunStore
 
 WRITES = ("put_item", "transact_write_items")
@@ -115,7 +116,7 @@ def test_store_retries_the_exact_request_then_gives_up(aws: None) -> None:
         for _ in range(3):
             stub.add_client_error("put_item", "ThrottlingException", expected_params=expected)
         with pytest.raises(HistoryUnavailable, match="put_item on acme-history failed 3 times"):
-            store.begin({"job": "j", "run_id": "r", "status": "running"})
+            store.begin(RunRecord("j", "r", status="running"))
         stub.assert_no_pending_responses()
     assert sleeps == [0.1, 0.2]
 
@@ -126,7 +127,7 @@ def test_store_does_not_retry_a_missing_table(aws: None) -> None:
     with Stubber(client) as stub:
         stub.add_client_error("put_item", "ResourceNotFoundException", "Requested resource not found")
         with pytest.raises(HistoryUnavailable, match="ResourceNotFoundException"):
-            DynamoRunStore(client, TABLE, sleep=sleeps.append).finish({"job": "j", "run_id": "r"})
+            DynamoRunStore(client, TABLE, sleep=sleeps.append).finish(RunRecord("j", "r"))
     assert sleeps == []
 
 

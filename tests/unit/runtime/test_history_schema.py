@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 
 from cronplane.manifest.names import HISTORY_INDEX
-from cronplane.runtime.history_schema import INDEX_NAME, create_table, table_definition
+from cronplane.runtime.schema import INDEX_NAME, create_table, table_definition
 
 
 def test_definition_matches_the_record_layout() -> None:

@@ -17,7 +17,7 @@ from runtime_helpers import (
     schedule_event,
 )
 
-from cronplane.runtime.records import parse_iso, scheduled_run_id
+from cronplane.runtime.schema import parse_iso, scheduled_run_id
 from cronplane.runtime.wrapper import Clock
 
 SUCCEED = """

@@ -13,7 +13,7 @@ import click
 from cronplane.ops.audit import AuditReport, FireCheck, JobAudit, Outcome
 from cronplane.ops.backfill import BackfillPlan, BackfillRun
 from cronplane.ops.dlq import DlqMessage, ReplayResult
-from cronplane.runtime.records import iso
+from cronplane.runtime.schema import iso
 
 _COLOURS = {
     Outcome.OK: "green",

@@ -1,6 +1,7 @@
 """How ``jobctl history`` and ``jobctl run-now`` print runs: the table a person scans, the
-whole record of one run, one-line outcomes and per-job summary lines. Pure formatting: the
-records come from ``cronplane.runs.history`` (already through ``history.present``)."""
+whole record of one run, one-line outcomes and per-job summary lines. Pure formatting: runs
+come as ``cronplane.runs.history.present`` shows them (what ``--output json`` prints), pause
+events as their records."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from cronplane.runs.history import JobSummary
+from cronplane.runtime.schema import PauseEvent
 
 STATUS_COLOURS = {
     "succeeded": "green",
@@ -64,16 +66,16 @@ def _pad(text: str, plain: str, width: int) -> str:
     return text + " " * max(width - len(plain), 0)
 
 
-def runs_table(items: Iterable[dict[str, Any]], *, show_job: bool, colour: bool) -> list[str]:
+def runs_table(items: Iterable[dict[str, Any] | PauseEvent], *, show_job: bool, colour: bool) -> list[str]:
     """One line per run, plus pause / resume events as lines of their own."""
     headers = (["JOB"] if show_job else []) + ["RUN ID", "STATUS", "STARTED", "DURATION", "ATTEMPTS", "TRIGGER", "BY"]
     rows: list[list[str] | str] = []
     for item in items:
-        if item.get("kind") == "event":
-            at = item.get("at") or item.get("run_id", "")[:16]
-            actor = who({"triggered_by": item.get("actor"), "trigger": "manual"})
-            note = f"  ({item['reason']})" if item.get("reason") else ""
-            rows.append(f"-- {at}  {item.get('action', 'event')} by {actor}{note}")
+        if isinstance(item, PauseEvent):
+            at = item.at or item.run_id[:16]
+            actor = who({"triggered_by": item.actor, "trigger": "manual"})
+            note = f"  ({item.reason})" if item.reason else ""
+            rows.append(f"-- {at}  {item.action or 'event'} by {actor}{note}")
             continue
         row = ([str(item.get("job", ""))] if show_job else []) + [
             str(item.get("run_id", "")),

@@ -1,0 +1,170 @@
+"""What a failed AWS call means, in one place: the error codes callers branch on (not found,
+throttled, access denied ...), which failures are worth another try, and the one-line message a
+user reads. ``AwsClient.call`` is the only caller of the translation; everything else catches
+``AwsCallError`` and looks at its ``code``.
+
+No boto3 or botocore here: this module is plain data and strings.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cronplane.errors import AwsError
+
+# "There is no such thing": every service's word for it. Callers test ``exc.not_found``.
+NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NotFoundException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    }
+)
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "LimitExceededException",
+    }
+)
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedException"}
+)
+BAD_CREDENTIALS_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "IncompleteSignature",
+    }
+)
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
+SERVER_ERROR_CODES = frozenset(
+    {
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceException",
+        "InternalServiceError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+        # DynamoDB turns PITR on a little after the table is ACTIVE
+        "ContinuousBackupsUnavailableException",
+    }
+)
+BUSY_MARKERS = ("update is in progress", "operation cannot be performed at this time")
+# IAM is eventually consistent: a role is usable by Lambda a few seconds after create_role.
+PROPAGATION_MARKERS = ("cannot be assumed by Lambda", "role defined for the function cannot be assumed")
+
+# IAM action names that are not simply the service prefix and the API operation in CamelCase.
+_IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
+_IAM_ACTION = {
+    ("lambda", "invoke"): "InvokeFunction",
+    # SQS authorizes a batch by the single-message action.
+    ("sqs", "change_message_visibility_batch"): "ChangeMessageVisibility",
+    ("sqs", "delete_message_batch"): "DeleteMessage",
+    ("sqs", "send_message_batch"): "SendMessage",
+}
+
+NO_CREDENTIALS = (
+    "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "pass --profile, or use --endpoint-url for a local emulator."
+)
+NO_REGION = "No AWS region: pass --region, set AWS_REGION, or set region: in jobs.yaml."
+
+
+class AwsCallError(AwsError):
+    """An AWS call that failed with an error code the caller may handle (``code``); its
+    message is the one line a user reads."""
+
+    def __init__(self, service: str, operation: str, code: str, detail: str) -> None:
+        super().__init__(f"AWS {service} {operation} failed: {code}: {detail}")
+        self.service = service
+        self.operation = operation
+        self.code = code
+        self.detail = detail
+
+    @property
+    def not_found(self) -> bool:
+        return self.code in NOT_FOUND_CODES
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM permission an API call needs, e.g. ``dynamodb:Query``, ``lambda:InvokeFunction``."""
+    name = _IAM_ACTION.get((service, operation)) or "".join(part.capitalize() for part in operation.split("_"))
+    return f"{_IAM_PREFIX.get(service, service)}:{name}"
+
+
+def retryable(code: str, detail: str) -> bool:
+    if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
+        return True
+    if code == "ResourceConflictException" and any(m in detail for m in BUSY_MARKERS):
+        return True  # a Lambda update still in progress; "already exists" is not retried
+    return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
+
+
+def readable(code: str, detail: str, status: int) -> tuple[str, str]:
+    """An error botocore could not parse (a proxy's or an emulator's page in another
+    protocol) arrives as code "403" and the raw body: dig out the code and message, and keep
+    the message on one line."""
+    if code.isdigit():
+        found_code = re.search(r"<Code>([^<]+)</Code>", detail)
+        found_message = re.search(r"<Message>([^<]*)</Message>", detail)
+        if found_code:
+            code = found_code.group(1)
+            detail = found_message.group(1) if found_message else detail
+        elif status == 403:
+            code = "AccessDenied"
+    if status == 429 and code not in THROTTLING_CODES:
+        code = "TooManyRequestsException"
+    return code, " ".join(detail.split())
+
+
+def translate(service: str, operation: str, code: str, detail: str) -> AwsCallError:
+    return AwsCallError(service, operation, code, hinted(code, detail, iam_action(service, operation)))
+
+
+def hinted(code: str, detail: str, permission: str) -> str:
+    """``detail`` with what to do about it, for the error codes a user can act on."""
+    if code in BAD_CREDENTIALS_CODES:
+        return (
+            f"{detail} — AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY or the --profile / AWS_PROFILE in use."
+        )
+    if code in EXPIRED_CODES:
+        return f"{detail} — the AWS credentials have expired; refresh them (e.g. `aws sso login`)."
+    if code in ACCESS_DENIED_CODES:
+        return f"{detail} — access denied. The credentials in use need permission for {permission}."
+    if code in THROTTLING_CODES:
+        return f"{detail} — still throttled after retries; try again later."
+    return detail
+
+
+def unreachable(service: str, url: str, region: str, *, through_endpoint: bool, region_known: bool) -> str:
+    """Why an endpoint cannot be reached, in the user's terms: the emulator is not running,
+    or the region is misspelt (AWS has no such endpoint), or the network is down."""
+    if through_endpoint:
+        return (
+            f"Cannot reach {service} at {url}: nothing answers there. Is the emulator (`jobctl dev`) "
+            "running? Check --endpoint-url / AWS_ENDPOINT_URL."
+        )
+    hint = "Check your network connection."
+    if not region_known:
+        hint = (
+            f"'{region}' is not a known AWS region — check --region, AWS_REGION / AWS_DEFAULT_REGION, "
+            "the profile's region and region: in jobs.yaml."
+        )
+    return f"Cannot reach AWS {service} at {url} (region {region}). {hint}"

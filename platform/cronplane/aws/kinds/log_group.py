@@ -1,0 +1,72 @@
+"""CloudWatch log groups: one per job's function, created ahead of the function so its
+retention and tags are ours. Listed by name prefix with their retention."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind
+from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.manifest import names
+
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
+
+
+class LogGroup(ResourceKind):
+    name = Kind.LOG_GROUP
+    slots: ClassVar[Mapping[str, int]] = {"log": JOB_ORDER["log"]}
+
+    def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
+        prefix = names.log_group_name(scope.namespace, "")
+        return [
+            LiveResource(
+                self.name,
+                group["logGroupName"],
+                group["arn"].removesuffix(":*"),
+                {"retention": group.get("retentionInDays")},
+            )
+            for group in client.paginate("logs", "describe_log_groups", "logGroups", logGroupNamePrefix=prefix)
+        ]
+
+    def read_tags(self, client: AwsClient, res: LiveResource) -> dict[str, str]:
+        return dict(client.call("logs", "list_tags_for_resource", resourceArn=res.arn).get("tags", {}))
+
+    def delete(self, ctx: ApplyContext) -> None:
+        ctx.ignore_missing("logs", "delete_log_group", logGroupName=ctx.action.name)
+
+    def create(self, ctx: ApplyContext) -> None:
+        res = ctx.res
+        try:
+            ctx.call("logs", "create_log_group", logGroupName=res.name, tags=dict(res.tags))
+        except AwsCallError as exc:
+            if exc.code != "ResourceAlreadyExistsException":
+                raise
+            ctx.adopt(self.read_tags(ctx.client, LiveResource(self.name, res.name, res.arn)))
+            self._put_retention(ctx)
+            self._retag(ctx, force=True)
+            return
+        self._put_retention(ctx)
+
+    def update(self, ctx: ApplyContext) -> None:
+        if ctx.action.changed("retention"):
+            self._put_retention(ctx)
+        self._retag(ctx, force=False)
+
+    def _put_retention(self, ctx: ApplyContext) -> None:
+        ctx.call(
+            "logs", "put_retention_policy", logGroupName=ctx.res.name, retentionInDays=ctx.res.visible["retention"]
+        )
+
+    def _retag(self, ctx: ApplyContext, *, force: bool) -> None:
+        arn = ctx.res.arn
+        ctx.retag(
+            lambda tags: ctx.call("logs", "tag_resource", resourceArn=arn, tags=tags),
+            lambda keys: ctx.call("logs", "untag_resource", resourceArn=arn, tagKeys=keys),
+            force=force,
+        )
+
+
+KIND = LogGroup()

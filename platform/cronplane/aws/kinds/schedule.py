@@ -1,0 +1,129 @@
+"""EventBridge Scheduler schedules: the trigger of a job with a timezone, an ``at()`` or
+``trigger_mode: scheduler``. A schedule cannot carry tags: it belongs to whoever owns its group,
+the namespace's schedule group. Listed from the group with their state and target; the rest of
+the definition is a hidden detail. ``jobctl pause`` / ``resume`` switch its state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, TriggerKind, TriggerState
+from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.manifest import names
+
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
+
+# get_schedule returns these next to the definition; update_schedule rejects them.
+READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
+
+
+class Schedule(ResourceKind):
+    name = Kind.SCHEDULE
+    slots: ClassVar[Mapping[str, int]] = {"sched": JOB_ORDER["sched"]}
+    tagged = False
+    reads_details = True
+    trigger = TriggerKind.SCHEDULE
+
+    def owner(self, namespace: str) -> tuple[str, str]:
+        return (Kind.SCHEDULE_GROUP, names.schedule_group(namespace))
+
+    def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
+        group = scope.found.get(self.owner(scope.namespace))
+        if group is None:
+            return []  # no group, no schedules (the group kind is listed first)
+        schedules = client.paginate("scheduler", "list_schedules", "Schedules", GroupName=group.name, MaxResults=100)
+        return [
+            LiveResource(
+                self.name,
+                sched["Name"],
+                sched["Arn"],
+                {"state": sched.get("State"), "target_arn": (sched.get("Target") or {}).get("Arn")},
+                tags=group.tags,  # a schedule belongs to whoever owns its group
+            )
+            for sched in schedules
+        ]
+
+    def read_details(self, client: AwsClient, res: LiveResource, namespace: str) -> dict[str, Any]:
+        s = client.call("scheduler", "get_schedule", Name=res.name, GroupName=names.schedule_group(namespace))
+        target = s.get("Target", {})
+        return {
+            "group": s.get("GroupName"),
+            "expression": s.get("ScheduleExpression"),
+            "timezone": s.get("ScheduleExpressionTimezone"),
+            "description": s.get("Description", ""),
+            "action_after_completion": s.get("ActionAfterCompletion"),
+            "role_arn": target.get("RoleArn"),
+            "retry": target.get("RetryPolicy"),
+            "dlq": (target.get("DeadLetterConfig") or {}).get("Arn"),
+            "input": target.get("Input"),
+        }
+
+    def delete(self, ctx: ApplyContext) -> None:
+        ctx.ignore_missing("scheduler", "delete_schedule", Name=ctx.action.name, GroupName=names.schedule_group(ctx.ns))
+
+    def create(self, ctx: ApplyContext) -> None:
+        try:
+            ctx.call("scheduler", "create_schedule", **_definition(ctx))
+        except AwsCallError as exc:
+            if exc.code != "ConflictException":
+                raise
+            self.update(ctx)  # left by an interrupted deploy: make it what the manifest says
+
+    def update(self, ctx: ApplyContext) -> None:
+        ctx.call("scheduler", "update_schedule", **_definition(ctx))
+
+    # -- pause / resume / audit -----------------------------------------------------------------
+    def read_trigger(self, client: AwsClient, namespace: str, job: str) -> TriggerState | None:
+        name = names.schedule_name(namespace, job)
+        group = names.schedule_group(namespace)
+        try:
+            schedule = client.call("scheduler", "get_schedule", Name=name, GroupName=group)
+        except AwsCallError as exc:
+            if exc.not_found:
+                return None
+            raise
+        created = schedule.get("CreationDate")
+        if isinstance(created, datetime):
+            created = created.astimezone(UTC)
+        return TriggerState(TriggerKind.SCHEDULE, name, group, schedule.get("State") == "ENABLED", created)
+
+    def set_enabled(self, client: AwsClient, state: TriggerState, enabled: bool) -> None:
+        # update_schedule replaces the whole definition: send back what get_schedule returned.
+        current = client.call("scheduler", "get_schedule", Name=state.name, GroupName=state.group)
+        definition = {k: v for k, v in current.items() if k not in READ_ONLY}
+        definition["State"] = "ENABLED" if enabled else "DISABLED"
+        client.call("scheduler", "update_schedule", **definition)
+
+    def trigger_label(self, state: TriggerState) -> str:
+        return f"Scheduler schedule {state.group}/{state.name}"
+
+
+def _definition(ctx: ApplyContext) -> dict[str, Any]:
+    res = ctx.res
+    h = res.hidden
+    params: dict[str, Any] = {
+        "Name": res.name,
+        "GroupName": h["group"],
+        "ScheduleExpression": h["expression"],
+        "ScheduleExpressionTimezone": h["timezone"],
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Description": h["description"],
+        "State": res.visible["state"],
+        "Target": {
+            "Arn": res.visible["target_arn"],
+            "RoleArn": h["role_arn"],
+            "RetryPolicy": dict(h["retry"]),
+            "DeadLetterConfig": {"Arn": h["dlq"]},
+            "Input": h["input"],
+        },
+    }
+    if h.get("action_after_completion"):
+        params["ActionAfterCompletion"] = h["action_after_completion"]
+    return params
+
+
+KIND = Schedule()

@@ -1,0 +1,60 @@
+"""The namespace's EventBridge Scheduler schedule group, shared by its jobs on Scheduler. Read
+directly (Scheduler is not in the tagging API) with its tags; its settings' hash is recorded in
+its own ``cronplane:config`` tag. Deleted when no job uses Scheduler any more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
+from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.manifest import names
+
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
+
+
+class ScheduleGroup(ResourceKind):
+    name = Kind.SCHEDULE_GROUP
+    slots: ClassVar[Mapping[str, int]] = {"group": 1}  # after the history table
+    shared = True
+    unused_reason = "no job uses Scheduler"
+
+    def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
+        group = names.schedule_group(scope.namespace)
+        try:
+            arn = client.call("scheduler", "get_schedule_group", Name=group)["Arn"]
+        except AwsCallError as exc:
+            if exc.not_found:
+                return []
+            raise
+        tags = tag_dict(client.call("scheduler", "list_tags_for_resource", ResourceArn=arn).get("Tags", []))
+        return [LiveResource(self.name, group, arn, tags=tags)]
+
+    def delete(self, ctx: ApplyContext) -> None:
+        ctx.ignore_missing("scheduler", "delete_schedule_group", Name=ctx.action.name)
+
+    def create(self, ctx: ApplyContext) -> None:
+        res = ctx.res
+        try:
+            ctx.call("scheduler", "create_schedule_group", Name=res.name, Tags=self._tags(ctx))
+            return
+        except AwsCallError as exc:
+            if exc.code != "ConflictException":
+                raise
+        live = ctx.call("scheduler", "list_tags_for_resource", ResourceArn=res.arn).get("Tags", [])
+        ctx.adopt(tag_dict(live))
+        ctx.call("scheduler", "tag_resource", ResourceArn=res.arn, Tags=self._tags(ctx))
+
+    def update(self, ctx: ApplyContext) -> None:
+        arn = ctx.res.arn
+        ctx.retag(lambda _: None, lambda keys: ctx.call("scheduler", "untag_resource", ResourceArn=arn, TagKeys=keys))
+        ctx.call("scheduler", "tag_resource", ResourceArn=arn, Tags=self._tags(ctx))
+
+    def _tags(self, ctx: ApplyContext) -> list[dict[str, str]]:
+        return tag_list({**ctx.res.tags, CONFIG_TAG: ctx.res.hidden_hash()})
+
+
+KIND = ScheduleGroup()

@@ -1,0 +1,164 @@
+"""Records of the history table that only ``jobctl`` writes, never a run: the deploy lock, pause
+markers and pause / resume events. Kept out of the runtime's cold start: ``from_item`` and the
+package load this module on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, NamedTuple
+
+from cronplane.runtime.schema.layout import (
+    DEPLOY_LOCK_JOB,
+    KIND_EVENT,
+    LOCK_SORT_KEY,
+    PAUSED_PARTITION,
+    iso,
+    parse_iso,
+    time_key,
+)
+from cronplane.runtime.schema.records import int_or_none, int_or_zero, plain_item, text_or_none, without_none
+
+
+class PauseAction(str, Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+def event_run_id(moment: datetime, action: PauseAction) -> str:
+    """Sort key of a pause / resume event: in time order with the job's runs."""
+    return f"{time_key(moment)}-event-{action.value}"
+
+
+class DeployLockRecord(NamedTuple):
+    """The namespace's deploy lock (``cronplane.aws.lock``): item ("~deploy", "~lock")."""
+
+    holder: str  # "user@host pid N"
+    since: str
+    expires: int  # epoch seconds
+    process_ns: str | None = None  # host and PID namespace of the holder
+
+    def as_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "job": DEPLOY_LOCK_JOB,
+            "run_id": LOCK_SORT_KEY,
+            "holder": self.holder,
+            "since": self.since,
+            "expires": self.expires,
+        }
+        if self.process_ns is not None:
+            values["process_ns"] = self.process_ns
+        return values
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> DeployLockRecord:
+        return cls.from_dict(plain_item(item))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> DeployLockRecord:
+        return cls(
+            holder=str(values.get("holder") or ""),
+            since=str(values.get("since") or ""),
+            expires=int_or_zero(values.get("expires")),
+            process_ns=text_or_none(values.get("process_ns")),
+        )
+
+
+class PauseMarker(NamedTuple):
+    """Present while ``job`` is paused (``jobctl pause``): item ("~paused", job). The deploy
+    side reads the partition (one Query) so a deploy does not silently undo a pause."""
+
+    job: str
+    actor: str = "unknown"
+    at: str = ""  # when it was paused
+    reason: str | None = None
+
+    @property
+    def at_time(self) -> datetime:
+        return parse_iso(self.at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return without_none(
+            {"job": PAUSED_PARTITION, "run_id": self.job, "actor": self.actor, "at": self.at, "reason": self.reason}
+        )
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> PauseMarker:
+        return cls.from_dict(plain_item(item))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> PauseMarker:
+        return cls(
+            job=str(values.get("run_id") or ""),
+            actor=str(values.get("actor") or "unknown"),
+            at=str(values.get("at") or ""),
+            reason=text_or_none(values.get("reason")),
+        )
+
+
+class PauseEvent(NamedTuple):
+    """A pause or resume, in the job's own partition (``kind = "event"``), so ``jobctl history``
+    shows it and ``jobctl audit`` tells paused periods from missed runs. Built by ``new`` for
+    every writer (``jobctl pause / resume``, ``jobctl deploy --unpause``)."""
+
+    job: str
+    run_id: str
+    action: str  # a PauseAction value
+    actor: str = "unknown"
+    at: str = ""
+    reason: str | None = None
+    trigger: str | None = None  # what was switched (the rule / schedule), or who did it
+    ttl: int | None = None
+
+    @classmethod
+    def new(
+        cls,
+        job: str,
+        action: PauseAction,
+        actor: str,
+        now: datetime,
+        *,
+        retention_days: int,
+        trigger: str,
+        reason: str | None = None,
+    ) -> PauseEvent:
+        # Events expire with the runs they explain (same retention as run records).
+        ttl = int((now + timedelta(days=retention_days)).timestamp())
+        return cls(job, event_run_id(now, action), action.value, actor, iso(now), reason, trigger, ttl)
+
+    @property
+    def at_time(self) -> datetime:
+        return parse_iso(self.at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return without_none(
+            {
+                "job": self.job,
+                "run_id": self.run_id,
+                "kind": KIND_EVENT,
+                "action": self.action,
+                "actor": self.actor,
+                "at": self.at,
+                "reason": self.reason,
+                "trigger": self.trigger,
+                "ttl": self.ttl,
+            }
+        )
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> PauseEvent:
+        return cls.from_dict(plain_item(item))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> PauseEvent:
+        return cls(
+            job=str(values.get("job") or ""),
+            run_id=str(values.get("run_id") or ""),
+            action=str(values.get("action") or ""),
+            actor=str(values.get("actor") or "unknown"),
+            at=str(values.get("at") or ""),
+            reason=text_or_none(values.get("reason")),
+            trigger=text_or_none(values.get("trigger")),
+            ttl=int_or_none(values.get("ttl")),
+        )
