@@ -285,6 +285,7 @@ def print_results(runs: list[dict[str, tuple[Phase, Phase]]]) -> None:
             print(f"  {tool} {label}: " + ", ".join(f"{op} {n}" for op, n in sorted(by_op.items())))
 
 
+RUN_JOBCTL = "import sys; sys.argv[0] = 'jobctl'; from cronplane.cli.main import main; main()"
 # Runs `jobctl deploy` in a child with cProfile on the main thread and on every worker thread
 # (kept apart: the workers' time overlaps the main thread's), and records which boto3 clients
 # get built and how long each took.
@@ -358,7 +359,7 @@ def profile_no_change(proxy: CountingProxy, moto_url: str, jobs: int) -> None:
         )
         argv = jobctl_deploy(proxy.url)[1:]
         imports = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "cronplane.cli.main", *argv],
+            [sys.executable, "-X", "importtime", "-c", RUN_JOBCTL, *argv],
             cwd=project,
             env=env,
             capture_output=True,
@@ -408,8 +409,12 @@ def print_imports(roots: list[ImportNode]) -> None:
     by_package: collections.Counter[str] = collections.Counter()
     pulled_in: list[tuple[int, str, str]] = []  # (µs, cronplane module, first outside module it imported)
 
+    own: list[tuple[int, str]] = []
+
     def walk(node: ImportNode) -> None:
         by_package[node.name.split(".")[0]] += node.self_us
+        if node.name.startswith("cronplane"):
+            own.append((node.self_us, node.name))
         for child in node.children:
             if node.name.startswith("cronplane") and not child.name.startswith("cronplane"):
                 pulled_in.append((child.cumulative_us, node.name, child.name))
@@ -420,11 +425,15 @@ def print_imports(roots: list[ImportNode]) -> None:
     total = sum(by_package.values())
     print(f"\n  imports (python -X importtime, inflates a little): {total / 1e6:.3f} s in all; own time by package:")
     print("    " + ", ".join(f"{name} {us / 1e3:.0f} ms" for name, us in by_package.most_common(12)))
+    print("  cronplane modules by own import time (their module bodies: classes, dataclasses, constants):")
+    print("    " + ", ".join(f"{name} {us / 1e3:.1f} ms" for us, name in sorted(own, reverse=True)[:6]))
     print("  imported at module level by cronplane modules (cumulative):")
     for us, importer, imported in sorted(pulled_in, reverse=True)[:10]:
         print(f"    {us / 1e3:6.1f} ms  {importer} -> {imported}")
     print("  imported inside functions, while the command runs (cumulative; who: see cProfile below):")
-    late = sorted(roots[1:], key=lambda node: -node.cumulative_us)  # roots[0]: start-up
+    # Roots after the CLI's own import: imported by a function while the command ran.
+    first = next((i for i, node in enumerate(roots) if node.name.startswith("cronplane")), len(roots))
+    late = sorted(roots[first + 1 :], key=lambda node: -node.cumulative_us)
     print("    " + ", ".join(f"{node.name} {node.cumulative_us / 1e3:.0f} ms" for node in late[:10]))
 
 
@@ -486,9 +495,8 @@ def print_profile(out: Path) -> None:
         print(f"    {seconds * 1e3:6.1f} ms  {where}")
     ranked = sorted(main_thread.stats.items(), key=lambda item: -item[1][3])  # type: ignore[attr-defined]
     print("  cronplane functions by cumulative time (main thread; each includes what it calls):")
-    for (path, line, name), row in [item for item in ranked if "cronplane" in item[0][0] and item[0][2] != "<module>"][
-        :12
-    ]:
+    ours = [item for item in ranked if "cronplane" in item[0][0] and item[0][2] != "<module>"]
+    for (path, line, name), row in ours[:22]:
         print(f"    {row[3]:6.3f} s  {row[1]:5d}x  {short(path)}:{line} {name}")
     print("  top functions by own time (main thread):")
     for (path, line, name), row in sorted(ranked, key=lambda item: -item[1][2])[:8]:

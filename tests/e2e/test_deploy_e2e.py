@@ -27,6 +27,7 @@ from cronplane.errors import AwsError, CronplaneError, DeployLockedError
 from cronplane.manifest import names
 from cronplane.manifest.loader import load_manifest
 from cronplane.manifest.models import Manifest
+from cronplane.runtime.schema import INDEX_NAME
 from support.motoserver import running_moto_server
 
 pytestmark = pytest.mark.e2e
@@ -104,7 +105,7 @@ def assert_deployed(aws: Any, manifest: Manifest) -> None:
     table = ddb.describe_table(TableName=names.history_table(ns))["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {k["AttributeName"] for k in table["KeySchema"]} == {"job", "run_id"}
-    assert table["GlobalSecondaryIndexes"][0]["IndexName"] == names.HISTORY_INDEX
+    assert table["GlobalSecondaryIndexes"][0]["IndexName"] == INDEX_NAME
     assert table["SSEDescription"]["Status"] in ("ENABLED", "ENABLING")
     ttl = ddb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")

@@ -193,11 +193,19 @@ def test_lambda_trust_policy() -> None:
     assert policy_problems(policy) == []
 
 
-def test_scheduler_trust_policy_is_limited_to_the_account() -> None:
-    policy = scheduler_trust_policy(ACCOUNT)
+GROUP_ARN = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/acme-jobs"
+
+
+def test_scheduler_trust_policy_is_limited_to_the_account_and_the_namespace_group() -> None:
+    """Confused-deputy guard: a schedule of another account, or of another namespace's group,
+    cannot have Scheduler assume this role."""
+    policy = scheduler_trust_policy(ACCOUNT, GROUP_ARN)
     [statement] = policy["Statement"]
     assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnEquals": {"aws:SourceArn": GROUP_ARN},
+    }
     assert policy_problems(policy) == []
 
 
@@ -254,7 +262,7 @@ def test_iam_accepts_the_documents(aws: None) -> None:
     client = boto3.client("iam")
     role = client.create_role(RoleName="acme-report-exec", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))
     client.create_role(
-        RoleName="acme-report-sched", AssumeRolePolicyDocument=json.dumps(scheduler_trust_policy(ACCOUNT))
+        RoleName="acme-report-sched", AssumeRolePolicyDocument=json.dumps(scheduler_trust_policy(ACCOUNT, GROUP_ARN))
     )
     full = policy_for(make_job(
         secrets=(Secret("A", "ssm", "/a"), Secret("B", "secretsmanager", "b")),

@@ -287,43 +287,57 @@ def test_requirements_installed_for_lambda_and_cached(
     assert "six.py" not in beta.files
 
 
+class FakePip:
+    """Stands in for pip where the test is about what we do around it (the command, the cache
+    key, what we strip from its output); the real install is covered above."""
+
+    def __init__(self, files: dict[str, str], *, status: int = 0, stderr: str = "") -> None:
+        self.files = files
+        self.status, self.stderr = status, stderr
+        self.commands: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
+
+    def __call__(self, command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        self.commands.append(command)
+        self.envs.append(env)
+        target = Path(command[command.index("--target") + 1])
+        for rel, text in self.files.items():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).write_text(text)
+        return subprocess.CompletedProcess(command, self.status, "", self.stderr)
+
+
 def test_pip_failure_is_a_clear_error_and_leaves_no_cache_entry(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A bad requirement line: pip fails before touching the network. The manifest root is
-    # relative (as "jobctl deploy" in the project folder has it) while pip runs in the team folder.
-    (project / "jobs/alpha/requirements.txt").write_text("six=1\n")
+    # pip fails after writing part of the install. The manifest root is relative (as "jobctl
+    # deploy" in the project folder has it).
+    failing = FakePip(
+        {"six.py": "half"},
+        status=1,
+        stderr="WARNING: noise\nERROR: Could not find a version that satisfies the requirement six==99.0\n"
+        "ERROR: No matching distribution found for six==99.0\n",
+    )
+    monkeypatch.setattr(requirements_cache, "run_pip", failing)
+    (project / "jobs/alpha/requirements.txt").write_text("six==99.0\n")
     monkeypatch.chdir(project)
     with pytest.raises(RequirementsError) as caught:
         fresh_build(Path("."))
     message = str(caught.value)
     assert message.startswith("jobs/alpha/requirements.txt: could not install the requirements for Lambda")
     assert "manylinux2014_aarch64, Python 3.12" in message
-    assert "Invalid requirement: 'six=1'" in message
-    assert "Fix the requirements file" in message
+    assert "No matching distribution found for six==99.0" in message and "noise" not in message
+    assert "Every requirement needs a binary wheel" in message
     cache = project / ".cronplane/build/requirements"
     assert list(cache.iterdir()) == []  # staging folder removed, nothing half-installed
 
 
-def test_pip_crash_reports_its_last_line(project: Path, tmp_path: Path) -> None:
-    (project / "jobs/alpha/requirements.txt").write_text("six ==== 1 ;;; !!\n")
-    with pytest.raises(RequirementsError, match=r"InvalidMarker: Invalid marker"):
+def test_pip_crash_reports_its_last_line(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    crash = (
+        "ERROR: Exception:\nTraceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on device\n"
+    )
+    monkeypatch.setattr(requirements_cache, "run_pip", FakePip({}, status=2, stderr=crash))
+    (project / "jobs/alpha/requirements.txt").write_text("six==1.17.0\n")
+    with pytest.raises(RequirementsError, match=r"OSError: \[Errno 28\] No space left on device"):
         fresh_build(project, cache_dir=tmp_path / "cache")
-
-
-class FakePip:
-    """Stands in for pip where the test is about what we do around it (the command, the cache
-    key, what we strip from its output); the real install is covered above."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-        self.commands: list[list[str]] = []
-
-    def __call__(self, command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        self.commands.append(command)
-        target = Path(command[command.index("--target") + 1])
-        for rel, text in self.files.items():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            (target / rel).write_text(text)
-        return subprocess.CompletedProcess(command, 0, "", "")
 
 
 def test_pip_command_targets_lambda_platform_per_architecture(
@@ -373,7 +387,7 @@ def test_requirement_shadowing_runtime_or_team_is_refused(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(requirements_cache, "run_pip", FakePip({"cronplane/__init__.py": ""}))
-    (project / "jobs/alpha/requirements.txt").write_text("cronplane\n")
+    (project / "jobs/alpha/requirements.txt").write_text("cronplane==1.0\n")
     with pytest.raises(PackagingError, match=r"installs top-level cronplane"):
         fresh_build(project, cache_dir=tmp_path / "cache")
 

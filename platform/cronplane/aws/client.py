@@ -6,8 +6,9 @@ goes through ``AwsClient.call(service, operation, **params)``; callers that read
 
 What it owns, so no caller has to:
 
-- building: one boto3 session per AWS settings in a process (``AwsConfig.session``), and a
-  client per service only when a command first uses that service;
+- building: one botocore session per AWS settings in a process (``AwsConfig.session``), and a
+  client per service only when a command first uses that service (boto3 is not imported:
+  its clients are botocore's, and its resources are not used);
 - counting: every call is recorded as a read or a write (the no-change deploy must make zero
   writes, and the benchmarks report the split), and per operation (``operation_counts``);
 - retries with backoff and an injectable ``sleep`` for throttling, server errors and IAM's
@@ -36,7 +37,7 @@ from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_iam import IAMClient
@@ -69,7 +70,7 @@ def is_write(operation: str) -> bool:
 class ServiceCalls:
     """``aws.dynamodb.query(...)`` is ``aws.call("dynamodb", "query", ...)``: an operation read
     as an attribute is a function that goes through the door (counted, retried, translated).
-    ``meta`` is the boto3 client's, for tests that hook botocore's events; ``exceptions``,
+    ``meta`` is the botocore client's, for tests that hook botocore's events; ``exceptions``,
     paginators and waiters are not offered: catch ``AwsCallError`` and use ``AwsClient.paginate``."""
 
     def __init__(self, aws: AwsClient, service: str) -> None:
@@ -104,7 +105,7 @@ class AwsClient:
         sleep: Callable[[float], None] | None = None,
         max_attempts: int = 6,
         before_write: Callable[[Call], None] | None = None,
-        session: boto3.session.Session | None = None,
+        session: botocore.session.Session | None = None,
         connect_timeout: float = 10,
         read_timeout: float | None = None,
     ) -> None:
@@ -189,19 +190,19 @@ class AwsClient:
     # -- raw calls --------------------------------------------------------------------------
     @property
     def region(self) -> str:
-        region = self._shared_session().region_name
+        region = self._shared_session().get_config_variable("region")
         if not region:
             raise AwsError(NO_REGION)
         return str(region)
 
-    def _shared_session(self) -> boto3.session.Session:
+    def _shared_session(self) -> botocore.session.Session:
         # Not under self._lock: boto3_client takes the module's lock first, then this one.
         if self._session is None:
             self._session = _shared_session(self.config)
         return self._session
 
     def boto3_client(self, service: str) -> Any:
-        """The boto3 client behind ``service``, built on first use. Only this module calls it
+        """The botocore client behind ``service``, built on first use. Only this module calls it
         (and tests that stub or hook botocore); everything else goes through ``call``."""
         with self._lock:
             client = self._clients.get(service)
@@ -317,9 +318,9 @@ def _sleep(seconds: float) -> None:
 
 
 def _boto_client(
-    config: AwsConfig, service: str, session: boto3.session.Session, timeouts: tuple[float, float | None]
+    config: AwsConfig, service: str, session: botocore.session.Session, timeouts: tuple[float, float | None]
 ) -> Any:
-    """A boto3 client with botocore's own retries off: ``AwsClient`` retries (throttling,
+    """A botocore client with its own retries off: ``AwsClient`` retries (throttling,
     5xx, IAM propagation) itself, so every attempt is counted, waits go through the injectable
     ``sleep``, and an unreachable endpoint fails in seconds instead of after 8 silent tries."""
     from botocore.config import Config
@@ -333,7 +334,7 @@ def _boto_client(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
-    return session.client(service, endpoint_url=config.endpoint_url, config=cfg)  # type: ignore[call-overload]
+    return session.create_client(service, endpoint_url=config.endpoint_url, config=cfg)
 
 
 def _known_regions() -> set[str]:
@@ -347,12 +348,12 @@ def _known_regions() -> set[str]:
     return regions
 
 
-_SESSIONS: dict[tuple[AwsConfig, str, str], boto3.session.Session] = {}
+_SESSIONS: dict[tuple[AwsConfig, str, str], botocore.session.Session] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _shared_session(config: AwsConfig) -> boto3.session.Session:
-    """One boto3 session per AWS settings in a process: a session caches the service models,
+def _shared_session(config: AwsConfig) -> botocore.session.Session:
+    """One botocore session per AWS settings in a process: a session caches the service models,
     which makes every client after the first ~5x cheaper to create (deploy, then plan, then
     the dev loop's redeploys all reuse it)."""
     import os

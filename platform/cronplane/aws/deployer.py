@@ -8,9 +8,11 @@ dev``) call.
    values — per job a role, DLQ, log group, function, invoke config, permission, trigger; shared
    the history table and, if used, the Scheduler group.
 2. **Live state** (``aws.inventory``, reads only): one paginated list call per service plus one
-   tagging-API query. No state file: ownership comes from the ``cronplane:namespace`` tag, and
-   each job's function carries a ``cronplane:config`` tag recording the hashes of the settings
-   list calls do not return.
+   tagging-API query, read at once while the packages are built. No state file: ownership comes
+   from the ``cronplane:namespace`` tag, and each job's function carries a ``cronplane:config``
+   tag recording the hashes of the settings list calls do not return. The account id (for the
+   desired ARNs) is taken from an ARN the reads returned; only a namespace with nothing deployed
+   asks STS.
 3. **Plan** (``aws.planner``, pure): desired vs live, as ordered frozen actions with field-level
    diffs. If the planner needs tags or details the bulk read does not hold (a resource it would
    delete, the old value of a changed policy), the deployer fetches just those and plans again.
@@ -24,12 +26,14 @@ dev``) call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC
 
 from cronplane.aws.client import AwsClient
-from cronplane.aws.executor import DEFAULT_WORKERS, ApplyResult, Executor
+from cronplane.aws.executor import DEFAULT_WORKERS, ApplyResult, Executor, leave_signals_to_the_main_thread
 from cronplane.aws.inventory import Inventory, LiveState
 from cronplane.aws.lock import DEFAULT_WAIT, DeployLock
 from cronplane.aws.planner import Op, Plan
@@ -40,6 +44,7 @@ from cronplane.manifest import names
 from cronplane.manifest.models import Manifest
 
 MAX_PLAN_ROUNDS = 4
+ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -78,19 +83,33 @@ class Deployer:
     def desired(self, manifest: Manifest, *, build: bool = True) -> DesiredState:
         """``build=False`` (destroy) skips packaging: deleting needs no code, and a destroy
         must work even when a team's folder is already gone."""
-        from cronplane.build.packaging import build_job_package
-
         region = self.client.region
-        code: dict[str, tuple[str, bytes | None]] = {}
-        for job in manifest.jobs:
-            if build:
-                package = build_job_package(manifest, job)
-                code[job.name] = (package.sha256, package.zip_bytes)
-            else:
-                code[job.name] = ("", None)
-        return desired_state(
-            manifest, account_id=self.client.account_id(), region=region, code=code, partition=partition_of(region)
-        )
+        return self._desired(manifest, region, self._code(manifest, build), None)
+
+    def _code(self, manifest: Manifest, build: bool) -> dict[str, tuple[str, bytes | None]]:
+        if not build:
+            return {job.name: ("", None) for job in manifest.jobs}
+        from cronplane.build.packaging import build_packages
+
+        return {name: (package.sha256, package.zip_bytes) for name, package in build_packages(manifest).items()}
+
+    def _desired(
+        self, manifest: Manifest, region: str, code: dict[str, tuple[str, bytes | None]], live: LiveState | None
+    ) -> DesiredState:
+        account = (account_in(live) if live is not None else None) or self.client.account_id()
+        return desired_state(manifest, account_id=account, region=region, code=code, partition=partition_of(region))
+
+    def _desired_and_live(self, manifest: Manifest, build: bool) -> tuple[DesiredState, LiveState]:
+        """The packages are built while the inventory reads (work here, mostly waiting there)."""
+        region = self.client.region
+        pool = ThreadPoolExecutor(1, "inventory", initializer=leave_signals_to_the_main_thread)
+        try:
+            reading = pool.submit(self.inventory.load, manifest.namespace)
+            code = self._code(manifest, build)  # a packaging error wins over a failed read
+            live = reading.result()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return self._desired(manifest, region, code, live), live
 
     def plan(
         self,
@@ -101,12 +120,24 @@ class Deployer:
         include_history: bool = False,
         desired: DesiredState | None = None,
     ) -> Plan:
+        return self._plan(manifest, desired, tuple(unpause), destroy, include_history)[1]
+
+    def _plan(
+        self,
+        manifest: Manifest,
+        desired: DesiredState | None,
+        unpause: tuple[str, ...],
+        destroy: bool,
+        include_history: bool,
+    ) -> tuple[DesiredState, Plan]:
         for name in unpause:
             manifest.job(name)  # an unknown job name is a user error, not a silent no-op
-        desired = desired or self.desired(manifest, build=not destroy)
-        live = self.inventory.load(manifest.namespace)
+        if desired is None:
+            desired, live = self._desired_and_live(manifest, build=not destroy)
+        else:
+            live = self.inventory.load(manifest.namespace)
         self._last_live = live
-        return self._settle(desired, live, unpause=tuple(unpause), destroy=destroy, include_history=include_history)
+        return desired, self._settle(desired, live, unpause=unpause, destroy=destroy, include_history=include_history)
 
     def _settle(self, desired: DesiredState, live: LiveState, **options: object) -> Plan:
         for _ in range(MAX_PLAN_ROUNDS):
@@ -131,9 +162,8 @@ class Deployer:
     ) -> DeployResult:
         """Plan, ask ``confirm``, then apply under the deploy lock. ``destroy`` removes every
         resource of the namespace instead."""
-        options = dict(unpause=tuple(unpause), destroy=destroy, include_history=include_history)
-        desired = self.desired(manifest, build=not destroy)
-        shown = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
+        options = (tuple(unpause), destroy, include_history)
+        desired, shown = self._plan(manifest, None, *options)
         if not shown.has_changes or not confirm(shown):
             return DeployResult(shown, None)
         executor = Executor(self.client, workers=self.workers, progress=self.progress)
@@ -152,13 +182,13 @@ class Deployer:
             return DeployResult(shown, executor.apply(shown))
         lock = DeployLock(self.client, table, holder=self.lock_holder, wait=self.lock_wait, notify=self.progress)
         with lock:
-            fresh = self.plan(manifest, desired=desired, **options)  # type: ignore[arg-type]
+            _, fresh = self._plan(manifest, desired, *options)
             if _signature(fresh) != _signature(shown) and not table_create:
                 self.progress("Live state changed since the plan was made; applying the current plan:")
                 for action in fresh.changes:
                     self.progress(f"  {action.op.symbol} {action.kind} {action.name}")
             applied = executor.apply(fresh, already_done=len(table_create))
-            self._clear_pauses(manifest, unpause, lock.holder)
+            self._clear_pauses(manifest, options[0], lock.holder)
         if table_create:  # report the whole deploy, the table included
             fresh = replace(fresh, actions=tuple(table_create) + fresh.actions)
             applied = ApplyResult(applied.applied + 1, applied.total)
@@ -190,6 +220,16 @@ class Deployer:
             self.client.call("dynamodb", "put_item", TableName=table, Item=to_item(event))
             self.client.call("dynamodb", "delete_item", TableName=table, Key=item_key(PAUSED_PARTITION, job))
             self.progress(f"unpaused {job} (paused by {live.paused[job].actor} since {live.paused[job].at})")
+
+
+def account_in(live: LiveState) -> str | None:
+    """The account of the resources the inventory listed: list calls answer only with the
+    caller's own resources, so this is the account STS would name (saving that call)."""
+    for res in live.resources.values():
+        parts = res.arn.split(":")
+        if len(parts) > 4 and ACCOUNT_ID.fullmatch(parts[4]):
+            return parts[4]
+    return None
 
 
 def _signature(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:

@@ -89,7 +89,7 @@ class Executor:
         if not by_job:
             return
         with ThreadPoolExecutor(
-            max_workers=self.workers, thread_name_prefix="deploy", initializer=_leave_signals_to_the_main_thread
+            max_workers=self.workers, thread_name_prefix="deploy", initializer=leave_signals_to_the_main_thread
         ) as pool:
             futures = [pool.submit(self._run_sequence, actions, namespace) for _, actions in sorted(by_job.items())]
             try:
@@ -130,7 +130,7 @@ class Executor:
                 self._done += 1
 
 
-def _leave_signals_to_the_main_thread() -> None:
+def leave_signals_to_the_main_thread() -> None:
     """Workers block SIGINT / SIGTERM, so the kernel hands them to the main thread, whose wait
     they interrupt at once: Ctrl-C stops the deploy after the steps already in flight, instead
     of up to a poll interval later (when a fast endpoint may have finished everything)."""

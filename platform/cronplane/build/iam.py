@@ -173,7 +173,12 @@ def execution_policy(
     return policy
 
 
-def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
+def scheduler_trust_policy(account_id: str, group_arn: str) -> dict[str, Any]:
+    """Who may use a job's Scheduler role: EventBridge Scheduler, and only for a schedule of
+    this account in this namespace's schedule group (``group_arn``). The confused-deputy guard
+    AWS documents for Scheduler execution roles: ``aws:SourceArn`` is the schedule *group*'s
+    ARN (never a schedule's), ``aws:SourceAccount`` the account, so neither a schedule of
+    another account nor one of another namespace (another group) can fire through this role."""
     return _document(
         [
             {
@@ -181,8 +186,10 @@ def scheduler_trust_policy(account_id: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Principal": {"Service": "scheduler.amazonaws.com"},
                 "Action": "sts:AssumeRole",
-                # Confused-deputy guard: only schedules of this account may use the role.
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnEquals": {"aws:SourceArn": group_arn},
+                },
             }
         ]
     )

@@ -9,6 +9,12 @@ executor (which uploads it). A package holds:
   is ``<team>.<module>``), minus tests, caches, hidden files and ``requirements.txt``;
 - the team's ``requirements.txt`` installed for Lambda (``requirements_cache``), at the root.
 
+What is taken from the team folder is decided by ``manifest.team_folder`` without reading a
+byte: a link whose target leaves the folder is refused (it could point at the deployer's
+credentials), and sizes come from ``stat`` so an oversized folder is refused before anything is
+read. Files are then streamed into the zip (never held whole in memory), from descriptors
+opened without following links.
+
 Never another team's code. Because the sha256 of the zip is what Lambda reports as CodeSha256,
 an unchanged job compares equal to the live function and is never re-uploaded; that needs the
 bytes fixed: entries sorted, every timestamp 1980-01-01 00:00:00, mode 0644, Unix create
@@ -29,8 +35,10 @@ import os
 import threading
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import cronplane
 from cronplane.build.requirements import (
@@ -41,6 +49,14 @@ from cronplane.build.requirements import (
 )
 from cronplane.errors import CronplaneError
 from cronplane.manifest.models import Job, Manifest
+from cronplane.manifest.team_folder import (
+    MAX_UNZIPPED_BYTES,
+    FolderFile,
+    is_packaged,
+    open_regular,
+    scan_folder,
+    scan_team_folder,
+)
 
 __all__ = [
     "JobPackage",
@@ -59,18 +75,21 @@ __all__ = [
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda's sandbox user only needs to read
 CREATE_SYSTEM_UNIX = 3  # so unzip tools read external_attr as Unix mode bits
-COMPRESS_LEVEL = 6  # zlib's default: most of level 9's gain at a fraction of its time
+# zlib's default (what ZipFile.open uses for DEFLATE): most of level 9's gain at a fraction of
+# its time. Every entry is written through ZipFile.open, bytes and streamed files alike.
+COMPRESS_LEVEL = 6
 
 # Lambda quotas: a zip uploaded directly (ZipFile) is at most 50 MB; code plus layers unzipped
-# at most 250 MB.
+# at most 250 MB (MAX_UNZIPPED_BYTES, from team_folder, which validate checks too).
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
-MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 RUNTIME_TOP = "cronplane"
 REQUIREMENTS_FILE = "requirements.txt"
 _CACHE_LIMIT = 32  # distinct packages kept in memory (one per team x architecture in practice)
 
-Entry = tuple[str, bytes]  # (path inside the zip, content)
+# (path inside the zip, content): bytes in memory, or a checked file streamed when zipped.
+Entry = tuple[str, bytes | FolderFile]
 
 
 class PackagingError(CronplaneError):
@@ -93,27 +112,26 @@ def runtime_files() -> list[Entry]:
     package source, sorted; no tests, no caches."""
     package_dir = Path(cronplane.__file__).parent
     entries: list[Entry] = [(f"{RUNTIME_TOP}/__init__.py", (package_dir / "__init__.py").read_bytes())]
-    for rel, path in _walk(package_dir / "runtime"):
-        if rel.suffix == ".py" and _is_source(rel):
-            entries.append((f"{RUNTIME_TOP}/runtime/{rel.as_posix()}", path.read_bytes()))
-    return sorted(entries)
+    scan = scan_folder(package_dir / "runtime", "cronplane/runtime", keep=_is_runtime_source, prune=_pruned)
+    for file in scan.files:
+        entries.append((f"{RUNTIME_TOP}/runtime/{file.rel.as_posix()}", file.path.read_bytes()))
+    return sorted(entries, key=_name)
 
 
 def team_files(jobs_dir: str | os.PathLike[str], team: str) -> list[Entry]:
     """``jobs/<team>/**`` as ``<team>/...`` entries, sorted, without tests, caches, hidden files
-    or the team's ``requirements.txt`` (its packages ship installed instead)."""
+    or the team's ``requirements.txt`` (its packages ship installed instead). Nothing is read
+    yet; PackagingError names every link out of the folder, or a folder too large to ship."""
     folder = Path(jobs_dir) / team
-    if not folder.is_dir():
-        raise PackagingError(
-            f"{folder}: team folder not found; create it (with the job's handler module) or fix "
-            "the handler path in jobs.yaml"
+    scan = scan_team_folder(folder, str(folder))
+    if scan.problems:
+        hint = (
+            "; create it (with the job's handler module) or fix the handler path in jobs.yaml"
+            if not folder.is_dir()
+            else ""
         )
-    entries = [
-        (f"{team}/{rel.as_posix()}", path.read_bytes())
-        for rel, path in _walk(folder)
-        if _is_source(rel) and rel.as_posix() != REQUIREMENTS_FILE
-    ]
-    return sorted(entries)
+        raise PackagingError("\n".join(str(p) for p in scan.problems) + hint)
+    return [(f"{team}/{file.rel.as_posix()}", file) for file in scan.files]
 
 
 def requirements_files(folder: Path) -> list[Entry]:
@@ -121,57 +139,88 @@ def requirements_files(folder: Path) -> list[Entry]:
     installed (their own test modules may be imported), minus what would make the bytes depend
     on the build machine: byte code, pip's ``bin/`` scripts (their shebang is the local
     interpreter's path) and ``*.dist-info/RECORD`` (which hashes those scripts)."""
-    entries: list[Entry] = []
-    for rel, path in _walk(folder):
-        parts = rel.parts
-        if parts[0] == "bin" or "__pycache__" in parts or rel.suffix in (".pyc", ".pyo"):
-            continue
-        if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD":
-            continue
-        entries.append((rel.as_posix(), path.read_bytes()))
-    return sorted(entries)
+    scan = scan_folder(folder, str(folder), keep=_is_installed_file, prune=lambda name: name == "__pycache__")
+    if scan.problems:
+        raise PackagingError("\n".join(str(p) for p in scan.problems))
+    return [(file.rel.as_posix(), file) for file in scan.files]
 
 
-def _walk(root: Path) -> list[tuple[PurePosixPath, Path]]:
-    """Regular files under ``root`` (relative path, absolute path), in no particular order.
-    Symlinked folders are not followed (no loops, nothing from outside the tree)."""
-    found: list[tuple[PurePosixPath, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in filenames:
-            path = base / name
-            if path.is_file():
-                found.append((PurePosixPath(path.relative_to(root).as_posix()), path))
-    return found
-
-
-def _is_source(rel: PurePosixPath) -> bool:
-    """False for what must never ship: hidden files and folders (.DS_Store, .pytest_cache, .env),
-    byte code, and tests (tests/, test_*.py, *_test.py, conftest.py)."""
-    if any(part.startswith(".") or part in ("__pycache__", "tests") for part in rel.parts):
+def _is_installed_file(rel: PurePosixPath) -> bool:
+    parts = rel.parts
+    if parts[0] == "bin" or "__pycache__" in parts or rel.suffix in (".pyc", ".pyo"):
         return False
-    name = rel.name
-    if rel.suffix in (".pyc", ".pyo") or name == "conftest.py":
-        return False
-    return not (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")))
+    return not (len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD")
+
+
+def _is_runtime_source(rel: PurePosixPath) -> bool:
+    return rel.suffix == ".py" and is_packaged(rel)
+
+
+def _pruned(name: str) -> bool:
+    return name.startswith(".") or name in ("__pycache__", "tests")
+
+
+def _name(entry: Entry) -> str:
+    return entry[0]
+
+
+def _size(entry: Entry) -> int:
+    data = entry[1]
+    return len(data) if isinstance(data, bytes) else data.size
+
+
+class _ZipTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
 
 
 # --- how it is zipped ------------------------------------------------------------------------
 
 
-def deterministic_zip(entries: list[Entry]) -> bytes:
+def deterministic_zip(entries: list[Entry], *, max_bytes: int | None = None) -> bytes:
     """Zip ``entries`` so that equal entries give equal bytes on any machine, whatever the files'
-    mtimes, the umask or the order they were found in."""
+    mtimes, the umask or the order they were found in. Files are streamed in chunks; with
+    ``max_bytes`` the zip stops growing (``_ZipTooLarge``) as soon as it passes that size."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as archive:
-        for name, data in sorted(entries):
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(entries, key=_name):
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.create_system = CREATE_SYSTEM_UNIX
             info.external_attr = FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+            # Known up front, as writestr sets it: the same size decides the same (no) ZIP64 header.
+            info.file_size = len(data) if isinstance(data, bytes) else data.size
+            with archive.open(info, "w") as sink:
+                if isinstance(data, bytes):
+                    sink.write(data)
+                else:
+                    with _open_entry(data) as source:
+                        _copy(source, sink.write, data)
+            if max_bytes is not None and buffer.tell() > max_bytes:
+                raise _ZipTooLarge(buffer.tell())
     return buffer.getvalue()
+
+
+def _open_entry(file: FolderFile) -> BinaryIO:
+    try:
+        return open_regular(file)
+    except OSError as exc:
+        raise PackagingError(f"{file.path}: cannot be packaged: {exc.strerror or exc}") from None
+
+
+def _copy(source: BinaryIO, write: Callable[[bytes], object], file: FolderFile) -> None:
+    """Exactly ``file.size`` bytes (what was checked), in chunks; a file that grew or shrank
+    since is an error, not a silently different package."""
+    left = file.size
+    while left > 0:
+        chunk = source.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        write(chunk)
+        left -= len(chunk)
+    if left or source.read(1):
+        raise PackagingError(f"{file.path}: changed while it was being packaged; run the command again")
 
 
 def code_sha256(zip_bytes: bytes) -> str:
@@ -187,20 +236,27 @@ _build_locks: dict[str, threading.Lock] = {}
 _stats = {"builds": 0, "hits": 0}
 
 
-def build_job_package(manifest: Manifest, job: Job, *, cache_dir: Path | None = None) -> JobPackage:
+def build_job_package(
+    manifest: Manifest, job: Job, *, cache_dir: Path | None = None, runtime: list[Entry] | None = None
+) -> JobPackage:
     """The zip Lambda runs for ``job``. ``cache_dir`` holds installed requirements (default
     ``<manifest root>/.cronplane/build/requirements``). Jobs with the same team folder, runtime
-    and requirements get the very same package, zipped once per process."""
+    and requirements get the very same package, zipped once per process. ``runtime``: the
+    ``runtime_files()`` of this build, when the caller builds many jobs (read once, not per job)."""
     team = job.team_folder
-    runtime = runtime_files()
+    runtime = runtime_files() if runtime is None else runtime
     team_entries = team_files(manifest.jobs_dir, team)
     _check_handler(manifest, job, team_entries)
 
     requirements: Requirements | None = None
     requirements_file = Path(manifest.jobs_dir) / team / REQUIREMENTS_FILE
-    if requirements_file.is_file():
+    if os.path.lexists(requirements_file):
         root_cache = cache_dir if cache_dir is not None else Path(manifest.root) / DEFAULT_CACHE_DIR
-        requirements = installed_requirements(requirements_file, job.architecture, root_cache)
+        shown = str(Path(manifest.jobs_dir) / team)
+        requirements = installed_requirements(requirements_file, job.architecture, root_cache, shown=shown)
+    third_party = requirements_files(requirements.path) if requirements is not None else []
+    # Sizes from stat, before a byte is read or hashed.
+    _check_unzipped(job, runtime + team_entries + third_party)
 
     # The requirements folder is immutable once installed, so its key stands for its content.
     key = _content_key(runtime, team_entries, requirements.key if requirements else "")
@@ -213,7 +269,7 @@ def build_job_package(manifest: Manifest, job: Job, *, cache_dir: Path | None = 
                 _cache.move_to_end(key)
                 _stats["hits"] += 1
                 return cached
-        package = _build(job, runtime, team_entries, requirements)
+        package = _build(job, runtime, team_entries, third_party)
         with _cache_guard:
             _stats["builds"] += 1
             _cache[key] = package
@@ -224,8 +280,10 @@ def build_job_package(manifest: Manifest, job: Job, *, cache_dir: Path | None = 
 
 def build_packages(manifest: Manifest, *, cache_dir: Path | None = None) -> dict[str, JobPackage]:
     """Every job's package by job name, for ``resources.desired_resources``'s ``code`` map
-    (``{name: (p.sha256, p.zip_bytes)}``). Jobs sharing a team share one build."""
-    return {job.name: build_job_package(manifest, job, cache_dir=cache_dir) for job in manifest.jobs}
+    (``{name: (p.sha256, p.zip_bytes)}``). Jobs sharing a team share one build; the runtime's
+    files are read once for all of them."""
+    runtime = runtime_files()
+    return {job.name: build_job_package(manifest, job, cache_dir=cache_dir, runtime=runtime) for job in manifest.jobs}
 
 
 def clear_package_cache() -> None:
@@ -242,26 +300,19 @@ def package_cache_stats() -> dict[str, int]:
         return dict(_stats)
 
 
-def _build(job: Job, runtime: list[Entry], team_entries: list[Entry], requirements: Requirements | None) -> JobPackage:
+def _build(job: Job, runtime: list[Entry], team_entries: list[Entry], third_party: list[Entry]) -> JobPackage:
     entries = runtime + team_entries
-    if requirements is not None:
-        third_party = requirements_files(requirements.path)
+    if third_party:
         _check_clashes(job, third_party, {RUNTIME_TOP, job.team_folder})
         entries += third_party
-    unzipped = sum(len(data) for _, data in entries)
-    if unzipped > MAX_UNZIPPED_BYTES:
+    try:
+        zip_bytes = deterministic_zip(entries, max_bytes=MAX_ZIPPED_BYTES)
+    except _ZipTooLarge as too_large:
         raise PackagingError(
-            f"job {job.name!r}: package is {unzipped / 2**20:.1f} MB unzipped; Lambda allows "
-            f"{MAX_UNZIPPED_BYTES // 2**20} MB. Trim jobs/{job.team_folder}/requirements.txt or "
-            "move large files out of the team folder"
-        )
-    zip_bytes = deterministic_zip(entries)
-    if len(zip_bytes) > MAX_ZIPPED_BYTES:
-        raise PackagingError(
-            f"job {job.name!r}: package is {len(zip_bytes) / 2**20:.1f} MB zipped; a direct "
+            f"job {job.name!r}: package grew past {too_large.size / 2**20:.1f} MB zipped; a direct "
             f"upload to Lambda allows {MAX_ZIPPED_BYTES // 2**20} MB. Trim "
             f"jobs/{job.team_folder}/requirements.txt or move large files out of the team folder"
-        )
+        ) from None
     return JobPackage(
         zip_bytes=zip_bytes,
         sha256=code_sha256(zip_bytes),
@@ -270,12 +321,26 @@ def _build(job: Job, runtime: list[Entry], team_entries: list[Entry], requiremen
     )
 
 
+def _check_unzipped(job: Job, entries: list[Entry]) -> None:
+    unzipped = sum(_size(entry) for entry in entries)
+    if unzipped > MAX_UNZIPPED_BYTES:
+        raise PackagingError(
+            f"job {job.name!r}: package is {unzipped / 2**20:.1f} MB unzipped; Lambda allows "
+            f"{MAX_UNZIPPED_BYTES // 2**20} MB. Trim jobs/{job.team_folder}/requirements.txt or "
+            "move large files out of the team folder"
+        )
+
+
 def _content_key(runtime: list[Entry], team_entries: list[Entry], requirements_key: str) -> str:
     digest = hashlib.sha256()
     for name, data in runtime + team_entries:
         # Length-prefixed, so no two different entry lists can hash the same stream.
-        digest.update(f"{len(name)}:{name}:{len(data)}:".encode())
-        digest.update(data)
+        digest.update(f"{len(name)}:{name}:{_size((name, data))}:".encode())
+        if isinstance(data, bytes):
+            digest.update(data)
+        else:
+            with _open_entry(data) as source:
+                _copy(source, digest.update, data)
     digest.update(requirements_key.encode())
     return digest.hexdigest()
 

@@ -326,7 +326,7 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
     if scheduler:
         srole = names.scheduler_role_name(ns, name)
         srole_arn = arns.role(path, srole)
-        strust = {"path": path, "trust": iam.scheduler_trust_policy(arns.account)}
+        strust = {"path": path, "trust": iam.scheduler_trust_policy(arns.account, arns.group(names.schedule_group(ns)))}
         spolicy = {"policy": iam.scheduler_policy(fn_arn, dlq_arn)}
         out.append(Resource(Kind.ROLE, srole, name, "srole", srole_arn, visible=strust, hidden=spolicy, tags=tags))
         group = names.schedule_group(ns)

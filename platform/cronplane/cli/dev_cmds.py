@@ -1,5 +1,6 @@
 """``jobctl dev``: run the whole platform locally (see ``cronplane.local.devserver``), or with
-``--demo`` run every job once and explain what happened (``cronplane.local.demo``)."""
+``--demo`` run every job once and explain what happened (``cronplane.local.demo``);
+``jobctl dev env`` prints the lines that point other AWS clients at the running one."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 import click
 
 from cronplane.cli.options import manifest_option
+from cronplane.errors import CronplaneError
 
 
-@click.command("dev")
+@click.group("dev", invoke_without_command=True)
 @manifest_option
 @click.option(
     "--port",
@@ -33,13 +35,20 @@ from cronplane.cli.options import manifest_option
 )
 @click.option("--no-schedule", is_flag=True, help="Do not fire rules and schedules; invoke jobs by hand only.")
 @click.option("--demo", is_flag=True, help="Start, deploy, run every job once, print the history, exit.")
-def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bool, demo: bool) -> None:
+@click.pass_context
+def dev(
+    ctx: click.Context, manifest_path: str, port: int | None, time_scale: float, no_schedule: bool, demo: bool
+) -> None:
     """Run the whole platform locally on an embedded AWS emulator.
 
     Starts moto on 127.0.0.1, deploys jobs.yaml into it with the normal deploy code, runs the
     functions for real when invoked, fires their schedules, and re-deploys when jobs.yaml or
-    jobs/ change. Ctrl-C stops everything.
+    jobs/ change. It serves only requests signed with a key made for the session (kept in
+    .cronplane/dev-credentials; `jobctl dev env` prints it for other clients). Ctrl-C stops
+    everything.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from cronplane.local.console import Console
     from cronplane.local.devserver import DevOptions, DevServer
 
@@ -70,6 +79,30 @@ def dev(manifest_path: str, port: int | None, time_scale: float, no_schedule: bo
     console.line("stopped.")
 
 
+@dev.command("env")
+@manifest_option
+def dev_env(manifest_path: str) -> None:
+    """Print the shell lines that point boto3, the AWS CLI and Terraform at the running
+    `jobctl dev` of this project, with its session key and region:
+
+        eval "$(jobctl dev env)"
+    """
+    from cronplane.aws.session import DEV_CREDENTIALS_FILE, DEV_FILE, dev_emulator
+
+    root = Path(manifest_path).resolve().parent
+    emulator = dev_emulator(root)
+    if emulator is None:
+        raise CronplaneError(
+            f"{root / DEV_FILE}: no `jobctl dev` is running for this project; start one (`jobctl dev` in {root})"
+        )
+    if emulator.credentials is None:
+        raise CronplaneError(
+            f"{root / DEV_CREDENTIALS_FILE}: cannot read the session key of the `jobctl dev` on "
+            f"{emulator.endpoint_url}; run this as the user who started it, in the same folder"
+        )
+    click.echo("\n".join(emulator.shell_lines()))
+
+
 # What points boto3 somewhere else than the emulator: a profile (which may not exist on this
 # machine, or need an SSO login), service-specific endpoints, temporary-credential tokens.
 _AWS_SETTINGS_DROPPED = (
@@ -87,7 +120,8 @@ def isolate_from_aws(environ: MutableMapping[str, str]) -> None:
     """The dev process talks only to its own emulator, never to AWS: make sure nothing in the
     user's shell (an ``AWS_PROFILE`` for a profile this machine lacks or whose SSO login expired,
     an ``AWS_ENDPOINT_URL_DYNAMODB``, real keys) reaches the deploy, the scheduler or the
-    functions' child processes, which inherit this environment. The emulator takes any key."""
+    functions' child processes, which inherit this environment. Each of those is handed the
+    session key explicitly; the placeholder keys left here are refused by the emulator."""
     for name in list(environ):
         if name in _AWS_SETTINGS_DROPPED or name.startswith("AWS_ENDPOINT_URL_"):
             del environ[name]

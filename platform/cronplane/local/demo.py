@@ -138,9 +138,7 @@ def wait_outcome(server: DevServer, aws: AwsClient, job: Any, run_id: str) -> Ou
         status = record.status
         attempts = len(record.attempts)
         if status != expected.status:
-            problems.append(
-                f"{job.name}: expected {expected.status}, got {status} ({record.error or 'no error'})"
-            )
+            problems.append(f"{job.name}: expected {expected.status}, got {status} ({record.error or 'no error'})")
         if attempts < expected.min_attempts:
             problems.append(f"{job.name}: expected at least {expected.min_attempts} attempts, got {attempts}")
         if dlq < expected.dlq_messages:

@@ -1,12 +1,13 @@
 """``jobctl dev``: the whole platform on one machine.
 
-Start the emulator (``emulator.py``: moto + Lambda Invoke that runs the real code) ─▶ deploy the
-manifest into it with the normal deploy code (``cronplane.aws.deployer``) ─▶ advertise the endpoint
-(``.cronplane/dev.json``) ─▶ fire the deployed rules and schedules (``scheduler.py``) ─▶ print
+Start the emulator (``emulator.py``: moto + Lambda Invoke that runs the real code, behind a door
+that serves only this session's key) ─▶ deploy the manifest into it with the normal deploy code
+(``cronplane.aws.deployer``) ─▶ advertise the endpoint (``.cronplane/dev.json``) and the key
+(``.cronplane/dev-credentials``, mode 0600) ─▶ fire the deployed rules and schedules (``scheduler.py``) ─▶ print
 one line per run (read back from the history table) and the jobs' own log lines ─▶ on a change
 of ``jobs.yaml`` or anything under ``jobs/``, re-validate and re-deploy (a broken manifest is
 reported and the previous deployment keeps running) ─▶ on SIGINT / SIGTERM stop everything:
-scheduler, watcher, running functions, the server (port freed) and the dev file.
+scheduler, watcher, running functions, the server (port freed) and the dev files.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker
 
 if TYPE_CHECKING:
     from cronplane.aws.deployer import DeployResult
-    from cronplane.aws.session import AwsConfig
+    from cronplane.aws.session import AwsConfig, DevEmulator
     from cronplane.manifest.models import Manifest
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class DevServer:
         self.scheduler: LocalScheduler | None = None
         self._threads: list[threading.Thread] = []
         self._deploy_lock = threading.Lock()
-        self._dev_file: Path | None = None
+        self._dev_files: list[Path] = []  # .cronplane/dev-credentials, .cronplane/dev.json
 
     @property
     def root(self) -> Path:
@@ -114,7 +115,15 @@ class DevServer:
     def aws_config(self) -> AwsConfig:
         from cronplane.aws.session import AwsConfig
 
-        return AwsConfig(region=self.manifest.region, endpoint_url=self.emulator.endpoint_url)
+        return AwsConfig(
+            region=self.manifest.region, endpoint_url=self.emulator.endpoint_url, credentials=self.emulator.credentials
+        )
+
+    def advertised(self) -> DevEmulator:
+        """What other commands learn about this dev server: endpoint, region, session key."""
+        from cronplane.aws.session import DevEmulator
+
+        return DevEmulator(self.emulator.endpoint_url, self.manifest.region, self.emulator.credentials)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -127,6 +136,7 @@ class DevServer:
         watcher = Watcher(self.options.manifest_path.resolve())  # before deploying: no edit slips by
         self.emulator.log_listeners.append(self.reporter.on_log)
         self.emulator.done_listeners.append(self.reporter.on_done)
+        self.emulator.refused_listeners.append(self._on_refused)
         self.emulator.start()
         try:
             self.console.line(
@@ -134,9 +144,13 @@ class DevServer:
             )
             self.deploy(self.manifest, first=True)
             if self.options.write_dev_file:
-                from cronplane.aws.session import write_dev_file
+                from cronplane.aws.session import write_dev_credentials, write_dev_file
 
-                self._dev_file = write_dev_file(self.root, self.emulator.endpoint_url, self.manifest.region)
+                # The key first: a command that finds dev.json finds the key beside it.
+                self._dev_files = [
+                    write_dev_credentials(self.root, self.emulator.endpoint_url, self.emulator.credentials)
+                ]
+                self._dev_files.append(write_dev_file(self.root, self.emulator.endpoint_url, self.manifest.region))
             if self.options.schedule:
                 self._start_scheduler()
             if self.options.watch:
@@ -155,13 +169,14 @@ class DevServer:
             f"cronplane dev is ready: {count} job{'s' if count != 1 else ''} deployed, {firing}.", bold=True
         )
         self.console.line(
-            "Point other commands at it (jobctl in this folder finds it by itself via .cronplane/dev.json):"
+            "It serves only requests signed with this session's key. jobctl in this folder finds both by itself "
+            "(.cronplane/); point boto3, the AWS CLI and Terraform at it with these lines "
+            '(again any time: eval "$(jobctl dev env)"):'
         )
-        self.console.line(f"  export AWS_ENDPOINT_URL={endpoint}   # boto3, the AWS CLI, jobctl")
         # The jobs live in the manifest's region; a region the shell exports for real AWS
         # would find nothing here (jobctl itself takes the emulator's region: dev.json).
-        region = self.manifest.region
-        self.console.line(f"  export AWS_REGION={region} AWS_DEFAULT_REGION={region}   # where the jobs are deployed")
+        for line in self.advertised().shell_lines():
+            self.console.line(f"  {line}")
         self.console.line(
             f"  jobctl run-now {self.manifest.jobs[0].name if self.manifest.jobs else 'JOB'} --endpoint-url {endpoint}"
         )
@@ -178,9 +193,8 @@ class DevServer:
         for thread in self._threads:
             thread.join(timeout=5)
         self.emulator.stop()
-        if self._dev_file is not None:
-            self._remove_dev_file(self._dev_file)
-            self._dev_file = None
+        self._remove_dev_files(self._dev_files)
+        self._dev_files = []
 
     # -- deploy and reload -----------------------------------------------------------------
 
@@ -261,14 +275,21 @@ class DevServer:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _on_refused(self, reason: str) -> None:
+        self.console.line(f"refused a request to the emulator: {reason}", fg="yellow")
+
     @staticmethod
-    def _remove_dev_file(path: Path) -> None:
-        try:
-            info = json.loads(path.read_text())
-            if int(info.get("pid", -1)) == os.getpid():  # never remove another dev server's file
-                path.unlink()
-        except (OSError, ValueError):
-            pass
+    def _remove_dev_files(paths: list[Path]) -> None:
+        """Remove this server's dev files; never another dev server's (a second `jobctl dev`
+        in the same folder has written its own since: its pid is in dev.json)."""
+        for dev_file in (path for path in paths if path.name == "dev.json"):
+            try:
+                if int(json.loads(dev_file.read_text()).get("pid", -1)) != os.getpid():
+                    return
+            except (OSError, ValueError, AttributeError):
+                return
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 def _deploy_summary(result: DeployResult | None) -> str:

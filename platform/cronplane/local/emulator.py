@@ -9,8 +9,14 @@ code zip, handler, environment, timeout, memory), unpacks the zip once per CodeS
 untouched, so DynamoDB history, SQS dead-letter queues, EventBridge rules and Scheduler
 schedules all live in the same emulator.
 
+In front of both sits ``auth.RequestGuard``: the port is open to every local user and every web
+page, so only requests signed with this session's key (``Emulator.credentials``, generated at
+start, handed to jobctl, the scheduler and the functions it runs), addressed to the loopback
+port, without an ``Origin``, get to moto or the runner.
+
 Flow: ``jobctl dev`` (devserver) ─▶ Emulator.start() ─▶ deploy into it ─▶ scheduler /
-run-now / boto3 send Invoke ─▶ this middleware ─▶ invoke_local ─▶ listeners (run lines).
+run-now / boto3 send signed Invoke ─▶ RequestGuard ─▶ this middleware ─▶ invoke_local ─▶
+listeners (run lines).
 """
 
 from __future__ import annotations
@@ -19,23 +25,24 @@ import json
 import logging
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 from urllib.parse import parse_qs
 
+from cronplane.aws.session import DevCredentials
 from cronplane.errors import CronplaneError
+from cronplane.local.auth import RequestGuard
 
 # FunctionSpec is part of this module's listener API (LogListener, InvocationDone): re-exported.
 from cronplane.local.functions import CodeCache, read_function
 from cronplane.local.functions import FunctionSpec as FunctionSpec
+from cronplane.local.functions import destination_record as destination_record
 from cronplane.local.invoke_http import (
     ASYNC_PAYLOAD_LIMIT,
     SYNC_PAYLOAD_LIMIT,
@@ -48,6 +55,7 @@ from cronplane.local.invoke_http import (
     request_region_account,
 )
 from cronplane.local.processes import kill_child_processes
+from cronplane.local.server import listen
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -56,7 +64,7 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
-    from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+    from werkzeug.serving import BaseWSGIServer
 
     from cronplane.local.runner import Invocation, InvocationResult
 
@@ -77,6 +85,7 @@ class InvocationDone:
 
 LogListener = Callable[[FunctionSpec, str, str], None]  # (function, request id, line)
 DoneListener = Callable[[InvocationDone], None]
+RefusedListener = Callable[[str], None]  # why a request was refused at the door
 
 
 class Runner(Protocol):
@@ -97,8 +106,11 @@ class Emulator:
         runner: Runner | None = None,
         async_retry_delay_s: float = 1.0,
         work_dir: Path | None = None,
+        credentials: DevCredentials | None = None,
     ) -> None:
         self.host = host
+        # The one key the emulator serves requests for (a fresh one per session).
+        self.credentials = credentials or DevCredentials.generate()
         self.requested_port = port
         self._runner = runner
         self.async_retry_delay_s = async_retry_delay_s
@@ -107,6 +119,7 @@ class Emulator:
         self.code_cache = CodeCache(self.work_dir)
         self.log_listeners: list[LogListener] = []
         self.done_listeners: list[DoneListener] = []
+        self.refused_listeners: list[RefusedListener] = []
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -118,22 +131,19 @@ class Emulator:
     def start(self) -> Emulator:
         try:
             from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-            from werkzeug.serving import make_server
         except ImportError as exc:
             raise CronplaneError(
                 f"jobctl dev needs the AWS emulator (moto[server]), which is not installed ({exc}); "
                 "install the dev extras: pip install -e '.[dev]' (scripts/demo does this by itself)"
             ) from exc
 
-        app = LambdaInvokeMiddleware(DomainDispatcherApplication(create_backend_app), self)
-        # werkzeug answers a busy port with its own message and sys.exit(1): check first.
-        _check_port_free(self.host, self.requested_port)
-        try:
-            self._server = make_server(
-                self.host, self.requested_port, app, threaded=True, request_handler=_quiet_handler()
-            )
-        except (OSError, SystemExit) as exc:
-            raise _port_error(self.host, self.requested_port, exc) from exc
+        guard = RequestGuard(
+            LambdaInvokeMiddleware(DomainDispatcherApplication(create_backend_app), self),
+            self.credentials,
+            on_refused=self._refused,
+        )
+        self._server = listen(self.host, self.requested_port, guard)
+        guard.listen_on(self.host, self.port)  # before serve_forever: no request is handled earlier
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True
         )
@@ -192,11 +202,13 @@ class Emulator:
     @overload
     def client(self, service: Literal["sqs"], region: str) -> SQSClient: ...
     def client(self, service: str, region: str) -> object:
-        """A boto3 client for this emulator (fake credentials: moto accepts any)."""
+        """A boto3 client for this emulator, signing with its session key."""
         import boto3
 
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            region_name=region,
         )
         return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]  # service is one of the Literals above
 
@@ -299,20 +311,28 @@ class Emulator:
             log.debug("could not write CloudWatch logs for %s: %s", spec.name, exc)
 
     def function_env(self, spec: FunctionSpec) -> dict[str, str]:
-        """The function's own variables plus what makes its AWS calls land in this emulator."""
+        """The function's own variables plus what makes its AWS calls land in this emulator:
+        where Lambda hands a function its role's credentials, the emulator hands it the session
+        key, never the developer's own keys, token or AWS config files."""
         env = dict(spec.env)
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
-                # Lambda hands every function temporary credentials; any value works here.
-                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-                "AWS_SESSION_TOKEN": os.environ.get("AWS_SESSION_TOKEN", "testing"),
+                "AWS_ACCESS_KEY_ID": self.credentials.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.credentials.secret_access_key,
+                "AWS_SESSION_TOKEN": "",  # empty: botocore sends none (overrides the parent's)
+                "AWS_SECURITY_TOKEN": "",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             }
         )
         return env
+
+    def _refused(self, reason: str) -> None:
+        for listener in list(self.refused_listeners):
+            listener(reason)
 
     # -- asynchronous invocations ----------------------------------------------------------
 
@@ -364,59 +384,3 @@ class Emulator:
             )
         else:
             log.warning("destination %s is not supported by the emulator; record dropped", destination_arn)
-
-
-def destination_record(
-    spec: FunctionSpec, request_id: str, event: Any, result: InvocationResult, attempts: int
-) -> dict[str, Any]:
-    """The invocation record Lambda sends to an async invocation's destination."""
-    failed = bool(result.function_error)
-    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": spec.version}
-    if failed:
-        response_context["functionError"] = result.function_error
-    return {
-        "version": "1.0",
-        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": spec.arn if spec.arn.count(":") > 6 else f"{spec.arn}:{spec.version}",
-            "condition": "RetriesExhausted" if failed else "Success",
-            "approximateInvokeCount": attempts,
-        },
-        "requestPayload": event,
-        "responseContext": response_context,
-        "responsePayload": result.payload,
-    }
-
-
-def _check_port_free(host: str, port: int) -> None:
-    if port == 0:
-        return
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise _port_error(host, port, exc) from exc
-
-
-def _port_error(host: str, port: int, exc: BaseException) -> CronplaneError:
-    reason = getattr(exc, "strerror", None) or "address already in use"
-    return CronplaneError(
-        f"cannot listen on {host}:{port}: {reason}; is another `jobctl dev` running? "
-        "Stop it, or pick another port with --port."
-    )
-
-
-def _quiet_handler() -> type[WSGIRequestHandler]:
-    """moto's request handler without werkzeug's one-line-per-request access log."""
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-
-    class QuietHandler(MotoRequestHandler):  # type: ignore[misc]  # moto is not analysed (pyproject): Any here
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            return None
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-    return QuietHandler

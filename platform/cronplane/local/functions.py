@@ -2,7 +2,8 @@
 version an Invoke names (name, ``name:qualifier``, partial or full ARN), what it needs to run
 (``FunctionSpec``), and its code, unpacked once per CodeSha256 (``CodeCache``).
 
-Used by ``emulator.py``.
+Used by ``emulator.py``, which also sends ``destination_record`` to an async invocation's
+destination.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cronplane.local.invoke_http import InvokeError, split_function_name
 from cronplane.runtime import settings as runtime_settings
 
 if TYPE_CHECKING:
     from moto.awslambda.models import LambdaFunction
+
+    from cronplane.local.runner import InvocationResult
 
 DEFAULT_ASYNC_RETRIES = 2  # Lambda's default when no event-invoke config says otherwise
 
@@ -111,3 +115,26 @@ def _find(name: str, qualifier: str | None, region: str, account_id: str) -> Lam
         return lambda_backends[account_id][region].get_function(name, qualifier)
     except Exception:  # moto's UnknownFunctionException and friends
         return None
+
+
+def destination_record(
+    spec: FunctionSpec, request_id: str, event: Any, result: InvocationResult, attempts: int
+) -> dict[str, Any]:
+    """The invocation record Lambda sends to an async invocation's destination."""
+    failed = bool(result.function_error)
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": spec.version}
+    if failed:
+        response_context["functionError"] = result.function_error
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": spec.arn if spec.arn.count(":") > 6 else f"{spec.arn}:{spec.version}",
+            "condition": "RetriesExhausted" if failed else "Success",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": response_context,
+        "responsePayload": result.payload,
+    }

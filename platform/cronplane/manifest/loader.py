@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import json
 import os
+import pathlib
 import re
 import zoneinfo
 from typing import Any, TypeGuard
@@ -33,7 +34,9 @@ from cronplane.manifest.models import (
     TriggerMode,
     Vpc,
 )
+from cronplane.manifest.plaintext_secrets import env_secret, payload_secrets
 from cronplane.manifest.schemacheck import did_you_mean, schema, schema_problems
+from cronplane.manifest.team_folder import read_team_requirements, scan_team_folder
 from cronplane.manifest.yamlload import Path, YamlDocument, dotted, load_yaml
 from cronplane.schedule.expression import Schedule, parse_schedule
 
@@ -44,7 +47,6 @@ NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MERGED_MAPPINGS = ("retries", "env", "secrets", "tags")
 # Set by the Lambda runtime itself; a function that sets them fails to deploy.
 LAMBDA_RESERVED_ENV = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
-SECRET_NAME_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY)$", re.IGNORECASE)
 # Lambda allows 4 KB for all environment variables together. cronplane's own variables
 # (job, namespace, handler, table, DLQ URL, retry policy, ...) take roughly this much besides
 # the payload and secrets they carry.
@@ -93,8 +95,8 @@ def load_manifest(
 def _first_per_path(earlier: list[Problem], later: list[Problem]) -> list[Problem]:
     """``earlier`` plus the ``later`` problems about values not reported yet: a value that YAML
     or the schema already rejected is not reported again, in other words, by a later stage."""
-    reported = {(p.line, p.path) for p in earlier}
-    return earlier + [p for p in later if (p.line, p.path) not in reported]
+    reported = {(p.file, p.line, p.path) for p in earlier}
+    return earlier + [p for p in later if (p.file, p.line, p.path) not in reported]
 
 
 def on_scheduler(manifest: Manifest, job: Job) -> bool:
@@ -137,6 +139,8 @@ class _JobBuilder:
         self.file = file
         self.data: dict[str, Any] = doc.data
         self.checker = HandlerChecker(os.path.join(root, "jobs")) if check_handlers else None
+        self.root = root
+        self.teams_checked: set[str] = set()
         self.now = now
         self.shape_ok = shape_ok  # no schema problem anywhere: values have the right types
         self.problems: list[Problem] = []
@@ -160,6 +164,8 @@ class _JobBuilder:
         settings, origin = _merge(name, defaults, own)
         before = len(self.problems)
         ref = self._handler(settings, origin)
+        if ref is not None and self.checker is not None:
+            self._team_folder(ref.file.split("/", 1)[0])
         timezone = self._timezone(settings, origin)
         schedule = self._schedule(settings, origin, timezone)
         self._names(name)
@@ -181,6 +187,17 @@ class _JobBuilder:
             self.problem(origin["handler"], str(exc))
             return None
         return ref
+
+    def _team_folder(self, team: str) -> None:
+        """What packaging would refuse, found here: links out of the folder, sizes, and a
+        requirements.txt that is not pinned lines only (``team_folder``). Reads no team code."""
+        if team in self.teams_checked:
+            return
+        self.teams_checked.add(team)
+        folder = os.path.join(self.root, "jobs", team)
+        shown = os.path.join(os.path.dirname(self.file), "jobs", team)
+        self.problems.extend(scan_team_folder(pathlib.Path(folder), shown).problems)
+        self.problems.extend(read_team_requirements(pathlib.Path(folder), shown)[1])
 
     def _timezone(self, settings: dict[str, Any], origin: dict[str, Path]) -> str | None:
         zone = settings.get("timezone")
@@ -225,18 +242,14 @@ class _JobBuilder:
         secrets = _mapping(settings.get("secrets"))
         for key, value in env.items():
             where = origin.get(f"env.{key}", origin.get("env", ()))
+            reason = env_secret(key, value)
             if key in LAMBDA_RESERVED_ENV:
                 self.problem(where, f"{key} is reserved by the Lambda runtime; pick another name")
-            elif (
-                SECRET_NAME_RE.search(key)
-                and isinstance(value, str)
-                and value
-                and not value.startswith(("ssm:", "secretsmanager:"))
-            ):
+            elif reason is not None:
                 self.problem(
                     where,
-                    f"{key} looks like a secret in plain text; put the value in SSM and reference it "
-                    f"under secrets: ({key}: ssm:/path/to/parameter)",
+                    f"{reason} in plain text, which plan prints and the function's configuration keeps; put the "
+                    f"value in SSM and reference it under secrets: ({key}: ssm:/path/to/parameter)",
                 )
         for key in secrets:
             if key in env:
@@ -248,6 +261,12 @@ class _JobBuilder:
                 self.problem(
                     origin.get(f"secrets.{key}", ()), f"{key} is reserved by the Lambda runtime; pick another name"
                 )
+        for place, what in payload_secrets(settings.get("payload")):
+            self.problem(
+                origin.get("payload", ()) + place,
+                f"holds {what} in plain text, which plan prints and the function's configuration keeps; "
+                "put it in SSM and reference it under secrets: (the job reads it from its environment)",
+            )
         try:
             json.dumps(settings.get("payload", {}), allow_nan=False)
         except (TypeError, ValueError) as exc:

@@ -15,7 +15,6 @@ TEAM_TAG = "cronplane:team"
 OWNER_TAG = "cronplane:owner"
 
 ALIAS_NAME = "live"  # alias the trigger targets when a job has provisioned concurrency
-HISTORY_INDEX = "by-time"  # GSI of the history table: all jobs' runs, newest first
 
 
 @dataclass(frozen=True)

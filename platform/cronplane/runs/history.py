@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.manifest.names import HISTORY_INDEX
 from cronplane.runtime.schema import (
     GSI_PK_VALUE,
+    INDEX_NAME,
     RANGE_END,
     TIMED_ITEMS_END,
     PauseEvent,
@@ -115,7 +115,7 @@ class HistoryReader:
     ) -> HistoryPage:
         """One Query on the sparse ``by-time`` index: every job's runs, newest first."""
         key, values = _key_condition("gsi_pk = :pk", GSI_PK_VALUE, since, until)
-        return self._query(key, values, limit, status, next_token, index=HISTORY_INDEX)
+        return self._query(key, values, limit, status, next_token, index=INDEX_NAME)
 
     # -- whole windows: as many Queries as pages ------------------------------------------
     def query_job(
@@ -150,7 +150,7 @@ class HistoryReader:
                 return RunRecord.from_item(found["Item"]) if "Item" in found else None
             page = self.dynamodb.query(
                 TableName=self.table,
-                IndexName=HISTORY_INDEX,
+                IndexName=INDEX_NAME,
                 KeyConditionExpression="gsi_pk = :pk AND run_id = :rid",
                 ExpressionAttributeValues={":pk": {"S": GSI_PK_VALUE}, ":rid": {"S": run_id}},
             )

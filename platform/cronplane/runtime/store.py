@@ -17,7 +17,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -215,7 +215,9 @@ class DynamoRunStore(RunStore):
         except ClientError as exc:
             if _code(exc) != CONDITION_FAILED:
                 raise
-            _unless_own_write(exc.response.get("Item"), record)
+            # Not in botocore's typed response, but DynamoDB returns it (ALL_OLD).
+            old_item = cast(Mapping[str, Any], exc.response).get("Item")
+            _unless_own_write(old_item, record)
 
     def _holder(self, old_item: Mapping[str, Any] | None, job: str, until: float | None) -> str | None:
         if old_item and "holder" in old_item:

@@ -12,6 +12,7 @@ from typing import Any
 from cronplane.local.console import Console, RunReporter, format_row, readable_log_line, run_row
 from cronplane.local.devserver import Watcher
 from cronplane.local.emulator import FunctionSpec, InvocationDone, InvocationType
+from cronplane.runtime.schema import Attempt, RunRecord
 
 
 def spec(job: str = "invoice-sync") -> FunctionSpec:
@@ -37,14 +38,15 @@ def done(event: Any = None, **result: Any) -> InvocationDone:
 
 
 def test_run_line_comes_from_the_record() -> None:
-    record = {
-        "finished_at": "2026-11-27T09:00:03Z",
-        "trigger": "schedule",
-        "status": "succeeded",
-        "duration_ms": 804,
-        "attempts": [{}, {}],
-        "run_id": "20261127T090000Z-abcd1234",
-    }
+    record = RunRecord(
+        "invoice-sync",
+        "20261127T090000Z-abcd1234",
+        finished_at="2026-11-27T09:00:03Z",
+        trigger="schedule",
+        status="succeeded",
+        duration_ms=804,
+        attempts=(Attempt(1), Attempt(2)),
+    )
     line = format_row(run_row(done(), record))
     assert line.split() == [
         "09:00:03",
@@ -75,13 +77,15 @@ def test_run_line_without_a_record_says_what_lambda_said() -> None:
 
 
 def test_failures_are_red_on_a_terminal_only() -> None:
-    record = {
-        "finished_at": "2026-11-27T09:00:03Z",
-        "trigger": "manual",
-        "status": "failed",
-        "duration_ms": 5,
-        "error": "boom",
-    }
+    record = RunRecord(
+        "invoice-sync",
+        "r",
+        finished_at="2026-11-27T09:00:03Z",
+        trigger="manual",
+        status="failed",
+        duration_ms=5,
+        error="boom",
+    )
     for color, expect_ansi in ((True, True), (False, False)):
         out = io.StringIO()
         reporter = RunReporter(emulator=None, console=Console(out, color=color))  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import boto3
 
-from cronplane.manifest.names import HISTORY_INDEX
 from cronplane.runtime.schema import INDEX_NAME, create_table, table_definition
 
 
@@ -16,7 +15,7 @@ def test_definition_matches_the_record_layout() -> None:
         ("run_id", "RANGE"),
     ]
     [index] = definition["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == INDEX_NAME == HISTORY_INDEX
+    assert index["IndexName"] == INDEX_NAME == "by-time"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi_pk", "run_id"] and index["Projection"] == {
         "ProjectionType": "ALL"
     }

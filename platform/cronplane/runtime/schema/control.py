@@ -18,7 +18,7 @@ from cronplane.runtime.schema.layout import (
     parse_iso,
     time_key,
 )
-from cronplane.runtime.schema.records import int_or_none, int_or_zero, plain_item, text_or_none, without_none
+from cronplane.runtime.schema.records import int_or_none, int_or_zero, plain_item, text, text_or_none, without_none
 
 
 class PauseAction(str, Enum):
@@ -58,8 +58,8 @@ class DeployLockRecord(NamedTuple):
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> DeployLockRecord:
         return cls(
-            holder=str(values.get("holder") or ""),
-            since=str(values.get("since") or ""),
+            holder=text(values.get("holder")),
+            since=text(values.get("since")),
             expires=int_or_zero(values.get("expires")),
             process_ns=text_or_none(values.get("process_ns")),
         )
@@ -90,9 +90,9 @@ class PauseMarker(NamedTuple):
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PauseMarker:
         return cls(
-            job=str(values.get("run_id") or ""),
-            actor=str(values.get("actor") or "unknown"),
-            at=str(values.get("at") or ""),
+            job=text(values.get("run_id")),
+            actor=text(values.get("actor"), "unknown"),
+            at=text(values.get("at")),
             reason=text_or_none(values.get("reason")),
         )
 
@@ -153,11 +153,11 @@ class PauseEvent(NamedTuple):
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PauseEvent:
         return cls(
-            job=str(values.get("job") or ""),
-            run_id=str(values.get("run_id") or ""),
-            action=str(values.get("action") or ""),
-            actor=str(values.get("actor") or "unknown"),
-            at=str(values.get("at") or ""),
+            job=text(values.get("job")),
+            run_id=text(values.get("run_id")),
+            action=text(values.get("action")),
+            actor=text(values.get("actor"), "unknown"),
+            at=text(values.get("at")),
             reason=text_or_none(values.get("reason")),
             trigger=text_or_none(values.get("trigger")),
             ttl=int_or_none(values.get("ttl")),

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # -- keys ---------------------------------------------------------------------------------------
 PARTITION_KEY = "job"
 SORT_KEY = "run_id"
-INDEX_NAME = "by-time"  # == cronplane.manifest.names.HISTORY_INDEX (the runtime cannot import names)
+INDEX_NAME = "by-time"  # GSI: all jobs' runs, newest first
 INDEX_PARTITION_KEY = "gsi_pk"
 GSI_PK_VALUE = "run"  # on run records only, so the index is sparse
 TTL_ATTRIBUTE = "ttl"

@@ -137,9 +137,9 @@ class RunRecord(NamedTuple):
     def from_dict(cls, values: Mapping[str, Any]) -> RunRecord:
         attempts = values.get("attempts") or ()
         return cls(
-            job=str(values.get("job") or ""),
-            run_id=str(values.get("run_id") or ""),
-            status=str(values.get("status") or ""),
+            job=text(values.get("job")),
+            run_id=text(values.get("run_id")),
+            status=text(values.get("status")),
             trigger=text_or_none(values.get("trigger")),
             namespace=text_or_none(values.get("namespace")),
             scheduled_for=text_or_none(values.get("scheduled_for")),
@@ -189,8 +189,8 @@ class RunLock(NamedTuple):
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunLock:
         return cls(
-            job=str(values.get("job") or ""),
-            holder=str(values.get("holder") or ""),
+            job=text(values.get("job")),
+            holder=text(values.get("holder")),
             expires_at=int_or_zero(values.get("expires_at")),
             ttl=int_or_none(values.get("ttl")),
             acquired_at=text_or_none(values.get("acquired_at")),
@@ -280,6 +280,11 @@ def without_none(values: dict[str, Any]) -> dict[str, Any]:
 
 def text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def text(value: Any, default: str = "") -> str:
+    """A text field; ``default`` only when the item does not have it (an empty one stays empty)."""
+    return default if value is None else str(value)
 
 
 def int_or_none(value: Any) -> int | None:
