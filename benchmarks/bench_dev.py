@@ -30,7 +30,7 @@ def main() -> None:
         shutil.copy(ROOT / "jobs.yaml", Path(tmp) / "jobs.yaml")
         server = DevServer(
             DevOptions(Path(tmp) / "jobs.yaml", port=0, schedule=False, watch=False, write_dev_file=False),
-            Console(io.StringIO(), color=False),
+            Console(io.StringIO()),
         )
         start = time.perf_counter()
         server.start()

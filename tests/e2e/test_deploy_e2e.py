@@ -265,9 +265,9 @@ def test_one_schedule_change_is_one_write(moto_server: str, aws: Any, manifest: 
     )
     dep, client = deployer(moto_server)
     result = dep.deploy(changed)
-    assert [(a.op.value, a.name) for a in result.plan.changes] == [("update", f"{ns}-tmp-cleanup")]
+    assert [(a.op.value, a.name) for a in result.plan.changes] == [("update", f"{ns}--tmp-cleanup")]
     assert resource_writes(client) == ["events.put_rule"]
-    assert aws("events").describe_rule(Name=f"{ns}-tmp-cleanup")["ScheduleExpression"] == "cron(15 4 * * ? *)"
+    assert aws("events").describe_rule(Name=f"{ns}--tmp-cleanup")["ScheduleExpression"] == "cron(15 4 * * ? *)"
     dep3, client3 = deployer(moto_server)
     assert not dep3.deploy(changed).plan.has_changes and client3.writes == 0
 
@@ -507,7 +507,7 @@ def test_job_tags_disabled_triggers_and_a_removed_tag(moto_server: str, aws: Any
     assert_deployed(aws, tagged)
     dep, client = deployer(moto_server)
     assert not dep.deploy(tagged).plan.has_changes and client.writes == 0  # VPC, KMS, arch read back equal
-    assert aws("events").describe_rule(Name=f"{manifest.namespace}-invoice-sync")["State"] == "DISABLED"
+    assert aws("events").describe_rule(Name=f"{manifest.namespace}--invoice-sync")["State"] == "DISABLED"
 
     untiered = replace(tagged, jobs=tuple(replace(j, tags=(("cost-center", "42"),)) for j in tagged.jobs))
     dep, client = deployer(moto_server)

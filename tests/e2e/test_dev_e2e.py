@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from cronplane.aws.session import DevCredentials
 from support.motoserver import free_port
 from testkit import process_alive
 
@@ -47,13 +49,38 @@ class Dev:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def credentials(self) -> DevCredentials:
+        """The session key the dev server serves (it refuses every other one)."""
+        from cronplane.aws.session import read_dev_credentials
+
+        key = read_dev_credentials(self.root, self.url)
+        assert key is not None, "no .cronplane/dev-credentials for this dev server"
+        return key
+
     def client(self, service: str) -> Any:
         return boto3.client(
             service,
             region_name=REGION,
             endpoint_url=self.url,
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
             config=Config(retries={"max_attempts": 2}, read_timeout=60),
         )
+
+    def env_lines(self) -> dict[str, str]:
+        """What `eval "$(jobctl dev env)"` exports in the project folder."""
+        done = subprocess.run(
+            [sys.executable, "-m", "cronplane.cli.main", "dev", "env"],
+            cwd=self.root,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        export = next(line for line in done.stdout.splitlines() if line.startswith("export "))
+        return dict(word.split("=", 1) for word in shlex.split(export)[1:])
 
     def jobctl(self, *args: str, endpoint: bool = True) -> subprocess.CompletedProcess[str]:
         extra = ["--endpoint-url", self.url] if endpoint else []
@@ -162,13 +189,26 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
                 stop_dev(server)
         assert server.proc.returncode == 0, server.output()
         assert not (root / ".cronplane" / "dev.json").exists()
+        assert not (root / ".cronplane" / "dev-credentials").exists()
 
 
-def test_ready_banner_and_dev_file(dev: Dev) -> None:
+def test_ready_banner_and_dev_files(dev: Dev) -> None:
     out = dev.output()
-    assert f"export AWS_ENDPOINT_URL={dev.url}" in out
+    key = dev.credentials
+    assert (
+        f"export AWS_ENDPOINT_URL={dev.url} AWS_ACCESS_KEY_ID={key.access_key_id} "
+        f"AWS_SECRET_ACCESS_KEY={key.secret_access_key} AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}"
+    ) in out
     info = json.loads((dev.root / ".cronplane" / "dev.json").read_text())
     assert info["endpoint_url"] == dev.url and info["pid"] == dev.proc.pid
+    assert (dev.root / ".cronplane" / "dev-credentials").stat().st_mode & 0o777 == 0o600
+    assert dev.env_lines() == {
+        "AWS_ENDPOINT_URL": dev.url,
+        "AWS_ACCESS_KEY_ID": key.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": key.secret_access_key,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
     functions = {f["FunctionName"] for f in dev.client("lambda").list_functions()["Functions"]}
     assert {f"{NAMESPACE}-nightly-report", f"{NAMESPACE}-search-reindex"} <= functions
 
@@ -206,15 +246,17 @@ def test_plain_boto3_invoke_runs_the_function(dev: Dev) -> None:
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_aws_cli_lambda_invoke_runs_the_function(dev: Dev, tmp_path: Path) -> None:
-    """`aws lambda invoke` with only AWS_ENDPOINT_URL set, as the dev banner tells users."""
-    env = {
-        **_env(),
-        "AWS_ENDPOINT_URL": dev.url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_PAGER": "",
-    }
+    """`aws lambda invoke` in a shell set up by `eval "$(jobctl dev env)"`, as the banner says;
+    the same command with any other key is refused."""
+    env = {**_env(), **dev.env_lines(), "AWS_PAGER": ""}
+    refused = subprocess.run(
+        ["aws", "lambda", "list-functions"],
+        env={**env, "AWS_ACCESS_KEY_ID": "AKIAOTHERKEY00000000"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "UnrecognizedClientException" in refused.stderr, refused.stderr
     out = tmp_path / "out.json"
     done = subprocess.run(
         [

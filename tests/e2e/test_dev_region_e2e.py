@@ -62,7 +62,7 @@ def test_the_dev_flow_works_with_another_region_in_the_shell(tmp_path: Path) -> 
     dev = start_dev(root, "--no-schedule", env=SHELL)
     try:
         # The banner's advice names the region too, for boto3 and the AWS CLI.
-        assert f"export AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}" in dev.output()
+        assert f" AWS_REGION={REGION} AWS_DEFAULT_REGION={REGION}" in dev.output()
 
         ran = jobctl(dev, "run-now", "tmp-cleanup", "--wait")
         assert ran.returncode == 0, ran.stdout + ran.stderr

@@ -254,7 +254,7 @@ def test_pause_disables_rule_and_audit_shows_paused_period(project: tuple[Path, 
     path, endpoint = project
     paused = jobctl(path, endpoint, "pause", "tmp-cleanup", "--reason", "vendor outage")
     assert paused.exit_code == 0, paused.output
-    assert client(endpoint, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert client(endpoint, "events").describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "DISABLED"
     now = datetime.now(UTC)
     later = iso(now + timedelta(hours=3, minutes=1))
     result = jobctl(path, endpoint, "audit", "tmp-cleanup", "--since", "6h", "--now", later, "-o", "json")
@@ -266,14 +266,14 @@ def test_pause_disables_rule_and_audit_shows_paused_period(project: tuple[Path, 
     resumed = jobctl(path, endpoint, "resume", "tmp-cleanup")
     assert (
         resumed.exit_code == 0
-        and client(endpoint, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
+        and client(endpoint, "events").describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "ENABLED"
     )
 
 
 def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None:
     path, endpoint = project
     sqs = client(endpoint, "sqs")
-    url = sqs.get_queue_url(QueueName="acme-jobs-tmp-cleanup-dlq")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName="acme-jobs--tmp-cleanup-dlq")["QueueUrl"]
     sqs.send_message(
         QueueUrl=url,
         MessageBody=json.dumps(
@@ -314,7 +314,7 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
             "ERROR_CODE": {"DataType": "String", "StringValue": "THROTTLING"},
             "RULE_ARN": {
                 "DataType": "String",
-                "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-tmp-cleanup",
+                "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs--tmp-cleanup",
             },
             "RETRY_ATTEMPTS": {"DataType": "String", "StringValue": "4"},
         },
@@ -345,7 +345,7 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
     assert listed[2]["run_id"] == scheduled_run_id(parse_iso("2026-11-27T10:00:00Z"), "e2")
 
     # The function is gone (say, destroyed by mistake): every replay fails, nothing is lost.
-    client(endpoint, "lambda").delete_function(FunctionName="acme-jobs-tmp-cleanup")
+    client(endpoint, "lambda").delete_function(FunctionName="acme-jobs--tmp-cleanup")
     failed = jobctl(path, endpoint, "dlq", "replay", "tmp-cleanup", "--all", "--yes")
     assert failed.exit_code == 1 and failed.output.count("message kept") == 3
     assert len(json.loads(jobctl(path, endpoint, "dlq", "tmp-cleanup", "-o", "json").output)["messages"]) == 3
@@ -354,9 +354,9 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("x.py", "")
-    role = client(endpoint, "iam").get_role(RoleName="acme-jobs-tmp-cleanup-exec")["Role"]["Arn"]
+    role = client(endpoint, "iam").get_role(RoleName="acme-jobs--tmp-cleanup-exec")["Role"]["Arn"]
     deploy_again.create_function(
-        FunctionName="acme-jobs-tmp-cleanup",
+        FunctionName="acme-jobs--tmp-cleanup",
         Runtime="python3.12",
         Role=role,
         Handler="cronplane.runtime.entry.handler",
@@ -427,10 +427,10 @@ def test_pause_survives_a_real_deploy_and_plan_explains_it(tmp_path: Path, moto_
     assert "`jobctl resume tmp-cleanup` or `jobctl deploy --unpause tmp-cleanup`" in plan.output
     again = jobctl(path, moto_server, "deploy", "--yes")
     assert again.exit_code == 0, again.output
-    assert client(moto_server, "events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert client(moto_server, "events").describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "DISABLED"
     # The Scheduler-triggered job (Europe/Berlin) pauses and resumes the same way.
     assert jobctl(path, moto_server, "pause", "nightly-report").exit_code == 0
-    schedule = client(moto_server, "scheduler").get_schedule(Name="acme-jobs-nightly-report", GroupName="acme-jobs")
+    schedule = client(moto_server, "scheduler").get_schedule(Name="acme-jobs--nightly-report", GroupName="acme-jobs")
     assert schedule["State"] == "DISABLED" and schedule["ScheduleExpressionTimezone"] == "Europe/Berlin"
     assert jobctl(path, moto_server, "resume", "tmp-cleanup").exit_code == 0
     assert jobctl(path, moto_server, "resume", "nightly-report").exit_code == 0

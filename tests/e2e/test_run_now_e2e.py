@@ -87,11 +87,12 @@ def deploy_functions(endpoint: str) -> None:
     lam = boto3.client("lambda", endpoint_url=endpoint, region_name="eu-west-1")
     for job in ("ok-job", "bad-job"):
         lam.create_function(
-            FunctionName=f"qa-jobs-{job}",
+            FunctionName=f"qa-jobs--{job}",
             Runtime="python3.11",
             Role=role["Role"]["Arn"],
             Handler="cronplane.runtime.entry.handler",
             Code={"ZipFile": code.getvalue()},
+            Tags={"cronplane:namespace": "qa-jobs"},  # run-now invokes only its namespace's function
         )
 
 
@@ -163,7 +164,7 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
     code, out, _ = jobctl(capsys, "run-now", "ok-job", "--endpoint-url", server, "--payload", '{"n": 7}')
     assert code == 0
     (params,) = sent
-    assert params["FunctionName"] == "qa-jobs-ok-job" and params["InvocationType"] == "Event"
+    assert params["FunctionName"] == "qa-jobs--ok-job" and params["InvocationType"] == "Event"
     envelope = json.loads(params["Payload"])["cronplane"]
     assert envelope["trigger"] == "manual" and envelope["payload"] == {"n": 7}
     assert envelope["triggered_by"] == "arn:aws:sts::123456789012:user/moto"  # STS caller identity
@@ -217,7 +218,7 @@ def test_remote_run_now_invokes_async_with_the_manual_envelope_and_waits(
     # the regular one, which holds no function and checks the name as Lambda does)
     set_use_docker(server, True)
     code, _, err = jobctl(capsys, "run-now", "ok-job", "--endpoint-url", server)
-    assert code == 1 and "function qa-jobs-ok-job does not exist here: deploy the job first" in err
+    assert code == 1 and "function qa-jobs--ok-job does not exist here: deploy the job first" in err
 
 
 def test_run_now_json_that_gives_up_waiting_still_prints_the_run(
@@ -243,7 +244,7 @@ def test_run_now_json_that_gives_up_waiting_still_prints_the_run(
 
 def test_local_run_writes_its_record_to_the_reachable_table(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     sqs = boto3.client("sqs", endpoint_url=server, region_name="eu-west-1")
-    dlq = sqs.create_queue(QueueName="qa-jobs-bad-job-dlq")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="qa-jobs--bad-job-dlq")["QueueUrl"]
     code, out, err = jobctl(capsys, "run-now", "ok-job", "--local", "--endpoint-url", server)
     assert code == 0 and "ok-job | working on 2" in err
     assert "succeeded (local; record in qa-jobs-history)" in out

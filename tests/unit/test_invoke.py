@@ -47,9 +47,11 @@ def test_manual_envelope_as_the_runtime_reads_it() -> None:
         "arn:aws:iam::1:user/ana",
     )
     assert own.payload == JOB_PAYLOAD  # no --payload: the job's own
-    override = Firing.from_event(manual_envelope("r", None, {"batch_size": 1}), JOB_PAYLOAD, NOW)
+    override = Firing.from_event(
+        manual_envelope("20261127T093000Z-m7654321", None, {"batch_size": 1}), JOB_PAYLOAD, NOW
+    )
     assert override.payload == {"batch_size": 1} and override.triggered_by is None
-    explicit_null = Firing.from_event(manual_envelope("r", None, None), JOB_PAYLOAD, NOW)
+    explicit_null = Firing.from_event(manual_envelope("20261127T093000Z-m7654321", None, None), JOB_PAYLOAD, NOW)
     assert explicit_null.payload is None  # --payload null is a payload too
 
 
@@ -64,8 +66,8 @@ def test_backfill_and_retry_envelopes_as_the_runtime_reads_them() -> None:
 
 
 def test_function_target_uses_the_alias_with_provisioned_concurrency() -> None:
-    assert function_target("acme-jobs", job()) == ("acme-jobs-invoice-sync", None)
-    assert function_target("acme-jobs", job(provisioned_concurrency=2)) == ("acme-jobs-invoice-sync", "live")
+    assert function_target("acme-jobs", job()) == ("acme-jobs--invoice-sync", None)
+    assert function_target("acme-jobs", job(provisioned_concurrency=2)) == ("acme-jobs--invoice-sync", "live")
 
 
 def test_wait_budget_covers_every_attempt_in_its_own_invocation() -> None:

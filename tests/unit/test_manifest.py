@@ -267,7 +267,7 @@ def test_unknown_keys_suggest_the_near_miss(project: Path) -> None:
     )
     line, path, message = one(project, HEAD + "    colour: blue\n")
     assert (line, path) == (7, "jobs.report.colour")
-    assert message.startswith("unknown key 'colour'; allowed keys: architecture, concurrency,")
+    assert message.startswith("unknown key 'colour'; allowed keys: allow_privileged, architecture, concurrency,")
     assert (
         one(project, HEAD + "    retries: {max_attempt: 2}\n")[2]
         == "unknown key 'max_attempt' (did you mean 'max_attempts'?)"
@@ -384,16 +384,16 @@ def test_at_in_the_past_uses_now(project: Path) -> None:
 
 
 def test_generated_names_too_long_say_which_and_by_how_much(project: Path) -> None:
-    name = "a" * 50  # acme-jobs- (10) + 50 + -sched (6) = 66 > 64
+    name = "a" * 50  # acme-jobs-- (11) + 50 + -sched (6) = 67 > 64
     text = HEAD.replace("  report:", f"  {name}:")
     assert one(project, text) == (
         4,
         f"jobs.{name}",
-        f"the generated Scheduler IAM role name 'acme-jobs-{name}-sched' is 66 characters, 2 over the AWS limit "
-        "of 64; shorten the job name by 2 (or the namespace)",
+        f"the generated Scheduler IAM role name 'acme-jobs--{name}-sched' is 67 characters, 3 over the AWS limit "
+        "of 64; shorten the job name by 3 (or the namespace)",
     )
-    shorter = write(project, HEAD.replace("  report:", f"  {'a' * 48}:"))
-    assert load_manifest(shorter, now=NOW).jobs[0].name == "a" * 48
+    shorter = write(project, HEAD.replace("  report:", f"  {'a' * 47}:"))
+    assert load_manifest(shorter, now=NOW).jobs[0].name == "a" * 47
 
 
 def test_plaintext_secrets_are_rejected_without_echoing_them(project: Path) -> None:
@@ -467,6 +467,13 @@ def test_wildcard_permissions_are_rejected(project: Path) -> None:
             "'*' would allow every action on every service; list the actions the job needs (e.g. s3:PutObject)",
         ),
         (
+            9,
+            "jobs.report.permissions[0].resources[0]",
+            "'*' names every resource of its kind; name the ones the job uses (e.g. arn:aws:s3:::my-bucket/reports/*)"
+            '; if the job truly needs it, add allow_privileged: "<why, for the reviewer>" to the job '
+            "(jobctl plan shows it)",
+        ),
+        (
             10,
             "jobs.report.permissions[1].actions[1]",
             "'nonsense' is not an IAM action; write service:Action (e.g. s3:PutObject)",
@@ -498,7 +505,10 @@ def test_what_the_policy_builder_refuses_is_found_by_validate(project: Path) -> 
         (
             9,
             "jobs.report.permissions[0].actions[1]",
-            "'sqs:*' grants every action of sqs; list the ones the job calls (e.g. s3:GetObject, s3:PutObject)",
+            "'sqs:*' is a wildcard: it grants every action it matches, including ones AWS adds later; list the "
+            "actions the job calls (e.g. s3:GetObject, s3:PutObject)"
+            '; if the job truly needs it, add allow_privileged: "<why, for the reviewer>" to the job '
+            "(jobctl plan shows it)",
         ),
     ]
 

@@ -31,13 +31,13 @@ def test_rule_job_gets_role_dlq_logs_function_invoke_config_permission_and_rule(
     assert [r.slot for r in d.of_job("a")] == ["role", "dlq", "log", "fn", "inv", "perm", "rule"]
     assert [r.kind for r in d.shared()] == [Kind.TABLE]  # no Scheduler group when no job needs one
     r = by_kind(d, "a")
-    fn_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NS}-a"
+    fn_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NS}--a"
     assert r["rule"].hidden["target"]["Arn"] == fn_arn
     assert r["rule"].hidden["target"]["DeadLetterConfig"]["Arn"] == r["dlq"].arn
-    assert r["perm"].hidden["source_arn"] == r["rule"].arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{NS}-a"
+    assert r["perm"].hidden["source_arn"] == r["rule"].arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{NS}--a"
     assert r["perm"].hidden["source_account"] == ACCOUNT
     assert r["inv"].hidden == {"qualifier": None, "max_retry_attempts": 0, "on_failure": r["dlq"].arn}
-    assert r["fn"].visible["role"] == r["role"].arn == f"arn:aws:iam::{ACCOUNT}:role/cronplane/{NS}/{NS}-a-exec"
+    assert r["fn"].visible["role"] == r["role"].arn == f"arn:aws:iam::{ACCOUNT}:role/cronplane/{NS}/{NS}--a-exec"
     assert r["dlq"].hidden["attributes"]["MessageRetentionPeriod"] == "1209600"
     assert r["dlq"].hidden["attributes"]["SqsManagedSseEnabled"] == "true"
     # the DLQ lets exactly this rule deliver dead letters
@@ -73,7 +73,7 @@ def test_timezone_at_and_scheduler_mode_use_scheduler_with_its_own_role() -> Non
 def test_provisioned_concurrency_targets_the_alias() -> None:
     d = desired_for(make_manifest(make_job("pc", provisioned_concurrency=2)))
     r = by_kind(d, "pc")
-    alias_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NS}-pc:{names.ALIAS_NAME}"
+    alias_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NS}--pc:{names.ALIAS_NAME}"
     assert r["alias"].arn == alias_arn and r["alias"].hidden["provisioned"] == 2
     assert r["rule"].hidden["target"]["Arn"] == alias_arn
     assert r["perm"].hidden["qualifier"] == r["inv"].hidden["qualifier"] == names.ALIAS_NAME
@@ -128,7 +128,7 @@ def test_function_environment_is_the_runtime_settings_contract() -> None:
     assert settings.job == "a" and settings.namespace == NS
     assert settings.handler == "billing.nightly_report:handler"
     assert settings.history_table == f"{NS}-history"
-    assert settings.dlq_url == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{NS}-a-dlq"
+    assert settings.dlq_url == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{NS}--a-dlq"
     assert settings.payload == {"n": 1} and settings.retry["max_attempts"] == 3
     assert settings.secrets == {"DB": "ssm:/billing/db", "KEY": "secretsmanager:stripe"}
     assert (settings.timeout, settings.concurrency, settings.ttl_days) == (300, "allow", 30)

@@ -9,6 +9,11 @@ Rules the planner enforces:
 
 - only resources tagged with this namespace are updated or deleted; a resource with one of our
   names but not our tags is reported ("not managed: ... skipped") and its job left alone;
+- a resource with one of our names whose ``cronplane:namespace`` tag names *another* namespace
+  is a name clash: planning fails (``NameClashError``, naming both namespaces and the name)
+  before anything is written, instead of skipping the job and reporting "No changes";
+- resources still named the way cronplane named them before the ``--`` join are replaced: the
+  new ones are created first, then the old ones deleted, with a note saying why;
 - visible settings are compared field by field; hidden settings by the hash recorded in the
   job's ``cronplane:config`` tag (a RECORD action rewrites that tag after the job's changes);
 - a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it; when its
@@ -43,7 +48,12 @@ from cronplane.build.resources import (
     decode_state,
     encode_state,
 )
+from cronplane.errors import CronplaneError
 from cronplane.manifest import names
+
+
+class NameClashError(CronplaneError):
+    """A name this namespace needs belongs to another cronplane namespace."""
 
 
 def plan(
@@ -77,6 +87,8 @@ class _Planner:
         self.drift: list[Drift] = []
         self.needs_tags: set[tuple[str, str]] = set()
         self.needs_details: set[tuple[str, str]] = set()
+        self.clashes: list[str] = []
+        self.renamed = 0  # resources with pre-"--" names being replaced
 
     # -- ownership --------------------------------------------------------------------------
     def ours(self, res: LiveResource) -> bool | None:
@@ -93,6 +105,20 @@ class _Planner:
     def not_managed(self, res: LiveResource, why: str) -> None:
         if res.tags and res.tags.get(names.MANAGED_BY_TAG) == names.MANAGED_BY_VALUE:
             return  # another cronplane namespace sharing our prefix: not ours to mention
+        self.notes.append(f"not managed: {res.label} has no {names.NAMESPACE_TAG}={self.ns} tag; {why}")
+
+    def occupied(self, res: LiveResource, wanted_by: str, why: str) -> None:
+        """A name the manifest needs is taken by a resource that is not ours: another
+        namespace's is a clash (an error), anything else a note."""
+        owner = names.owner_namespace(res.tags)
+        if owner is not None and owner != self.ns:
+            self.clashes.append(
+                f"name clash: {wanted_by} of namespace {self.ns!r} needs the {res.label}, which belongs to "
+                f"namespace {owner!r} ({names.NAMESPACE_TAG}={owner}); nothing was deployed. Redeploy "
+                f"namespace {owner!r} with this cronplane (its names become {names.job_prefix(owner)}...) "
+                "or rename the job"
+            )
+            return
         self.notes.append(f"not managed: {res.label} has no {names.NAMESPACE_TAG}={self.ns} tag; {why}")
 
     # -- deploy -----------------------------------------------------------------------------
@@ -114,7 +140,7 @@ class _Planner:
             self.needs_tags.add(lr.key)  # a kind whose listing does not return tags
             return
         if not owned:
-            self.not_managed(lr, "it cannot be used; tag it or remove it")
+            self.occupied(lr, "the shared resources", "it cannot be used; tag it or remove it")
             return
         fields = _tag_changes(res.tags, lr.tags or {})
         old = (lr.tags or {}).get(CONFIG_TAG)
@@ -132,7 +158,7 @@ class _Planner:
             self.needs_tags.add(live_fn.key)  # not in the namespace's tag query: read its own tags
             return
         if live_fn is not None and not self.ours(live_fn):
-            self.not_managed(live_fn, f"job {job} skipped (rename the job or tag the function)")
+            self.occupied(live_fn, f"job {job}", f"job {job} skipped (rename the job or tag the function)")
             return
         state = decode_state((live_fn.tags or {}).get(CONFIG_TAG)) if live_fn else {}
         paused = self.live.paused.get(job)
@@ -216,7 +242,8 @@ class _Planner:
                 self.needs_tags.add(lr.key)
                 return None
             if not owned:
-                self.not_managed(lr, f"job {res.job} skipped (rename the job or delete/tag the resource)")
+                why = f"job {res.job} skipped (rename the job or delete/tag the resource)"
+                self.occupied(lr, f"job {res.job}", why)
                 return "conflict"
         fields = [
             FieldChange(k, lr.visible.get(k), v)
@@ -285,9 +312,12 @@ class _Planner:
             if not owned:
                 self.not_managed(lr, "skipped")
                 continue
-            job = (lr.tags or {}).get(names.JOB_TAG) or _job_from_name(self.ns, lr)
+            job = (lr.tags or {}).get(names.JOB_TAG) or names.job_of(self.ns, lr.name) or lr.name
             in_manifest = job in self.desired.jobs()
             reason = "no longer needed by the job" if in_manifest else f"job {job} is no longer in the manifest"
+            if in_manifest and lr.name in names.legacy_names(self.ns, job):
+                reason = f"replaced by its {names.SEPARATOR}-joined name"
+                self.renamed += 1
             if destroying:
                 reason = f"destroy namespace {self.ns}"
             self.per_job.setdefault(job, []).append(Action(Op.DELETE, lr.kind, lr.name, job, reason, live=lr))
@@ -305,6 +335,16 @@ class _Planner:
                 self.notes.append(f"kept: {lr.label} ({kept}); add --include-history to delete it")
 
     def result(self) -> Plan:
+        if self.clashes:
+            raise NameClashError("\n".join(dict.fromkeys(self.clashes)))
+        if self.renamed:
+            self.notes.append(
+                f"renamed: {self.renamed} resources of namespace {self.ns} still have names from before cronplane "
+                f"joined namespace and job with {names.SEPARATOR!r} (two namespaces could share such a name); "
+                "deploy creates each under its new name, then deletes the old one. An old dead-letter queue's "
+                "messages and an old log group's logs are deleted with it: save them first if you need them"
+            )
+        self.notes.extend(self.desired.notes)
         ordered: list[Action] = sorted(self.first, key=_position)
         for job in sorted(self.per_job):
             ordered.extend(order_job(self.per_job[job]))
@@ -336,13 +376,6 @@ def _position(a: Action) -> int:
     """Where the action's resource comes in its job's (or the shared resources') order."""
     kind = kind_of(a.kind)
     return kind.position(a.desired.slot if a.desired is not None else kind.slot_of(a.name))
-
-
-def _job_from_name(ns: str, lr: LiveResource) -> str:
-    name = lr.name.removeprefix(names.log_group_name(ns, "")).removeprefix(f"{ns}-")
-    for suffix in ("-exec", "-sched", "-dlq"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _tag_changes(want: Mapping[str, str], have: Mapping[str, str]) -> list[FieldChange]:

@@ -40,6 +40,23 @@ class DevCredentials:
         return cls(key_id, secrets.token_urlsafe(30))  # 40 characters, all shell-safe
 
 
+# The keys of the emulators this process runs (`jobctl dev --demo` runs jobctl commands in
+# process, with no dev files written), by endpoint URL.
+_IN_PROCESS_KEYS: dict[str, DevCredentials] = {}
+
+
+def register_emulator(endpoint_url: str, credentials: DevCredentials | None) -> None:
+    """Make ``credentials`` the key for ``endpoint_url`` in this process (None: forget it)."""
+    if credentials is None:
+        _IN_PROCESS_KEYS.pop(endpoint_url, None)
+    else:
+        _IN_PROCESS_KEYS[endpoint_url] = credentials
+
+
+def in_process_emulator_key(endpoint_url: str) -> DevCredentials | None:
+    return next((key for url, key in list(_IN_PROCESS_KEYS.items()) if same_endpoint(url, endpoint_url)), None)
+
+
 @dataclass(frozen=True)
 class AwsConfig:
     region: str | None = None
@@ -69,7 +86,11 @@ class AwsConfig:
             endpoint, from_dev_file = emulator.endpoint_url, True
         at_emulator = emulator is not None and bool(endpoint) and same_endpoint(str(endpoint), emulator.endpoint_url)
         emulator_region = emulator.region if emulator is not None and at_emulator else None
-        credentials = self.credentials or (emulator.credentials if emulator is not None and at_emulator else None)
+        credentials = (
+            self.credentials
+            or (emulator.credentials if emulator is not None and at_emulator else None)
+            or (in_process_emulator_key(endpoint) if endpoint else None)
+        )
         chosen_region = (
             self.region
             or emulator_region

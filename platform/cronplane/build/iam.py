@@ -9,15 +9,21 @@ What a job's execution role may do, and nothing else:
 
 - write its own log group (the group itself is created by deploy, so no ``CreateLogGroup``);
 - read and write its own run records in the history table (items whose partition key is the
-  job's name, enforced with ``dynamodb:LeadingKeys``) and Query the table's indexes;
+  job's name, enforced with ``dynamodb:LeadingKeys``): exactly the item calls the runtime makes
+  (``RUNTIME_ACTIONS``). No index: the by-time index holds every job's records, and its
+  partition key is a time bucket, so ``LeadingKeys`` cannot hold a Query on it to one job;
 - send to its own dead-letter queue; invoke itself (retries that continue in a new invocation);
 - read exactly its declared secrets and decrypt with its ``kms_key``;
 - with ``vpc``: manage its network interfaces. ``ec2:DescribeNetworkInterfaces`` works only on
   ``Resource: "*"`` and Lambda checks the others the same way when it attaches the function to
   the subnets, so the ENI statement is the only one with a ``*`` resource;
-- the statements the job declares under ``permissions``.
+- the statements the job declares under ``permissions``, within the guardrails of
+  ``manifest.guardrails`` unless the job carries a reviewed ``allow_privileged`` exception.
 
-No ``*`` action anywhere. Metrics need nothing: they are CloudWatch EMF lines in the log.
+Every platform action is one the runtime's source calls (``RUNTIME_ACTIONS``, checked against
+``cronplane/runtime`` by tests/unit/test_attack_job_role.py) or one Lambda itself needs with the
+role (``LAMBDA_SERVICE_ACTIONS``). No ``*`` action anywhere. Metrics need nothing: they are
+CloudWatch EMF lines in the log.
 """
 
 from __future__ import annotations
@@ -27,22 +33,29 @@ import re
 from typing import Any
 
 from cronplane.errors import CronplaneError
-from cronplane.manifest import names
+from cronplane.manifest import guardrails, names
 from cronplane.manifest.models import Job, Manifest, Permission
 
 POLICY_VERSION = "2012-10-17"
 # IAM counts an inline role policy's characters without whitespace; the quota is 10,240.
 MAX_INLINE_POLICY_CHARS = 10_240
 
+# The history calls of ``runtime/store.py``: put_item (records, markers), get_item (who holds
+# the lock) and transact_write_items, which IAM authorises per item: a Put as PutItem, the lock's
+# release (a Delete) as DeleteItem. No Query, UpdateItem or ConditionCheckItem: the runtime
+# makes none, so its role cannot either.
 RUN_HISTORY_ACTIONS = (
     "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
     "dynamodb:GetItem",
-    "dynamodb:Query",
     "dynamodb:DeleteItem",
-    # TransactWriteItems is authorised per item with the item actions above plus this one for
-    # condition-only items; it has no action of its own.
-    "dynamodb:ConditionCheckItem",
+)
+DLQ_ACTIONS = ("sqs:SendMessage",)  # runtime/dispatch.py: the run's one dead-letter message
+SELF_INVOKE_ACTIONS = ("lambda:InvokeFunction",)  # runtime/dispatch.py: lambda.invoke (continuations)
+SSM_SECRET_ACTIONS = ("ssm:GetParameter",)  # runtime/secrets.py
+SECRETS_MANAGER_ACTIONS = ("secretsmanager:GetSecretValue",)  # runtime/secrets.py
+# Everything the runtime's own code calls with the job's role, as IAM actions.
+RUNTIME_ACTIONS = frozenset(
+    RUN_HISTORY_ACTIONS + DLQ_ACTIONS + SELF_INVOKE_ACTIONS + SSM_SECRET_ACTIONS + SECRETS_MANAGER_ACTIONS
 )
 # The actions of AWSLambdaVPCAccessExecutionRole except the logs ones (granted narrower above).
 VPC_ENI_ACTIONS = (
@@ -53,6 +66,12 @@ VPC_ENI_ACTIONS = (
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
 )
+# What Lambda itself does with the role, not the runtime: write the function's log streams,
+# decrypt the environment (and SecureString / secret values) with the job's kms_key, attach the
+# function to its VPC.
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+KMS_ACTIONS = ("kms:Decrypt",)
+LAMBDA_SERVICE_ACTIONS = frozenset(LOG_ACTIONS + KMS_ACTIONS + VPC_ENI_ACTIONS)
 _SID = re.compile(r"^[A-Za-z0-9]+$")
 _KMS_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
@@ -88,7 +107,7 @@ def execution_policy(
         {
             "Sid": "WriteOwnLogs",
             "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Action": list(LOG_ACTIONS),
             # Log streams are addressed as log-group:NAME:log-stream:STREAM, hence the ":*".
             "Resource": [arn("logs", f"log-group:{names.log_group_name(namespace, job.name)}:*")],
         },
@@ -102,21 +121,15 @@ def execution_policy(
             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [job.name]}},
         },
         {
-            "Sid": "QueryRunHistoryIndexes",
-            "Effect": "Allow",
-            "Action": ["dynamodb:Query"],
-            "Resource": [f"{table_arn}/index/*"],
-        },
-        {
             "Sid": "SendToOwnDeadLetterQueue",
             "Effect": "Allow",
-            "Action": ["sqs:SendMessage"],
+            "Action": list(DLQ_ACTIONS),
             "Resource": [arn("sqs", names.dlq_name(namespace, job.name))],
         },
         {
             "Sid": "InvokeSelfForRetries",
             "Effect": "Allow",
-            "Action": ["lambda:InvokeFunction"],
+            "Action": list(SELF_INVOKE_ACTIONS),
             # ":*" covers the alias (and versions) the trigger targets with provisioned concurrency.
             "Resource": [function_arn, f"{function_arn}:*"],
         },
@@ -125,7 +138,7 @@ def execution_policy(
     ssm = [_ssm_parameter_arn(arn, s.name) for s in job.secrets if s.source == "ssm"]
     if ssm:
         statements.append(
-            {"Sid": "ReadSsmSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": _unique(ssm)}
+            {"Sid": "ReadSsmSecrets", "Effect": "Allow", "Action": list(SSM_SECRET_ACTIONS), "Resource": _unique(ssm)}
         )
     managed = [_secret_arn(arn, s.name) for s in job.secrets if s.source == "secretsmanager"]
     if managed:
@@ -133,7 +146,7 @@ def execution_policy(
             {
                 "Sid": "ReadSecretsManagerSecrets",
                 "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
+                "Action": list(SECRETS_MANAGER_ACTIONS),
                 "Resource": _unique(managed),
             }
         )
@@ -149,7 +162,7 @@ def execution_policy(
             {
                 "Sid": "DecryptWithJobKey",
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
+                "Action": list(KMS_ACTIONS),
                 "Resource": [_kms_key_arn(arn, job.kms_key, manifest, job)],
             }
         )
@@ -165,6 +178,7 @@ def execution_policy(
                 "Resource": "*",
             }
         )
+    _check_guardrails(manifest, job)
     for index, permission in enumerate(job.permissions, start=1):
         statements.append(_declared_statement(manifest, job, index, permission))
 
@@ -320,11 +334,13 @@ def _kms_key_arn(arn: _ArnBuilder, key: str, manifest: Manifest, job: Job) -> st
 
 
 def _declared_statement(manifest: Manifest, job: Job, index: int, permission: Permission) -> dict[str, Any]:
-    broad = [a for a in permission.actions if a == "*" or a.endswith(":*")]
-    if broad:
+    # Every action of every service: never, not even with allow_privileged (a service's wildcard
+    # such as "s3:*" is one of the guardrails that exception may waive).
+    everything = [a for a in permission.actions if a in ("*", "*:*")]
+    if everything:
         raise PolicyError(
-            f"{_where(manifest, job)}: permissions[{index - 1}]: action {broad[0]!r} grants a whole "
-            "service; list the actions the job calls (for example s3:GetObject)"
+            f"{_where(manifest, job)}: permissions[{index - 1}]: action {everything[0]!r} grants every "
+            "action of every service; list the actions the job calls (for example s3:GetObject)"
         )
     if permission.effect not in ("Allow", "Deny"):
         raise PolicyError(f"{_where(manifest, job)}: permissions[{index - 1}]: effect must be Allow or Deny")
@@ -336,6 +352,26 @@ def _declared_statement(manifest: Manifest, job: Job, index: int, permission: Pe
         "Action": list(permission.actions),
         "Resource": list(permission.resources),
     }
+
+
+def privileged_grants(manifest: Manifest, job: Job) -> list[str]:
+    """What the job's ``allow_privileged`` exception waives (empty without one): the grants
+    ``jobctl plan`` lists next to the reason."""
+    if not job.allow_privileged:
+        return []
+    findings = guardrails.job_findings(manifest.namespace, job, [j.name for j in manifest.jobs])
+    return list(dict.fromkeys(f.grant for f in findings if f.waivable))
+
+
+def _check_guardrails(manifest: Manifest, job: Job) -> None:
+    """``validate`` refuses these already; checked again here so that no policy is ever built
+    from a Job that did not come through the loader (``manifest.guardrails``)."""
+    findings = guardrails.job_findings(manifest.namespace, job, [j.name for j in manifest.jobs])
+    refused = [f for f in findings if not (f.waivable and job.allow_privileged)]
+    if refused:
+        first = refused[0]
+        where = ".".join(str(p) for p in first.path)
+        raise PolicyError(f"{_where(manifest, job)}: {where}: {first.refusal}")
 
 
 def _check_size(manifest: Manifest, job: Job, policy: dict[str, Any]) -> None:
@@ -369,16 +405,6 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def _is_wildcard_resource(resource: str) -> bool:
-    if resource == "*":
-        return True
-    parts = resource.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        return False
-    service, tail = parts[2], parts[5]
-    if tail == "*":
-        return True
-    if service == "s3":
-        return False  # "bucket/*" is every object of one bucket, not every bucket
-    # "table/*", "function:*": every resource of a type, with no name before the star.
-    head = tail[:-2]
-    return (tail.endswith("/*") and "/" not in head) or (tail.endswith(":*") and ":" not in head)
+    # "table/*", "function:*", "arn:aws:s3:::*": no name before the star (one rule for the
+    # manifest's guardrails and the linting of deployed policies).
+    return guardrails.is_wildcard_resource(resource)

@@ -128,6 +128,8 @@ class DesiredState:
     account_id: str
     region: str
     resources: tuple[Resource, ...]
+    # For the plan's reader: each job's reviewed allow_privileged exception and what it waives.
+    notes: tuple[str, ...] = ()
 
     def jobs(self) -> list[str]:
         return sorted({r.job for r in self.resources if r.job})
@@ -217,6 +219,9 @@ def function_environment(
             s.SECRETS: canonical_json(secrets),
         }
     )
+    if job.on_history_outage.value != s.RUN_ON_HISTORY_OUTAGE:
+        # Only when not the default: existing functions keep their environment unchanged.
+        env[s.ON_HISTORY_OUTAGE] = job.on_history_outage.value
     return env
 
 
@@ -256,7 +261,21 @@ def desired_state(
     for job in manifest.jobs:
         sha, zip_bytes = code[job.name]
         out.extend(job_resources(manifest, job, arns, sha, zip_bytes))
-    return DesiredState(ns, account_id, region, tuple(out))
+    return DesiredState(ns, account_id, region, tuple(out), privileged_notes(manifest))
+
+
+def privileged_notes(manifest: Manifest) -> tuple[str, ...]:
+    """One line per job with an ``allow_privileged`` exception: the job, what the exception
+    waives and the reason, so review sees it in every plan."""
+    from cronplane.build import iam
+
+    notes = []
+    for job in manifest.jobs:
+        waived = iam.privileged_grants(manifest, job)
+        if job.allow_privileged:
+            what = ", ".join(waived) or "nothing"
+            notes.append(f"privileged: job {job.name} allow_privileged waives {what} because: {job.allow_privileged}")
+    return tuple(notes)
 
 
 def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:

@@ -1,5 +1,6 @@
 """``jobctl plan``, ``jobctl deploy`` and ``jobctl destroy``: thin commands over
-``cronplane.aws.deployer`` (build, call, print)."""
+``cronplane.aws.deployer`` (build, call, print through ``cli/views/plan.py``, return an exit
+status)."""
 
 from __future__ import annotations
 
@@ -14,35 +15,10 @@ from typing import Any
 
 import click
 
+from cronplane.cli.exit_status import ExitStatus
 from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
+from cronplane.cli.views.plan import deploy_report, plan_text, region_note
 from cronplane.errors import CronplaneError
-
-SYMBOL_COLOURS = {"+": "green", "~": "yellow", "-": "red"}
-
-
-def render_plan(plan: Any, *, colour: bool = False) -> str:
-    """The plan as a person reads it: one line per change with its reason, the changed fields
-    old → new underneath, notes, and the summary line (which names drift kept on purpose, such
-    as a paused job, instead of claiming AWS matches the manifest)."""
-    lines: list[str] = []
-    current_job: object = object()
-    for action in plan.changes:
-        if action.job != current_job:
-            current_job = action.job
-            lines.append(f"job {action.job}:" if action.job else "shared:")
-        symbol = action.op.symbol
-        head = f"  {symbol} {action.kind} {action.name}"
-        if colour:
-            head = click.style(head, fg=SYMBOL_COLOURS.get(symbol))
-        lines.append(f"{head}  ({action.reason})")
-        if action.op.value == "update":
-            for change in action.fields:
-                lines.append(f"      {change.describe()}")
-    if plan.notes:
-        lines.append("Notes:")
-        lines.extend(f"  {note}" for note in plan.notes)
-    lines.append(plan.verdict())
-    return "\n".join(lines)
 
 
 def _setup(
@@ -65,11 +41,7 @@ def _setup(
     if config.region and config.region != manifest.region:
         # The AWS settings outrank jobs.yaml (as with the AWS CLI); say so, since the
         # namespace then lives in another region than the manifest names.
-        click.echo(
-            f"Note: using AWS region {config.region} (from --region, AWS_REGION / AWS_DEFAULT_REGION or "
-            f"the AWS profile); {manifest.path} says {manifest.region}.",
-            err=True,
-        )
+        click.echo(region_note(config.region, manifest.path, manifest.region), err=True)
     client = AwsClient(config)
     return manifest, client, Deployer(client, progress=progress, **kwargs)
 
@@ -105,27 +77,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 def _report(result: Any, client: Any, started: float, verb: str) -> None:
-    if result.applied is None:
-        if result.plan.has_changes:
-            click.echo("Nothing applied.")
-        else:
-            click.echo(f"({client.reads} reads, {client.writes} writes in {time.monotonic() - started:.1f}s)")
-        return
-    plan = result.plan
-    click.echo(
-        f"{verb} complete: {plan.count(_op('create'))} created, "
-        f"{plan.count(_op('update'))} updated, {plan.count(_op('delete'))} deleted "
-        f"in {time.monotonic() - started:.1f}s ({client.reads} reads, {client.writes} writes)."
-    )
-    if plan.drift:
-        # The deploy did not make AWS match the manifest everywhere; say where, and that it was meant.
-        click.echo(f"Left as it was: {plan.drift_summary()}")
-
-
-def _op(name: str) -> Any:
-    from cronplane.aws.planner import Op
-
-    return Op(name)
+    elapsed_s = time.monotonic() - started
+    lines = deploy_report(result, verb=verb, reads=client.reads, writes=client.writes, elapsed_s=elapsed_s)
+    click.echo("\n".join(lines))
 
 
 @click.command()
@@ -147,18 +101,19 @@ def plan(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Show what deploy would change in AWS (reads only)."""
     manifest, _client, deployer = _setup(manifest_path, region, profile, endpoint_url)
     result = deployer.plan(manifest, unpause=unpause)
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2, default=str))
     else:
-        click.echo(render_plan(result, colour=sys.stdout.isatty()))
+        click.echo(plan_text(result, colour=sys.stdout.isatty()))
     # A paused job is drift, not a pending change: deploy would leave it as it is, so a CI gate
     # on exit 2 must not fire for it forever. It is in the notes, the summary line and "drift".
     if detailed_exitcode and result.changes:
-        sys.exit(2)
+        return ExitStatus.CHANGES_PENDING
+    return ExitStatus.OK
 
 
 @click.command()
@@ -175,7 +130,7 @@ def deploy(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Create or update everything the jobs need in AWS, and remove what they no longer need."""
     started = time.monotonic()
     manifest, client, deployer = _setup(
@@ -183,14 +138,15 @@ def deploy(
     )
 
     def confirm(p: Any) -> bool:
-        click.echo(render_plan(p, colour=sys.stdout.isatty()))
+        click.echo(plan_text(p, colour=sys.stdout.isatty()))
         return bool(_confirm("Deploy", yes)(p))
 
     with _terminate_as_interrupt():
         result = deployer.deploy(manifest, confirm=confirm, unpause=unpause)
     if not result.plan.has_changes:
-        click.echo(render_plan(result.plan))
+        click.echo(plan_text(result.plan))
     _report(result, client, started, "Deploy")
+    return ExitStatus.OK
 
 
 @click.command()
@@ -205,17 +161,18 @@ def destroy(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Delete every resource of the namespace (the history table only with --include-history)."""
     started = time.monotonic()
     manifest, client, deployer = _setup(manifest_path, region, profile, endpoint_url, progress=click.echo)
 
     def confirm(p: Any) -> bool:
-        click.echo(render_plan(p, colour=sys.stdout.isatty()))
+        click.echo(plan_text(p, colour=sys.stdout.isatty()))
         return bool(_confirm(f"Destroy namespace {manifest.namespace}", yes)(p))
 
     with _terminate_as_interrupt():
         result = deployer.deploy(manifest, confirm=confirm, destroy=True, include_history=include_history)
     if not result.plan.has_changes:
-        click.echo(render_plan(result.plan))
+        click.echo(plan_text(result.plan))
     _report(result, client, started, "Destroy")
+    return ExitStatus.OK

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 from types import FrameType
@@ -14,6 +13,7 @@ from typing import Any
 
 import click
 
+from cronplane.cli.exit_status import ExitStatus
 from cronplane.cli.options import manifest_option
 from cronplane.errors import CronplaneError
 
@@ -38,7 +38,7 @@ from cronplane.errors import CronplaneError
 @click.pass_context
 def dev(
     ctx: click.Context, manifest_path: str, port: int | None, time_scale: float, no_schedule: bool, demo: bool
-) -> None:
+) -> ExitStatus | None:
     """Run the whole platform locally on an embedded AWS emulator.
 
     Starts moto on 127.0.0.1, deploys jobs.yaml into it with the normal deploy code, runs the
@@ -48,16 +48,18 @@ def dev(
     everything.
     """
     if ctx.invoked_subcommand is not None:
-        return
-    from cronplane.local.console import Console
+        return None  # `jobctl dev env`: its own status
+    from cronplane.cli.dev_console import TerminalConsole
     from cronplane.local.devserver import DevOptions, DevServer
 
     isolate_from_aws(os.environ)
-    console = Console()
+    console = TerminalConsole()  # the run lines and messages, worded by cli/views/dev.py
     if demo:
+        from cronplane.cli.dev_console import DemoPrinter
         from cronplane.local.demo import run_demo
 
-        sys.exit(run_demo(Path(manifest_path), console, port=port or 0))
+        ok = run_demo(Path(manifest_path), console, DemoPrinter(console), port=port or 0)
+        return ExitStatus.OK if ok else ExitStatus.FAILURE
 
     options = DevOptions(
         manifest_path=Path(manifest_path),
@@ -77,6 +79,7 @@ def dev(
         server.stop()
         _restore(previous)
     console.line("stopped.")
+    return ExitStatus.OK
 
 
 @dev.command("env")

@@ -1,6 +1,7 @@
 """Entry point of ``jobctl``. Subcommands are imported only when they run (click's "complex"
 example), so ``--help`` and ``validate`` never pay for boto3. This is the one place that maps
-errors to exit codes and hides tracebacks unless ``--debug`` is given."""
+what a command returns (an ``ExitStatus``) or raises to the process's exit code, and hides
+tracebacks unless ``--debug`` is given."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from cronplane.cli.exit_status import ExitStatus
 from cronplane.errors import CronplaneError
 
 # command name -> "module:attribute" (inside cronplane.cli), loaded on first use
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("run_cmds:history", "Show the run history of one job or all jobs."),
     "dev": ("dev_cmds:dev", "Run the whole platform locally on an embedded AWS emulator."),
     "audit": ("ops_cmds:audit", "Match promised fire times with runs: missed, late, failed."),
+    "report": ("report_cmds:report", "The run grid of a window (--html FILE), or a summary per job."),
     "dlq": ("ops_cmds:dlq", "List or replay a job's dead-letter messages."),
     "pause": ("ops_cmds:pause", "Disable a job's trigger without a deploy."),
     "resume": ("ops_cmds:resume", "Enable a paused job's trigger again."),
@@ -44,6 +47,14 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"cronplane.cli.{module_name}")
         command: click.Command = getattr(module, attr)
         return _with_debug_option(command)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """A command returns its ExitStatus. Raise it as click's Exit, so click's own standalone
+        mode (CliRunner in tests) ends with that code too; ``main()`` maps it to ``sys.exit``."""
+        status = super().invoke(ctx)
+        if isinstance(status, ExitStatus) and status is not ExitStatus.OK:
+            ctx.exit(status)
+        return status
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help from the table above, so `jobctl --help` imports no command module.
@@ -93,41 +104,63 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None) -> None:
+    """Run ``jobctl ARGV``; the only ``sys.exit`` of the command line. Returns when the command
+    succeeded (exit 0), exits with its status otherwise."""
+    status = _run(list(sys.argv[1:] if argv is None else argv))
+    if status is not ExitStatus.OK:
+        sys.exit(int(status))
+
+
+def _run(args: list[str]) -> ExitStatus:
+    """What the command returned or raised, as an exit status (--debug re-raises errors)."""
     global _debug
     _debug = False
-    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return cli.main(args=args, prog_name="jobctl", standalone_mode=False)
+        # standalone_mode=False: click returns the command's ExitStatus, or the code of an Exit
+        # it raised (--help, --version, LazyGroup.invoke).
+        return _status(cli.main(args=args, prog_name="jobctl", standalone_mode=False))
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return _status(exc.exit_code)
     except click.Abort as exc:
         # click turns Ctrl-C into Abort (even with standalone_mode=False): keep its meaning.
         if isinstance(exc.__cause__, KeyboardInterrupt):
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            return ExitStatus.INTERRUPTED
         click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
+        return ExitStatus.FAILURE
+    except click.ClickException as exc:  # UsageError / BadParameter: USAGE; others FAILURE
         if _debug:
             raise
         exc.show()
-        sys.exit(exc.exit_code)
+        return _status(exc.exit_code)
     except CronplaneError as exc:
         if _debug:
             raise
         click.echo(_red(f"Error: {exc}") if sys.stderr.isatty() else f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        return _status(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        return ExitStatus.INTERRUPTED
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         # AWS failures are not here: the AWS door (cronplane.aws.client) raises them as
         # AwsError, a CronplaneError, worded once for every command.
         if _debug:
             raise
         click.echo(f"Error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", err=True)
-        sys.exit(1)
+        return ExitStatus.FAILURE
+
+
+def _status(value: object) -> ExitStatus:
+    """A command's return value (None: it printed and succeeded) or click's exit code."""
+    if value is None:
+        return ExitStatus.OK
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return ExitStatus(value)
+        except ValueError:
+            return ExitStatus.FAILURE  # no command exits with another number
+    return ExitStatus.OK  # click hands back other return values as they are: nothing failed
 
 
 def _red(text: str) -> str:

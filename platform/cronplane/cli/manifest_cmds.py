@@ -1,34 +1,31 @@
 """``jobctl validate / list / next / schema``: the commands that read jobs.yaml and never touch
-AWS. Each builds with ``cronplane.manifest.loader`` / ``cronplane.schedule.expression`` and prints; errors are
-CronplaneError subclasses that ``cli/main.py`` turns into one message and an exit code."""
+AWS. Each builds with ``cronplane.manifest.loader`` / ``cronplane.schedule.expression``, prints
+through ``cli/views/manifest.py`` and returns an exit status; errors are CronplaneError
+subclasses that ``cli/main.py`` turns into one message and an exit code."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import sys
 import zoneinfo
-from typing import Any
 
 import click
 
+from cronplane.cli.exit_status import ExitStatus
 from cronplane.cli.options import manifest_option, output_option
+from cronplane.cli.views import manifest as view
 from cronplane.errors import CronplaneError, JobNotFoundError, ManifestError
-from cronplane.manifest.loader import AS_OF_EPOCH, NAME_RE, load_manifest, on_scheduler
+from cronplane.manifest.loader import AS_OF_EPOCH, NAME_RE, load_manifest
 from cronplane.manifest.loader import schema as manifest_schema
-from cronplane.manifest.models import Job, Manifest
+from cronplane.manifest.models import Job
 
 UTC = dt.UTC
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 @click.command("validate")
 @manifest_option
-def validate(manifest_path: str) -> None:
+def validate(manifest_path: str) -> ExitStatus:
     """Check jobs.yaml and report every problem in one pass.
 
     Exit 0 when valid (one summary line), 1 when not (one FILE:LINE: path: message line per
@@ -36,19 +33,10 @@ def validate(manifest_path: str) -> None:
     try:
         manifest = load_manifest(manifest_path)
     except ManifestError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        if len(exc.problems) > 1:
-            click.echo(f"{manifest_path}: {_plural(len(exc.problems), 'problem')}", err=True)
-        # sys.exit, not click's Exit: with standalone_mode=False click would turn Exit into a
-        # return value, and main() (and tests calling it) must see the exit code.
-        sys.exit(1)
-    teams = len({job.team for job in manifest.jobs})
-    scheduled = sum(on_scheduler(manifest, job) for job in manifest.jobs)
-    click.echo(
-        f"{manifest_path}: {_plural(len(manifest.jobs), 'job')} valid "
-        f"({_plural(teams, 'team')}, {scheduled} on Scheduler)"
-    )
+        click.echo("\n".join(view.validate_problems(manifest_path, exc.problems)), err=True)
+        return ExitStatus.FAILURE
+    click.echo(view.validate_summary(manifest_path, manifest))
+    return ExitStatus.OK
 
 
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -86,66 +74,17 @@ def _zone(name: str | None) -> dt.tzinfo:
 @manifest_option
 @output_option("table", "json")
 @click.option("--now", "now", callback=_parse_now, hidden=True, help="Reference time (tests).")
-def list_jobs(manifest_path: str, output: str, now: dt.datetime | None) -> None:
+def list_jobs(manifest_path: str, output: str, now: dt.datetime | None) -> ExitStatus:
     """List every job: team, schedule, in words, timezone, next run, enabled."""
     # A one-time job that already fired is listed (next run: never), not an error.
     manifest = load_manifest(manifest_path, now=AS_OF_EPOCH)
     now = _aware(now or dt.datetime.now(UTC), UTC)
     upcoming = {job.name: next(iter(job.schedule.next_fire_times(now, 1)), None) for job in manifest.jobs}
-    rows = [_job_row(manifest, job, upcoming[job.name]) for job in manifest.jobs]
     if output == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    headers = ["JOB", "TEAM", "SCHEDULE", "WHEN", "TIMEZONE", "NEXT RUN", "ENABLED"]
-    table = [
-        [
-            job.name,
-            job.team,
-            job.schedule.source,
-            job.schedule.describe(),
-            job.timezone or "UTC",
-            _short(upcoming[job.name]) if job.enabled else "- (disabled)",
-            "yes" if job.enabled else "no",
-        ]
-        for job in manifest.jobs
-    ]
-    click.echo(_table(headers, table))
-
-
-def _job_row(manifest: Manifest, job: Job, upcoming: dt.datetime | None) -> dict[str, Any]:
-    return {
-        "name": job.name,
-        "team": job.team,
-        "owner": job.owner,
-        "description": job.description,
-        "handler": job.handler,
-        "schedule": job.schedule.source,
-        "expression": job.schedule.expression,
-        "when": job.schedule.describe(),
-        "timezone": job.timezone,
-        "trigger": "scheduler" if on_scheduler(manifest, job) else "rule",
-        "next_run": upcoming.isoformat() if upcoming else None,
-        "enabled": job.enabled,
-    }
-
-
-def _short(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return "never"
-    return f"{moment:%Y-%m-%d %H:%M} {_zone_label(moment)}"
-
-
-def _zone_label(moment: dt.datetime) -> str:
-    name = moment.tzname() or ""
-    offset = moment.strftime("%z")
-    offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
-    return "UTC" if offset in ("+00:00", "") and name in ("UTC", "") else f"{name} ({offset})".strip()
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in [headers, *rows]]
-    return "\n".join(lines)
+        click.echo(json.dumps(view.jobs_json(manifest, upcoming), indent=2))
+    else:
+        click.echo("\n".join(view.jobs_table(manifest, upcoming)))
+    return ExitStatus.OK
 
 
 @click.command("next")
@@ -166,7 +105,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 @manifest_option
 def next_times(
     expr_or_job: str, count: int, after: dt.datetime | None, zone: str | None, output: str, manifest_path: str
-) -> None:
+) -> ExitStatus:
     """Show the next fire times of a job of the manifest or of a bare expression.
 
     EXPR_OR_JOB is a job name (nightly-report) or any accepted schedule: 'cron(0 9 ? * MON-FRI *)',
@@ -184,17 +123,10 @@ def next_times(
     start = _aware(after, _zone(schedule.timezone)) if after else dt.datetime.now(UTC)
     times = [t.astimezone(display) for t in schedule.next_fire_times(start, count)]
     if output == "json":
-        click.echo(json.dumps([t.isoformat() for t in times]))
-        return
-    source = schedule.source if schedule.source == schedule.expression else f"{schedule.source} = {schedule.expression}"
-    click.echo(f"{label}{source}: {schedule.describe()}")
-    if schedule.kind == "rate":
-        click.echo("  (AWS counts rate() from when the trigger is created; shown counting from 00:00 UTC)")
-    for index, moment in enumerate(times, 1):
-        utc = "" if moment.utcoffset() == dt.timedelta(0) else f"  = {moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-        click.echo(f"{index:>4}  {moment:%a %Y-%m-%d %H:%M} {_zone_label(moment)}{utc}")
-    if not times:
-        click.echo("  no fire times after " + start.isoformat())
+        click.echo(json.dumps(view.next_times_json(times)))
+    else:
+        click.echo("\n".join(view.next_times_text(label, schedule, times, start)))
+    return ExitStatus.OK
 
 
 MACROS = ("hourly", "daily", "weekly", "monthly", "yearly", "annually", "midnight")
@@ -225,9 +157,10 @@ def _aware(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
 
 
 @click.command("schema")
-def schema() -> None:
+def schema() -> ExitStatus:
     """Print the JSON Schema (draft 2020-12) of jobs.yaml, for editors and CI.
 
     Editors that use yaml-language-server pick it up from a first line such as:
     # yaml-language-server: $schema=./platform/cronplane/manifest/jobs.schema.json"""
     click.echo(json.dumps(manifest_schema(), indent=2))
+    return ExitStatus.OK

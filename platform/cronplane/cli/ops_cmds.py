@@ -1,6 +1,7 @@
 """``jobctl audit``, ``dlq`` (list / replay), ``pause``, ``resume``, ``backfill``: build the
-clients, call ``cronplane.ops``, print through ``cronplane.cli.views.ops``. Exit codes: audit 0 /
-3 (made for monitoring); replay and backfill 1 when any run was not accepted."""
+clients, call ``cronplane.ops``, print through ``cronplane.cli.views.ops``, return an exit
+status. Exit codes: audit 0 / 3 (made for monitoring); replay and backfill 1 when any run was
+not accepted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from cronplane.cli.exit_status import ExitStatus
 from cronplane.cli.options import aws_config, aws_options, manifest_option, output_option
 from cronplane.errors import CronplaneError
 from cronplane.schedule.moments import parse_age_or_time
@@ -88,7 +90,7 @@ def audit(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Did every promised run happen? Exit 0 if so, 3 if any was missed, failed or lost."""
     from cronplane.cli.views.ops import audit_json, audit_text
     from cronplane.ops import audit as ops_audit
@@ -117,8 +119,7 @@ def audit(
         click.echo(json.dumps(audit_json(report), indent=2, default=str))
     else:
         click.echo(audit_text(report, colour=_colour()))
-    if report.exit_code:
-        raise SystemExit(report.exit_code)
+    return ExitStatus.OK if report.exit_code == ops_audit.EXIT_CLEAN else ExitStatus.ATTENTION
 
 
 # -------------------------------------------------------------------------------------- dlq
@@ -145,18 +146,19 @@ def dlq() -> None:
 @aws_options
 def dlq_list(
     job_name: str, manifest_path: str, output: str, region: str | None, profile: str | None, endpoint_url: str | None
-) -> None:
+) -> ExitStatus:
     """List JOB's dead-letter messages without consuming them."""
-    from cronplane.cli.views.ops import dlq_text
+    from cronplane.cli.views.ops import dlq_json, dlq_text
     from cronplane.ops.dlq import list_messages, queue_url
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     job = manifest.job(job_name)
     messages = list_messages(clients.sqs, queue_url(clients.sqs, manifest.namespace, job.name))
     if output == "json":
-        click.echo(json.dumps({"job": job.name, "messages": [m.to_dict() for m in messages]}, indent=2, default=str))
+        click.echo(json.dumps(dlq_json(job.name, messages), indent=2, default=str))
     else:
         click.echo(dlq_text(job.name, messages))
+    return ExitStatus.OK
 
 
 @dlq.command("replay")
@@ -177,67 +179,40 @@ def dlq_replay(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Re-run dead-lettered runs of JOB as new retry runs; a message is deleted only once its
     replay was accepted."""
-    from cronplane.cli.views.ops import replay_text
-    from cronplane.manifest import names
-    from cronplane.manifest.models import Concurrency
-    from cronplane.ops.dlq import DlqSource, list_messages, queue_url, replay
-    from cronplane.ops.launch import LambdaInvoker
-    from cronplane.ops.waiting import FINAL_WAIT_MARGIN_S, RunWaiter
+    from cronplane.cli.views import ops as view
+    from cronplane.ops.dlq import list_messages, queue_url
+    from cronplane.ops.dlq_replay import choose_messages, one_at_a_time, replay_messages
 
     if bool(run_ids) == replay_all:
         raise click.UsageError("say which messages to replay: --run RUN_ID (repeatable) or --all")
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
     job = manifest.job(job_name)
     url = queue_url(clients.sqs, manifest.namespace, job.name)
-    messages = list_messages(clients.sqs, url)
-    if replay_all:
-        chosen = [m for m in messages if m.source is not DlqSource.UNKNOWN]
-    else:
-        chosen = [m for m in messages if m.run_id in run_ids]
-        missing = sorted(set(run_ids) - {m.run_id for m in chosen})
-        if missing:
-            known = ", ".join(sorted({m.run_id for m in messages if m.run_id})) or "none"
-            raise CronplaneError(
-                f"no dead-letter message for run {', '.join(missing)} of {job.name} (runs in the queue: {known})"
-            )
+    chosen = choose_messages(job.name, list_messages(clients.sqs, url), run_ids, replay_all)
     if not chosen:
-        click.echo(f"{job.name}: nothing to replay (the dead-letter queue is empty)")
-        return
-    for m in chosen:
-        click.echo(f"will replay {m.run_id} ({m.source.value}, {m.error or 'no error text'})")
+        click.echo(view.nothing_to_replay(job.name))
+        return ExitStatus.OK
+    click.echo("\n".join(view.replay_preview(chosen)))
     _confirm(f"Replay {len(chosen)} run(s) of {job.name}", yes)
-    waiter = None
-    if job.concurrency == Concurrency.FORBID:
-        # One replay at a time, each after the job's lock is free: overlapping replays of a
-        # forbid job would skip each other (and a skipped replay ran nothing).
-        click.echo(f"{job.name} has concurrency: forbid: replaying one run at a time")
-        waiter = RunWaiter(
-            clients.dynamodb,
-            names.history_table(manifest.namespace),
-            job.name,
-            job.timeout + FINAL_WAIT_MARGIN_S,
-            on_wait=lambda text: click.echo(f"  {text}"),
-        )
-    results = replay(
-        clients.sqs,
+    if one_at_a_time(job):
+        # Overlapping replays of a forbid job would skip each other (and a skipped replay ran nothing).
+        click.echo(view.one_at_a_time(job.name))
+    report = replay_messages(
+        clients,
+        manifest,
+        job,
         url,
-        LambdaInvoker(clients.lambda_, manifest),
-        job.name,
-        [m.message_id for m in chosen],
-        triggered_by=clients.caller_arn(),
+        chosen,
         now=datetime.now(UTC),
-        waiter=waiter,
+        on_wait=lambda text: click.echo(view.waiting_line(text)),
     )
-    click.echo(replay_text(results))
-    if len(results) < len(chosen) and not any(r.error and r.error.startswith("stopped: ") for r in results):
-        click.echo(
-            f"{len(chosen) - len(results)} message(s) were no longer in the queue (consumed elsewhere?)", err=True
-        )
-    if len(results) < len(chosen) or not all(r.deleted for r in results):
-        raise SystemExit(1)
+    click.echo(view.replay_text(list(report.results)))
+    if report.vanished:
+        click.echo(view.vanished_messages(report.vanished), err=True)
+    return ExitStatus.OK if report.ok else ExitStatus.FAILURE
 
 
 # ---------------------------------------------------------------------------- pause / resume
@@ -253,12 +228,14 @@ def pause(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Disable JOB's trigger without a deploy (recorded: who, when, why)."""
+    from cronplane.cli.views.ops import pause_text
     from cronplane.ops.pause import pause_job
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
-    click.echo(pause_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason).message)
+    click.echo(pause_text(pause_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason)))
+    return ExitStatus.OK
 
 
 @click.command("resume")
@@ -273,12 +250,14 @@ def resume(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Enable a paused JOB's trigger again."""
+    from cronplane.cli.views.ops import pause_text
     from cronplane.ops.pause import resume_job
 
     manifest, clients = _setup(manifest_path, region, profile, endpoint_url)
-    click.echo(resume_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason).message)
+    click.echo(pause_text(resume_job(clients, manifest, job_name, now=datetime.now(UTC), reason=reason)))
+    return ExitStatus.OK
 
 
 # --------------------------------------------------------------------------------- backfill
@@ -316,11 +295,11 @@ def backfill(
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
-) -> None:
+) -> ExitStatus:
     """Run JOB's fire times between --from and --to that have no successful run."""
-    from cronplane.cli.views.ops import backfill_plan_text, backfill_progress, backfill_summary
+    from cronplane.cli.views import ops as view
     from cronplane.manifest.models import Concurrency
-    from cronplane.ops.backfill import plan_backfill, run_backfill
+    from cronplane.ops.backfill import backfill_succeeded, plan_backfill, run_backfill
     from cronplane.ops.launch import LambdaInvoker
 
     rate = _rate(rate_text)
@@ -339,10 +318,10 @@ def backfill(
             f"--from {start:%Y-%m-%dT%H:%M:%SZ} is in the future: backfill re-runs past fire times", param_hint="--from"
         )
     plan = plan_backfill(clients, manifest, job.name, start=start, end=end, now=now)
-    click.echo(backfill_plan_text(plan, rate, job.concurrency == Concurrency.FORBID))
+    click.echo(view.backfill_plan_text(plan, rate, job.concurrency == Concurrency.FORBID))
     if not plan.items:
-        click.echo("nothing to backfill")
-        return
+        click.echo(view.nothing_to_backfill())
+        return ExitStatus.OK
     _confirm(f"Backfill {len(plan.items)} run(s) of {job.name}", yes)
     total = len(plan.items)
     runs = run_backfill(
@@ -353,10 +332,9 @@ def backfill(
         triggered_by=clients.caller_arn(),
         rate_per_minute=rate,
         now=(lambda: now) if now_text else None,
-        on_progress=lambda i, run: click.echo(backfill_progress(i, total, run)),
-        on_wait=lambda text: click.echo(f"  {text}"),
+        on_progress=lambda i, run: click.echo(view.backfill_progress(i, total, run)),
+        on_wait=lambda text: click.echo(view.waiting_line(text)),
     )
-    click.echo(backfill_summary(job.name, total, runs))
+    click.echo(view.backfill_summary(job.name, total, runs))
     # Not accepted, or (forbid jobs, which are waited for) finished without success: exit 1.
-    if any(not r.accepted or (r.status and r.status != "succeeded") for r in runs) or len(runs) < total:
-        raise SystemExit(1)
+    return ExitStatus.OK if backfill_succeeded(runs, total) else ExitStatus.FAILURE

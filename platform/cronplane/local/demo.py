@@ -3,30 +3,40 @@ newcomer with no AWS account.
 
 Start the emulator on a free port ─▶ deploy the manifest into it ─▶ invoke every job once,
 asynchronously, through the Lambda Invoke path (as ``jobctl run-now`` does) ─▶ wait for each run
-record to reach a final status ─▶ print ``jobctl history`` (the real command, against the
-emulator) and the dead-letter queue of every job that failed ─▶ explain what happened ─▶ stop.
+record to reach a final status ─▶ show the history (what ``jobctl history`` shows) and the
+dead-letter queue of every job that failed ─▶ explain what happened ─▶ stop.
 
-Exit 0 when every job of the example manifest ended as designed (nightly-report and tmp-cleanup
-succeed, invoice-sync fails once then succeeds on retry, search-reindex times out and lands in
-its DLQ); exit 1 when an expected outcome did not happen. Jobs the demo does not know only have
-to finish.
+This module runs the demo through the services (``runs/``, ``ops/``) and says what happened to
+a ``DemoPresenter``; the words are the CLI's (``cronplane.cli.dev_console.DemoPrinter``), which
+``jobctl dev --demo`` injects.
+
+The demo succeeds when every job of the example manifest ended as designed (nightly-report and
+tmp-cleanup succeed, invoice-sync fails once then succeeds on retry, search-reindex times out
+and lands in its DLQ); jobs it does not know only have to finish.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from cronplane.aws.client import AwsClient
 from cronplane.errors import AwsError, CronplaneError
-from cronplane.local.console import Console
 from cronplane.local.devserver import DevOptions, DevServer
 from cronplane.manifest import names
 from cronplane.runtime.schema import RunRecord
 
+if TYPE_CHECKING:
+    from cronplane.local.console import DevConsole
+    from cronplane.manifest.models import Job
+    from cronplane.ops.dlq import DlqMessage
+    from cronplane.runs.history import HistoryPage
+
 DLQ_WAIT_S = 5.0  # the wrapper sends the DLQ message around the final record write
+HISTORY_LIMIT = 50  # the page `jobctl history` shows by default
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ EXPECTED: dict[str, Expected] = {
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DemoRun:
+    """One job's run in the demo, and what did not go as the demo promises."""
+
     job: str
     run_id: str
     record: RunRecord | None
@@ -70,38 +82,73 @@ class Outcome:
     def attempts(self) -> int:
         return len(self.record.attempts) if self.record else 0
 
+    @property
+    def story(self) -> str:
+        expected = EXPECTED.get(self.job)
+        return expected.story if expected else "ran"
 
-def run_demo(manifest_path: Path, console: Console, port: int = 0) -> int:
+
+@dataclass(frozen=True)
+class DemoStory:
+    """What the closing explanation tells."""
+
+    endpoint_url: str
+    runs: tuple[DemoRun, ...]
+    elapsed_s: float
+    dev_command: str  # how to start `jobctl dev` on the same manifest
+    venv: str | None  # the virtualenv to activate first, when the shell has not (``unactivated_venv``)
+
+
+class DemoPresenter(Protocol):
+    """Says what the demo does, as it does it."""
+
+    def intro(self, manifest_path: Path) -> None: ...
+
+    def running(self, jobs: int) -> None: ...
+
+    def history(self, page: HistoryPage, now: datetime) -> None: ...
+
+    def dlq(self, job: str, messages: list[DlqMessage]) -> None: ...
+
+    def history_unreadable(self, error: str) -> None: ...
+
+    def dlq_unreadable(self, job: str, error: str, messages: int) -> None: ...
+
+    def explain(self, story: DemoStory) -> None: ...
+
+    def problems(self, problems: list[str]) -> None: ...
+
+
+def run_demo(manifest_path: Path, console: DevConsole, presenter: DemoPresenter, port: int = 0) -> bool:
+    """Run the demo; True when everything ended as ``EXPECTED`` says."""
     started = time.monotonic()
     options = DevOptions(manifest_path=manifest_path, port=port, schedule=False, watch=False, write_dev_file=False)
     server = DevServer(options, console)
-    console.line(
-        f"cronplane demo: an AWS emulator on this machine, the jobs of {manifest_path} deployed into it, each run once.",
-        bold=True,
-    )
+    presenter.intro(manifest_path)
     try:
         server.start()
         manifest = server.manifest
-        count = f"{len(manifest.jobs)} job" + ("s, in parallel" if len(manifest.jobs) != 1 else "")
-        console.line(f"Running every job once through Lambda Invoke ({count}):", bold=True)
+        presenter.running(len(manifest.jobs))
         aws = AwsClient(server.aws_config())  # one door for the whole demo: clients built once
         run_ids = start_runs(server, aws)
-        outcomes = [wait_outcome(server, aws, job, run_ids[job.name]) for job in manifest.jobs]
-        console.line("")
-        console.line("$ jobctl history", bold=True)
-        print_history(server)
-        print_dlqs(server, outcomes)
-        console.line("")
-        explain(console, server, outcomes, time.monotonic() - started)
+        runs = tuple(wait_run(server, aws, job, run_ids[job.name]) for job in manifest.jobs)
+        show_history(server, aws, presenter)
+        show_dlqs(server, aws, runs, presenter)
+        presenter.explain(
+            DemoStory(
+                server.emulator.endpoint_url,
+                runs,
+                time.monotonic() - started,
+                dev_command(manifest.path),
+                unactivated_venv(),
+            )
+        )
     finally:
         server.stop()
-    problems = [p for o in outcomes for p in o.problems]
+    problems = [p for run in runs for p in run.problems]
     if problems:
-        console.line("The demo did not go as expected:", fg="red", bold=True)
-        for problem in problems:
-            console.line(f"  - {problem}", fg="red")
-        return 1
-    return 0
+        presenter.problems(problems)
+    return not problems
 
 
 def start_runs(server: DevServer, aws: AwsClient) -> dict[str, str]:
@@ -113,12 +160,18 @@ def start_runs(server: DevServer, aws: AwsClient) -> dict[str, str]:
     for job in server.manifest.jobs:
         run_id = new_manual_run_id()
         function, qualifier = function_target(server.manifest.namespace, job)
-        invoke_function(aws.lambda_, function, manual_envelope(run_id, who), qualifier=qualifier)
+        invoke_function(
+            aws.lambda_,
+            function,
+            manual_envelope(run_id, who),
+            namespace=server.manifest.namespace,
+            qualifier=qualifier,
+        )
         run_ids[job.name] = run_id
     return run_ids
 
 
-def wait_outcome(server: DevServer, aws: AwsClient, job: Any, run_id: str) -> Outcome:
+def wait_run(server: DevServer, aws: AwsClient, job: Job, run_id: str) -> DemoRun:
     from cronplane.runs.history import HistoryReader
     from cronplane.runs.invoke import RunNotFinishedError, wait_budget_s, wait_for_run
 
@@ -143,7 +196,7 @@ def wait_outcome(server: DevServer, aws: AwsClient, job: Any, run_id: str) -> Ou
             problems.append(f"{job.name}: expected at least {expected.min_attempts} attempts, got {attempts}")
         if dlq < expected.dlq_messages:
             problems.append(f"{job.name}: expected {expected.dlq_messages} message(s) in its DLQ, found {dlq}")
-    return Outcome(job.name, run_id, record, dlq, tuple(problems))
+    return DemoRun(job.name, run_id, record, dlq, tuple(problems))
 
 
 def dlq_count(server: DevServer, aws: AwsClient, job: str, wait_for: int = 0) -> int:
@@ -161,48 +214,36 @@ def dlq_count(server: DevServer, aws: AwsClient, job: str, wait_for: int = 0) ->
         time.sleep(0.1)
 
 
-def print_history(server: DevServer) -> None:
-    """The real ``jobctl history`` command, pointed at the emulator."""
-    from cronplane.cli.run_cmds import history
+def show_history(server: DevServer, aws: AwsClient, presenter: DemoPresenter) -> None:
+    """Every job's latest runs: the page ``jobctl history`` shows, read the same way."""
+    from cronplane.runs.history import HistoryReader
 
-    run_command(server, history, [])
-
-
-def print_dlqs(server: DevServer, outcomes: list[Outcome]) -> None:
-    """The real ``jobctl dlq JOB`` of every job whose run ended badly (or left a message)."""
-    from cronplane.cli.ops_cmds import dlq
-
-    for outcome in outcomes:
-        if outcome.dlq_messages or outcome.status in ("failed", "timed_out"):
-            server.console.line("")
-            server.console.line(f"$ jobctl dlq {outcome.job}", bold=True)
-            if not run_command(server, dlq, [outcome.job]):
-                plural = "" if outcome.dlq_messages == 1 else "s"
-                server.console.line(f"DLQ of {outcome.job}: {outcome.dlq_messages} message{plural}")
-
-
-def run_command(server: DevServer, command: Any, args: list[str]) -> bool:
-    """Run a ``jobctl`` command in this process against the emulator; False if it failed."""
-    import click
-
-    args = [
-        *args,
-        "-f",
-        str(server.options.manifest_path),
-        "--endpoint-url",
-        server.emulator.endpoint_url,
-        "--region",
-        server.manifest.region,
-    ]
+    reader = HistoryReader(aws.dynamodb, names.history_table(server.manifest.namespace))
     try:
-        command.main(args=args, prog_name=f"jobctl {command.name}", standalone_mode=False)
-    except (CronplaneError, click.ClickException) as exc:
-        server.console.line(f"jobctl {command.name} failed: {exc}", fg="red")
-        return False
-    except Exception as exc:  # a broken command must not hide what the demo already showed
-        server.console.line(f"jobctl {command.name} failed: {type(exc).__name__}: {exc}", fg="red")
-        return False
-    return True
+        page = reader.all_page(limit=HISTORY_LIMIT)
+    except Exception as exc:  # a failed read must not hide what the demo already showed
+        presenter.history_unreadable(_reason(exc))
+        return
+    presenter.history(page, datetime.now(UTC))
+
+
+def show_dlqs(server: DevServer, aws: AwsClient, runs: tuple[DemoRun, ...], presenter: DemoPresenter) -> None:
+    """The dead-letter queue of every job whose run ended badly (or left a message)."""
+    from cronplane.ops.dlq import list_messages, queue_url
+
+    for run in runs:
+        if not (run.dlq_messages or run.status in ("failed", "timed_out")):
+            continue
+        try:
+            messages = list_messages(aws.sqs, queue_url(aws.sqs, server.manifest.namespace, run.job))
+        except Exception as exc:  # as above: say so, with the count the demo already has
+            presenter.dlq_unreadable(run.job, _reason(exc), run.dlq_messages)
+            continue
+        presenter.dlq(run.job, messages)
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, CronplaneError) else f"{type(exc).__name__}: {exc}"
 
 
 def unactivated_venv() -> str | None:
@@ -220,28 +261,3 @@ def unactivated_venv() -> str | None:
 def dev_command(manifest_path: str) -> str:
     default = Path("jobs.yaml").resolve() == Path(manifest_path).resolve()
     return "jobctl dev" if default else f"jobctl dev -f {manifest_path}"
-
-
-def explain(console: Console, server: DevServer, outcomes: list[Outcome], elapsed_s: float) -> None:
-    manifest = server.manifest
-    console.line("What just happened:", bold=True)
-    console.line(
-        f"  1. moto started on {server.emulator.endpoint_url}; `jobctl deploy`'s code created for each job a Lambda"
-    )
-    console.line("     function, its trigger, a dead-letter queue and an IAM role, plus the run-history table.")
-    console.line("  2. Each job was invoked like `jobctl run-now JOB` does; the emulator ran its real code in a child")
-    console.line("     process through the cronplane wrapper, which wrote one run record per run.")
-    for outcome in outcomes:
-        expected = EXPECTED.get(outcome.job)
-        story = expected.story if expected else "ran"
-        attempts = f", {outcome.attempts} attempt{'s' if outcome.attempts != 1 else ''}" if outcome.attempts else ""
-        console.line(f"     - {outcome.job}: {outcome.status}{attempts}: {story}.")
-    console.line(f"  3. All of it took {elapsed_s:.1f} s and no AWS account; the emulator stopped with the demo.")
-    console.line("Next: keep it running (schedules fire, every edit of jobs.yaml or jobs/ re-deploys):", bold=True)
-    venv = unactivated_venv()
-    activate = f"source {venv}/bin/activate" if venv else ""
-    console.line(f"  {activate + ' && ' if activate else ''}{dev_command(manifest.path)}")
-    console.line(
-        f"  then in a second terminal{f' (after {activate})' if activate else ''}: "
-        "jobctl run-now invoice-sync --wait; jobctl history; jobctl dlq search-reindex"
-    )

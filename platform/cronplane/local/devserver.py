@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronplane.errors import CronplaneError
-from cronplane.local.console import Console, RunReporter
+from cronplane.local.console import Console, DevConsole, RunReporter
 from cronplane.local.deployed_triggers import ScheduleCache, read_triggers
 from cronplane.local.emulator import Emulator
 from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, sqs_dead_letter
@@ -94,9 +94,10 @@ class Watcher:
 
 
 class DevServer:
-    def __init__(self, options: DevOptions, console: Console | None = None, deploy: DeployFn | None = None) -> None:
+    def __init__(self, options: DevOptions, console: DevConsole | None = None, deploy: DeployFn | None = None) -> None:
         self.options = options
-        self.console = console or Console()
+        # `jobctl dev` passes the terminal's (cli/dev_console.py); the plain one prints messages only.
+        self.console: DevConsole = console or Console()
         self._deploy = deploy or default_deploy
         self.emulator = Emulator(options.host, options.port)
         self.reporter = RunReporter(self.emulator, self.console, show_logs=not options.quiet_logs)

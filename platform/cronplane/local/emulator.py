@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 from urllib.parse import parse_qs
 
-from cronplane.aws.session import DevCredentials
+from cronplane.aws.session import DevCredentials, register_emulator
 from cronplane.errors import CronplaneError
 from cronplane.local.auth import RequestGuard
 
@@ -144,6 +144,7 @@ class Emulator:
         )
         self._server = listen(self.host, self.requested_port, guard)
         guard.listen_on(self.host, self.port)  # before serve_forever: no request is handled earlier
+        register_emulator(self.endpoint_url, self.credentials)  # jobctl commands run in this process
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="emulator", daemon=True
         )
@@ -170,6 +171,7 @@ class Emulator:
             return
         self._stopping.set()
         if self._server is not None:
+            register_emulator(self.endpoint_url, None)
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:

@@ -167,4 +167,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # A process entry point of its own (the runner starts it as a child, like Lambda's runtime
+    # process), not a jobctl command: its exit code is what the runner reads, so it exits here
+    # rather than through cli/main.py.
     sys.exit(main(sys.argv))

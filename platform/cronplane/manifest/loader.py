@@ -1,11 +1,13 @@
 """jobs.yaml -> ``Manifest``: the first stage of every command.
 
     text --yamlload--> values + key lines --schemacheck--> shape problems
-         --here--> defaults merged into jobs, meaning checked (handlers via ``handlers``,
-                   schedules via ``schedule``, timezones, AWS name lengths, secrets, sizes)
+         --here--> defaults merged into jobs, meaning checked (handlers via ``handler_check``,
+                   each team folder and its requirements.txt via ``team_folder``, schedules
+                   via ``schedule``, timezones, AWS name lengths, plaintext secrets, sizes)
          --> frozen ``Manifest`` / ``Job`` (models.py), or ManifestError with every problem.
 
-Nothing here talks to AWS or imports team code, so validation is safe in review and CI.
+Nothing here talks to AWS, runs pip or imports team code, so validation is safe in review and
+CI; plan, deploy and dev load the manifest the same way, so they refuse what validate refuses.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import zoneinfo
 from typing import Any, TypeGuard
 
 from cronplane.errors import ManifestError, Problem, ScheduleError
-from cronplane.manifest import names
+from cronplane.manifest import guardrails, names
 from cronplane.manifest.handler_check import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
 from cronplane.manifest.models import (
     Architecture,
@@ -28,6 +30,7 @@ from cronplane.manifest.models import (
     HistorySettings,
     Job,
     Manifest,
+    OnHistoryOutage,
     Permission,
     RetryPolicy,
     Secret,
@@ -37,7 +40,7 @@ from cronplane.manifest.models import (
 from cronplane.manifest.plaintext_secrets import env_secret, payload_secrets
 from cronplane.manifest.schemacheck import did_you_mean, schema, schema_problems
 from cronplane.manifest.team_folder import read_team_requirements, scan_team_folder
-from cronplane.manifest.yamlload import Path, YamlDocument, dotted, load_yaml
+from cronplane.manifest.yamlload import Path, YamlDocument, dotted, load_yaml, read_text
 from cronplane.schedule.expression import Schedule, parse_schedule
 
 __all__ = ["AS_OF_EPOCH", "load_manifest", "on_scheduler", "schema"]
@@ -66,7 +69,7 @@ def load_manifest(
     ``check_handlers=False`` skips reading handler files (the spec's form is still checked);
     ``now`` is the reference time for schedules that must lie in the future (at(), years)."""
     file = os.fspath(path)
-    text = _read(file)
+    text = read_text(file)
     doc = load_yaml(text, file)
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else f"a single value ({doc.data!r})"
@@ -102,31 +105,6 @@ def _first_per_path(earlier: list[Problem], later: list[Problem]) -> list[Proble
 def on_scheduler(manifest: Manifest, job: Job) -> bool:
     """Whether the job is triggered by EventBridge Scheduler (else a classic rule)."""
     return manifest.trigger_mode is TriggerMode.SCHEDULER or job.schedule.needs_scheduler
-
-
-def _read(file: str) -> str:
-    try:
-        with open(file, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        raise ManifestError(
-            [
-                Problem(
-                    file, None, "", "no such file; create it (see the manifest reference in the README) or pass -f FILE"
-                )
-            ]
-        ) from None
-    except IsADirectoryError:
-        raise ManifestError(
-            [Problem(file, None, "", "is a folder; pass the manifest file itself, e.g. -f jobs.yaml")]
-        ) from None
-    except OSError as exc:
-        raise ManifestError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ManifestError([Problem(file, line, "", "is not UTF-8 text; save it as UTF-8")]) from None
 
 
 class _JobBuilder:
@@ -171,6 +149,7 @@ class _JobBuilder:
         self._names(name)
         self._env(settings, origin)
         self._limits(settings, origin)
+        self._guardrails(name, settings, origin)
         if not self.shape_ok or len(self.problems) > before or ref is None or schedule is None:
             return None
         return _job(name, settings, ref, schedule, timezone, self.doc.line_of(("jobs", name)))
@@ -305,21 +284,36 @@ class _JobBuilder:
                     origin["kms_key"],
                     f"the key is in {key_region} but the jobs run in {region}; Lambda needs a key in its own region",
                 )
-        self._permissions(settings, origin)
 
-    def _permissions(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
-        """What iam.py refuses when it builds the policy, found here instead of at deploy."""
-        permissions = settings.get("permissions")
-        for index, permission in enumerate(permissions if isinstance(permissions, list) else []):
-            actions = permission.get("actions") if isinstance(permission, dict) else None
-            for number, action in enumerate(actions if isinstance(actions, list) else []):
-                if isinstance(action, str) and action.endswith(":*") and action != "*:*":
-                    service = action.split(":", 1)[0]
-                    self.problem(
-                        origin["permissions"] + (index, "actions", number),
-                        f"{action!r} grants every action of {service}; list the ones the job calls "
-                        "(e.g. s3:GetObject, s3:PutObject)",
-                    )
+    def _guardrails(self, name: str, settings: dict[str, Any], origin: dict[str, Path]) -> None:
+        """The guardrails on declared permissions and secrets (``guardrails``; ``build.iam``
+        refuses the same when it builds the policy). A waivable finding is accepted when the
+        job carries ``allow_privileged``; an exception that waives nothing is refused, so it
+        cannot let a later privileged grant through unreviewed."""
+        jobs = self.data.get("jobs")
+        job_names = [k for k in jobs if isinstance(k, str)] if isinstance(jobs, dict) else []
+        found = guardrails.permission_findings(self.namespace or "", name, job_names, settings.get("permissions"))
+        found += guardrails.secret_findings(settings.get("secrets"))
+        reason = settings.get("allow_privileged")
+        excepted = isinstance(reason, str) and len(reason.strip()) >= guardrails.MIN_REASON_CHARS
+        for finding in found:
+            if finding.waivable and excepted:
+                continue
+            setting, *rest = finding.path
+            if setting == "secrets":  # merged key by key: each secret has its own origin
+                where = origin.get(f"secrets.{rest[0]}", origin.get("secrets", ()))
+            else:
+                where = origin.get(str(setting), ()) + tuple(rest)
+            self.problem(where, finding.refusal)
+        if isinstance(reason, str) and "allow_privileged" in origin:
+            if len(reason) >= guardrails.MIN_REASON_CHARS and not excepted:
+                self.problem(origin["allow_privileged"], "is blank; write the reason a reviewer can judge")
+            elif excepted and not any(f.waivable for f in found):
+                self.problem(
+                    origin["allow_privileged"],
+                    "waives nothing: the job declares no privileged permission; remove it, so that a later "
+                    "privileged grant cannot go through unreviewed",
+                )
 
 
 def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -363,6 +357,7 @@ def _job(
             retry_on=tuple(retries.get("retry_on", defaults.retry_on)),
         ),
         concurrency=Concurrency(s.get("concurrency", "allow")),
+        on_history_outage=OnHistoryOutage(s.get("on_history_outage", "run")),
         enabled=s.get("enabled", True),
         payload=s.get("payload", {}),
         env=tuple((k, v) for k, v in s.get("env", {}).items()),
@@ -378,6 +373,7 @@ def _job(
         vpc=Vpc(tuple(vpc["subnets"]), tuple(vpc["security_groups"])) if vpc else None,
         kms_key=s.get("kms_key"),
         log_retention_days=int(s.get("log_retention_days", 30)),
+        allow_privileged=s.get("allow_privileged"),
         line=line,
     )
 

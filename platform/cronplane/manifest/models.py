@@ -16,6 +16,16 @@ class Concurrency(str, Enum):
     FORBID = "forbid"
 
 
+class OnHistoryOutage(str, Enum):
+    """What a run does when its start cannot be recorded in the history table (throttled,
+    unavailable), so neither ``concurrency: forbid`` nor the duplicate-delivery check can hold:
+    ``run`` it anyway (the default: a firing is never lost to an outage of the bookkeeping) or
+    ``skip`` it (fail closed: never two runs at once, at the price of a missed firing)."""
+
+    RUN = "run"
+    SKIP = "skip"
+
+
 class Architecture(str, Enum):
     ARM64 = "arm64"
     X86_64 = "x86_64"
@@ -84,6 +94,7 @@ class Job:
     memory: int = 256
     retries: RetryPolicy = RetryPolicy()
     concurrency: Concurrency = Concurrency.ALLOW
+    on_history_outage: OnHistoryOutage = OnHistoryOutage.RUN
     enabled: bool = True
     payload: Any = field(default_factory=dict)
     env: tuple[tuple[str, str], ...] = ()
@@ -96,6 +107,9 @@ class Job:
     vpc: Vpc | None = None
     kms_key: str | None = None
     log_retention_days: int = 30
+    # A reviewed exception to the guardrails on permissions (``manifest.guardrails``): the
+    # reason the job needs a privileged grant; ``jobctl plan`` shows it with what it waives.
+    allow_privileged: str | None = None
     line: int | None = None  # where the job starts in jobs.yaml, for messages
 
     @property

@@ -1,9 +1,29 @@
 """How cronplane names things in AWS. One place, so the manifest can check lengths before
-deploy and every later stage agrees on the same names."""
+deploy and every later stage agrees on the same names.
+
+Names must be injective: two (namespace, job) pairs never produce the same AWS name, or one
+namespace's deploy, pause or audit would act on another's resources. Namespaces and job names
+are lowercase words joined by single hyphens (``manifest.loader.NAME_RE``: never ``--``, never a
+hyphen at either end), so joining them with ``--`` (``SEPARATOR``) is: the first ``--`` of a name
+is always the join. With a single hyphen it was not (``acme`` + ``jobs-x`` and ``acme-jobs`` +
+``x`` both gave ``acme-jobs-x``).
+
+Deployments made before the ``--`` join still carry ``NAMESPACE-JOB`` names: the next deploy
+plans each of them as a replacement (new resources under the new names first, then the old ones
+deleted), and says so in a note (``legacy_names``). The history table keeps its name
+(``NAMESPACE-history`` is injective already), so run history and pauses survive.
+
+Whatever the names, every command checks the ``cronplane:namespace`` tag before it changes a
+resource it found by name (``check_owner``): a clash with a resource of another namespace is an
+error naming both, never a silent skip or a change to someone else's job.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from cronplane.errors import CronplaneError
 
 # Tags every managed resource carries. Deploy and destroy only touch resources whose
 # NAMESPACE_TAG equals the manifest's namespace.
@@ -15,6 +35,14 @@ TEAM_TAG = "cronplane:team"
 OWNER_TAG = "cronplane:owner"
 
 ALIAS_NAME = "live"  # alias the trigger targets when a job has provisioned concurrency
+# Between namespace and job in every per-job name (see the module docstring for why "--").
+SEPARATOR = "--"
+LEGACY_SEPARATOR = "-"  # before the "--" join: not injective, only recognised to replace it
+
+
+class NotOursError(CronplaneError):
+    """A resource found by the name this namespace would use belongs to another namespace (or
+    to no cronplane namespace): refusing to change it."""
 
 
 @dataclass(frozen=True)
@@ -28,16 +56,32 @@ def history_table(namespace: str) -> str:
     return f"{namespace}-history"
 
 
+def job_prefix(namespace: str) -> str:
+    """What every per-job name of ``namespace`` starts with (functions, rules, queues, roles)."""
+    return f"{namespace}{SEPARATOR}"
+
+
+def listing_prefix(namespace: str) -> str:
+    """The name prefix inventory lists by: also matches names made before the ``--`` join, so a
+    deploy finds (and replaces) them; resources of other namespaces it matches are told apart
+    by their tags."""
+    return f"{namespace}{LEGACY_SEPARATOR}"
+
+
+def _joined(namespace: str, job: str) -> str:
+    return f"{job_prefix(namespace)}{job}"
+
+
 def function_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}"
+    return _joined(namespace, job)
 
 
 def rule_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}"
+    return _joined(namespace, job)
 
 
 def schedule_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}"
+    return _joined(namespace, job)
 
 
 def schedule_group(namespace: str) -> str:
@@ -45,19 +89,27 @@ def schedule_group(namespace: str) -> str:
 
 
 def role_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}-exec"
+    return f"{_joined(namespace, job)}-exec"
 
 
 def scheduler_role_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}-sched"
+    return f"{_joined(namespace, job)}-sched"
 
 
 def dlq_name(namespace: str, job: str) -> str:
-    return f"{namespace}-{job}-dlq"
+    return f"{_joined(namespace, job)}-dlq"
+
+
+LOG_GROUP_ROOT = "/aws/lambda/"  # Lambda writes a function's logs to LOG_GROUP_ROOT + its name
 
 
 def log_group_name(namespace: str, job: str) -> str:
-    return f"/aws/lambda/{function_name(namespace, job)}"
+    return f"{LOG_GROUP_ROOT}{function_name(namespace, job)}"
+
+
+def log_group_listing_prefix(namespace: str) -> str:
+    """As ``listing_prefix``, for log groups."""
+    return f"{LOG_GROUP_ROOT}{listing_prefix(namespace)}"
 
 
 def role_path(namespace: str) -> str:
@@ -76,6 +128,51 @@ def job_names(namespace: str, job: str) -> list[AwsName]:
         AwsName("SQS queue name", dlq_name(namespace, job), 80),
         AwsName("log group name", log_group_name(namespace, job), 512),
     ]
+
+
+def job_of(namespace: str, name: str) -> str | None:
+    """The job a per-job name of ``namespace`` belongs to (None if it is not one): the part
+    after the join, without a kind's suffix (``-exec``, ``-sched``, ``-dlq``)."""
+    name = name.removeprefix(LOG_GROUP_ROOT)
+    for prefix in (job_prefix(namespace), listing_prefix(namespace)):
+        if name.startswith(prefix):
+            job = name[len(prefix) :]
+            for suffix in ("-exec", "-sched", "-dlq"):
+                job = job.removesuffix(suffix)
+            return job or None
+    return None
+
+
+def legacy_names(namespace: str, job: str) -> set[str]:
+    """The names a job had before the ``--`` join (the planner notes their replacement)."""
+    joined = f"{namespace}{LEGACY_SEPARATOR}{job}"
+    return {joined, f"{joined}-exec", f"{joined}-sched", f"{joined}-dlq", f"{LOG_GROUP_ROOT}{joined}"}
+
+
+def owner_namespace(tags: Mapping[str, str] | None) -> str | None:
+    return None if tags is None else tags.get(NAMESPACE_TAG)
+
+
+def clash_message(what: str, namespace: str, tags: Mapping[str, str] | None) -> str:
+    """Why ``what`` (``EventBridge rule acme-jobs-x``) is not ``namespace``'s, naming its owner."""
+    owner = owner_namespace(tags)
+    if owner:
+        return (
+            f"{what} belongs to cronplane namespace {owner!r} ({NAMESPACE_TAG}={owner}), not to {namespace!r}: "
+            f"both namespaces produce this name"
+        )
+    return f"{what} has no {NAMESPACE_TAG} tag: it does not belong to namespace {namespace!r} (made outside cronplane?)"
+
+
+def check_owner(what: str, namespace: str, tags: Mapping[str, str] | None, *, doing: str) -> None:
+    """Raise ``NotOursError`` unless ``tags`` say the resource is ``namespace``'s. ``doing`` is
+    what was about to happen (``pause it``), for the message."""
+    if owner_namespace(tags) == namespace:
+        return
+    raise NotOursError(
+        f"{clash_message(what, namespace, tags)}; refusing to {doing}. Nothing was changed: deploy "
+        f"namespace {namespace!r} (`jobctl deploy`) so the job has resources of its own, then retry"
+    )
 
 
 def too_long(namespace: str, job: str) -> AwsName | None:

@@ -256,6 +256,33 @@ class _Builder:
 _BARE_KEY = re.compile(r"[^\s.\[\]\"']+")
 
 
+def read_text(file: str) -> str:
+    """The manifest file's text, or ManifestError saying why it cannot be read (missing, a
+    folder, unreadable, not UTF-8)."""
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        raise ManifestError(
+            [
+                Problem(
+                    file, None, "", "no such file; create it (see the manifest reference in the README) or pass -f FILE"
+                )
+            ]
+        ) from None
+    except IsADirectoryError:
+        raise ManifestError(
+            [Problem(file, None, "", "is a folder; pass the manifest file itself, e.g. -f jobs.yaml")]
+        ) from None
+    except OSError as exc:
+        raise ManifestError([Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ManifestError([Problem(file, line, "", "is not UTF-8 text; save it as UTF-8")]) from None
+
+
 def dotted(path: Path) -> str:
     """``("jobs", "report", "retries", "retry_on", 0)`` -> ``jobs.report.retries.retry_on[0]``."""
     text = ""

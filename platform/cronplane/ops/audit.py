@@ -27,7 +27,7 @@ from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
-from cronplane.ops.items import earliest_existence, read_window
+from cronplane.ops.items import WindowItem, earliest_existence, read_window
 from cronplane.ops.pause import PausePeriod, pause_periods, read_marker
 from cronplane.ops.switch import TriggerState, find_trigger
 from cronplane.runs import history
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
 
 DEFAULT_GRACE_SECONDS = 120
+NOT_DEPLOYED_NOTE = "not deployed: no EventBridge rule or Scheduler schedule found (run `jobctl deploy`)"
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 3
 
@@ -180,12 +181,30 @@ def audit_job(
     now: datetime,
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
 ) -> JobAudit:
-    table = names.history_table(manifest.namespace)
     trigger = find_trigger(clients, manifest, job)
     if trigger is None:
-        note = "not deployed: no EventBridge rule or Scheduler schedule found (run `jobctl deploy`)"
-        return JobAudit(job.name, since, until, None, None, "", note=note)
-    items = read_window(clients.dynamodb, table, job.name, since, until, now)
+        return JobAudit(job.name, since, until, None, None, "", note=NOT_DEPLOYED_NOTE)
+    items = read_window(clients.dynamodb, names.history_table(manifest.namespace), job.name, since, until, now)
+    return audit_window(
+        clients, manifest, job, trigger, items, since=since, until=until, now=now, grace_seconds=grace_seconds
+    )
+
+
+def audit_window(
+    clients: AwsClient,
+    manifest: Manifest,
+    job: Job,
+    trigger: TriggerState,
+    items: list[WindowItem],
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+) -> JobAudit:
+    """``audit_job`` on a window already read (``read_window``'s items): ``jobctl report`` reads
+    whole records in the same one Query per page and classifies them here."""
+    table = names.history_table(manifest.namespace)
     deployed_at, basis = deploy_time(clients, manifest, job, trigger, since)
     periods: list[PausePeriod] = []
     if not trigger.enabled or any(isinstance(i, PauseEvent) for i in items):

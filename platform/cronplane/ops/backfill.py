@@ -193,3 +193,11 @@ def run_backfill(
         if on_progress:
             on_progress(index, run)
     return runs
+
+
+def backfill_succeeded(runs: list[BackfillRun], total: int) -> bool:
+    """Whether a backfill did all it was asked: every planned run started and accepted, and
+    none of those waited for (forbid jobs) finished without success."""
+    return len(runs) >= total and all(
+        run.accepted and (not run.status or run.status == RunStatus.SUCCEEDED.value) for run in runs
+    )

@@ -94,13 +94,19 @@ class DlqNotFoundError(CronplaneError):
 
 
 def queue_url(sqs: SQSClient, namespace: str, job: str) -> str:
+    """The URL of ``job``'s dead-letter queue, once its ``cronplane:namespace`` tag says it is
+    this namespace's (``names.NotOursError`` otherwise: its messages are another namespace's
+    runs, not to be listed, replayed or deleted from here)."""
     name = names.dlq_name(namespace, job)
     try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        url = str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
     except AwsCallError as exc:
         if exc.not_found:
             raise DlqNotFoundError(f"{job} has no dead-letter queue {name}: deploy it first (`jobctl deploy`)") from exc
         raise
+    tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+    names.check_owner(f"SQS queue {name}", namespace, tags, doing="read or replay its messages")
+    return url
 
 
 def list_messages(sqs: SQSClient, url: str, *, wait_seconds: int = 1) -> list[DlqMessage]:

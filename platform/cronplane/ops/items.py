@@ -61,19 +61,23 @@ def query_window(
     job: str,
     since: datetime,
     until: datetime,
-    attributes: tuple[str, ...] = WINDOW_ATTRIBUTES,
+    attributes: tuple[str, ...] | None = WINDOW_ATTRIBUTES,
     *,
     retries_only: bool = False,
 ) -> list[WindowItem]:
     """Every item of ``job`` whose run id starts with a time in [since, until]: runs (scheduled,
-    backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page."""
+    backfill, manual, retry, duplicates) and pause / resume events. One Query per ~1 MB page.
+    ``attributes=None`` reads whole items (``jobctl report`` shows attempts and tracebacks)."""
     condition = "job = :job AND run_id BETWEEN :lo AND :hi"
     values = {":job": {"S": job}, ":lo": {"S": time_key(since)}, ":hi": {"S": time_key(until) + RANGE_END}}
     # Aliases for every name: several (status, trigger, action, at ...) are DynamoDB reserved words.
-    aliases = {f"#a{i}": name for i, name in enumerate(attributes)}
-    extra: dict[str, Any] = {"ProjectionExpression": ", ".join(aliases), "ExpressionAttributeNames": aliases}
+    aliases = {f"#a{i}": name for i, name in enumerate(attributes or ())}
+    extra: dict[str, Any] = {"ExpressionAttributeNames": aliases} if aliases else {}
+    if aliases:
+        extra["ProjectionExpression"] = ", ".join(aliases)
     if retries_only:
         aliases["#trigger"] = "trigger"
+        extra["ExpressionAttributeNames"] = aliases
         values[":retry"] = {"S": Trigger.RETRY.value}
         extra["FilterExpression"] = "#trigger = :retry"
     return [r for r in map(from_item, _query(dynamodb, table, condition, values, extra)) if isinstance(r, WindowItem)]
@@ -85,15 +89,22 @@ RETRY_HORIZON = timedelta(days=14)
 
 
 def read_window(
-    dynamodb: DynamoDBClient, table: str, job: str, since: datetime, until: datetime, now: datetime
+    dynamodb: DynamoDBClient,
+    table: str,
+    job: str,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    attributes: tuple[str, ...] | None = WINDOW_ATTRIBUTES,
 ) -> list[WindowItem]:
     """``query_window`` plus the retry runs started after the window (DLQ replays of its runs
     carry the time they were replayed in their id). When the window ends now, that is nothing."""
-    items = query_window(dynamodb, table, job, since, until)
+    items = query_window(dynamodb, table, job, since, until, attributes)
     later_until = min(now, until + RETRY_HORIZON)
     if later_until > until:
         # The key range starts after the window's last second; a filter keeps only retries.
-        items += query_window(dynamodb, table, job, until + timedelta(seconds=1), later_until, retries_only=True)
+        later = until + timedelta(seconds=1)
+        items += query_window(dynamodb, table, job, later, later_until, attributes, retries_only=True)
     return items
 
 

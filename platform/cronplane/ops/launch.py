@@ -55,7 +55,9 @@ class LambdaInvoker:
     def invoke_async(self, job_name: str, envelope: dict[str, Any]) -> InvokeResult:
         function, qualifier = invoke.function_target(self._manifest.namespace, self._manifest.job(job_name))
         try:
-            answer = invoke.invoke_function(self._client, function, envelope, qualifier=qualifier)
+            answer = invoke.invoke_function(
+                self._client, function, envelope, namespace=self._manifest.namespace, qualifier=qualifier
+            )
         except CronplaneError as exc:
             return InvokeResult(False, None, str(exc))
         if answer.status_code != ACCEPTED:

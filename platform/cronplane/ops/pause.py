@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from cronplane.aws.client import AwsCallError
@@ -39,13 +40,33 @@ if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
 
 
+class PauseCase(str, Enum):
+    """What ``pause_job`` / ``resume_job`` found and did."""
+
+    PAUSED = "paused"  # marker and event written, trigger disabled
+    ALREADY_PAUSED = "already_paused"  # a marker and a disabled trigger: nothing to do
+    PAUSE_RESTORED = "pause_restored"  # a marker, but someone re-enabled the trigger: disabled again
+    RESUMED = "resumed"  # trigger enabled, event written, marker removed
+    NOT_PAUSED = "not_paused"  # no marker and the trigger enabled: nothing to do
+
+
 @dataclass(frozen=True)
 class PauseOutcome:
+    """Facts for the CLI to word (``cli/views/ops.pause_text``)."""
+
     job: str
     action: PauseAction
-    changed: bool  # False when the job already was in the asked state
-    message: str
+    case: PauseCase
     trigger: TriggerState
+    actor: str | None = None  # who switched it now (None: nothing was switched by this call)
+    at: datetime | None = None
+    marker: PauseMarker | None = None  # the pause found before this call (who, since when)
+    disabled_in_manifest: bool = False  # the manifest says enabled: false as well
+
+    @property
+    def changed(self) -> bool:
+        """False when the job already was in the asked state."""
+        return self.case not in (PauseCase.ALREADY_PAUSED, PauseCase.NOT_PAUSED)
 
 
 @dataclass(frozen=True)
@@ -99,21 +120,8 @@ def pause_job(
         if trigger.enabled:
             # Someone re-enabled it behind the marker's back (console, old deploy): pause holds.
             set_enabled(clients, trigger, False)
-            return PauseOutcome(
-                job_name,
-                PauseAction.PAUSE,
-                True,
-                f"{job_name} was marked paused by {marker.actor} since {marker.at} but its "
-                f"{trigger.label} was enabled; disabled it again",
-                trigger,
-            )
-        return PauseOutcome(
-            job_name,
-            PauseAction.PAUSE,
-            False,
-            f"{job_name} is already paused (by {marker.actor} since {marker.at}); nothing to do",
-            trigger,
-        )
+            return PauseOutcome(job_name, PauseAction.PAUSE, PauseCase.PAUSE_RESTORED, trigger, marker=marker)
+        return PauseOutcome(job_name, PauseAction.PAUSE, PauseCase.ALREADY_PAUSED, trigger, marker=marker)
     actor = clients.caller_arn()
     # The marker goes first: if switching the trigger then fails, the next `jobctl pause` finds
     # the marker and finishes the job; a deploy in between already keeps it paused.
@@ -121,13 +129,14 @@ def pause_job(
     if trigger.enabled:
         set_enabled(clients, trigger, False)
     _put(clients.dynamodb, table, _event(manifest, job_name, PauseAction.PAUSE, actor, now, trigger, reason))
-    note = "" if job.enabled else " (it is also disabled in the manifest: enabled: false)"
     return PauseOutcome(
         job_name,
         PauseAction.PAUSE,
-        True,
-        f"paused {job_name}: {trigger.label} disabled by {actor} at {iso(now)}{note}",
+        PauseCase.PAUSED,
         trigger,
+        actor=actor,
+        at=now,
+        disabled_in_manifest=not job.enabled,
     )
 
 
@@ -139,13 +148,7 @@ def resume_job(
     trigger = _live_trigger(clients, manifest, job_name)
     marker = read_marker(clients.dynamodb, table, job_name)
     if marker is None and trigger.enabled:
-        return PauseOutcome(
-            job_name,
-            PauseAction.RESUME,
-            False,
-            f"{job_name} is not paused ({trigger.label} is enabled); nothing to do",
-            trigger,
-        )
+        return PauseOutcome(job_name, PauseAction.RESUME, PauseCase.NOT_PAUSED, trigger)
     if not job.enabled:
         raise CronplaneError(
             f"{manifest.path}: {job_name} has enabled: false, so resuming would be undone by the next deploy; "
@@ -157,16 +160,7 @@ def resume_job(
     _put(clients.dynamodb, table, _event(manifest, job_name, PauseAction.RESUME, actor, now, trigger, reason))
     if marker is not None:
         _delete_marker(clients.dynamodb, table, job_name)
-        since = f" (paused by {marker.actor} since {marker.at})"
-    else:
-        since = " (it was disabled without `jobctl pause`)"
-    return PauseOutcome(
-        job_name,
-        PauseAction.RESUME,
-        True,
-        f"resumed {job_name}: {trigger.label} enabled by {actor} at {iso(now)}{since}",
-        trigger,
-    )
+    return PauseOutcome(job_name, PauseAction.RESUME, PauseCase.RESUMED, trigger, actor=actor, at=now, marker=marker)
 
 
 def _live_trigger(clients: AwsClient, manifest: Manifest, job_name: str) -> TriggerState:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from cronplane.aws.client import AwsCallError
 from cronplane.aws.kinds import TriggerKind, TriggerState, trigger_kind, triggers
 from cronplane.errors import AwsError
+from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
 
 if TYPE_CHECKING:
@@ -26,13 +27,20 @@ def expected_kind(manifest: Manifest, job: Job) -> TriggerKind:
     return TriggerKind.SCHEDULE if on_scheduler(manifest, job) else TriggerKind.RULE
 
 
-def find_trigger(aws: AwsClient, manifest: Manifest, job: Job) -> TriggerState | None:
+def find_trigger(aws: AwsClient, manifest: Manifest, job: Job, *, doing: str = "act on it") -> TriggerState | None:
     """The job's live trigger, looking first where deploy puts it, then at the other kinds (the
-    manifest may have changed since the last deploy). None when there is none."""
+    manifest may have changed since the last deploy). None when there is none.
+
+    Found by name, so it is checked to be this namespace's (its ``cronplane:namespace`` tag, or
+    its group's) before anyone acts on it: ``NotOursError`` (saying it was about to ``doing``)
+    when a trigger of that name belongs to another namespace, so pause, resume, audit and
+    backfill never switch, judge or fill in another namespace's job."""
     first = expected_kind(manifest, job)
     for kind in sorted(triggers(), key=lambda k: k.trigger != first):
         state = kind.read_trigger(aws, manifest.namespace, job.name)
         if state is not None:
+            tags = kind.trigger_owner_tags(aws, state)
+            names.check_owner(kind.trigger_label(state), manifest.namespace, tags, doing=doing)
             return state
     return None
 

@@ -109,9 +109,33 @@ def function_target(namespace: str, job: Any) -> tuple[str, str | None]:
     return names.function_name(namespace, job.name), qualifier
 
 
+def check_function_owner(lambda_client: LambdaClient, function: str, namespace: str) -> None:
+    """Refuse (``names.NotOursError``) unless ``function``'s ``cronplane:namespace`` tag is
+    ``namespace``: a function found by name may be another namespace's job."""
+    try:
+        tags = lambda_client.get_function(FunctionName=function).get("Tags", {})
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise AwsError(
+                f"function {function} does not exist here: deploy the job first (jobctl deploy), "
+                "or check --region / --endpoint-url"
+            ) from exc
+        raise
+    names.check_owner(f"Lambda function {function}", namespace, tags, doing="invoke it")
+
+
 def invoke_function(
-    lambda_client: LambdaClient, function: str, event: Any, *, sync: bool = False, qualifier: str | None = None
+    lambda_client: LambdaClient,
+    function: str,
+    event: Any,
+    *,
+    namespace: str,
+    sync: bool = False,
+    qualifier: str | None = None,
 ) -> InvokeResponse:
+    """Invoke ``function`` with ``event``, after checking that it is ``namespace``'s
+    (``check_function_owner``): run-now, backfill and DLQ replay run nobody else's job."""
+    check_function_owner(lambda_client, function, namespace)
     request: dict[str, Any] = {
         "FunctionName": function,
         "InvocationType": "RequestResponse" if sync else "Event",

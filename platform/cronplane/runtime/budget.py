@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -48,4 +48,4 @@ def call_within(call: Callable[[], T], seconds: float, *, name: str) -> T:
         )
     if "error" in box:
         raise box["error"]
-    return box.get("value")  # type: ignore[no-any-return]
+    return cast(T, box.get("value"))

@@ -14,11 +14,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 SEND_TRIES = 3
 FIRST_DELAY = 0.1
 MIN_TRY_SECONDS = 0.1  # not worth starting another try with less left
+# The request went out, but no answer came back: it may have been carried out.
+ANSWER_LOST = (ReadTimeoutError, ConnectionClosedError)
+
+
+class InvokeOutcomeUnknown(Exception):
+    """An invoke's request was sent but its answer was lost: the invocation may be queued."""
 
 
 class Dispatcher:
@@ -43,12 +49,14 @@ class Dispatcher:
             raise RuntimeError("no dead-letter queue configured (CRONPLANE_DLQ_URL is empty)")
         text = json.dumps(body, default=str, separators=(",", ":"))
         send = lambda: self._client_for("sqs").send_message(QueueUrl=self.dlq_url, MessageBody=text)  # noqa: E731
-        response = self._tries(send, until, final=(ReadTimeoutError,))
+        response = self._tries(send, until, final=ANSWER_LOST)
         return str(response.get("MessageId", ""))
 
     def invoke_async(self, function: str, event: Mapping[str, Any], *, until: float | None = None) -> None:
-        """Fire-and-forget invocation of ``function`` (this job's own function). A repeated
-        invoke is harmless: the continuation's conditional write lets only one of them run."""
+        """Fire-and-forget invocation of ``function`` (this job's own function). Tried again only
+        when the request surely did not land (no connection, a refusal); after a lost answer it
+        raises ``InvokeOutcomeUnknown`` instead: a second invoke could start a second
+        continuation (only one of them would run, the other leaving a ``duplicate`` record)."""
         payload = json.dumps(event, default=str).encode("utf-8")
 
         def invoke() -> Any:
@@ -58,7 +66,10 @@ class Dispatcher:
                 raise RuntimeError(f"asynchronous invoke of {function} answered {status}")
             return response
 
-        self._tries(invoke, until)
+        try:
+            self._tries(invoke, until, final=ANSWER_LOST)
+        except ANSWER_LOST as exc:
+            raise InvokeOutcomeUnknown(f"asynchronous invoke of {function}: {exc}") from exc
 
     def _tries(self, call: Callable[[], Any], until: float | None, final: tuple[type[Exception], ...] = ()) -> Any:
         delay = FIRST_DELAY

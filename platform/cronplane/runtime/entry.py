@@ -43,7 +43,7 @@ class Clients:
     """One boto3 session per execution environment; each client created once."""
 
     def __init__(self, session: Any = None) -> None:
-        self.session = session or boto3.session.Session()
+        self.session: Any = session or boto3.session.Session()  # Any: services are named at run time
         self._clients: dict[str, Any] = {}
 
     def __call__(self, service: str) -> Any:

@@ -29,3 +29,14 @@ class LockHeld(Exception):
     def __init__(self, holder: str | None) -> None:
         super().__init__(f"lock held by run {holder or '(unknown)'}")
         self.holder = holder
+
+
+class InvalidEvent(Exception):
+    """The event's ``cronplane`` envelope has a field outside its documented format (a run id
+    that is not one, an unknown trigger, an attempt number out of range). The job does not run
+    and nothing is written under a key the event chose; the refusal is recorded under a fresh
+    run id. ``triggered_by`` is the envelope's caller, when it named one."""
+
+    def __init__(self, message: str, triggered_by: str | None = None) -> None:
+        super().__init__(message)
+        self.triggered_by = triggered_by

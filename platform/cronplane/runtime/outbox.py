@@ -11,15 +11,27 @@ store / dispatcher (no try starts that could not finish by ``until``) and its wa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from cronplane.runtime.budget import FINAL_RESERVE_MS, OutOfTime, call_within
-from cronplane.runtime.dispatch import Dispatcher
+from cronplane.runtime.dispatch import Dispatcher, InvokeOutcomeUnknown
 from cronplane.runtime.exceptions import RunExists
 from cronplane.runtime.runlog import RunLog, describe
 from cronplane.runtime.schema import RunRecord
 from cronplane.runtime.secrets import Scrubber
 from cronplane.runtime.store import RunStore
+
+
+class HandOver(str, Enum):
+    """How a hand-over to a continuation went."""
+
+    DONE = "done"  # ``retrying`` recorded and the invoke accepted: the continuation owns the run
+    NOT_RECORDED = "not_recorded"  # ``retrying`` not recorded, so nothing was invoked
+    NOT_INVOKED = "not_invoked"  # ``retrying`` recorded; Lambda refused the invoke
+    # ``retrying`` recorded; the invoke may have landed (its answer was lost): a continuation
+    # may be running, so the run may only be ended by a write conditional on the record.
+    UNKNOWN = "unknown"
 
 
 class Outbox:
@@ -89,11 +101,12 @@ class Outbox:
 
     # ------------------------------------------------------------------ continuation
 
-    def hand_over(self, record: RunRecord, target: str, event: Mapping[str, Any], remaining_ms: int) -> bool:
+    def hand_over(self, record: RunRecord, target: str, event: Mapping[str, Any], remaining_ms: int) -> HandOver:
         """Record ``retrying``, then invoke ``target`` with the continuation ``event``. The record
-        goes first, so the continuation always finds it waiting; False when either could not be
-        done (the run then fails, with its DLQ message). Each gets at most a third of the time
-        left, so that the failure's own record and DLQ message still fit after them."""
+        goes first, so the continuation always finds it waiting. Each gets at most a third of the
+        time left, so that the failure's own record and DLQ message still fit after them. An
+        invoke whose answer was lost is not tried again (``HandOver.UNKNOWN``): it may have
+        landed, and the caller must not end the run behind a running continuation's back."""
         until = self.final_until(remaining_ms)
         record_until = self.share(until, 1 / 3)
         name = f"cronplane-{record.run_id}-handover"
@@ -109,7 +122,7 @@ class Outbox:
                 run_id=record.run_id,
                 error=describe(exc),
             )
-            return False
+            return HandOver.NOT_RECORDED
         invoke_until = self.share(until)  # half of what is left: at least a third of it all
         try:
             call_within(
@@ -117,13 +130,32 @@ class Outbox:
                 self.seconds_to(invoke_until),
                 name=name,
             )
+        except (InvokeOutcomeUnknown, OutOfTime) as exc:
+            self.log.line(
+                "error",
+                "the continuation invoke may or may not have landed (its answer was lost); not invoking again",
+                run_id=record.run_id,
+                error=describe(exc),
+            )
+            return HandOver.UNKNOWN
         except Exception as exc:
-            # If the invoke did land after all, its continuation finds the run `failed`: a duplicate.
             self.log.line("error", "could not invoke the continuation", run_id=record.run_id, error=describe(exc))
-            return False
-        return True
+            return HandOver.NOT_INVOKED
+        return HandOver.DONE
 
     # ------------------------------------------------------------------ dead letter
+
+    def withhold_dead_letter(self, body: Mapping[str, Any], record: RunRecord) -> None:
+        """The run's DLQ message, put in the log instead of the queue: sent, it could be a second
+        message (or a ``failed`` one for a run that succeeds) if a continuation owns the run."""
+        message = self.scrubber.scrub_obj({**body, "record": record.as_dict()})
+        self.log.line(
+            "error",
+            "dead-letter message withheld: the continuation invoke may have landed and the history table "
+            "could not say whether it took the run over; it follows",
+            run_id=record.run_id,
+            dead_letter=message,
+        )
 
     def dead_letter(self, body: Mapping[str, Any], record: RunRecord, *, history_written: bool, until: float) -> None:
         """Send the run's one DLQ message; the record goes in too when the table does not have

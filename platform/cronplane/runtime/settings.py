@@ -21,6 +21,11 @@ DLQ_URL = "CRONPLANE_DLQ_URL"
 PAYLOAD = "CRONPLANE_PAYLOAD"  # JSON: the event the job receives
 RETRY = "CRONPLANE_RETRY"  # JSON: {"max_attempts", "backoff_base", "backoff_cap", "retry_on"}
 CONCURRENCY = "CRONPLANE_CONCURRENCY"  # allow | forbid
+# run (the default, also when unset) | skip: whether a run whose start cannot be recorded in the
+# history table (so its lock and duplicate check cannot hold) runs anyway or is skipped.
+ON_HISTORY_OUTAGE = "CRONPLANE_ON_HISTORY_OUTAGE"
+RUN_ON_HISTORY_OUTAGE = "run"
+SKIP_ON_HISTORY_OUTAGE = "skip"
 TIMEOUT = "CRONPLANE_TIMEOUT"  # seconds, the function's configured timeout
 SECRETS = "CRONPLANE_SECRETS"  # JSON: {"ENV_NAME": "ssm:/path" | "secretsmanager:id"}
 SAFETY_MARGIN_MS = "CRONPLANE_SAFETY_MARGIN_MS"  # optional override of the soft-deadline margin
@@ -38,6 +43,7 @@ class RuntimeSettings:
     payload: Any = None
     retry: Mapping[str, Any] = field(default_factory=dict)
     concurrency: str = "allow"
+    on_history_outage: str = RUN_ON_HISTORY_OUTAGE
     timeout: int = 300
     secrets: Mapping[str, str] = field(default_factory=dict)
     ttl_days: int = 30
@@ -55,6 +61,7 @@ class RuntimeSettings:
             payload=json.loads(env.get(PAYLOAD, "{}")),
             retry=json.loads(env.get(RETRY, "{}")),
             concurrency=env.get(CONCURRENCY, "allow"),
+            on_history_outage=env.get(ON_HISTORY_OUTAGE, RUN_ON_HISTORY_OUTAGE),
             timeout=int(env.get(TIMEOUT, "300")),
             secrets=json.loads(env.get(SECRETS, "{}")),
             ttl_days=int(env.get(HISTORY_TTL_DAYS, "30")),

@@ -37,6 +37,13 @@ TRANSIENT_CODES = frozenset(
     }
 )
 CONDITION_FAILED = "ConditionalCheckFailedException"
+# When the forbid lock may be taken: no item; an item that is no lock (no text holder, no numeric
+# expiry - e.g. a record some event wrote under the lock's key), which must not block the job
+# forever; an expired lock; or our own (a continuation of the same run).
+LOCK_FREE_CONDITION = (
+    "attribute_not_exists(run_id) OR NOT attribute_type(holder, :text) OR NOT attribute_type(expires_at, :number)"
+    " OR expires_at < :now OR holder = :me"
+)
 
 
 class RunStore(ABC):
@@ -64,12 +71,15 @@ class RunStore(ABC):
         *,
         release: RunLock | None = None,
         expect_attempt: int | None = None,
+        expect_invocation: str | None = None,
         until: float | None = None,
     ) -> None:
         """Overwrite the record with its final (or ``retrying``) state; release ``release`` in the
         same write if it is still ours. With ``expect_attempt``: only if the record is still
-        ``retrying`` for exactly that attempt (else ``RunExists``) - a continuation that ends
-        without running must not end the run twice."""
+        ``retrying`` for exactly that attempt (else ``RunExists``, and nothing is written or
+        released) - a continuation that ends without running must not end the run twice. With
+        ``expect_invocation`` too: only if that invocation wrote the ``retrying`` record - the
+        invocation whose hand-over may have landed ends the run only if no continuation took it."""
 
     @abstractmethod
     def hand_over(self, record: RunRecord, *, until: float | None = None) -> None:
@@ -130,9 +140,15 @@ class DynamoRunStore(RunStore):
         lock_put = {
             "TableName": self.table,
             "Item": to_item(lock),
-            # Free (no item), expired, or ours already (a continuation of the same run).
-            "ConditionExpression": "attribute_not_exists(run_id) OR expires_at < :now OR holder = :me",
-            "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}, ":me": {"S": lock.holder}},
+            # Free (no item, or an item that is no lock: without a holder or a numeric expiry),
+            # expired, or ours already (a continuation of the same run).
+            "ConditionExpression": LOCK_FREE_CONDITION,
+            "ExpressionAttributeValues": {
+                ":now": {"N": str(now_epoch)},
+                ":me": {"S": lock.holder},
+                ":text": {"S": "S"},
+                ":number": {"S": "N"},
+            },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         try:
@@ -155,11 +171,14 @@ class DynamoRunStore(RunStore):
         *,
         release: RunLock | None = None,
         expect_attempt: int | None = None,
+        expect_invocation: str | None = None,
         until: float | None = None,
     ) -> None:
         put = {"TableName": self.table, "Item": to_item(record)}
         if expect_attempt is not None:
-            put.update(_record_condition(expect_attempt), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            put.update(
+                _record_condition(expect_attempt, expect_invocation), ReturnValuesOnConditionCheckFailure="ALL_OLD"
+            )
         if release is None:
             self._put_record(put, record, until)
             return
@@ -286,19 +305,21 @@ def _unless_own_write(old_item: Mapping[str, Any] | None, record: RunRecord) -> 
         raise RunExists(record.run_id) from None
 
 
-def _record_condition(continuing_attempt: int | None) -> dict[str, Any]:
+def _record_condition(continuing_attempt: int | None, handed_over_by: str | None = None) -> dict[str, Any]:
     if continuing_attempt is None:
         # Every delivery of one firing has the same run id: only the first may write it.
         return {"ConditionExpression": "attribute_not_exists(run_id)"}
     # A continuation runs only if the record still waits for exactly this attempt, so a
     # second delivery of the continuation invoke cannot run the attempt twice.
+    expression = "#status = :retrying AND next_attempt = :attempt"
+    values = {":retrying": {"S": RunStatus.RETRYING.value}, ":attempt": {"N": str(continuing_attempt)}}
+    if handed_over_by is not None:
+        expression += " AND invocation_id = :handed_over_by"
+        values[":handed_over_by"] = {"S": handed_over_by}
     return {
-        "ConditionExpression": "#status = :retrying AND next_attempt = :attempt",
+        "ConditionExpression": expression,
         "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {
-            ":retrying": {"S": RunStatus.RETRYING.value},
-            ":attempt": {"N": str(continuing_attempt)},
-        },
+        "ExpressionAttributeValues": values,
     }
 
 
@@ -346,7 +367,7 @@ class MemoryRunStore(RunStore):
                 raise RunExists(record.run_id)
             if lock is not None:
                 held = self.locks.get(lock.job)
-                if held and held.expires_at >= now_epoch and held.holder != lock.holder:
+                if held and held.held_at(now_epoch) and held.holder != lock.holder:
                     raise LockHeld(held.holder)
                 self.locks[lock.job] = lock
             self.records[(record.job, record.run_id)] = record
@@ -357,12 +378,15 @@ class MemoryRunStore(RunStore):
         *,
         release: RunLock | None = None,
         expect_attempt: int | None = None,
+        expect_invocation: str | None = None,
         until: float | None = None,
     ) -> None:
         with self._mutex:
             self.writes += 1
             current = self.records.get((record.job, record.run_id))
             if expect_attempt is not None and not _waits_for(current, expect_attempt):
+                raise RunExists(record.run_id)
+            if expect_invocation is not None and (current is None or current.invocation_id != expect_invocation):
                 raise RunExists(record.run_id)
             self.records[(record.job, record.run_id)] = record
             if release is not None:

@@ -10,8 +10,9 @@
                ├─ retryable, no time ─▶ ``retrying`` + async self-invoke (continuation)
                └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
 
-The history table being unwritable never stops the job: the record then goes to the log (and
-into the DLQ message on failure). What the run sends out (record, DLQ message, continuation
+The history table being unwritable never stops the job (unless ``on_history_outage: skip``): the
+record then goes to the log (and into the DLQ message on failure). Ends without the job's own
+result (duplicate, skipped, refused event...) are ``Endings``'; records are built by ``Recorder``. What the run sends out (record, DLQ message, continuation
 invoke) goes through ``Outbox``, bounded by the time left before Lambda's hard kill. Everything
 that leaves the wrapper is scrubbed of secrets.
 """
@@ -19,66 +20,37 @@ that leaves the wrapper is scrubbed of secrets.
 from __future__ import annotations
 
 import copy
-import json
 import os
-import random
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
 from cronplane.runtime.backoff import RetrySettings
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
-from cronplane.runtime.exceptions import LockHeld, RunExists
+from cronplane.runtime.endings import Endings, refusal
+from cronplane.runtime.exceptions import InvalidEvent, LockHeld, RunExists
 from cronplane.runtime.firing import Firing
-from cronplane.runtime.metrics import emf_line
-from cronplane.runtime.outbox import Outbox
-from cronplane.runtime.runlog import RunLog, describe, trim_head, trim_tail
-from cronplane.runtime.schema import Attempt, RunLock, RunRecord, RunStatus, duplicate_run_id, iso
-from cronplane.runtime.secrets import Scrubber
-from cronplane.runtime.settings import RuntimeSettings
+from cronplane.runtime.outbox import HandOver, Outbox
+from cronplane.runtime.recording import (
+    LOCK_MARGIN_S,
+    Clock,
+    Recorder,
+    RunFacts,
+    prior_attempts,
+    remaining_ms,
+)
+from cronplane.runtime.runlog import RunLog, describe
+from cronplane.runtime.schema import Attempt, RunLock, RunRecord, RunStatus, iso
+from cronplane.runtime.secrets import Scrubber, drain_streams
+from cronplane.runtime.settings import SKIP_ON_HISTORY_OUTAGE, RuntimeSettings
 from cronplane.runtime.store import RunStore
 
-RESULT_LIMIT = 4096  # bytes of the JSON return value kept in the record
-TRACEBACK_LIMIT = 2048
-MESSAGE_LIMIT = 1024
-# The forbid lock outlives its holder's Lambda timeout by this much: a clock a little off between
-# hosts must not free the lock while the holder may still run; a crashed holder frees it soon.
-LOCK_MARGIN_S = 10
+__all__ = ["LOCK_MARGIN_S", "Clock", "JobFunction", "Wrapper"]  # Clock: what tests and entry inject
 JobFunction = Callable[[Any, JobContext], Any]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Everything time- and chance-dependent, injectable for tests."""
-
-    now: Callable[[], datetime] = _utcnow
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-
-
-@dataclass
-class _Run:
-    """Facts of the run being handled by this invocation."""
-
-    firing: Firing
-    lambda_context: Any
-    started_at: datetime  # the run's start (a continuation keeps the first invocation's)
-    invoked_at: datetime  # this invocation's start
-    request_id: str
-    function_name: str
-    # Unique per handler call (a request id repeats when Lambda redelivers an invocation).
-    invocation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 # Tuples, not dataclasses: a cold start pays for every class it creates.
@@ -122,8 +94,12 @@ class Wrapper:
         self.scrubber = scrubber or Scrubber()
         self.log = RunLog(settings.job, self.scrubber, emit)
         self.outbox = Outbox(store, dispatcher, self.log, self.scrubber, self.clock.monotonic)
+        self.recorder = Recorder(settings, self.scrubber, self.clock, self.log)
+        self.endings = Endings(self.recorder, self.outbox, store, self.log)
         self.retry = RetrySettings.from_mapping(settings.retry)
         self.forbid = str(settings.concurrency).lower() == "forbid"
+        # Fail closed: a run whose start cannot be recorded (lock, duplicate check) does not run.
+        self.skip_on_outage = str(settings.on_history_outage).lower() == SKIP_ON_HISTORY_OUTAGE
         self._abandoned: list[threading.Thread] = []  # timed-out attempts' threads
 
     # ------------------------------------------------------------------ the invocation
@@ -131,29 +107,26 @@ class Wrapper:
     def handle(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation; returns the run's record (as written, or as logged), in its
         plain form: what Lambda hands back to a synchronous caller."""
-        return self._handle(event, lambda_context).as_dict()
+        try:
+            return self._handle(event, lambda_context).as_dict()
+        finally:
+            drain_streams()  # the job's last partial line, masked, before the next invocation
 
     def _handle(self, event: Any, lambda_context: Any) -> RunRecord:
         if lambda_context is None:
             lambda_context = CountdownContext(self.settings.timeout * 1000, function_name=self.settings.job)
         now = self.clock.now()
-        firing = Firing.from_event(event, self.settings.payload, now)
-        run = _Run(
-            firing=firing,
-            lambda_context=lambda_context,
-            started_at=firing.started_at or now,
-            invoked_at=now,
-            request_id=str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4()),
-            function_name=str(
-                getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-            ),
-        )
+        try:
+            firing = Firing.from_event(event, self.settings.payload, now, max_attempts=self.retry.max_attempts)
+        except InvalidEvent as refused:
+            return self.endings.refused(self._new_run(refusal(event, refused, now), lambda_context, now), refused)
+        run = self._new_run(firing, lambda_context, now)
         self._warn_about_abandoned(firing.run_id)
-        lock = self._lock(run) if self.forbid else None
+        lock = self.recorder.lock(run) if self.forbid else None
         history_ok = True
         try:
             self.store.begin(
-                self._record(run, RunStatus.RUNNING, attempts=_prior_attempts(firing)),
+                self.recorder.record(run, RunStatus.RUNNING, attempts=prior_attempts(firing)),
                 lock=lock,
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
@@ -161,10 +134,12 @@ class Wrapper:
                 until=self.outbox.until(self._usable_ms(run)),
             )
         except RunExists:
-            return self._duplicate(run)
+            return self.endings.duplicate(run)
         except LockHeld as held:
-            return self._skipped(run, held.holder)
+            return self.endings.skipped(run, held.holder)
         except Exception as exc:
+            if self.skip_on_outage:
+                return self.endings.not_started(run, exc)
             history_ok = False
             self.log.line(
                 "error", "history table unwritable; running the job anyway", run_id=firing.run_id, error=describe(exc)
@@ -179,6 +154,18 @@ class Wrapper:
         )
         return self._finish(run, self._attempts(run), lock, history_ok)
 
+    def _new_run(self, firing: Firing, lambda_context: Any, now: datetime) -> RunFacts:
+        return RunFacts(
+            firing=firing,
+            lambda_context=lambda_context,
+            started_at=firing.started_at or now,
+            invoked_at=now,
+            request_id=str(getattr(lambda_context, "aws_request_id", "") or uuid.uuid4()),
+            function_name=str(
+                getattr(lambda_context, "function_name", "") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+            ),
+        )
+
     def _warn_about_abandoned(self, run_id: str) -> None:
         self._abandoned = [t for t in self._abandoned if t.is_alive()]
         for thread in self._abandoned:
@@ -192,8 +179,8 @@ class Wrapper:
 
     # ------------------------------------------------------------------ attempts
 
-    def _attempts(self, run: _Run) -> _Outcome:
-        attempts = _prior_attempts(run.firing)
+    def _attempts(self, run: RunFacts) -> _Outcome:
+        attempts = prior_attempts(run.firing)
         longest = max((a.duration_ms or 0 for a in attempts), default=0)
         number = run.firing.attempt
         if run.firing.backoff_ms and self._usable_ms(run) >= longest + run.firing.backoff_ms:
@@ -221,11 +208,11 @@ class Wrapper:
             self.clock.sleep(backoff_ms / 1000)
             number += 1
 
-    def _attempt(self, run: _Run, number: int) -> _Attempt:
+    def _attempt(self, run: RunFacts, number: int) -> _Attempt:
         started = Attempt(number, started_at=iso(self.clock.now()), request_id=run.request_id)
         if self._usable_ms(run) <= 0:
             error = _soft_deadline_error(self.settings)
-            entry = started._replace(duration_ms=0, **self._error_fields(error, None))
+            entry = started._replace(duration_ms=0, **self.recorder.error_fields(error, None))
             return _Attempt(entry, timed_out=True, error=error)
         context = JobContext(
             run.lambda_context,
@@ -241,7 +228,7 @@ class Wrapper:
             # A fresh copy per attempt: a job that edits its event must not change the next one's.
             copy.deepcopy(run.firing.payload),
             context,
-            remaining_ms=lambda: _remaining_ms(run.lambda_context),
+            remaining_ms=lambda: remaining_ms(run.lambda_context),
             margin_ms=self.settings.safety_margin_ms,
             name=f"cronplane-{run.firing.run_id}-attempt-{number}",
             monotonic=self.clock.monotonic,
@@ -249,13 +236,13 @@ class Wrapper:
         ended = started._replace(duration_ms=outcome.duration_ms)
         if not outcome.finished:
             error = _soft_deadline_error(self.settings)
-            entry = ended._replace(**self._error_fields(error, None))
+            entry = ended._replace(**self.recorder.error_fields(error, None))
             self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
             if outcome.thread is not None:
                 self._abandoned.append(outcome.thread)
             return _Attempt(entry, timed_out=True, error=error)
         if outcome.error is not None:
-            entry = ended._replace(**self._error_fields(outcome.error, outcome.traceback))
+            entry = ended._replace(**self.recorder.error_fields(outcome.error, outcome.traceback))
             self.log.line(
                 "warning",
                 "attempt failed",
@@ -268,26 +255,21 @@ class Wrapper:
             return _Attempt(entry, error=outcome.error)
         return _Attempt(ended, ok=True, value=outcome.value)
 
-    def _usable_ms(self, run: _Run) -> int:
-        return _remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
-
-    def _error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
-        return {
-            "error_type": type(error).__name__,
-            "error_message": trim_head(self.scrubber.scrub(str(error)), MESSAGE_LIMIT),
-            "traceback": trim_tail(self.scrubber.scrub(trace), TRACEBACK_LIMIT) if trace else None,
-        }
+    def _usable_ms(self, run: RunFacts) -> int:
+        return remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
 
     # ------------------------------------------------------------------ endings
 
-    def _finish(self, run: _Run, outcome: _Outcome, lock: RunLock | None, history_ok: bool) -> RunRecord:
+    def _finish(self, run: RunFacts, outcome: _Outcome, lock: RunLock | None, history_ok: bool) -> RunRecord:
+        drain_streams()  # the job's output before the wrapper's last lines (EMF needs whole lines)
         status = outcome.status
+        handed, hand_over = None, None
         if status is RunStatus.RETRYING:
-            handed = self._hand_over(run, outcome)
-            if handed is not None:
+            handed, hand_over = self._hand_over(run, outcome)
+            if hand_over is HandOver.DONE:
                 return handed
             status = RunStatus.FAILED
-        record = self._record(
+        record = self.recorder.record(
             run,
             status,
             attempts=outcome.attempts,
@@ -298,16 +280,39 @@ class Wrapper:
         # A timed-out attempt may still be running until Lambda's hard kill: its lock stays
         # until it expires at the function timeout instead of being released now.
         release = lock if status is not RunStatus.TIMED_OUT and history_ok else None
+        # Once ``retrying`` is recorded, the run is ended only if it still waits for the attempt
+        # this invocation handed over: a continuation that did start owns the run (its end, its
+        # DLQ message, its lock), and this write then changes nothing.
+        expect = outcome.next_attempt if hand_over in (HandOver.NOT_INVOKED, HandOver.UNKNOWN) else None
         dead_letter = status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
         # Both must fit before the hard kill: the record gets at most half the time left.
-        until = self.outbox.final_until(_remaining_ms(run.lambda_context))
+        until = self.outbox.final_until(remaining_ms(run.lambda_context))
         record_until = self.outbox.share(until) if dead_letter else until
-        # Tried even when the first write failed: the table may be back, and the record matters.
-        written = self.outbox.write(
-            lambda: self.store.finish(record, release=release, until=record_until), record, record_until
-        )
-        if dead_letter:
-            self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)
+        try:
+            # Tried even when the first write failed: the table may be back, and the record matters.
+            written = self.outbox.write(
+                lambda: self.store.finish(
+                    record,
+                    release=release,
+                    expect_attempt=expect,
+                    expect_invocation=run.invocation_id if expect is not None else None,
+                    until=record_until,
+                ),
+                record,
+                record_until,
+            )
+        except RunExists:
+            if handed is None:
+                raise
+            return self._taken_over(handed)
+        if dead_letter and hand_over is HandOver.UNKNOWN and not written:
+            # Nobody can tell whether a continuation owns the run: one message too few (the
+            # body is in the log) rather than a second one or a `failed` one for a success.
+            self.outbox.withhold_dead_letter(self.recorder.dead_letter_body(run, record), record)
+        elif dead_letter:
+            self.outbox.dead_letter(
+                self.recorder.dead_letter_body(run, record), record, history_written=written, until=until
+            )
         self.log.line(
             "info" if status is RunStatus.SUCCEEDED else "error",
             "run finished",
@@ -316,14 +321,14 @@ class Wrapper:
             attempts=len(outcome.attempts),
             duration_ms=record.duration_ms,
         )
-        self._metric(record)
+        self.recorder.metric(record)
         return record
 
-    def _hand_over(self, run: _Run, outcome: _Outcome) -> RunRecord | None:
-        """Record ``retrying`` and invoke this function again for the next attempt. Returns None
-        when the hand-over could not happen (the run then fails here, with its DLQ message)."""
+    def _hand_over(self, run: RunFacts, outcome: _Outcome) -> tuple[RunRecord, HandOver]:
+        """Record ``retrying`` and invoke this function again for the next attempt. Unless the
+        result is ``HandOver.DONE`` the run fails here (see ``_finish``)."""
         assert outcome.next_attempt is not None
-        record = self._record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)._replace(
+        record = self.recorder.record(run, RunStatus.RETRYING, attempts=outcome.attempts, error=outcome.error)._replace(
             next_attempt=outcome.next_attempt
         )
         event = run.firing.envelope_for_attempt(
@@ -334,173 +339,29 @@ class Wrapper:
             or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
             or run.function_name
         )
-        if not self.outbox.hand_over(record, target, event, _remaining_ms(run.lambda_context)):
-            return None
-        self.log.line(
-            "warning",
-            "attempt does not fit the time left; handed to a new invocation",
-            run_id=record.run_id,
-            next_attempt=outcome.next_attempt,
-            remaining_ms=_remaining_ms(run.lambda_context),
-        )
-        return record
-
-    def _duplicate(self, run: _Run) -> RunRecord:
-        original = run.firing.run_id
-        record = self._record(run, RunStatus.DUPLICATE, attempts=[], finished=True)._replace(
-            # Keyed by the whole request id: every further delivery of the firing gets its own item.
-            run_id=duplicate_run_id(original, run.request_id),
-            duplicate_of=original,
-            duration_ms=0,
-        )
-        self.log.line(
-            "warning", "second delivery of a firing; not running it", run_id=original, duplicate=record.run_id
-        )
-        if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
-            # The same request id again (a redelivered invocation): still a delivery of its own.
-            record = record._replace(run_id=f"{record.run_id}-{uuid.uuid4().hex[:8]}")
-            self.outbox.add(record, _remaining_ms(run.lambda_context))
-        self._metric(record)
-        return record
-
-    def _skipped(self, run: _Run, holder: str | None) -> RunRecord:
-        if run.firing.continuation:
-            return self._retry_yielded(run, holder)
-        record = self._record(run, RunStatus.SKIPPED, attempts=[], finished=True)._replace(
-            yielded_to=holder, duration_ms=0
-        )
-        self.log.line(
-            "warning",
-            "another run holds the lock (concurrency: forbid); skipped",
-            run_id=record.run_id,
-            yielded_to=holder,
-        )
-        if not self.outbox.add(record, _remaining_ms(run.lambda_context)):
-            return self._duplicate(run)  # this firing's record exists: a second delivery
-        self._metric(record)
-        return record
-
-    def _retry_yielded(self, run: _Run, holder: str | None) -> RunRecord:
-        """A continuation found another run holding the lock (this run's lock expired while the
-        continuation waited in Lambda's queue). The retry cannot run, so the run has failed for
-        good: ``failed`` with ``yielded_to`` and its DLQ message, through a conditional write so
-        that a second delivery of the continuation becomes a duplicate, not a second message."""
-        firing = run.firing
-        prior = _prior_attempts(firing)
-        last = prior[-1] if prior else None
-        error = RetryYielded(
-            f"attempt {firing.attempt} not started: run {holder or '(unknown)'} holds the job's lock (concurrency: forbid); "
-            f"last error {last and last.error_type}: {last and last.error_message}"
-        )
-        record = self._record(run, RunStatus.FAILED, attempts=prior, finished=True, error=error)._replace(
-            yielded_to=holder
-        )
-        self.log.line(
-            "error",
-            "the retry yielded to another run (concurrency: forbid); run failed",
-            run_id=record.run_id,
-            yielded_to=holder,
-        )
-        until = self.outbox.final_until(_remaining_ms(run.lambda_context))
-        record_until = self.outbox.share(until)
-        try:
-            written = self.outbox.write(
-                lambda: self.store.finish(record, expect_attempt=firing.attempt, until=record_until),
-                record,
-                record_until,
+        result = self.outbox.hand_over(record, target, event, remaining_ms(run.lambda_context))
+        if result is HandOver.DONE:
+            self.log.line(
+                "warning",
+                "attempt does not fit the time left; handed to a new invocation",
+                run_id=record.run_id,
+                next_attempt=outcome.next_attempt,
+                remaining_ms=remaining_ms(run.lambda_context),
             )
-        except RunExists:
-            return self._duplicate(run)
-        self.outbox.dead_letter(self._dead_letter_body(run, record), record, history_written=written, until=until)
-        self._metric(record)
-        return record
+        return record, result
 
-    def _dead_letter_body(self, run: _Run, record: RunRecord) -> dict[str, Any]:
-        return {
-            "source": "cronplane",
-            "namespace": self.settings.namespace,
-            "job": self.settings.job,
-            "run_id": record.run_id,
-            "trigger": record.trigger,
-            "status": record.status,
-            "scheduled_for": record.scheduled_for,
-            "triggered_by": record.triggered_by,
-            "attempts": [a.as_dict() for a in record.attempts],
-            "error": record.error,
-            "payload": run.firing.payload,
-            "event": run.firing.original_event,
-        }
-
-    def _metric(self, record: RunRecord) -> None:
-        timestamp_ms = int(self.clock.now().timestamp() * 1000)
-        duration = record.duration_ms if record.status in ("succeeded", "failed", "timed_out") else None
-        self.log.raw(emf_line(self.settings.job, record.status, duration, timestamp_ms, record.run_id))
+    def _taken_over(self, handed: RunRecord) -> RunRecord:
+        """The hand-over's invoke seemed to fail, but the record no longer waits for the attempt:
+        the continuation did start and owns the run. Nothing more to send from here."""
+        self.log.line(
+            "warning",
+            "the continuation took the run over although its invoke seemed to fail; it ends the run",
+            run_id=handed.run_id,
+            next_attempt=handed.next_attempt,
+        )
+        return handed
 
     # ------------------------------------------------------------------ records
-
-    def _record(
-        self,
-        run: _Run,
-        status: RunStatus,
-        *,
-        attempts: list[Attempt],
-        finished: bool = False,
-        result: Any = None,
-        error: BaseException | None = None,
-    ) -> RunRecord:
-        now = self.clock.now()
-        firing = run.firing
-        record = RunRecord(
-            job=self.settings.job,
-            run_id=firing.run_id,
-            namespace=self.settings.namespace,
-            trigger=firing.trigger.value,
-            scheduled_for=iso(firing.scheduled_for) if firing.scheduled_for else None,
-            started_at=iso(run.started_at),
-            finished_at=iso(now) if finished else None,
-            status=status.value,
-            attempts=tuple(attempts),
-            duration_ms=max(0, int((now - run.started_at).total_seconds() * 1000)) if finished else None,
-            request_id=run.request_id,
-            triggered_by=firing.triggered_by,
-            result=self._result_text(result) if status is RunStatus.SUCCEEDED else None,
-            error=self._error_text(error) if error is not None else None,
-            ttl=int(run.started_at.timestamp()) + self.settings.ttl_days * 86400,
-            # When a `running` record counts as lost: this invocation cannot outlive its timeout.
-            deadline=iso(run.invoked_at + timedelta(seconds=self.settings.timeout)),
-            function_name=run.function_name,
-            invocation_id=run.invocation_id,
-            retry_of=firing.retry_of or None,
-        )
-        # Every string, whichever field it came in by, is scrubbed before it leaves the wrapper.
-        return RunRecord.from_dict(self.scrubber.scrub_obj(record.as_dict()))
-
-    def _result_text(self, value: Any) -> str | None:
-        if value is None:
-            return None
-        try:
-            text = json.dumps(value, default=str, ensure_ascii=False)
-        except (TypeError, ValueError):
-            text = json.dumps(repr(value))
-        return trim_head(self.scrubber.scrub(text), RESULT_LIMIT)
-
-    def _error_text(self, error: BaseException) -> str:
-        return trim_head(self.scrubber.scrub(f"{type(error).__name__}: {error}"), MESSAGE_LIMIT)
-
-    def _lock(self, run: _Run) -> RunLock:
-        now = int(run.invoked_at.timestamp())
-        return RunLock(
-            job=self.settings.job,
-            holder=run.firing.run_id,
-            # A crashed holder (hard kill, lost environment) blocks at most until then.
-            expires_at=now + self.settings.timeout + LOCK_MARGIN_S,
-            ttl=now + self.settings.timeout + 86400,
-            acquired_at=iso(run.started_at),
-        )
-
-
-class RetryYielded(Exception):
-    """A continuation could not make its attempt: another run held the ``forbid`` lock."""
 
 
 def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
@@ -508,12 +369,3 @@ def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
         f"still running {settings.safety_margin_ms} ms before the {settings.timeout} s function timeout; "
         f"recorded as timed_out before Lambda's hard kill (raise the job's timeout or make it do less per run)"
     )
-
-
-def _remaining_ms(lambda_context: Any) -> int:
-    return int(lambda_context.get_remaining_time_in_millis())
-
-
-def _prior_attempts(firing: Firing) -> list[Attempt]:
-    """Attempts made by earlier invocations of the run (carried in the continuation's event)."""
-    return [Attempt.from_dict(a) for a in firing.prior_attempts]

@@ -176,13 +176,13 @@ def test_clients_are_built_only_for_the_services_a_command_uses(monkeypatch: pyt
     config = AwsConfig(region="eu-west-1")
     session = config.session()
     built: list[str] = []
-    real = session.client
+    real = session.create_client
 
     def client(service: str, **kw: Any) -> Any:
         built.append(service)
-        return real(service, **kw)  # type: ignore[call-overload]
+        return real(service, **kw)
 
-    monkeypatch.setattr(session, "client", client)
+    monkeypatch.setattr(session, "create_client", client)
     aws = AwsClient(config, session=session)
     _ = aws.dynamodb, aws.lambda_, aws.sqs  # naming a service builds nothing
     assert built == [] and aws.region == "eu-west-1"

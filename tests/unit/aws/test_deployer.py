@@ -37,7 +37,7 @@ def deployer(**kw: Any) -> tuple[Deployer, AwsClient]:
 def test_paused_job_stays_paused_until_unpause(manifest: Manifest) -> None:
     deployer()[0].deploy(manifest)
     ddb, events = boto3.client("dynamodb"), boto3.client("events")
-    events.disable_rule(Name="acme-jobs-invoice-sync")
+    events.disable_rule(Name="acme-jobs--invoice-sync")
     ddb.put_item(
         TableName="acme-jobs-history",
         Item={
@@ -70,7 +70,7 @@ def test_paused_job_stays_paused_until_unpause(manifest: Manifest) -> None:
     lines: list[str] = []
     dep, client = deployer(progress=lines.append)
     dep.deploy(manifest, unpause=["invoice-sync"])
-    assert events.describe_rule(Name="acme-jobs-invoice-sync")["State"] == "ENABLED"
+    assert events.describe_rule(Name="acme-jobs--invoice-sync")["State"] == "ENABLED"
     assert [w for w in client.write_calls() if w != "dynamodb.put_item" and w != "dynamodb.delete_item"] == [
         "events.put_rule"
     ]
@@ -98,7 +98,7 @@ def test_hidden_change_shows_the_changed_field_old_and_new(manifest: Manifest) -
     dep, client = deployer()
     plan = dep.plan(changed)
     (action,) = plan.changes
-    assert action.label == "update iam role acme-jobs-tmp-cleanup-exec"
+    assert action.label == "update iam role acme-jobs--tmp-cleanup-exec"
     (field,) = action.fields
     assert field.name == "policy"
     old_actions = {a for s in field.old["Statement"] for a in s["Action"]}
@@ -112,7 +112,7 @@ def test_hidden_change_shows_the_changed_field_old_and_new(manifest: Manifest) -
         "iam.put_role_policy",
         "lambda.tag_resource",
     ]
-    policy = boto3.client("iam").get_role_policy(RoleName="acme-jobs-tmp-cleanup-exec", PolicyName="cronplane")
+    policy = boto3.client("iam").get_role_policy(RoleName="acme-jobs--tmp-cleanup-exec", PolicyName="cronplane")
     assert any("s3:GetObject" in s["Action"] for s in policy["PolicyDocument"]["Statement"])
 
 
@@ -159,7 +159,7 @@ def test_untagged_function_with_a_jobs_name_is_left_alone(manifest: Manifest) ->
     iam = boto3.client("iam")
     role = iam.create_role(RoleName="someone", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     boto3.client("lambda").create_function(
-        FunctionName="acme-jobs-tmp-cleanup",
+        FunctionName="acme-jobs--tmp-cleanup",
         Role=role,
         Runtime="python3.12",
         Handler="x.y",
@@ -170,17 +170,17 @@ def test_untagged_function_with_a_jobs_name_is_left_alone(manifest: Manifest) ->
     assert not [a for a in result.plan.changes if a.job == "tmp-cleanup"]
     assert any(
         n.startswith(
-            "not managed: lambda function acme-jobs-tmp-cleanup has no cronplane:namespace=acme-jobs"
+            "not managed: lambda function acme-jobs--tmp-cleanup has no cronplane:namespace=acme-jobs"
             " tag; job tmp-cleanup skipped"
         )
         for n in result.plan.notes
     )
-    fn = boto3.client("lambda").get_function(FunctionName="acme-jobs-tmp-cleanup")
+    fn = boto3.client("lambda").get_function(FunctionName="acme-jobs--tmp-cleanup")
     assert fn["Configuration"]["Handler"] == "x.y" and not fn.get("Tags")
     # destroy leaves it too
     deployer()[0].deploy(manifest, destroy=True)
     assert (
-        boto3.client("lambda").get_function(FunctionName="acme-jobs-tmp-cleanup")["Configuration"]["Handler"] == "x.y"
+        boto3.client("lambda").get_function(FunctionName="acme-jobs--tmp-cleanup")["Configuration"]["Handler"] == "x.y"
     )
 
 
@@ -194,12 +194,12 @@ def test_provisioned_concurrency_puts_the_trigger_on_an_alias_and_back(manifest:
     )
     deployer()[0].deploy(with_pc)
     lam, events = boto3.client("lambda"), boto3.client("events")
-    alias = lam.get_alias(FunctionName="acme-jobs-invoice-sync", Name="live")
-    (target,) = events.list_targets_by_rule(Rule="acme-jobs-invoice-sync")["Targets"]
+    alias = lam.get_alias(FunctionName="acme-jobs--invoice-sync", Name="live")
+    (target,) = events.list_targets_by_rule(Rule="acme-jobs--invoice-sync")["Targets"]
     assert target["Arn"] == alias["AliasArn"]
-    assert lam.get_function_concurrency(FunctionName="acme-jobs-invoice-sync")["ReservedConcurrentExecutions"] == 3
+    assert lam.get_function_concurrency(FunctionName="acme-jobs--invoice-sync")["ReservedConcurrentExecutions"] == 3
     assert (
-        lam.get_function_event_invoke_config(FunctionName="acme-jobs-invoice-sync", Qualifier="live")[
+        lam.get_function_event_invoke_config(FunctionName="acme-jobs--invoice-sync", Qualifier="live")[
             "MaximumRetryAttempts"
         ]
         == 0
@@ -208,8 +208,8 @@ def test_provisioned_concurrency_puts_the_trigger_on_an_alias_and_back(manifest:
 
     dep, client = deployer()
     result = dep.deploy(manifest)  # provisioned and reserved concurrency dropped
-    assert "delete lambda alias acme-jobs-invoice-sync" in [a.label for a in result.plan.changes]
-    (target,) = events.list_targets_by_rule(Rule="acme-jobs-invoice-sync")["Targets"]
+    assert "delete lambda alias acme-jobs--invoice-sync" in [a.label for a in result.plan.changes]
+    (target,) = events.list_targets_by_rule(Rule="acme-jobs--invoice-sync")["Targets"]
     assert not target["Arn"].endswith(":live")
     assert "lambda.delete_function_concurrency" in client.write_calls()
     assert not deployer()[0].plan(manifest).has_changes
@@ -225,7 +225,7 @@ def test_reserved_concurrency_change_is_shown_and_applied(manifest: Manifest) ->
     (action,) = dep.plan(changed).changes
     assert [(f.name, f.old, f.new) for f in action.fields] == [("reserved_concurrency", None, 2)]
     dep.deploy(changed)
-    got = boto3.client("lambda").get_function_concurrency(FunctionName="acme-jobs-tmp-cleanup")
+    got = boto3.client("lambda").get_function_concurrency(FunctionName="acme-jobs--tmp-cleanup")
     assert got["ReservedConcurrentExecutions"] == 2
 
 

@@ -53,7 +53,7 @@ def test_changed_schedule_updates_only_the_rule_expression() -> None:
     )
     after = desired_for(replace(m, jobs=jobs))
     p = plan(after, live_from(before))
-    assert ops(p) == [("update", Kind.RULE, "acme-jobs-tmp-cleanup")]
+    assert ops(p) == [("update", Kind.RULE, "acme-jobs--tmp-cleanup")]
     (change,) = p.changes[0].fields
     assert (change.name, change.old, change.new) == ("expression", "cron(0 * * * ? *)", "cron(5 * * * ? *)")
     # visible fields are not in the recorded hash, so the state record stays as it is
@@ -63,14 +63,14 @@ def test_changed_schedule_updates_only_the_rule_expression() -> None:
 def test_new_code_updates_only_the_function_code() -> None:
     m = example_manifest()
     p = plan(desired_for(m, {"invoice-sync": "new-sha"}), live_from(desired_for(m)))
-    assert ops(p) == [("update", Kind.FUNCTION, "acme-jobs-invoice-sync")]
+    assert ops(p) == [("update", Kind.FUNCTION, "acme-jobs--invoice-sync")]
     assert [(f.name, f.old, f.new) for f in p.changes[0].fields] == [("code_sha256", "sha-invoice-sync", "new-sha")]
 
 
 def test_config_fields_are_diffed_one_by_one() -> None:
     m = example_manifest()
     live = live_from(desired_for(m))
-    fn = f"{NS}-invoice-sync"
+    fn = f"{NS}--invoice-sync"
     live = bend(
         live, Kind.FUNCTION, fn, visible={**live.resources[(Kind.FUNCTION, fn)].visible, "timeout": 30, "memory": 128}
     )
@@ -88,7 +88,7 @@ def test_hidden_setting_change_is_found_by_hash_and_asks_for_details() -> None:
     extra = (Permission(actions=("s3:GetObject",), resources=("arn:aws:s3:::bucket/*",)),)
     changed = replace(m, jobs=tuple(replace(j, permissions=extra) if j.name == job.name else j for j in m.jobs))
     p = plan(desired_for(changed), live)
-    role = f"{NS}-{job.name}-exec"
+    role = f"{NS}--{job.name}-exec"
     assert ops(p) == [("update", Kind.ROLE, role)]
     assert p.changes[0].fields[0].name == "settings"
     assert (Kind.ROLE, role) in p.needs_details
@@ -107,17 +107,17 @@ def test_removed_job_is_deleted_once_its_tags_prove_it_ours() -> None:
     smaller = replace(m, jobs=tuple(j for j in m.jobs if j.name != "tmp-cleanup"))
     first = plan(desired_for(smaller), live)
     # the function's tags are known from the bulk read, the others must be read first
-    assert (Kind.ROLE, f"{NS}-tmp-cleanup-exec") in first.needs_tags
+    assert (Kind.ROLE, f"{NS}--tmp-cleanup-exec") in first.needs_tags
     tagged = live_from(desired_for(m), with_tags=True)
     p = plan(desired_for(smaller), tagged)
     deleted = [(a.kind, a.name) for a in p.changes]
     assert all(a.op == Op.DELETE and a.job == "tmp-cleanup" for a in p.changes)
     assert deleted == [
-        (Kind.RULE, f"{NS}-tmp-cleanup"),
-        (Kind.FUNCTION, f"{NS}-tmp-cleanup"),
-        (Kind.LOG_GROUP, f"/aws/lambda/{NS}-tmp-cleanup"),
-        (Kind.QUEUE, f"{NS}-tmp-cleanup-dlq"),
-        (Kind.ROLE, f"{NS}-tmp-cleanup-exec"),
+        (Kind.RULE, f"{NS}--tmp-cleanup"),
+        (Kind.FUNCTION, f"{NS}--tmp-cleanup"),
+        (Kind.LOG_GROUP, f"/aws/lambda/{NS}--tmp-cleanup"),
+        (Kind.QUEUE, f"{NS}--tmp-cleanup-dlq"),
+        (Kind.ROLE, f"{NS}--tmp-cleanup-exec"),
     ]
     assert "job tmp-cleanup is no longer in the manifest" in p.changes[0].reason
 
@@ -151,20 +151,20 @@ def test_unmanaged_look_alikes_are_reported_and_left_alone() -> None:
 def test_untagged_resource_with_a_job_name_blocks_only_that_job() -> None:
     m = example_manifest()
     live = live_from(desired_for(m), with_tags=True)
-    fn = f"{NS}-invoice-sync"
+    fn = f"{NS}--invoice-sync"
     live = LiveState(
         NS,
         {
             k: v
             for k, v in live.resources.items()
-            if v.name not in (fn, f"{NS}-invoice-sync-exec", f"{NS}-invoice-sync-dlq", f"/aws/lambda/{fn}")
+            if v.name not in (fn, f"{NS}--invoice-sync-exec", f"{NS}--invoice-sync-dlq", f"/aws/lambda/{fn}")
             and not (k[0] == Kind.RULE and v.name == fn)
         },
     )
-    live = live.with_resources([LiveResource(Kind.QUEUE, f"{NS}-invoice-sync-dlq", "arn:q", {}, {}, "u")])
+    live = live.with_resources([LiveResource(Kind.QUEUE, f"{NS}--invoice-sync-dlq", "arn:q", {}, {}, "u")])
     p = plan(desired_for(m), live)
     assert not [a for a in p.actions if a.job == "invoice-sync"]
-    assert any("sqs queue acme-jobs-invoice-sync-dlq" in n and "job invoice-sync skipped" in n for n in p.notes)
+    assert any("sqs queue acme-jobs--invoice-sync-dlq" in n and "job invoice-sync skipped" in n for n in p.notes)
 
 
 def test_interrupted_create_is_adopted_and_reapplied() -> None:
@@ -186,7 +186,7 @@ def test_interrupted_create_is_adopted_and_reapplied() -> None:
 def test_paused_job_stays_paused_unless_unpaused() -> None:
     m = example_manifest()
     d = desired_for(m)
-    rule = f"{NS}-invoice-sync"
+    rule = f"{NS}--invoice-sync"
     live = bend(live_from(d), Kind.RULE, rule, visible={**d.of_job("invoice-sync")[-1].visible, "state": "DISABLED"})
     live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
     p = plan(d, live)
@@ -210,7 +210,7 @@ def test_paused_job_is_drift_not_a_match() -> None:
     live = bend(
         live_from(d),
         Kind.RULE,
-        f"{NS}-invoice-sync",
+        f"{NS}--invoice-sync",
         visible={**d.of_job("invoice-sync")[-1].visible, "state": "DISABLED"},
     )
     live = replace(live, paused={"invoice-sync": Pause("invoice-sync", "ana@laptop", "2026-11-27T10:00:00Z")})
@@ -227,13 +227,13 @@ def test_paused_job_is_drift_not_a_match() -> None:
         }
     ]
     # A real change alongside: counts first, then the drift.
-    changed = bend(live, Kind.LOG_GROUP, f"/aws/lambda/{NS}-tmp-cleanup", visible={"retention": 1})
+    changed = bend(live, Kind.LOG_GROUP, f"/aws/lambda/{NS}--tmp-cleanup", visible={"retention": 1})
     assert plan(d, changed).verdict() == (
         "Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused (see notes)."
     )
     # Two paused jobs: counted as jobs, each with its own drift entry.
     both = bend(
-        live, Kind.RULE, f"{NS}-tmp-cleanup", visible={**d.of_job("tmp-cleanup")[-1].visible, "state": "DISABLED"}
+        live, Kind.RULE, f"{NS}--tmp-cleanup", visible={**d.of_job("tmp-cleanup")[-1].visible, "state": "DISABLED"}
     )
     both = replace(both, paused={**live.paused, "tmp-cleanup": Pause("tmp-cleanup", "bo@ci", "2026-11-27T11:00:00Z")})
     p2 = plan(d, both)
@@ -292,7 +292,7 @@ def test_destroy_deletes_everything_but_history_unless_asked() -> None:
 def test_function_tags_drift_is_an_update_of_tags() -> None:
     d = desired_for(example_manifest())
     live = live_from(d)
-    fn = f"{NS}-invoice-sync"
+    fn = f"{NS}--invoice-sync"
     tags = dict(live.resources[(Kind.FUNCTION, fn)].tags)
     tags[names.OWNER_TAG] = "someone-else@example.com"
     p = plan(d, bend(live, Kind.FUNCTION, fn, tags=tags))
@@ -350,6 +350,6 @@ def test_a_tag_removed_from_the_manifest_is_planned_as_a_removal_on_every_resour
 def test_aws_own_tags_are_never_a_difference() -> None:
     d = desired_for(make_manifest(make_job("a")))
     live = live_from(d)
-    fn = f"{NS}-a"
+    fn = f"{NS}--a"
     tags = {**live.resources[(Kind.FUNCTION, fn)].tags, "aws:cloudformation:stack-name": "x"}
     assert plan(d, bend(live, Kind.FUNCTION, fn, tags=tags)).actions == ()

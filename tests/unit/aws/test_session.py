@@ -83,29 +83,85 @@ def test_unknown_profile_is_one_clear_message(aws_files: Path) -> None:
         AwsClient(AwsConfig(region="eu-west-1", profile="missing")).account_id()
 
 
-def test_dev_endpoint_uses_emulator_credentials_even_with_a_profile_in_the_shell(
+def test_dev_endpoint_uses_the_sessions_key_whatever_the_shell_says(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A running `jobctl dev` takes any credentials: a profile exported in the shell that does
-    not exist here (or has expired) must not break commands pointed at it."""
+    """A running `jobctl dev` serves only its session key: commands pointed at it (found
+    through dev.json, or its endpoint given as --endpoint-url / AWS_ENDPOINT_URL) sign with that
+    key, not with the keys or the profile in the shell (maybe absent here, or expired)."""
     import socket
 
-    from cronplane.aws.session import write_dev_file
+    from cronplane.aws.session import DevCredentials, write_dev_credentials, write_dev_file
 
+    key = DevCredentials.generate()
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         endpoint = f"http://127.0.0.1:{server.getsockname()[1]}"
+        write_dev_credentials(tmp_path, endpoint, key)
         write_dev_file(tmp_path, endpoint, "eu-west-1")
-        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
         monkeypatch.setenv("AWS_PROFILE", "no-such-profile-here")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALKEY")
         config = AwsConfig().with_defaults("eu-west-1", tmp_path)
-        assert config.endpoint_url == endpoint and config.from_dev_file
+        assert config.endpoint_url == endpoint and config.from_dev_file and config.credentials == key
         credentials = config.session().get_credentials()
-        assert credentials is not None and credentials.access_key == "testing"
-        # An endpoint given explicitly with a profile exported still honours the profile.
-        explicit = AwsConfig(endpoint_url=endpoint).with_defaults("eu-west-1", tmp_path)
-        assert not explicit.from_dev_file and not explicit._emulator_credentials()
+        assert credentials is not None
+        assert (credentials.access_key, credentials.secret_key) == (key.access_key_id, key.secret_access_key)
+        for explicit in (AwsConfig(endpoint_url=endpoint), AwsConfig(endpoint_url=endpoint, region="eu-west-2")):
+            assert explicit.with_defaults("eu-west-1", tmp_path).credentials == key
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint.replace("127.0.0.1", "localhost"))
+        assert AwsConfig().with_defaults("eu-west-1", tmp_path).credentials == key
+        # Another endpoint never gets the key.
+        assert AwsConfig(endpoint_url="http://127.0.0.1:1").with_defaults("eu-west-1", tmp_path).credentials is None
+        assert key.secret_access_key not in repr(config)
+
+
+def test_the_key_file_is_its_owners_alone_from_the_first_byte(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from cronplane.aws.session import (
+        DEV_CREDENTIALS_FILE,
+        DevCredentials,
+        read_dev_credentials,
+        write_dev_credentials,
+    )
+
+    key = DevCredentials.generate()
+    previous = os.umask(0)  # the most permissive umask: the file's mode must not depend on it
+    try:
+        path = write_dev_credentials(tmp_path, "http://127.0.0.1:4566", key)
+    finally:
+        os.umask(previous)
+    assert path == tmp_path / DEV_CREDENTIALS_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert read_dev_credentials(tmp_path, "http://localhost:4566/") == key
+    assert read_dev_credentials(tmp_path, "http://127.0.0.1:4567") is None  # another emulator's key
+
+    # A file left by a killed session is replaced; a link planted in its place is not written
+    # through (the next session removes it and creates its own file).
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    path.unlink()
+    path.symlink_to(victim)
+    second = DevCredentials.generate()
+    write_dev_credentials(tmp_path, "http://127.0.0.1:4566", second)
+    assert victim.read_text() == "untouched"
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_dev_credentials(tmp_path) == second
+
+
+def test_the_session_key_is_random_and_shell_safe() -> None:
+    import re
+
+    from cronplane.aws.session import DevCredentials
+
+    keys = {DevCredentials.generate() for _ in range(20)}
+    assert len(keys) == 20
+    for key in keys:
+        assert re.fullmatch(r"CPDEV[A-Z2-7]{15}", key.access_key_id)
+        assert re.fullmatch(r"[A-Za-z0-9_-]{40}", key.secret_access_key)
 
 
 @pytest.fixture
@@ -147,3 +203,18 @@ def test_another_endpoint_keeps_the_shells_region(
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     other = AwsConfig(endpoint_url="http://127.0.0.1:1").with_defaults("eu-west-1", tmp_path)
     assert (other.endpoint_url, other.region) == ("http://127.0.0.1:1", "us-east-1")
+
+
+def test_an_emulator_running_in_this_process_lends_its_key_to_commands_run_here(tmp_path: Path) -> None:
+    """`jobctl dev --demo` runs `jobctl history` / `dlq` in its own process, with no dev files."""
+    from cronplane.aws.session import DevCredentials, register_emulator
+
+    key = DevCredentials.generate()
+    endpoint = "http://127.0.0.1:45999"
+    register_emulator(endpoint, key)
+    try:
+        assert AwsConfig(endpoint_url="http://localhost:45999").with_defaults(None, tmp_path).credentials == key
+        assert AwsConfig(endpoint_url="http://127.0.0.1:1").with_defaults(None, tmp_path).credentials is None
+    finally:
+        register_emulator(endpoint, None)
+    assert AwsConfig(endpoint_url=endpoint).with_defaults(None, tmp_path).credentials is None

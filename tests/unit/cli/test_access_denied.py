@@ -88,11 +88,13 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 COMMANDS = {
-    "deploy": (["deploy", "--yes"], "sts:GetCallerIdentity"),
+    # deploy's first read is the inventory's tagging query (the account id comes from its ARNs)
+    "deploy": (["deploy", "--yes"], "tag:GetResources"),
     "pause": (["pause", "nightly-report"], "events:DescribeRule"),
     "dlq replay": (["dlq", "replay", "nightly-report", "--all", "--yes"], "sqs:GetQueueUrl"),
     "history": (["history", "nightly-report"], "dynamodb:Query"),
-    "run-now": (["run-now", "nightly-report"], "lambda:InvokeFunction"),
+    # run-now reads the function's tags first: it invokes only its own namespace's function
+    "run-now": (["run-now", "nightly-report"], "lambda:GetFunction"),
 }
 
 

@@ -26,8 +26,8 @@ def manifest_path(tmp_path: Path) -> str:
 def test_plan_deploy_plan_destroy(aws: None, manifest_path: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "--detailed-exitcode")
     assert code == 2
-    assert "  + lambda function acme-jobs-nightly-report  (new job)" in out
-    assert "  + scheduler schedule acme-jobs-nightly-report  (new job)" in out
+    assert "  + lambda function acme-jobs--nightly-report  (new job)" in out
+    assert "  + scheduler schedule acme-jobs--nightly-report  (new job)" in out
     assert out.rstrip().endswith("Plan: 30 to create, 0 to update, 0 to delete.")
 
     code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "-o", "json")
@@ -300,7 +300,7 @@ def test_region_option_and_environment_decide_where_the_deploy_goes(
     assert (functions("ap-south-1"), functions("us-east-2"), functions("eu-west-1")) == (4, 0, 0)
     code, out, err = jobctl(capsys, "plan", "-f", manifest_path)  # AWS_REGION now: no function there yet
     # (IAM is global: the roles made for ap-south-1 are seen from here too, so only the functions are asserted)
-    assert code == 0 and "  + lambda function acme-jobs-nightly-report  (new job)" in out
+    assert code == 0 and "  + lambda function acme-jobs--nightly-report  (new job)" in out
     assert "using AWS region us-east-2" in err
 
 
@@ -321,14 +321,14 @@ def test_plan_shows_updates_old_to_new_and_deletes_with_their_reason(
     code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "--detailed-exitcode")
     assert code == 2
     lines = out.splitlines()
-    rule = lines.index("  ~ eventbridge rule acme-jobs-invoice-sync  (settings differ)")
+    rule = lines.index("  ~ eventbridge rule acme-jobs--invoice-sync  (settings differ)")
     assert lines[rule + 1] == "      expression: rate(15 minutes) → rate(30 minutes)"
     for label in (
-        "eventbridge rule acme-jobs-tmp-cleanup",
-        "lambda function acme-jobs-tmp-cleanup",
-        "log group /aws/lambda/acme-jobs-tmp-cleanup",
-        "sqs queue acme-jobs-tmp-cleanup-dlq",
-        "iam role acme-jobs-tmp-cleanup-exec",
+        "eventbridge rule acme-jobs--tmp-cleanup",
+        "lambda function acme-jobs--tmp-cleanup",
+        "log group /aws/lambda/acme-jobs--tmp-cleanup",
+        "sqs queue acme-jobs--tmp-cleanup-dlq",
+        "iam role acme-jobs--tmp-cleanup-exec",
     ):
         assert f"  - {label}  (job tmp-cleanup is no longer in the manifest)" in lines
     assert lines[-1] == "Plan: 0 to create, 1 to update, 5 to delete."
@@ -336,7 +336,7 @@ def test_plan_shows_updates_old_to_new_and_deletes_with_their_reason(
     code, out, _ = jobctl(capsys, "plan", "-f", manifest_path, "-o", "json")
     changes = json.loads(out)["changes"]
     update = next(c for c in changes if c["action"] == "update")
-    assert update["resource"] == "eventbridge rule acme-jobs-invoice-sync" and update["job"] == "invoice-sync"
+    assert update["resource"] == "eventbridge rule acme-jobs--invoice-sync" and update["job"] == "invoice-sync"
     assert update["fields"] == {"expression": {"old": "rate(15 minutes)", "new": "rate(30 minutes)"}}
     assert sorted(c["action"] for c in changes) == ["delete"] * 5 + ["update"]
 
@@ -379,7 +379,7 @@ def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
     assert code == 0 and "0 writes" in out
     assert "No changes to apply. 1 job differs from the manifest on purpose: paused (see notes)." in out
     assert "AWS matches the manifest" not in out
-    assert boto3.client("events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert boto3.client("events").describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "DISABLED"
 
     # A deploy that does change something still says the paused job was left as it is.
     path = Path(manifest_path)
@@ -390,7 +390,7 @@ def test_plan_and_deploy_name_a_paused_job_as_drift_not_a_match(
         "Plan: 0 to create, 1 to update, 0 to delete. 1 job differs from the manifest on purpose: paused (see notes)."
     ) in out.splitlines()
     assert out.splitlines()[-1] == "Left as it was: 1 job differs from the manifest on purpose: paused (see notes)."
-    assert boto3.client("events").describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert boto3.client("events").describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "DISABLED"
 
     # Resumed: AWS matches the manifest again, and the plan says so.
     assert jobctl(capsys, "resume", "tmp-cleanup", "-f", manifest_path)[0] == 0

@@ -14,7 +14,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from cronplane.cli.views import runs as run_view
-from cronplane.runtime.schema import table_definition, time_key
+from cronplane.runtime.schema import RunRecord, table_definition, time_key
 from testkit import jobctl
 
 TABLE = "qa-jobs-history"
@@ -268,7 +268,8 @@ def test_status_colour_only_when_asked() -> None:
     assert run_view.status_text("failed", colour=False) == "failed"
     coloured = run_view.status_text("failed", colour=True)
     assert coloured.startswith("\x1b[31m") and "failed" in coloured
-    table = run_view.runs_table([{"run_id": "r", "status": "succeeded"}], show_job=False, colour=True)
+    record = RunRecord("ok-job", "r", status="succeeded")
+    table = run_view.runs_table([record], now=datetime.now(UTC), show_job=False, colour=True)
     assert "\x1b[32msucceeded\x1b[0m" in table[1]
 
 
@@ -332,11 +333,12 @@ def lambda_without_docker(project: Path) -> Any:
         with zipfile.ZipFile(code, "w") as archive:
             archive.writestr("placeholder.py", "")
         boto3.client("lambda", region_name="eu-west-1").create_function(
-            FunctionName="qa-jobs-ok-job",
+            FunctionName="qa-jobs--ok-job",
             Runtime="python3.11",
             Role=role,
             Handler="cronplane.runtime.entry.handler",
             Code={"ZipFile": code.getvalue()},
+            Tags={"cronplane:namespace": "qa-jobs"},  # run-now invokes only its namespace's function
         )
         yield
 
@@ -393,7 +395,7 @@ def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(
     )
     assert lines[2] == (
         "  why: `jobctl dlq ok-job` (Lambda sends the failed invocation there) and the function's logs: "
-        "`aws logs tail /aws/lambda/qa-jobs-ok-job --since 1h`"
+        "`aws logs tail /aws/lambda/qa-jobs--ok-job --since 1h`"
     )
     assert "still running" not in err and "gave up waiting" not in err and "follow it" not in out
 

@@ -340,26 +340,28 @@ def test_the_session_key_works_for_boto3_s3_and_presigned_urls(emulator: Emulato
     assert response["StatusCode"] == 200 and marker.exists()
 
     # S3 (its own signing rules: the path as sent, a signed body hash) and a presigned URL.
-    s3 = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=emulator.endpoint_url,
-        aws_access_key_id=key.access_key_id,
-        aws_secret_access_key=key.secret_access_key,
-    )
+    def s3_client(key_id: str, secret: str, **config: Any) -> Any:
+        return boto3.client(
+            "s3",
+            region_name="us-east-1",
+            endpoint_url=emulator.endpoint_url,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            config=Config(**config),
+        )
+
+    # boto3 presigns S3 URLs with Signature Version 2 unless told s3v4; only SigV4 is served.
+    s3 = s3_client(key.access_key_id, key.secret_access_key, signature_version="s3v4")
     s3.create_bucket(Bucket="dev-bucket")
     s3.put_object(Bucket="dev-bucket", Key="a b/c.txt", Body=b"hello")
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "dev-bucket", "Key": "a b/c.txt"}, ExpiresIn=60)
-    answer = send(url, method="GET")
+    params = {"Bucket": "dev-bucket", "Key": "a b/c.txt"}
+    answer = send(s3.generate_presigned_url("get_object", Params=params, ExpiresIn=60), method="GET")
     assert (answer.status, answer.body) == (200, b"hello")
-    forged = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url=emulator.endpoint_url,
-        aws_access_key_id="AKIAX",
-        aws_secret_access_key="x",
-    ).generate_presigned_url("get_object", Params={"Bucket": "dev-bucket", "Key": "a b/c.txt"}, ExpiresIn=60)
+    forged = s3_client("AKIAX", "x", signature_version="s3v4").generate_presigned_url("get_object", Params=params)
     assert send(forged, method="GET").status == 403
+    sigv2 = s3_client(key.access_key_id, key.secret_access_key).generate_presigned_url("get_object", Params=params)
+    refused = send(sigv2, method="GET")
+    assert refused.status == 403 and b"Signature Version 2 is not accepted" in refused.body
 
 
 def test_functions_get_the_session_key_and_none_of_the_developers_credentials(
@@ -395,3 +397,41 @@ def test_functions_get_the_session_key_and_none_of_the_developers_credentials(
     assert not any("developers-own" in value or value == "AKIADEVELOPERSOWNKEY" for value in env.values())
     assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
     assert result["tables"] == []
+
+
+# -- the door on its own: a clock that moved on ------------------------------------------------
+
+
+def test_an_expired_presigned_url_is_refused_before_anything_sees_it() -> None:
+    from werkzeug.test import Client
+
+    from cronplane.aws.session import DevCredentials
+    from cronplane.local.auth import RequestGuard
+
+    reached: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        reached.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    key = DevCredentials.generate()
+    now = time.time()
+    guard = RequestGuard(app, key, clock=lambda: now)
+    guard.listen_on("127.0.0.1", 4566)
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:4566",
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        config=Config(signature_version="s3v4"),
+    )
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    host = {"Host": "127.0.0.1:4566"}
+    assert Client(guard).get(url, headers=host).status_code == 200
+    assert reached == ["/b/k"]
+    now += 61 + 15 * 60  # past its expiry and any clock skew
+    refused = Client(guard).get(url, headers=host)
+    assert refused.status_code == 403 and b"signature expired" in refused.data
+    assert reached == ["/b/k"]

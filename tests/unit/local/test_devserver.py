@@ -1,122 +1,16 @@
-"""The dev server's own pieces: what it prints for runs and log lines, and what it watches."""
+"""The dev server's own pieces: what it watches, its signals and reloads. (How its run and log
+lines read: tests/unit/cli/test_views_dev.py.)"""
 
 from __future__ import annotations
 
 import io
-import json
 import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from cronplane.local.console import Console, RunReporter, format_row, readable_log_line, run_row
+from cronplane.local.console import Console
 from cronplane.local.devserver import Watcher
-from cronplane.local.emulator import FunctionSpec, InvocationDone, InvocationType
-from cronplane.runtime.schema import Attempt, RunRecord
-
-
-def spec(job: str = "invoice-sync") -> FunctionSpec:
-    return FunctionSpec(
-        name=f"acme-jobs-{job}",
-        arn=f"arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-{job}",
-        version="$LATEST",
-        handler="cronplane.runtime.entry.handler",
-        env={"CRONPLANE_JOB": job},
-        timeout_s=60,
-        memory_mb=256,
-        code_sha256="x",
-        code_bytes=b"",
-        region="eu-west-1",
-        account_id="123456789012",
-    )
-
-
-def done(event: Any = None, **result: Any) -> InvocationDone:
-    values = dict(request_id="r-1", payload=None, function_error=None, timed_out=False, duration_ms=1234, log_tail="")
-    values.update(result)
-    return InvocationDone(spec(), InvocationType.EVENT, "r-1", event or {}, SimpleNamespace(**values))
-
-
-def test_run_line_comes_from_the_record() -> None:
-    record = RunRecord(
-        "invoice-sync",
-        "20261127T090000Z-abcd1234",
-        finished_at="2026-11-27T09:00:03Z",
-        trigger="schedule",
-        status="succeeded",
-        duration_ms=804,
-        attempts=(Attempt(1), Attempt(2)),
-    )
-    line = format_row(run_row(done(), record))
-    assert line.split() == [
-        "09:00:03",
-        "invoice-sync",
-        "schedule",
-        "succeeded",
-        "804",
-        "ms",
-        "2",
-        "attempts",
-        "run",
-        "20261127T090000Z-abcd1234",
-    ]
-
-
-def test_run_line_without_a_record_says_what_lambda_said() -> None:
-    row = run_row(
-        done(
-            {"cronplane": {"trigger": "manual"}},
-            function_error="Unhandled",
-            timed_out=True,
-            payload={"errorType": "TimeoutError", "errorMessage": "Task timed out after 5.00 seconds"},
-        ),
-        None,
-    )
-    assert (row["status"], row["trigger"]) == ("timed_out", "manual")
-    assert format_row(row).endswith("TimeoutError: Task timed out after 5.00 seconds")
-
-
-def test_failures_are_red_on_a_terminal_only() -> None:
-    record = RunRecord(
-        "invoice-sync",
-        "r",
-        finished_at="2026-11-27T09:00:03Z",
-        trigger="manual",
-        status="failed",
-        duration_ms=5,
-        error="boom",
-    )
-    for color, expect_ansi in ((True, True), (False, False)):
-        out = io.StringIO()
-        reporter = RunReporter(emulator=None, console=Console(out, color=color))  # type: ignore[arg-type]
-        reporter.find_record = lambda d: record  # type: ignore[method-assign]
-        reporter.on_done(done())
-        assert ("\x1b[31m" in out.getvalue()) is expect_ansi
-        assert "failed" in out.getvalue()
-
-
-def test_log_lines_are_prefixed_and_made_readable() -> None:
-    out = io.StringIO()
-    reporter = RunReporter(emulator=None, console=Console(out, color=False))  # type: ignore[arg-type]
-    lines = [
-        "START RequestId: r-1 Version: $LATEST",
-        "[WARNING]\t2026-11-27T09:00:00.000Z\tr-1\tattempt 1: provider connection dropped",
-        "[INFO]\t2026-11-27T09:00:00.000Z\tr-1\tsynced 25 invoices",
-        json.dumps({"level": "info", "message": "retrying", "job": "invoice-sync", "run_id": "x", "next_attempt": 2}),
-        json.dumps({"level": "info", "message": "run finished", "job": "invoice-sync"}),
-        json.dumps({"_aws": {"CloudWatchMetrics": []}, "Succeeded": 1}),
-        "plain print output",
-        "END RequestId: r-1",
-    ]
-    for line in lines:
-        reporter.on_log(spec(), "r-1", line)
-    assert out.getvalue().splitlines() == [
-        "[invoice-sync] WARNING attempt 1: provider connection dropped",
-        "[invoice-sync] synced 25 invoices",
-        "[invoice-sync] retrying (next_attempt=2)",
-        "[invoice-sync] plain print output",
-    ]
-    assert readable_log_line("{not json") == "{not json"
 
 
 def test_watcher_sees_manifest_and_job_code_changes_but_not_bytecode(tmp_path: Path) -> None:
@@ -221,7 +115,7 @@ def test_reload_refuses_a_namespace_or_region_change_and_deploys_other_changes(t
     out = io.StringIO()
     server = DevServer(
         DevOptions(manifest_path=manifest, port=0),
-        Console(out, color=False),
+        Console(out),
         deploy=lambda m, config: deployed.append(m),
     )
     server.manifest = load_manifest(manifest)

@@ -9,7 +9,6 @@ import json
 import socket
 import textwrap
 import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from botocore.config import Config
 
 from cronplane.local.emulator import Emulator
 from cronplane.local.processes import RUNNER_MARKER, child_pids
+from support.signing import send_signed
 
 REGION = "eu-west-1"
 
@@ -70,7 +70,9 @@ def emulator() -> Iterator[Emulator]:
 
 
 def reset(emu: Emulator) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{emu.endpoint_url}/moto-api/reset", method="POST"), timeout=10)
+    key = emu.credentials  # the emulator serves only requests signed with its session key
+    answer = send_signed(f"{emu.endpoint_url}/moto-api/reset", key.access_key_id, key.secret_access_key)
+    assert answer.status == 200, answer
 
 
 def client(emu: Emulator, service: str) -> Any:
@@ -78,6 +80,8 @@ def client(emu: Emulator, service: str) -> Any:
         service,
         region_name=REGION,
         endpoint_url=emu.endpoint_url,
+        aws_access_key_id=emu.credentials.access_key_id,
+        aws_secret_access_key=emu.credentials.secret_access_key,
         config=Config(retries={"max_attempts": 1}, read_timeout=30),
     )
 
@@ -231,6 +235,8 @@ def test_invoke_without_a_payload_answers_instead_of_hanging(emulator: Emulator)
         "lambda",
         region_name=REGION,
         endpoint_url=emulator.endpoint_url,
+        aws_access_key_id=emulator.credentials.access_key_id,
+        aws_secret_access_key=emulator.credentials.secret_access_key,
         config=Config(retries={"max_attempts": 1}, read_timeout=5),
     )
     assert lam.invoke(FunctionName="demo-fn", InvocationType="DryRun")["StatusCode"] == 204

@@ -88,7 +88,12 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
         sqs = boto3.client("sqs", region_name=region)
         iam = boto3.client("iam", region_name=region)
         made: dict[str, str] = {}
-        made["queue_url"] = sqs.create_queue(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"]
+        # Tagged as deploy tags them: the ops commands act only on their namespace's resources.
+        tags = {names.NAMESPACE_TAG: manifest.namespace, names.MANAGED_BY_TAG: names.MANAGED_BY_VALUE}
+        tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+        made["queue_url"] = sqs.create_queue(QueueName=names.dlq_name(manifest.namespace, job.name), tags=tags)[
+            "QueueUrl"
+        ]
         if function:
             role = iam.create_role(
                 RoleName=names.role_name(manifest.namespace, job.name), AssumeRolePolicyDocument="{}"
@@ -99,6 +104,7 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
                 Role=role["Role"]["Arn"],
                 Handler="cronplane.runtime.entry.handler",
                 Code={"ZipFile": _zip()},
+                Tags=tags,
             )
         function_arn = (
             f"arn:aws:lambda:{region}:123456789012:function:{names.function_name(manifest.namespace, job.name)}"
@@ -108,7 +114,7 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
             scheduler = boto3.client("scheduler", region_name=region)
             group = names.schedule_group(manifest.namespace)
             with contextlib.suppress(scheduler.exceptions.ConflictException):
-                scheduler.create_schedule_group(Name=group)
+                scheduler.create_schedule_group(Name=group, Tags=tag_list)
             scheduler.create_schedule(
                 Name=names.schedule_name(manifest.namespace, job.name),
                 GroupName=group,
@@ -128,6 +134,7 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
                 Name=names.rule_name(manifest.namespace, job.name),
                 ScheduleExpression=job.schedule.expression,
                 State=state,
+                Tags=tag_list,
             )
         return made
 

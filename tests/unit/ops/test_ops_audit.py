@@ -176,11 +176,11 @@ def test_still_paused_job_is_paused_until_the_end(clients: Any, hourly: Any) -> 
 
 def test_trigger_disabled_behind_jobctl_back_is_missed_with_a_note(clients: Any, hourly: Any) -> None:
     day = next_day()
-    boto3.client("events", region_name="eu-west-1").disable_rule(Name="acme-jobs-tmp-cleanup")
+    boto3.client("events", region_name="eu-west-1").disable_rule(Name="acme-jobs--tmp-cleanup")
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
     assert job.count(Outcome.MISSED) == 24 and report.exit_code == EXIT_PROBLEMS
-    assert job.checks[0].note == "EventBridge rule acme-jobs-tmp-cleanup is disabled, but not by `jobctl pause`"
+    assert job.checks[0].note == "EventBridge rule acme-jobs--tmp-cleanup is disabled, but not by `jobctl pause`"
 
 
 def test_manifest_disabled_job_expects_nothing(clients: Any, deploy: Any) -> None:

@@ -120,16 +120,16 @@ def test_pause_resume_commands_and_history_events(project: Any) -> None:
     path, _ = project
     first = invoke("pause", "tmp-cleanup", "-f", str(path), "--reason", "db migration")
     assert first.exit_code == 0 and first.output.startswith(
-        "paused tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup disabled by arn:"
+        "paused tmp-cleanup: EventBridge rule acme-jobs--tmp-cleanup disabled by arn:"
     )
     assert invoke("pause", "tmp-cleanup", "-f", str(path)).output.startswith("tmp-cleanup is already paused")
     events = boto3.client("events", region_name="eu-west-1")
-    assert events.describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert events.describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "DISABLED"
     resumed = invoke("resume", "tmp-cleanup", "-f", str(path))
     assert resumed.exit_code == 0 and resumed.output.startswith(
-        "resumed tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup enabled"
+        "resumed tmp-cleanup: EventBridge rule acme-jobs--tmp-cleanup enabled"
     )
-    assert events.describe_rule(Name="acme-jobs-tmp-cleanup")["State"] == "ENABLED"
+    assert events.describe_rule(Name="acme-jobs--tmp-cleanup")["State"] == "ENABLED"
     db = boto3.client("dynamodb", region_name="eu-west-1")
     items = [
         from_item(i).as_dict()
@@ -163,7 +163,7 @@ def wrapper_message(url: str, run_id: str) -> None:
 
 
 def queue() -> str:
-    return boto3.client("sqs", region_name="eu-west-1").get_queue_url(QueueName="acme-jobs-tmp-cleanup-dlq")["QueueUrl"]
+    return boto3.client("sqs", region_name="eu-west-1").get_queue_url(QueueName="acme-jobs--tmp-cleanup-dlq")["QueueUrl"]
 
 
 def test_dlq_list_and_replay(project: Any) -> None:
@@ -429,8 +429,8 @@ def test_audit_header_says_or_earlier_only_for_an_estimated_deploy_time() -> Non
     from cronplane.ops.switch import TriggerKind, TriggerState
 
     at = datetime(2026, 11, 27, 9, tzinfo=UTC)
-    schedule = TriggerState(TriggerKind.SCHEDULE, "acme-jobs-nightly-report", "acme-jobs", True, at)
-    rule = TriggerState(TriggerKind.RULE, "acme-jobs-tmp-cleanup", None, True, None)
+    schedule = TriggerState(TriggerKind.SCHEDULE, "acme-jobs--nightly-report", "acme-jobs", True, at)
+    rule = TriggerState(TriggerKind.RULE, "acme-jobs--tmp-cleanup", None, True, None)
     jobs = (
         JobAudit("nightly-report", at, at, schedule, at, "schedule CreationDate"),
         JobAudit("tmp-cleanup", at, at, rule, at, "function LastModified"),

@@ -86,7 +86,7 @@ def send_three(url: str) -> None:
         MessageAttributes={
             "RULE_ARN": {
                 "DataType": "String",
-                "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs-invoice-sync",
+                "StringValue": "arn:aws:events:eu-west-1:123456789012:rule/acme-jobs--invoice-sync",
             },
             "ERROR_CODE": {"DataType": "String", "StringValue": "NO_PERMISSIONS"},
             "ERROR_MESSAGE": {"DataType": "String", "StringValue": "Function policy does not allow events"},
@@ -132,7 +132,7 @@ def test_lists_all_three_sources_without_consuming(clients: Any, job_setup: tupl
     # The firing never ran: its run id is the one the runtime would have given it.
     assert delivery.run_id == scheduled_run_id(utc("2026-11-27T09:15:00Z"), "ev-2")
     assert delivery.error == "NO_PERMISSIONS: Function policy does not allow events"
-    assert delivery.attempts == 1 and delivery.detail.endswith("rule/acme-jobs-invoice-sync")
+    assert delivery.attempts == 1 and delivery.detail.endswith("rule/acme-jobs--invoice-sync")
     crashed = by_source[DlqSource.LAMBDA]
     assert (crashed.run_id, crashed.attempts, crashed.trigger) == ("20261127T093000Z-mabc1234", 1, "manual")
     assert crashed.error == "Runtime.ExitError: Runtime exited"
@@ -154,7 +154,7 @@ def test_lists_more_than_one_receive_batch_once_each(clients: Any, job_setup: tu
 def test_queue_of_undeployed_job_is_a_clear_error(clients: Any, table: str) -> None:
     from cronplane.ops.dlq import DlqNotFoundError
 
-    with pytest.raises(DlqNotFoundError, match=r"acme-jobs-nope-dlq.*jobctl deploy"):
+    with pytest.raises(DlqNotFoundError, match=r"acme-jobs--nope-dlq.*jobctl deploy"):
         queue_url(clients.sqs, NAMESPACE, "nope")
 
 
@@ -394,8 +394,8 @@ def test_dev_servers_on_failure_record_is_listed_as_lambda_source() -> None:
     from cronplane.ops.dlq import parse_message
 
     spec = FunctionSpec(
-        name="acme-jobs-crasher",
-        arn="arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-crasher",
+        name="acme-jobs--crasher",
+        arn="arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs--crasher",
         version="$LATEST",
         handler="cronplane.runtime.entry.handler",
         env={},

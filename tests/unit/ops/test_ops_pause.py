@@ -10,6 +10,7 @@ import boto3
 import pytest
 from ops_fixtures import TABLE, make_job, make_manifest
 
+from cronplane.cli.views.ops import pause_text  # the words; ops.pause says what happened
 from cronplane.errors import CronplaneError
 from cronplane.manifest.models import TriggerMode
 from cronplane.ops.pause import NotDeployedError, list_markers, pause_job, read_marker, resume_job
@@ -19,11 +20,11 @@ T1 = datetime(2026, 11, 27, 10, 0, 5, tzinfo=UTC)
 T2 = datetime(2026, 11, 27, 12, 30, 0, tzinfo=UTC)
 
 
-def rule_state(name: str = "acme-jobs-tmp-cleanup") -> str:
+def rule_state(name: str = "acme-jobs--tmp-cleanup") -> str:
     return str(boto3.client("events", region_name="eu-west-1").describe_rule(Name=name)["State"])
 
 
-def schedule(name: str = "acme-jobs-nightly-report") -> dict[str, Any]:
+def schedule(name: str = "acme-jobs--nightly-report") -> dict[str, Any]:
     return boto3.client("scheduler", region_name="eu-west-1").get_schedule(Name=name, GroupName="acme-jobs")
 
 
@@ -43,8 +44,8 @@ def rule_job(deploy: Any) -> Any:
 def test_pause_disables_rule_and_records_who_and_when(clients: Any, rule_job: Any) -> None:
     outcome = pause_job(clients, rule_job, "tmp-cleanup", now=T1, reason="provider outage")
     assert outcome.changed and rule_state() == "DISABLED"
-    assert outcome.message == (
-        "paused tmp-cleanup: EventBridge rule acme-jobs-tmp-cleanup disabled by "
+    assert pause_text(outcome) == (
+        "paused tmp-cleanup: EventBridge rule acme-jobs--tmp-cleanup disabled by "
         "arn:aws:sts::123456789012:user/moto at 2026-11-27T10:00:05Z"
     )
     marker = read_marker(clients.dynamodb, TABLE, "tmp-cleanup")
@@ -65,7 +66,7 @@ def test_pause_twice_is_a_no_op_with_a_clear_message(clients: Any, rule_job: Any
     pause_job(clients, rule_job, "tmp-cleanup", now=T1)
     again = pause_job(clients, rule_job, "tmp-cleanup", now=T2)
     assert not again.changed
-    assert again.message == (
+    assert pause_text(again) == (
         "tmp-cleanup is already paused (by arn:aws:sts::123456789012:user/moto since "
         "2026-11-27T10:00:05Z); nothing to do"
     )
@@ -74,16 +75,16 @@ def test_pause_twice_is_a_no_op_with_a_clear_message(clients: Any, rule_job: Any
 
 def test_pause_holds_when_someone_re_enabled_the_rule(clients: Any, rule_job: Any) -> None:
     pause_job(clients, rule_job, "tmp-cleanup", now=T1)
-    boto3.client("events", region_name="eu-west-1").enable_rule(Name="acme-jobs-tmp-cleanup")
+    boto3.client("events", region_name="eu-west-1").enable_rule(Name="acme-jobs--tmp-cleanup")
     again = pause_job(clients, rule_job, "tmp-cleanup", now=T2)
-    assert again.changed and rule_state() == "DISABLED" and "disabled it again" in again.message
+    assert again.changed and rule_state() == "DISABLED" and "disabled it again" in pause_text(again)
 
 
 def test_resume_enables_and_clears_the_marker(clients: Any, rule_job: Any) -> None:
     pause_job(clients, rule_job, "tmp-cleanup", now=T1)
     outcome = resume_job(clients, rule_job, "tmp-cleanup", now=T2)
     assert outcome.changed and rule_state() == "ENABLED"
-    assert outcome.message.endswith(
+    assert pause_text(outcome).endswith(
         "at 2026-11-27T12:30:00Z (paused by arn:aws:sts::123456789012:user/moto since 2026-11-27T10:00:05Z)"
     )
     assert read_marker(clients.dynamodb, TABLE, "tmp-cleanup") is None
@@ -91,8 +92,8 @@ def test_resume_enables_and_clears_the_marker(clients: Any, rule_job: Any) -> No
     again = resume_job(clients, rule_job, "tmp-cleanup", now=T2)
     assert (
         not again.changed
-        and again.message
-        == "tmp-cleanup is not paused (EventBridge rule acme-jobs-tmp-cleanup is enabled); nothing to do"
+        and pause_text(again)
+        == "tmp-cleanup is not paused (EventBridge rule acme-jobs--tmp-cleanup is enabled); nothing to do"
     )
 
 
@@ -113,8 +114,8 @@ def test_trigger_mode_scheduler_is_found_for_a_utc_job(clients: Any, deploy: Any
     manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)"), trigger_mode=TriggerMode.SCHEDULER)
     deploy(manifest, manifest.jobs[0])
     outcome = pause_job(clients, manifest, "tmp-cleanup", now=T1)
-    assert outcome.trigger.label == "Scheduler schedule acme-jobs/acme-jobs-tmp-cleanup"
-    assert schedule("acme-jobs-tmp-cleanup")["State"] == "DISABLED"
+    assert outcome.trigger.label == "Scheduler schedule acme-jobs/acme-jobs--tmp-cleanup"
+    assert schedule("acme-jobs--tmp-cleanup")["State"] == "DISABLED"
 
 
 def test_undeployed_job_and_unknown_job_are_clear_errors(clients: Any, table: str) -> None:
@@ -138,7 +139,9 @@ def test_resume_refuses_a_job_disabled_in_the_manifest(clients: Any, deploy: Any
 def test_pause_without_history_table_changes_nothing(clients: Any) -> None:
     manifest = make_manifest(make_job("tmp-cleanup", "cron(0 * * * ? *)"))
     boto3.client("events", region_name="eu-west-1").put_rule(
-        Name="acme-jobs-tmp-cleanup", ScheduleExpression="cron(0 * * * ? *)"
+        Name="acme-jobs--tmp-cleanup",
+        ScheduleExpression="cron(0 * * * ? *)",
+        Tags=[{"Key": "cronplane:namespace", "Value": "acme-jobs"}],
     )
     with pytest.raises(
         CronplaneError, match="history table acme-jobs-history does not exist: deploy the manifest first"

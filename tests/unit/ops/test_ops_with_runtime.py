@@ -51,8 +51,8 @@ class SimTime:
 class Context:
     def __init__(self) -> None:
         self.aws_request_id = str(uuid.uuid4())
-        self.function_name = "acme-jobs-tmp-cleanup"
-        self.invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs-tmp-cleanup"
+        self.function_name = "acme-jobs--tmp-cleanup"
+        self.invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:acme-jobs--tmp-cleanup"
         self.memory_limit_in_mb = 256
 
     def get_remaining_time_in_millis(self) -> int:

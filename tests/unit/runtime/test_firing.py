@@ -9,6 +9,8 @@ from cronplane.runtime.schema import Trigger, parse_iso, scheduled_run_id
 
 NOW = datetime(2026, 11, 27, 16, 0, 5, tzinfo=UTC)
 DEFAULT = {"batch": 5}
+R1 = "20261127T150000Z-m1234567"  # a manual run id
+R3 = "20261127T150500Z-r89abcde"  # a DLQ replay's run id
 
 
 def test_scheduler_envelope_derives_the_run_id_from_execution_id_and_time() -> None:
@@ -53,12 +55,12 @@ def test_any_other_event_is_a_manual_run_with_that_payload() -> None:
 
 def test_manual_backfill_and_retry_envelopes_carry_their_run_ids() -> None:
     manual = Firing.from_event(
-        {"cronplane": {"trigger": "manual", "run_id": "R1", "triggered_by": "arn:user/ana", "payload": {"x": 1}}},
+        {"cronplane": {"trigger": "manual", "run_id": R1, "triggered_by": "arn:user/ana", "payload": {"x": 1}}},
         DEFAULT,
         NOW,
     )
     assert (manual.run_id, manual.triggered_by, manual.payload, manual.scheduled_for) == (
-        "R1",
+        R1,
         "arn:user/ana",
         {"x": 1},
         None,
@@ -76,25 +78,25 @@ def test_manual_backfill_and_retry_envelopes_carry_their_run_ids() -> None:
     )
     assert backfill.trigger is Trigger.BACKFILL and backfill.payload == DEFAULT and backfill.scheduled_for.day == 26
     retry = Firing.from_event(
-        {"cronplane": {"trigger": "retry", "run_id": "R3", "retry_of": "R0", "payload": {"y": 2}}}, DEFAULT, NOW
+        {"cronplane": {"trigger": "retry", "run_id": R3, "retry_of": "R0", "payload": {"y": 2}}}, DEFAULT, NOW
     )
     assert (retry.trigger, retry.retry_of, retry.payload) == (Trigger.RETRY, "R0", {"y": 2})
     assert Firing.from_event({"cronplane": {"trigger": "manual"}}, DEFAULT, NOW).run_id.startswith("20261127T160005Z-m")
 
 
 def test_continuation_envelope_round_trips() -> None:
-    first = Firing.from_event({"cronplane": {"trigger": "manual", "run_id": "R1", "payload": {"x": 1}}}, DEFAULT, NOW)
+    first = Firing.from_event({"cronplane": {"trigger": "manual", "run_id": R1, "payload": {"x": 1}}}, DEFAULT, NOW)
     attempts = [{"attempt": 1, "duration_ms": 10, "error_type": "E"}]
     event = first.envelope_for_attempt(2, attempts, "2026-11-27T16:00:05Z", 1500)
     again = Firing.from_event(event, DEFAULT, NOW)
-    assert (again.run_id, again.attempt, again.continuation, again.backoff_ms) == ("R1", 2, True, 1500)
+    assert (again.run_id, again.attempt, again.continuation, again.backoff_ms) == (R1, 2, True, 1500)
     assert (
         list(again.prior_attempts) == attempts
         and again.payload == {"x": 1}
         and again.started_at == NOW.replace(second=5)
     )
     # The DLQ keeps the envelope as first delivered, without the hand-over bookkeeping.
-    assert again.original_event == {"cronplane": {"trigger": "manual", "run_id": "R1", "payload": {"x": 1}}}
+    assert again.original_event == {"cronplane": {"trigger": "manual", "run_id": R1, "payload": {"x": 1}}}
 
 
 def test_continuation_of_a_plain_manual_event_keeps_its_payload() -> None:

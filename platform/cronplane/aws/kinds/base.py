@@ -63,7 +63,7 @@ class Listing:
 
     @property
     def prefix(self) -> str:
-        return f"{self.namespace}-"
+        return names.listing_prefix(self.namespace)
 
     def tags_of(self, arn: str) -> Mapping[str, str] | None:
         """Tags the tagging-API query returned for ``arn``; None when it returned none."""
@@ -86,6 +86,7 @@ class TriggerState:
     group: str | None  # the Scheduler group; None for a rule
     enabled: bool
     created: datetime | None  # Scheduler's CreationDate; rules do not tell
+    arn: str = ""  # the rule's / schedule's ARN as the read returned it
 
     @property
     def label(self) -> str:
@@ -175,6 +176,11 @@ class ResourceKind:
         raise NotImplementedError(f"{self.name} is not a trigger")
 
     def set_enabled(self, client: AwsClient, state: TriggerState, enabled: bool) -> None:
+        raise NotImplementedError(f"{self.name} is not a trigger")
+
+    def trigger_owner_tags(self, client: AwsClient, state: TriggerState) -> Mapping[str, str]:
+        """The tags that say whose the trigger is (its own, or its owner's when it has none):
+        ops commands check the namespace tag in them before acting (``ops.switch``)."""
         raise NotImplementedError(f"{self.name} is not a trigger")
 
     def trigger_label(self, state: TriggerState) -> str:

@@ -20,7 +20,7 @@ class LogGroup(ResourceKind):
     slots: ClassVar[Mapping[str, int]] = {"log": JOB_ORDER["log"]}
 
     def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
-        prefix = names.log_group_name(scope.namespace, "")
+        prefix = names.log_group_listing_prefix(scope.namespace)
         return [
             LiveResource(
                 self.name,

@@ -107,13 +107,16 @@ class Rule(ResourceKind):
             if exc.not_found:
                 return None
             raise
-        return TriggerState(TriggerKind.RULE, name, None, rule.get("State") == "ENABLED", None)
+        return TriggerState(TriggerKind.RULE, name, None, rule.get("State") == "ENABLED", None, rule.get("Arn", ""))
 
     def set_enabled(self, client: AwsClient, state: TriggerState, enabled: bool) -> None:
         client.call("events", "enable_rule" if enabled else "disable_rule", Name=state.name)
 
     def trigger_label(self, state: TriggerState) -> str:
         return f"EventBridge rule {state.name}"
+
+    def trigger_owner_tags(self, client: AwsClient, state: TriggerState) -> Mapping[str, str]:
+        return self.read_tags(client, LiveResource(self.name, state.name, state.arn))
 
 
 KIND = Rule()

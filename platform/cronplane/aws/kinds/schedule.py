@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
-from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, TriggerKind, TriggerState
+from cronplane.aws.kinds.base import (
+    ApplyContext,
+    Listing,
+    LiveResource,
+    ResourceKind,
+    TriggerKind,
+    TriggerState,
+    tag_dict,
+)
 from cronplane.build.resources import JOB_ORDER, Kind
 from cronplane.manifest import names
 
@@ -89,7 +97,8 @@ class Schedule(ResourceKind):
         created = schedule.get("CreationDate")
         if isinstance(created, datetime):
             created = created.astimezone(UTC)
-        return TriggerState(TriggerKind.SCHEDULE, name, group, schedule.get("State") == "ENABLED", created)
+        enabled = schedule.get("State") == "ENABLED"
+        return TriggerState(TriggerKind.SCHEDULE, name, group, enabled, created, schedule.get("Arn", ""))
 
     def set_enabled(self, client: AwsClient, state: TriggerState, enabled: bool) -> None:
         # update_schedule replaces the whole definition: send back what get_schedule returned.
@@ -100,6 +109,13 @@ class Schedule(ResourceKind):
 
     def trigger_label(self, state: TriggerState) -> str:
         return f"Scheduler schedule {state.group}/{state.name}"
+
+    def trigger_owner_tags(self, client: AwsClient, state: TriggerState) -> Mapping[str, str]:
+        # A schedule carries no tags: it is whoever's its group is. The group's ARN is the
+        # schedule's with "schedule/GROUP/NAME" turned into "schedule-group/GROUP".
+        head, _, _ = state.arn.partition(":schedule/")
+        group_arn = f"{head}:schedule-group/{state.group}"
+        return tag_dict(client.call("scheduler", "list_tags_for_resource", ResourceArn=group_arn).get("Tags", []))
 
 
 def _definition(ctx: ApplyContext) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Text and JSON views of the ops results, for ``cronplane.cli.ops_cmds``. Pure: values in,
-strings / JSON-ready dicts out; colour only when asked (the CLI asks on a terminal)."""
+"""Text and JSON views of the ops results (audit, dlq list / replay, backfill, pause / resume),
+for ``cronplane.cli.ops_cmds``. Pure: values in, strings / JSON-ready dicts out; colour only
+when asked (the CLI asks on a terminal)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import click
 
+from cronplane.cli.views.text import plural
 from cronplane.ops.audit import AuditReport, FireCheck, JobAudit, Outcome
 from cronplane.ops.backfill import BackfillPlan, BackfillRun
 from cronplane.ops.dlq import DlqMessage, ReplayResult
+from cronplane.ops.pause import PauseCase, PauseOutcome
 from cronplane.runtime.schema import iso
 
 _COLOURS = {
@@ -29,10 +32,6 @@ _COLOURS = {
 
 def _styler(colour: bool) -> Callable[[str, str | None], str]:
     return lambda text, fg: click.style(text, fg=fg) if colour and fg else text
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _cut(text: str, width: int) -> str:
@@ -66,7 +65,7 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
         f"{job.job}  {job.trigger.label} ({state}), live since {_t(job.deployed_at)}{bound} ({job.deployed_basis})"
     ]
     counts = ", ".join(f"{n} {name}" for name, n in job.counts.items())
-    lines.append(f"  {_plural(len(job.checks), 'fire time')}: {counts or 'none in the window'}")
+    lines.append(f"  {plural(len(job.checks), 'fire time')}: {counts or 'none in the window'}")
     if job.note:
         lines.append(f"  note: {job.note}")
     for check in job.checks:
@@ -78,7 +77,7 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
         reason = f": {period.reason}" if period.reason else ""
         count = sum(1 for c in job.checks if c.outcome is Outcome.PAUSED and period.covers(c.fire_time))
         lines.append(
-            f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({_plural(count, 'fire time')})"
+            f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({plural(count, 'fire time')})"
         )
     if job.count(Outcome.DISABLED):
         lines.append(f"  disabled in the manifest: {job.count(Outcome.DISABLED)} fire times not expected")
@@ -113,7 +112,7 @@ def _job_json(job: JobAudit) -> dict[str, Any]:
         "trigger": None
         if job.trigger is None
         else {
-            "kind": job.trigger.kind.value,
+            "kind": str(job.trigger.kind),  # a TriggerKind (StrEnum): its value
             "name": job.trigger.name,
             "group": job.trigger.group,
             "enabled": job.trigger.enabled,
@@ -149,6 +148,33 @@ def dlq_text(job: str, messages: list[DlqMessage]) -> str:
     return "\n".join(lines)
 
 
+def dlq_json(job: str, messages: list[DlqMessage]) -> dict[str, Any]:
+    return {"job": job, "messages": [m.to_dict() for m in messages]}
+
+
+def nothing_to_replay(job: str) -> str:
+    return f"{job}: nothing to replay (the dead-letter queue is empty)"
+
+
+def replay_preview(messages: list[DlqMessage]) -> list[str]:
+    """Before the confirmation: what will be replayed."""
+    return [f"will replay {m.run_id} ({m.source.value}, {m.error or 'no error text'})" for m in messages]
+
+
+def one_at_a_time(job: str) -> str:
+    return f"{job} has concurrency: forbid: replaying one run at a time"
+
+
+def waiting_line(text: str) -> str:
+    """While a replay or backfill waits for a forbid job's lock or run."""
+    return f"  {text}"
+
+
+def vanished_messages(count: int) -> str:
+    """After a replay (stderr): chosen messages another consumer took meanwhile."""
+    return f"{count} message(s) were no longer in the queue (consumed elsewhere?)"
+
+
 def replay_text(results: list[ReplayResult]) -> str:
     lines = []
     for r in results:
@@ -170,7 +196,7 @@ def replay_text(results: list[ReplayResult]) -> str:
 # -- backfill -------------------------------------------------------------------------------
 def backfill_plan_text(plan: BackfillPlan, rate: float, forbid: bool) -> str:
     lines = [
-        f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {_plural(plan.fire_times, 'fire time')}, "
+        f"Backfill {plan.job} {_t(plan.start)} .. {_t(plan.end)}: {plural(plan.fire_times, 'fire time')}, "
         f"{len(plan.items)} without a successful run"
     ]
     if plan.note:
@@ -207,3 +233,26 @@ def backfill_summary(job: str, total: int, runs: list[BackfillRun]) -> str:
             finished[run.status] = finished.get(run.status, 0) + 1
     outcome = f" ({', '.join(f'{n} {status}' for status, n in sorted(finished.items()))})" if finished else ""
     return f"{accepted} of {total} backfill run(s) started{outcome}; follow them with `jobctl history {job}`"
+
+
+def nothing_to_backfill() -> str:
+    return "nothing to backfill"
+
+
+# -- pause / resume -------------------------------------------------------------------------
+def pause_text(outcome: PauseOutcome) -> str:
+    """One line: what ``jobctl pause`` / ``resume`` did, or why it had nothing to do."""
+    job, trigger, marker = outcome.job, outcome.trigger.label, outcome.marker
+    by = f"{marker.actor} since {marker.at}" if marker else ""
+    when = _t(outcome.at)
+    if outcome.case is PauseCase.ALREADY_PAUSED:
+        return f"{job} is already paused (by {by}); nothing to do"
+    if outcome.case is PauseCase.PAUSE_RESTORED:
+        return f"{job} was marked paused by {by} but its {trigger} was enabled; disabled it again"
+    if outcome.case is PauseCase.NOT_PAUSED:
+        return f"{job} is not paused ({trigger} is enabled); nothing to do"
+    if outcome.case is PauseCase.RESUMED:
+        since = f" (paused by {by})" if marker else " (it was disabled without `jobctl pause`)"
+        return f"resumed {job}: {trigger} enabled by {outcome.actor} at {when}{since}"
+    note = " (it is also disabled in the manifest: enabled: false)" if outcome.disabled_in_manifest else ""
+    return f"paused {job}: {trigger} disabled by {outcome.actor} at {when}{note}"

@@ -1,18 +1,22 @@
-"""How ``jobctl history`` and ``jobctl run-now`` print runs: the table a person scans, the
-whole record of one run, one-line outcomes and per-job summary lines. Pure formatting: runs
-come as ``cronplane.runs.history.present`` shows them (what ``--output json`` prints), pause
-events as their records."""
+"""How runs read: the ``jobctl history`` table a person scans, the whole record of one run,
+one-line outcomes, per-job summary lines, and the JSON form of a run. Pure: typed records in
+(``cronplane.runtime.schema``), text or JSON-ready values out. A run is shown with its
+effective status (``runs.history.effective_status``: a ``running`` record past its deadline is
+``lost``), which the caller passes or the view derives from ``now``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import click
-
-from cronplane.runs.history import JobSummary
-from cronplane.runtime.schema import PauseEvent
+# `duration` is re-exported (`as duration`): views written before text.py import it from here.
+from cronplane.cli.views.text import duration as duration
+from cronplane.cli.views.text import pad, style
+from cronplane.runs.history import HistoryPage, JobSummary, decode_result, effective_status, present, summarize
+from cronplane.runtime.schema import Attempt, PauseEvent, RunRecord
 
 STATUS_COLOURS = {
     "succeeded": "green",
@@ -27,66 +31,51 @@ STATUS_COLOURS = {
 
 
 def status_text(status: str, colour: bool) -> str:
-    return (
-        click.style(status, fg=STATUS_COLOURS.get(status), bold=True if status == "lost" else None)
-        if colour
-        else status
-    )
+    return style(status, STATUS_COLOURS.get(status), bold=status == "lost", colour=colour)
 
 
-def duration(ms: Any) -> str:
-    if not isinstance(ms, (int, float)):
-        return "-"
-    if ms < 1000:
-        return f"{int(ms)} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    minutes, seconds = divmod(int(ms // 1000), 60)
-    return f"{minutes}m {seconds:02d}s"
-
-
-def who(record: dict[str, Any]) -> str:
+def who(triggered_by: str | None, trigger: str | None) -> str:
     """The short form of ``triggered_by``: ``user/ana`` for an IAM ARN, ``rule/x`` for a rule."""
-    value = record.get("triggered_by")
-    if not value:
-        return "schedule" if record.get("trigger") in ("schedule", None) else "-"
-    text = str(value)
-    if text.startswith("arn:"):
-        return text.split(":", 5)[-1]
-    return text
+    if not triggered_by:
+        return "schedule" if trigger in ("schedule", None) else "-"
+    if triggered_by.startswith("arn:"):
+        return triggered_by.split(":", 5)[-1]
+    return triggered_by
 
 
-def attempts_count(record: dict[str, Any]) -> str:
-    attempts = record.get("attempts") or []
-    return str(len(attempts)) if attempts else "-"
+def run_json(record: RunRecord, now: datetime, status: str | None = None) -> dict[str, Any]:
+    """A run as ``--output json`` prints it (``runs.history.present``); ``status`` overrides the
+    effective one when the caller knows better (a local run whose function died), keeping the
+    record's own as ``stored_status``."""
+    shown = present(record, now)
+    if status is not None and status != shown["status"]:
+        shown.update(stored_status=shown["status"], status=status)
+    return shown
 
 
-def _pad(text: str, plain: str, width: int) -> str:
-    # ANSI colour codes take no room on screen: pad on the visible text.
-    return text + " " * max(width - len(plain), 0)
-
-
-def runs_table(items: Iterable[dict[str, Any] | PauseEvent], *, show_job: bool, colour: bool) -> list[str]:
+# -- the table ------------------------------------------------------------------------------
+def runs_table(items: Iterable[RunRecord | PauseEvent], *, now: datetime, show_job: bool, colour: bool) -> list[str]:
     """One line per run, plus pause / resume events as lines of their own."""
     headers = (["JOB"] if show_job else []) + ["RUN ID", "STATUS", "STARTED", "DURATION", "ATTEMPTS", "TRIGGER", "BY"]
     rows: list[list[str] | str] = []
     for item in items:
         if isinstance(item, PauseEvent):
             at = item.at or item.run_id[:16]
-            actor = who({"triggered_by": item.actor, "trigger": "manual"})
             note = f"  ({item.reason})" if item.reason else ""
-            rows.append(f"-- {at}  {item.action or 'event'} by {actor}{note}")
+            rows.append(f"-- {at}  {item.action or 'event'} by {who(item.actor, 'manual')}{note}")
             continue
-        row = ([str(item.get("job", ""))] if show_job else []) + [
-            str(item.get("run_id", "")),
-            str(item.get("status", "")),
-            str(item.get("started_at") or "-"),
-            duration(item.get("duration_ms")),
-            attempts_count(item),
-            str(item.get("trigger") or "-"),
-            who(item),
-        ]
-        rows.append(row)
+        rows.append(
+            ([item.job] if show_job else [])
+            + [
+                item.run_id,
+                effective_status(item, now),
+                item.started_at or "-",
+                duration(item.duration_ms),
+                str(len(item.attempts)) if item.attempts else "-",
+                item.trigger or "-",
+                who(item.triggered_by, item.trigger),
+            ]
+        )
     widths = [len(h) for h in headers]
     for cells in rows:
         if isinstance(cells, list):
@@ -98,7 +87,7 @@ def runs_table(items: Iterable[dict[str, Any] | PauseEvent], *, show_job: bool, 
             lines.append(line)
             continue
         shown = [
-            _pad(status_text(cell, colour), cell, w) if i == status_col else cell.ljust(w)
+            pad(status_text(cell, colour), cell, w) if i == status_col else cell.ljust(w)
             for i, (cell, w) in enumerate(zip(line, widths, strict=False))
         ]
         lines.append("  ".join(shown).rstrip())
@@ -114,63 +103,124 @@ def summary_line(summary: JobSummary) -> str:
     )
 
 
-def record_detail(record: dict[str, Any], colour: bool) -> list[str]:
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What ``jobctl history`` was asked, for the messages around a page."""
+
+    job: str | None = None
+    status: str | None = None
+    since: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class HistoryText:
+    lines: list[str]  # stdout
+    more: str | None  # stderr: how to get the next page
+
+
+def history_text(page: HistoryPage, query: HistoryQuery, *, now: datetime, colour: bool) -> HistoryText:
+    """One page of ``jobctl history``: the table and a summary per job, or why it is empty;
+    and the command for the next page when there is one."""
+    job = query.job
+    if not page.items and page.next_token:
+        # --limit bounds the records one Query reads, before --status filters them.
+        lines = [
+            f"no {query.status or 'matching'} runs among the newest {query.limit} records"
+            + (f" of {job}" if job else "")
+            + "; older ones may match: see the next page below"
+        ]
+    elif not page.items:
+        lines = ["no runs found" + (f" for {job}" if job else "") + (f" since {query.since}" if query.since else "")]
+    else:
+        lines = runs_table(page.items, now=now, show_job=not job, colour=colour)
+        lines.append("")
+        lines.extend(summary_line(summary) for summary in summarize(page.runs, now))
+    more = None
+    if page.next_token:
+        again = " ".join(
+            part
+            for part in [
+                "jobctl history",
+                job or "",
+                f"--limit {query.limit}",
+                f"--status {query.status}" if query.status else "",
+                f"--since {query.since}" if query.since else "",
+            ]
+            if part
+        )
+        more = f"more: {again} --next-token {page.next_token}"
+    return HistoryText(lines, more)
+
+
+def history_json(page: HistoryPage, now: datetime) -> list[dict[str, Any]]:
+    return [run_json(record, now) for record in page.runs]
+
+
+# -- one run --------------------------------------------------------------------------------
+def record_detail(record: RunRecord, *, status: str, colour: bool) -> list[str]:
     """Everything about one run: its fields, then every attempt with its error."""
-    lines = []
-    status = str(record.get("status", ""))
     stored = (
-        f" (stored as {record['stored_status']}: past its deadline, the function died unnoticed)"
-        if record.get("stored_status")
+        f" (stored as {record.status}: past its deadline, the function died unnoticed)"
+        if status != record.status
         else ""
     )
-    fields = [
-        ("job", record.get("job")),
-        ("run id", record.get("run_id")),
+    fields: list[tuple[str, Any]] = [
+        ("job", record.job),
+        ("run id", record.run_id),
         ("status", status_text(status, colour) + stored),
-        ("trigger", record.get("trigger")),
-        ("triggered by", record.get("triggered_by")),
-        ("scheduled for", record.get("scheduled_for")),
-        ("started", record.get("started_at")),
-        ("finished", record.get("finished_at")),
-        ("deadline", record.get("deadline")),
-        ("duration", duration(record.get("duration_ms")) if record.get("duration_ms") is not None else None),
-        ("request id", record.get("request_id")),
-        ("error", record.get("error")),
+        ("trigger", record.trigger),
+        ("triggered by", record.triggered_by),
+        ("scheduled for", record.scheduled_for),
+        ("started", record.started_at),
+        ("finished", record.finished_at),
+        ("deadline", record.deadline),
+        ("duration", duration(record.duration_ms) if record.duration_ms is not None else None),
+        ("request id", record.request_id),
+        ("error", record.error),
     ]
-    for extra in ("retry_of", "yielded_to", "duplicate_of"):
-        if record.get(extra):
-            fields.append((extra.replace("_", " "), record[extra]))
-    for name, value in fields:
-        if value not in (None, ""):
-            lines.append(f"{name + ':':<15}{value}")
-    attempts = record.get("attempts") or []
-    if attempts:
-        lines.append(f"attempts ({len(attempts)}):")
-    for attempt in attempts:
-        head = f"  #{attempt.get('attempt', '?')}  {attempt.get('started_at', '-')}  {duration(attempt.get('duration_ms'))}"
-        if attempt.get("error_type") or attempt.get("error_message"):
-            head += f"  {attempt.get('error_type', 'Error')}: {attempt.get('error_message', '')}"
-        else:
-            head += "  ok"
-        lines.append(head)
-        trace = attempt.get("traceback")
-        if trace:
-            lines.extend("      " + line for line in str(trace).rstrip().splitlines())
-    if record.get("result") is not None:
-        result = record["result"]
+    fields += [
+        (name.replace("_", " "), getattr(record, name))
+        for name in ("retry_of", "yielded_to", "duplicate_of")
+        if getattr(record, name)
+    ]
+    lines = [f"{name + ':':<15}{value}" for name, value in fields if value not in (None, "")]
+    if record.attempts:
+        lines.append(f"attempts ({len(record.attempts)}):")
+    for attempt in record.attempts:
+        lines.append(_attempt_line(attempt))
+        if attempt.traceback:
+            lines.extend("      " + line for line in attempt.traceback.rstrip().splitlines())
+    result = decode_result(record.result)
+    if result is not None:
         text = result if isinstance(result, str) else json.dumps(result, indent=2, sort_keys=True)
         lines.append("result:")
         lines.extend("  " + line for line in text.splitlines())
     return lines
 
 
-def outcome_line(record: dict[str, Any], colour: bool) -> str:
+def _attempt_line(attempt: Attempt) -> str:
+    head = f"  #{attempt.attempt}  {attempt.started_at or '-'}  {duration(attempt.duration_ms)}"
+    if attempt.error_type or attempt.error_message:
+        return f"{head}  {attempt.error_type or 'Error'}: {attempt.error_message or ''}"
+    return f"{head}  ok"
+
+
+def outcome_line(record: RunRecord, *, status: str, colour: bool) -> str:
     """``succeeded in 1.2 s after 1 attempt`` / ``failed in 3.4 s after 3 attempts: X: y``."""
-    status = str(record.get("status", "unknown"))
-    count = len(record.get("attempts") or [])
-    text = f"{status_text(status, colour)} in {duration(record.get('duration_ms'))}"
+    count = len(record.attempts)
+    text = f"{status_text(status or 'unknown', colour)} in {duration(record.duration_ms)}"
     if count:
         text += f" after {count} attempt{'s' if count != 1 else ''}"
-    if record.get("error") and status != "succeeded":
-        text += f": {record['error']}"
+    if record.error and status != "succeeded":
+        text += f": {record.error}"
     return text
+
+
+def attempt_errors(record: RunRecord) -> list[str]:
+    """One line per failed attempt, under a run-now outcome."""
+    return [
+        f"  attempt {a.attempt}: {a.error_type}: {a.error_message}"
+        for a in record.attempts
+        if a.error_type or a.error_message
+    ]

@@ -5,6 +5,7 @@ Standard library only."""
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
@@ -94,6 +95,22 @@ def new_run_id(moment: datetime, trigger: Trigger) -> str:
 def backfill_run_id(scheduled_for: datetime) -> str:
     """Deterministic per fire time, so backfilling the same window twice cannot run it twice."""
     return f"{time_key(scheduled_for)}-backfill"
+
+
+# The run ids an event may carry (the three forms above): ``<time_key>-<8 hex>`` (a scheduled
+# firing), ``<time_key>-<s|m|r|b><7 hex>`` (``new_run_id``) or ``<time_key>-backfill``. Never
+# anything else: a run id is a sort key, and one like "~lock" would name another item.
+RUN_ID_FORMAT = "<YYYYMMDDTHHMMSSZ>-<8 hex digits | s, m, r or b + 7 hex digits | backfill>"
+_RUN_ID = re.compile(
+    r"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3])[0-5]\d[0-5]\dZ"
+    r"-(?:[0-9a-f]{8}|[smrb][0-9a-f]{7}|backfill)"
+)
+
+
+def is_run_id(value: object) -> bool:
+    """``value`` is a run id of one of the forms ``scheduled_run_id`` / ``new_run_id`` /
+    ``backfill_run_id`` make (what the runtime accepts from an event)."""
+    return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
 
 
 def duplicate_run_id(run_id: str, request_id: str) -> str:

@@ -171,6 +171,12 @@ class RunLock(NamedTuple):
     ttl: int | None = None
     acquired_at: str | None = None
 
+    def held_at(self, now_epoch: int) -> bool:
+        """Whether the lock still holds at ``now_epoch``: an item without a holder or an expiry
+        (not a lock at all) never does, so a bad item under the lock's key cannot block the job.
+        The runtime's conditional write (``store.LOCK_FREE_CONDITION``) applies the same rule."""
+        return bool(self.holder) and self.expires_at >= now_epoch
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "job": self.job,
