@@ -145,7 +145,9 @@ def main() -> None:
         reads = {op: n for op, n in queries.items() if op.startswith("dynamodb.")}
         cells = sum(len(row.cells) for row in grid.rows)
         print(f"cells {cells} ({grid.expected} expected fire times), runs {sum(len(r.runs) for r in grid.rows)}")
-        print(f"DynamoDB reads: {reads} (no Scan: {'dynamodb.Scan' not in reads}); all requests: {sum(queries.values())}")
+        print(
+            f"DynamoDB reads: {reads} (no Scan: {'dynamodb.Scan' not in reads}); all requests: {sum(queries.values())}"
+        )
         print(
             f"report: {statistics.median(timings):.2f} s (median of {args.repeat}) "
             f"(history Queries {statistics.median(timings) - statistics.median(locals_):.2f} s, "

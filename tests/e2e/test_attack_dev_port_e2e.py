@@ -17,12 +17,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from test_dev_e2e import NAMESPACE, REGION, Dev, copy_project, start_dev, stop_dev
 
+from cronplane.manifest import names
 from support.signing import send, send_signed
 
 pytestmark = pytest.mark.e2e
 
 JOB = "nightly-report"
-FUNCTION = f"{NAMESPACE}-{JOB}"
+FUNCTION = names.function_name(NAMESPACE, JOB)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_another_users_create_function_and_invoke_are_refused(dev: Dev, tmp_path
         attacker.create_function(
             FunctionName="planted",
             Runtime="python3.12",
-            Role=f"arn:aws:iam::123456789012:role/{NAMESPACE}-{JOB}",
+            Role=f"arn:aws:iam::123456789012:role/{names.role_name(NAMESPACE, JOB)}",
             Handler="app.handler",
             Code={"ZipFile": buffer.getvalue()},
         )

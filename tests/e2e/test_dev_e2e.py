@@ -23,6 +23,7 @@ import pytest
 from botocore.config import Config
 
 from cronplane.aws.session import DevCredentials
+from cronplane.manifest import names
 from support.motoserver import free_port
 from testkit import process_alive
 
@@ -210,7 +211,10 @@ def test_ready_banner_and_dev_files(dev: Dev) -> None:
         "AWS_DEFAULT_REGION": REGION,
     }
     functions = {f["FunctionName"] for f in dev.client("lambda").list_functions()["Functions"]}
-    assert {f"{NAMESPACE}-nightly-report", f"{NAMESPACE}-search-reindex"} <= functions
+    assert {
+        names.function_name(NAMESPACE, "nightly-report"),
+        names.function_name(NAMESPACE, "search-reindex"),
+    } <= functions
 
 
 def test_run_now_sync_and_async_give_succeeded_records(dev: Dev) -> None:
@@ -236,7 +240,7 @@ def test_run_now_sync_and_async_give_succeeded_records(dev: Dev) -> None:
 
 def test_plain_boto3_invoke_runs_the_function(dev: Dev) -> None:
     resp = dev.client("lambda").invoke(
-        FunctionName=f"{NAMESPACE}-nightly-report",
+        FunctionName=names.function_name(NAMESPACE, "nightly-report"),
         Payload=json.dumps({"invoices": [{"currency": "EUR", "amount_cents": 500, "status": "paid"}]}).encode(),
     )
     assert resp["StatusCode"] == 200 and "FunctionError" not in resp
@@ -264,7 +268,7 @@ def test_aws_cli_lambda_invoke_runs_the_function(dev: Dev, tmp_path: Path) -> No
             "lambda",
             "invoke",
             "--function-name",
-            f"{NAMESPACE}-nightly-report",
+            names.function_name(NAMESPACE, "nightly-report"),
             "--payload",
             json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}),
             "--cli-binary-format",
@@ -283,7 +287,7 @@ def test_aws_cli_lambda_invoke_runs_the_function(dev: Dev, tmp_path: Path) -> No
                 "lambda",
                 "invoke",
                 "--function-name",
-                f"{NAMESPACE}-nightly-report",
+                names.function_name(NAMESPACE, "nightly-report"),
                 "--payload",
                 json.dumps({"invoices": [{"currency": "CHF", "amount_cents": 321, "status": "paid"}]}),
                 str(out),
@@ -318,7 +322,7 @@ def test_job_over_its_timeout_is_timed_out(dev: Dev) -> None:
 
 def receive_dlq(dev: Dev, job: str) -> list[dict[str, Any]]:
     sqs = dev.client("sqs")
-    url = sqs.get_queue_url(QueueName=f"{NAMESPACE}-{job}-dlq")["QueueUrl"]
+    url = sqs.get_queue_url(QueueName=names.dlq_name(NAMESPACE, job))["QueueUrl"]
     bodies: list[dict[str, Any]] = []
     deadline = time.monotonic() + 10
     while not bodies and time.monotonic() < deadline:
@@ -337,9 +341,9 @@ def test_reload_redeploys_changes_and_survives_a_broken_manifest(dev: Dev) -> No
     mark = len(dev.output())
     manifest.write_text(original.replace("max_age_hours: 24", "max_age_hours: 48"))
     dev.wait_for(f"deployed {manifest}", after=mark)
-    env = dev.client("lambda").get_function_configuration(FunctionName=f"{NAMESPACE}-tmp-cleanup")["Environment"][
-        "Variables"
-    ]
+    env = dev.client("lambda").get_function_configuration(FunctionName=names.function_name(NAMESPACE, "tmp-cleanup"))[
+        "Environment"
+    ]["Variables"]
     assert json.loads(env["CRONPLANE_PAYLOAD"])["max_age_hours"] == 48
     manifest.write_text(original)
     # A change to a job's code is re-deployed too, and the next run runs the new code.
@@ -347,7 +351,7 @@ def test_reload_redeploys_changes_and_survives_a_broken_manifest(dev: Dev) -> No
     mark = len(dev.output())
     code.write_text(code.read_text().replace('"report ready: %s"', '"report v2 ready: %s"'))
     dev.wait_for(f"deployed {manifest}", after=mark)
-    resp = dev.client("lambda").invoke(FunctionName=f"{NAMESPACE}-nightly-report", Payload=b"{}")
+    resp = dev.client("lambda").invoke(FunctionName=names.function_name(NAMESPACE, "nightly-report"), Payload=b"{}")
     assert resp["StatusCode"] == 200 and "FunctionError" not in resp
     dev.wait_for("[nightly-report] report v2 ready", after=mark)
 
@@ -394,7 +398,9 @@ def test_a_per_minute_job_fires_on_its_own_and_sigint_leaves_nothing_behind(tmp_
         assert dev.history("paused", "tick-jobs") == []  # disabled trigger: never fires
         assert "minutely" in dev.output() and "schedule" in dev.output()
         # A long run is in flight when Ctrl-C comes: it must die with the server.
-        dev.client("lambda").invoke(FunctionName="tick-jobs-slow", InvocationType="Event", Payload=b"{}")
+        dev.client("lambda").invoke(
+            FunctionName=names.function_name("tick-jobs", "slow"), InvocationType="Event", Payload=b"{}"
+        )
         children = _wait_children(dev.proc.pid)
     finally:
         code = stop_dev(dev)

@@ -139,7 +139,7 @@ def generated_history(
         median = rng.choice([300, 800, 1500, 4000, 12000])
         fires = job.schedule.fire_times_between(since, until)
         paused: tuple[datetime, datetime] | None = None
-        if index % 7 == 3 and len(fires) > 8:  # a pause of a few fire times in the middle
+        if index % 7 == 1 and len(fires) > 8:  # a pause of a few fire times in the middle
             first = fires[len(fires) // 2]
             paused = (first - timedelta(seconds=30), fires[len(fires) // 2 + 3] + timedelta(seconds=30))
             records.append(pause_event(job.name, paused[0], "pause"))

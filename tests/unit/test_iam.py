@@ -157,9 +157,7 @@ def test_declared_action_on_every_service_is_refused_even_with_an_exception() ->
 
 def test_declared_service_wide_action_is_refused_without_an_exception() -> None:
     job = make_job(permissions=(Permission(actions=("s3:*",), resources=("arn:aws:s3:::reports",)),), line=3)
-    with pytest.raises(
-        PolicyError, match=r"jobs.yaml:3: job 'report': permissions.0.actions.0: 's3:\*' is a wildcard"
-    ):
+    with pytest.raises(PolicyError, match=r"jobs.yaml:3: job 'report': permissions.0.actions.0: 's3:\*' is a wildcard"):
         policy_for(job)
 
 

@@ -31,6 +31,7 @@ from cronplane.build.packaging import (
 )
 from cronplane.errors import CronplaneError
 from cronplane.manifest.models import Architecture, Job, Manifest
+from support.wheel_index import build_wheel, serving_index
 
 ALPHA_FILES = {
     "alpha/__init__.py": "",
@@ -250,31 +251,30 @@ def test_oversized_package_is_refused(project: Path, monkeypatch: pytest.MonkeyP
 
 # --- requirements ----------------------------------------------------------------------------
 
-NETWORK_ERRORS = ("NewConnectionError", "Max retries exceeded", "Temporary failure in name resolution",
-                  "Network is unreachable", "Could not fetch URL", "ConnectTimeout", "ReadTimeout")  # fmt: skip
-
 
 def test_requirements_installed_for_lambda_and_cached(
     project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Real pip against the package index: six lands in the zip; the second build (new process
-    state, same cache folder) does not run pip."""
-    (project / "jobs/alpha/requirements.txt").write_text("six==1.17.0\n")
+    """Real pip against a package index on 127.0.0.1 (tests never leave the machine): the
+    wheel lands in the zip; the second build (new process state, same cache folder) does not
+    run pip."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = build_wheel(wheels, "tiny-six", "1.17.0", {"tiny_six.py": "PY3 = True\n"})
+    (project / "jobs/alpha/requirements.txt").write_text("tiny-six==1.17.0\n")
     cache = tmp_path / "cache"
     monkeypatch.chdir(project)  # a relative manifest root, as jobctl run in the project has it
-    try:
+    with serving_index(tmp_path / "index", "tiny-six", wheel) as index:
+        monkeypatch.setenv("CRONPLANE_PIP_INDEX_URL", index.url)
         package = fresh_build(Path("."), cache_dir=cache)
-    except RequirementsError as exc:
-        if any(marker in str(exc) for marker in NETWORK_ERRORS):
-            pytest.skip(f"pip cannot download from the package index here: {exc}")
-        raise
-    assert "six.py" in package.files
-    assert "six-1.17.0.dist-info/METADATA" in package.files
-    assert "six-1.17.0.dist-info/RECORD" not in package.files  # hashes machine-dependent scripts
+        assert index.requests, "pip did not ask the local index"
+    assert "tiny_six.py" in package.files
+    assert "tiny_six-1.17.0.dist-info/METADATA" in package.files
+    assert "tiny_six-1.17.0.dist-info/RECORD" not in package.files  # hashes machine-dependent scripts
     assert "alpha/requirements.txt" not in package.files
     assert not any(name.endswith(".pyc") for name in package.files)
-    [entry] = [p for p in cache.iterdir()]
-    assert entry.name.endswith("-arm64-py3.12") and (entry / "six.py").is_file()
+    [entry] = list(cache.iterdir())
+    assert entry.name.endswith("-arm64-py3.12") and (entry / "tiny_six.py").is_file()
 
     def no_pip(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("pip ran although the requirements are cached")
@@ -284,7 +284,7 @@ def test_requirements_installed_for_lambda_and_cached(
     assert again.zip_bytes == package.zip_bytes
     # Another team without requirements.txt ships none.
     beta = fresh_build(project, job("b", "beta/other.py:handler"), cache_dir=cache)
-    assert "six.py" not in beta.files
+    assert "tiny_six.py" not in beta.files
 
 
 class FakePip:

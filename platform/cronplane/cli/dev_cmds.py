@@ -67,7 +67,9 @@ def dev(
         time_scale=time_scale,
         schedule=not no_schedule,
     )
-    server = DevServer(options, console)
+    from cronplane.cli.views import report_html  # the live run grid's page
+
+    server = DevServer(options, console, report_views=report_html)
     previous = _stop_on_signals(server)
     try:
         server.start()

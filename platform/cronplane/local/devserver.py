@@ -30,6 +30,7 @@ from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker
 if TYPE_CHECKING:
     from cronplane.aws.deployer import DeployResult
     from cronplane.aws.session import AwsConfig, DevEmulator
+    from cronplane.local.report_page import ReportPage, ReportViews
     from cronplane.manifest.models import Manifest
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,17 @@ class Watcher:
 
 
 class DevServer:
-    def __init__(self, options: DevOptions, console: DevConsole | None = None, deploy: DeployFn | None = None) -> None:
+    def __init__(
+        self,
+        options: DevOptions,
+        console: DevConsole | None = None,
+        deploy: DeployFn | None = None,
+        report_views: ReportViews | None = None,
+    ) -> None:
         self.options = options
+        # The live run grid (local/report_page.py), drawn by the CLI's views; none without them.
+        self.report_views = report_views
+        self.report_page: ReportPage | None = None
         # `jobctl dev` passes the terminal's (cli/dev_console.py); the plain one prints messages only.
         self.console: DevConsole = console or Console()
         self._deploy = deploy or default_deploy
@@ -156,6 +166,8 @@ class DevServer:
                 self._start_scheduler()
             if self.options.watch:
                 self._spawn("watcher", self._watch, watcher)
+            if self.report_views is not None:
+                self._start_report_page(self.report_views)
         except BaseException:
             self.stop()
             raise
@@ -182,6 +194,10 @@ class DevServer:
             f"  jobctl run-now {self.manifest.jobs[0].name if self.manifest.jobs else 'JOB'} --endpoint-url {endpoint}"
         )
         self.console.line("  jobctl history")
+        if self.report_page is not None:
+            self.console.line(
+                f"The run grid, live (this URL's token is the key; keep it to yourself): {self.report_page.url}"
+            )
         self.console.line("Watching jobs.yaml and jobs/ for changes. Ctrl-C stops.")
 
     def wait(self) -> None:
@@ -193,6 +209,8 @@ class DevServer:
         self.stop_event.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.report_page is not None:
+            self.report_page.stop()
         self.emulator.stop()
         self._remove_dev_files(self._dev_files)
         self._dev_files = []
@@ -268,6 +286,30 @@ class DevServer:
             refresh_s=self.options.refresh_s,
         )
         self._spawn("scheduler", self.scheduler.run, self.stop_event)
+
+    def _start_report_page(self, views: ReportViews) -> None:
+        """The run grid since this session started, on a free loopback port."""
+        from datetime import UTC, datetime
+
+        from cronplane.aws.client import AwsClient
+        from cronplane.local.report_page import ReportPage
+        from cronplane.ops.report import build_grid, select_jobs
+
+        # The scheduler's clock: under --time-scale the runs carry its (faster) time.
+        clock = self.scheduler.clock if self.scheduler is not None else None
+
+        def current() -> datetime:
+            return clock.now() if clock is not None else datetime.now(UTC)
+
+        started = current().replace(microsecond=0)
+
+        def build() -> Any:
+            now = current()
+            manifest = self.manifest
+            jobs = select_jobs(manifest, [], None)
+            return build_grid(AwsClient(self.aws_config()), manifest, jobs, since=started, until=now, now=now)
+
+        self.report_page = ReportPage(build, views, self.options.host).start()
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

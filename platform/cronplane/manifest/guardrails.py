@@ -38,8 +38,7 @@ from cronplane.manifest.models import Job
 MIN_REASON_CHARS = 20  # allow_privileged: a sentence a reviewer can judge, not "yes"
 # Said after every waivable finding: the way out, and that it is reviewed.
 EXCEPTION_HINT = (
-    '; if the job truly needs it, add allow_privileged: "<why, for the reviewer>" to the job '
-    "(jobctl plan shows it)"
+    '; if the job truly needs it, add allow_privileged: "<why, for the reviewer>" to the job (jobctl plan shows it)'
 )
 
 # Actions that let the holder raise its own (or another identity's) rights, lowercased. Every

@@ -17,21 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cronplane.manifest import names
+from cronplane.runs import invoke
 from cronplane.runs.history import HistoryReader, effective_status
-from cronplane.runs.invoke import (
-    NO_PAYLOAD,
-    InvokeResponse,
-    RunNotFinishedError,
-    caller_arn,
-    function_target,
-    invoke_function,
-    is_final,
-    is_final_status,
-    manual_envelope,
-    new_manual_run_id,
-    wait_budget_s,
-    wait_for_run,
-)
+from cronplane.runs.invoke import NO_PAYLOAD, InvokeResponse, RunNotFinishedError, is_final, is_final_status
 from cronplane.runtime.schema import RunRecord, RunStatus
 
 if TYPE_CHECKING:
@@ -99,13 +87,14 @@ def run_remote(
     """Run ``job`` now in AWS (or the emulator behind ``client``). ``budget_s`` bounds the
     following (default: ``wait_budget_s(job)``); ``on_started`` hears of the accepted
     invocation before any following starts, ``on_status`` of every status change seen."""
-    run_id = new_manual_run_id()
-    triggered_by = caller_arn(client)
-    function, qualifier = function_target(manifest.namespace, job)
-    response = invoke_function(
+    # Through the module: tests pin the run id by patching ``invoke.new_manual_run_id``.
+    run_id = invoke.new_manual_run_id()
+    triggered_by = invoke.caller_arn(client)
+    function, qualifier = invoke.function_target(manifest.namespace, job)
+    response = invoke.invoke_function(
         client.lambda_,
         function,
-        manual_envelope(run_id, triggered_by, payload),
+        invoke.manual_envelope(run_id, triggered_by, payload),
         namespace=manifest.namespace,
         sync=sync,
         qualifier=qualifier,
@@ -124,9 +113,9 @@ def run_remote(
     # --wait; or --sync whose run was handed to a continuation invocation (retrying): follow it.
     reader = HistoryReader(client.dynamodb, names.history_table(manifest.namespace))
     try:
-        record = wait_for_run(
+        record = invoke.wait_for_run(
             lambda: reader.get_run(run_id, job=job.name),
-            budget_s or wait_budget_s(job),
+            budget_s or invoke.wait_budget_s(job),
             on_change=on_status,
             now=now,
         )

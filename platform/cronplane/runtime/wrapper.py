@@ -1,13 +1,17 @@
 """The state machine around one invocation of a job (``Wrapper.handle``):
 
-    event ─▶ Firing ─▶ begin (record ``running`` [+ lock], one conditional write)
+    event ─▶ Firing (fields checked; malformed ─▶ ``failed`` under a fresh run id, job not run)
+          ─▶ begin (record ``running`` [+ lock], one conditional write)
           ├─ record exists ─▶ ``duplicate`` marker, job not run
           ├─ lock held     ─▶ ``skipped`` marker with ``yielded_to``
+          ├─ table down    ─▶ run anyway, or ``skipped`` (``on_history_outage: skip``)
           └─ attempts (each in a worker thread, watched against the soft deadline)
                ├─ success            ─▶ ``succeeded``                     (write 2)
                ├─ past soft deadline ─▶ ``timed_out`` + DLQ message
                ├─ retryable, fits    ─▶ backoff, next attempt here
-               ├─ retryable, no time ─▶ ``retrying`` + async self-invoke (continuation)
+               ├─ retryable, no time ─▶ ``retrying`` + async self-invoke (continuation); if
+               │                        the invoke fails, ``failed`` only while the record still
+               │                        waits for that attempt (else the continuation owns it)
                └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
 
 The history table being unwritable never stops the job (unless ``on_history_outage: skip``): the

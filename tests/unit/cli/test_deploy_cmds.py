@@ -109,7 +109,7 @@ def test_credentials_aws_does_not_know_are_one_message(
     assert_one_clear_error(
         code,
         err,
-        "AWS sts get_caller_identity failed: InvalidClientTokenId",
+        "AWS resourcegroupstaggingapi get_resources failed: InvalidClientTokenId",  # the first read
         "AWS does not accept these credentials. Check AWS_ACCESS_KEY_ID",
     )
 
@@ -254,7 +254,7 @@ def test_unreachable_endpoint_is_one_message(manifest_path: str, capsys: pytest.
     assert_one_clear_error(
         code,
         err,
-        f"Cannot reach sts at http://127.0.0.1:{port}: nothing answers there.",
+        f"Cannot reach resourcegroupstaggingapi at http://127.0.0.1:{port}: nothing answers there.",
         "Is the emulator (`jobctl dev`) running?",
     )
 
@@ -279,7 +279,7 @@ def test_misspelt_region_is_named_in_the_message(
     assert_one_clear_error(
         code,
         err,
-        "Cannot reach AWS sts at https://sts.eu-wst-1.amazonaws.com (region eu-wst-1).",
+        "Cannot reach AWS resourcegroupstaggingapi at https://tagging.eu-wst-1.amazonaws.com (region eu-wst-1).",
         "'eu-wst-1' is not a known AWS region",
     )
 

@@ -163,7 +163,9 @@ def wrapper_message(url: str, run_id: str) -> None:
 
 
 def queue() -> str:
-    return boto3.client("sqs", region_name="eu-west-1").get_queue_url(QueueName="acme-jobs--tmp-cleanup-dlq")["QueueUrl"]
+    return boto3.client("sqs", region_name="eu-west-1").get_queue_url(QueueName="acme-jobs--tmp-cleanup-dlq")[
+        "QueueUrl"
+    ]
 
 
 def test_dlq_list_and_replay(project: Any) -> None:

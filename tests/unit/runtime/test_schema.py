@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronplane.runtime.schema import (
@@ -110,6 +110,7 @@ def test_a_run_record_comes_back_the_same_from_a_real_table(aws: None) -> None:
     client = boto3.client("dynamodb", region_name="eu-west-1")
     create_table(client, "acme-history")
 
+    @settings(deadline=None)  # each example is a round trip through moto: slow on a busy machine
     @given(run_records)
     def check(record: RunRecord) -> None:
         client.put_item(TableName="acme-history", Item=to_item(record))

@@ -55,7 +55,9 @@ SCRIPT = r"""
     word = String(word);
     return /^[A-Za-z0-9_@%+=:,.\/-]+$/.test(word) ? word : "'" + word.replace(/'/g, "'\"'\"'") + "'";
   }
-  function statusLabel(index) { return data.statuses[index].label; }
+  function sameAsError(info) {  // audit's note of a failed fire time is the run's error, cut
+    return !!(info.run && info.run.error && info.run.error.slice(0, info.note.length) === info.note);
+  }
 
   // -- the model of one cell: what the tooltip and the detail read ----------------------------
   // Cells are [status, run, note, kind] with trailing defaults left out; their times are
@@ -114,14 +116,14 @@ SCRIPT = r"""
     var info = el("div", "info"), sum = job.summary;
     info.appendChild(el("div", "job", job.name));
     info.appendChild(el("div", "sub", [job.owner || "no owner", job.schedule].join(" \u00b7 ")));
-    var stats = el("div", "stats");
-    var parts = [[sum.runs, " runs"], [sum.rate === null ? "-" : (sum.rate * 100).toFixed(1) + "%", " ok"],
-      ["p50 ", fmtMs(sum.p50)], ["p95 ", fmtMs(sum.p95)]];
-    parts.forEach(function (p, i) {
+    var stats = el("div", "stats"), rate = sum.rate === null ? "-" : (sum.rate * 100).toFixed(1) + "%";
+    // [before, the figure (bold), after]
+    [["", sum.runs, sum.runs === 1 ? " run" : " runs"], ["", rate, " ok"], ["p50 ", fmtMs(sum.p50), ""],
+      ["p95 ", fmtMs(sum.p95), ""]].forEach(function (part, i) {
       if (i) stats.appendChild(document.createTextNode(" \u00b7 "));
-      var b = el("b", "", typeof p[0] === "number" || i === 1 ? p[0] : p[1]);
-      if (typeof p[0] === "number" || i === 1) { stats.appendChild(b); stats.appendChild(document.createTextNode(p[1])); }
-      else { stats.appendChild(document.createTextNode(p[0])); stats.appendChild(b); }
+      stats.appendChild(document.createTextNode(part[0]));
+      stats.appendChild(el("b", "", part[1]));
+      stats.appendChild(document.createTextNode(part[2]));
     });
     if (sum.missed) { stats.appendChild(document.createTextNode(" \u00b7 ")); stats.appendChild(el("span", "bad", sum.missed + " missed")); }
     info.appendChild(stats);
@@ -286,7 +288,7 @@ SCRIPT = r"""
       tipLine("attempts", String(run.attempt_count));
       if (run.error) tipLine("error", run.error.length > 300 ? run.error.slice(0, 300) + "\u2026" : run.error, "err");
     }
-    if (info.note) tipLine("note", info.note);
+    if (info.note && !sameAsError(info)) tipLine("note", info.note);
     tip.hidden = false;
     var box = rect.getBoundingClientRect(), width = tip.offsetWidth, height = tip.offsetHeight;
     var left = Math.min(Math.max(4, box.left + box.width / 2 - width / 2), window.innerWidth - width - 4);
@@ -376,7 +378,7 @@ SCRIPT = r"""
     body.textContent = "";
     var dl = el("dl");
     field(dl, info.kind ? "started" : "fire time", fmtTime(info.at, tz) + "  (" + info.at + ")");
-    field(dl, "note", info.note);
+    if (!sameAsError(info)) field(dl, "note", info.note);
     if (run) {
       field(dl, "run id", run.run_id);
       field(dl, "status", run.status + (run.stored_status ? " (stored: " + run.stored_status + ")" : ""));

@@ -46,7 +46,7 @@ def _row_lines(row: JobRow) -> list[str]:
     summary = row.summary
     rate = "-" if summary.success_rate is None else f"{summary.success_rate * 100:.1f}%"
     parts = [
-        f"{summary.runs} runs",
+        f"{summary.runs} run{'' if summary.runs == 1 else 's'}",
         f"{rate} succeeded",
         f"p50 {duration(summary.p50_ms)}",
         f"p95 {duration(summary.p95_ms)}",
