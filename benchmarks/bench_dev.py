@@ -22,8 +22,11 @@ RUNS = 10
 
 
 def main() -> None:
+    from cronplane.aws.client import AwsClient
     from cronplane.local.console import Console
     from cronplane.local.devserver import DevOptions, DevServer
+    from cronplane.manifest import names
+    from cronplane.runs.invoke import manual_envelope, new_manual_run_id
 
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(ROOT / "jobs", Path(tmp) / "jobs")
@@ -36,25 +39,25 @@ def main() -> None:
         server.start()
         ready_s = time.perf_counter() - start
         try:
-            lam = server.aws_config().client("lambda")
-            function = f"{server.manifest.namespace}-nightly-report"
+            lam = AwsClient(server.aws_config()).lambda_
+            function = names.function_name(server.manifest.namespace, "nightly-report")
             walls = []
-            for i in range(RUNS + 1):
+            for _ in range(RUNS + 1):
                 t0 = time.perf_counter()
                 resp = lam.invoke(
                     FunctionName=function,
-                    Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-{i}"}}).encode(),
+                    Payload=json.dumps(manual_envelope(new_manual_run_id(), "bench")).encode(),
                 )
                 resp["Payload"].read()
                 walls.append((time.perf_counter() - t0) * 1000)
                 assert "FunctionError" not in resp
             accepts = []
-            for i in range(RUNS):
+            for _ in range(RUNS):
                 t0 = time.perf_counter()
                 lam.invoke(
                     FunctionName=function,
                     InvocationType="Event",
-                    Payload=json.dumps({"cronplane": {"trigger": "manual", "run_id": f"bench-async-{i}"}}).encode(),
+                    Payload=json.dumps(manual_envelope(new_manual_run_id(), "bench")).encode(),
                 )
                 accepts.append((time.perf_counter() - t0) * 1000)
         finally:

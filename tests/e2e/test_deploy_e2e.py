@@ -546,12 +546,12 @@ def test_manifest_trigger_mode_scheduler_puts_every_job_on_scheduler(
     assert_deployed(aws, m)  # every job: a schedule with its role, retry policy, DLQ and scheduled time
     assert aws("events").list_rules(NamePrefix="e2e-sched-")["Rules"] == []
     schedules = aws("scheduler").list_schedules(GroupName="e2e-sched")["Schedules"]
-    assert sorted(s["Name"] for s in schedules) == sorted(f"e2e-sched-{j.name}" for j in m.jobs)
+    assert sorted(s["Name"] for s in schedules) == sorted(f"e2e-sched--{j.name}" for j in m.jobs)
     # no rule, so no EventBridge permission on the functions either
     from botocore.exceptions import ClientError
 
     for job in m.jobs:
         with pytest.raises(ClientError, match="ResourceNotFound"):
-            aws("lambda").get_policy(FunctionName=f"e2e-sched-{job.name}")
+            aws("lambda").get_policy(FunctionName=f"e2e-sched--{job.name}")
     dep, client = deployer(moto_server)
     assert not dep.deploy(m).plan.has_changes and client.writes == 0

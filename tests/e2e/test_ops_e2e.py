@@ -52,24 +52,32 @@ def client(endpoint: str, service: str) -> Any:
 def deploy_like(endpoint: str, job: str, expression: str) -> None:
     """What deploy creates for a rule-triggered job, as far as the ops commands look."""
     lam, iam, events, sqs = (client(endpoint, s) for s in ("lambda", "iam", "events", "sqs"))
-    queue = sqs.create_queue(QueueName=f"acme-jobs-{job}-dlq")["QueueUrl"]
+    # Tagged as deploy tags them: the ops commands act only on their namespace's resources.
+    tags = {"cronplane:namespace": "acme-jobs", "ManagedBy": "cronplane"}
+    queue = sqs.create_queue(QueueName=f"acme-jobs--{job}-dlq", tags=tags)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     role = iam.create_role(
-        RoleName=f"acme-jobs-{job}-exec", Path="/cronplane/acme-jobs/", AssumeRolePolicyDocument="{}"
+        RoleName=f"acme-jobs--{job}-exec", Path="/cronplane/acme-jobs/", AssumeRolePolicyDocument="{}"
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("infra/tmp_cleanup.py", "def handler(event, context):\n    return 1\n")
     function = lam.create_function(
-        FunctionName=f"acme-jobs-{job}",
+        FunctionName=f"acme-jobs--{job}",
         Runtime="python3.12",
         Role=role["Role"]["Arn"],
         Handler="cronplane.runtime.entry.handler",
         Code={"ZipFile": buffer.getvalue()},
+        Tags=tags,
     )
-    events.put_rule(Name=f"acme-jobs-{job}", ScheduleExpression=expression, State="ENABLED")
+    events.put_rule(
+        Name=f"acme-jobs--{job}",
+        ScheduleExpression=expression,
+        State="ENABLED",
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
     events.put_targets(
-        Rule=f"acme-jobs-{job}",
+        Rule=f"acme-jobs--{job}",
         Targets=[
             {
                 "Id": "job",
@@ -361,6 +369,7 @@ def test_dlq_list_and_replay_keep_what_failed(project: tuple[Path, str]) -> None
         Role=role,
         Handler="cronplane.runtime.entry.handler",
         Code={"ZipFile": buffer.getvalue()},
+        Tags={"cronplane:namespace": "acme-jobs", "ManagedBy": "cronplane"},
     )
     with InvokeSpy() as sent:
         ok = jobctl(path, endpoint, "dlq", "replay", "tmp-cleanup", "--all", "--yes")
@@ -385,7 +394,7 @@ def test_audit_of_a_per_minute_day_costs_a_few_requests(project: tuple[Path, str
                 day + timedelta(minutes=m, seconds=1),
                 result='{"deleted": 12, "kept": 3}' * 8,
                 request_id="0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
-                function_name="acme-jobs-ticker",
+                function_name="acme-jobs--ticker",
                 ttl=2_000_000_000,
             )
             for m in range(1, 1441)

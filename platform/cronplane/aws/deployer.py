@@ -20,8 +20,9 @@ dev``) call.
    first if missing (the deploy lock lives in it); then the lock is taken, live state is read and
    planned again under the lock (another deploy may have finished meanwhile), and the plan is
    applied — jobs in parallel, each job in dependency order, its state record last. The lock is
-   released at the end, also on error and on Ctrl-C / SIGTERM; a lock left by a killed deploy on
-   this host is taken over at once (``aws.lock``). An unchanged deploy therefore makes no write call.
+   released at the end, also on error and on Ctrl-C / SIGTERM, and renewed by a heartbeat while
+   the plan is applied; a lock left by a killed deploy on this machine is taken over at once
+   (``aws.lock``). An unchanged deploy therefore makes no write call.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class Deployer:
             # Destroying a namespace whose history table is gone: there is nowhere to hold a lock.
             return DeployResult(shown, executor.apply(shown))
         lock = DeployLock(self.client, table, holder=self.lock_holder, wait=self.lock_wait, notify=self.progress)
-        with lock:
+        with lock, lock.kept_alive():  # the heartbeat renews the lock while the plan is applied
             _, fresh = self._plan(manifest, desired, *options)
             if _signature(fresh) != _signature(shown) and not table_create:
                 self.progress("Live state changed since the plan was made; applying the current plan:")

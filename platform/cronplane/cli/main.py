@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("deploy_cmds:plan", "Show what deploy would change in AWS."),
     "deploy": ("deploy_cmds:deploy", "Create or update everything the jobs need in AWS."),
     "destroy": ("deploy_cmds:destroy", "Delete every resource of the namespace."),
+    "unlock": ("lock_cmds:unlock", "Show the deploy lock and remove one left by a crash elsewhere."),
     "run-now": ("run_cmds:run_now", "Trigger a job by hand, remotely or --local."),
     "history": ("run_cmds:history", "Show the run history of one job or all jobs."),
     "dev": ("dev_cmds:dev", "Run the whole platform locally on an embedded AWS emulator."),
@@ -53,7 +54,7 @@ class LazyGroup(click.Group):
         mode (CliRunner in tests) ends with that code too; ``main()`` maps it to ``sys.exit``."""
         status = super().invoke(ctx)
         if isinstance(status, ExitStatus) and status is not ExitStatus.OK:
-            ctx.exit(status)
+            ctx.exit(int(status))
         return status
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

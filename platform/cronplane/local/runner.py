@@ -17,6 +17,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,25 +34,23 @@ LOG_TAIL_BYTES = 4096  # what Lambda returns with LogType=Tail
 UNHANDLED = "Unhandled"
 PLACEHOLDER_ACCOUNT = "000000000000"
 
-# Taken from the parent so the function reaches the same AWS endpoint with usable credentials
-# (on Lambda they would come from the execution role).
-PASS_THROUGH_PREFIXES = ("AWS_ENDPOINT_URL",)
-PASS_THROUGH = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_CA_BUNDLE",
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "SYSTEMROOT",
-    "TMPDIR",
+# The only variables taken from the parent: what a program needs to start and to reach the
+# endpoint it is pointed at. Never credentials: the function's AWS credentials come in
+# ``Invocation.env`` (on Lambda they come from the execution role; ``run-now --local`` hands
+# temporary ones scoped to the job's policy, ``jobctl dev`` its session key), and no profile,
+# config file, home directory, token or password of the operator's reaches team code.
+PASS_THROUGH_PREFIXES = ("AWS_ENDPOINT_URL", "LC_")
+PASS_THROUGH = ("AWS_CA_BUNDLE", "PATH", "LANG", "LANGUAGE", "SYSTEMROOT", "TMPDIR")
+# Dropped even if a future pass-through name matches: anything named like a credential.
+CREDENTIAL_WORDS = frozenset(
+    {"TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "CREDENTIALS", "KEY", "AUTH", "SESSION"}
 )
+# Where botocore (and most SDKs) would look for credentials besides the environment: nowhere.
+NO_CREDENTIAL_SOURCES = {
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @dataclass(frozen=True)
@@ -82,11 +81,26 @@ class InvocationResult:
         return self.function_error is None
 
 
-def lambda_environment(inv: Invocation, request_id: str, parent: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: pass-through from the parent, then the function's own variables,
-    then the variables Lambda reserves (which a function cannot override there either)."""
+def credential_like(name: str) -> bool:
+    """``GITHUB_TOKEN``, ``AWS_SECRET_ACCESS_KEY``, ``DB_PASSWORD``: a name one of whose words says
+    it holds a credential (``AWS_ENDPOINT_URL_SECRETSMANAGER`` does not)."""
+    return not CREDENTIAL_WORDS.isdisjoint(name.upper().split("_"))
+
+
+def lambda_environment(
+    inv: Invocation, request_id: str, parent: Mapping[str, str] | None = None, *, home: str = os.devnull
+) -> dict[str, str]:
+    """The child's environment: the few start-up variables of the parent (``PASS_THROUGH``), no
+    credential source but the function's own variables (``Invocation.env``), then the variables
+    Lambda reserves (which a function cannot override there either). ``HOME`` is ``home`` (an
+    empty directory of this invocation), so ``~/.aws`` or ``~/.netrc`` are not the operator's."""
     parent = os.environ if parent is None else parent
-    env = {k: v for k, v in parent.items() if k in PASS_THROUGH or k.startswith(PASS_THROUGH_PREFIXES)}
+    env = {
+        k: v
+        for k, v in parent.items()
+        if (k in PASS_THROUGH or k.startswith(PASS_THROUGH_PREFIXES)) and not credential_like(k)
+    }
+    env.update({"HOME": home, **NO_CREDENTIAL_SOURCES})
     env.update(inv.env)
     region = (
         inv.region
@@ -211,8 +225,16 @@ def invoke_local(inv: Invocation, on_log: Callable[[str], None] | None = None) -
     """Run one invocation to completion, or kill it at its timeout. Never raises for a failure
     of the function; failures come back as Lambda reports them (``function_error``)."""
     request_id = inv.request_id or str(uuid.uuid4())
+    # The function's HOME: empty, its own, gone afterwards (whatever the function left in it).
+    with tempfile.TemporaryDirectory(prefix="cronplane-home-", ignore_cleanup_errors=True) as home:
+        return _invoke(inv, request_id, on_log, home)
+
+
+def _invoke(
+    inv: Invocation, request_id: str, on_log: Callable[[str], None] | None, home: str
+) -> InvocationResult:
     start_line = f"START RequestId: {request_id} Version: $LATEST"
-    child = _Child(inv, lambda_environment(inv, request_id), on_log, start_line)
+    child = _Child(inv, lambda_environment(inv, request_id, home=home), on_log, start_line)
     invoked = time.monotonic()
     payload: Any = None
     function_error: str | None = UNHANDLED

@@ -318,6 +318,13 @@ def classify(
             retries.setdefault(run.retry_of, []).append(run)
         elif run.trigger in (Trigger.SCHEDULE.value, Trigger.BACKFILL.value) and run.scheduled_for:
             by_fire.setdefault(time_key(parse_iso(run.scheduled_for)), []).append(run)
+    # Retried run ids by the fire time their id names (once, not per fire time: a week of a
+    # per-minute job is 10,080 fire times).
+    retried_ids: dict[str, set[str]] = {}
+    for run_id in retries:
+        key = _fire_key(run_id)
+        if key is not None:
+            retried_ids.setdefault(key, set()).add(run_id)
     used: set[str] = set()
     checks = []
     for fire in fire_times:
@@ -325,7 +332,7 @@ def classify(
         candidates = list(by_fire.get(key, []))
         # Retries of this fire time's runs, and of a firing that never got a record (a DLQ
         # replay of an EventBridge delivery failure points at the run id it would have had).
-        retried = {run.run_id for run in candidates} | {rid for rid in retries if _fire_run_id(rid, key)}
+        retried = {run.run_id for run in candidates} | retried_ids.get(key, set())
         for run_id in sorted(retried):
             candidates.extend(retries.get(run_id, []))
         used.update(r.run_id for r in candidates)
@@ -342,11 +349,11 @@ _REDO_TRIGGERS = (Trigger.BACKFILL.value, Trigger.RETRY.value)
 _FIRE_RUN_ID = re.compile(r"^(\d{8}T\d{6}Z)-(?:[0-9a-f]{8}|backfill)$")  # scheduled / backfill ids
 
 
-def _fire_run_id(run_id: str, key: str) -> bool:
-    """Whether ``run_id`` is a scheduled or backfill run id of the fire time ``key`` (manual and
+def _fire_key(run_id: str) -> str | None:
+    """The fire time key of a scheduled or backfill run id, None for any other id (manual and
     retry ids carry the time they were started, with an m / r mark that is not hex)."""
     match = _FIRE_RUN_ID.match(run_id)
-    return match is not None and match.group(1) == key
+    return match.group(1) if match is not None else None
 
 
 def _check(

@@ -49,7 +49,7 @@ class RunWaiter:
         pause, told = POLL_FIRST_S, False
         while True:
             lock = read_lock(self.dynamodb, self.table, self.job)
-            if lock is None or lock.expires_at < int(self._now().timestamp()):
+            if lock is None or not lock.held_at(int(self._now().timestamp())):
                 return
             if not told and self.on_wait:
                 self.on_wait(f"waiting for run {lock.holder} to finish (concurrency: forbid)")

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
 
 from cronplane.aws.client import AwsClient
 from cronplane.aws.lock import DeployLock
+from cronplane.aws.lock_holder import this_process
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import DeployLockedError
-from cronplane.runtime.schema import table_definition
+from cronplane.runtime.schema import DeployLockRecord, table_definition, to_item
 
 TABLE = "acme-jobs-history"
 
@@ -83,23 +85,13 @@ def test_context_manager_releases_on_error(table: None) -> None:
     lock("b pid 2", clock, wait=0).acquire()
 
 
-def put_lock(
-    holder: str, *, process_ns: str | None = None, since: str = "2027-01-15T07:59:00Z", expires: int = 1_800_000_900
-) -> None:
-    """A lock item as another deploy left it."""
-    item = {
-        "job": {"S": "~deploy"},
-        "run_id": {"S": "~lock"},
-        "holder": {"S": holder},
-        "since": {"S": since},
-        "expires": {"N": str(expires)},
-    }
-    if process_ns is not None:
-        item["process_ns"] = {"S": process_ns}
-    boto3.client("dynamodb", region_name="eu-west-1").put_item(TableName=TABLE, Item=item)
+def put_lock(holder: str, *, since: str = "2027-01-15T07:59:00Z", expires: int = 1_800_000_900, **process: Any) -> None:
+    """A lock item as another deploy left it (``process``: machine, boot_id, pid_ns, pid, started)."""
+    record = DeployLockRecord(holder, since, expires, **process)
+    boto3.client("dynamodb", region_name="eu-west-1").put_item(TableName=TABLE, Item=to_item(record))
 
 
-def lock_item() -> dict:
+def lock_item() -> dict[str, Any]:
     return (
         boto3.client("dynamodb", region_name="eu-west-1")
         .get_item(TableName=TABLE, Key={"job": {"S": "~deploy"}, "run_id": {"S": "~lock"}})
@@ -117,13 +109,17 @@ def dead_pid() -> int:
     return proc.pid
 
 
+def here(pid: int, started: str = "1") -> dict[str, Any]:
+    """The process fields of a holder on this machine, in this boot and PID namespace."""
+    me = this_process()
+    return {"machine": me.machine, "boot_id": me.boot_id, "pid_ns": me.pid_ns, "pid": pid, "started": started}
+
+
 def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(table: None) -> None:
     import socket
 
-    from cronplane.aws.lock import process_namespace
-
     pid = dead_pid()
-    put_lock(f"ana@{socket.gethostname()} pid {pid}", process_ns=process_namespace())
+    put_lock(f"ana@{socket.gethostname()} pid {pid}", **here(pid))
     clock, notes = Clock(), []
     taker = lock("bo@here pid 2", clock, wait=30)
     taker.notify = notes.append
@@ -133,32 +129,32 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(table: None) 
         f"taking over the lock of dead process {pid} (ana@{socket.gethostname()} pid {pid}, since 2027-01-15T07:59:00Z)"
     ]
     assert lock_item()["holder"]["S"] == "bo@here pid 2"
+    assert lock_item()["machine"]["S"] == this_process().machine  # the new holder says where it runs
 
 
 def test_lock_of_a_live_process_on_this_host_is_waited_for(table: None) -> None:
     import os
     import socket
 
-    put_lock(f"ana@{socket.gethostname()} pid {os.getppid()}")  # our parent: alive
+    from cronplane.aws.lock_holder import start_time
+
+    parent = os.getppid()  # alive
+    put_lock(f"ana@{socket.gethostname()} pid {parent}", **here(parent, start_time(parent) or ""))
     clock = Clock()
     with pytest.raises(DeployLockedError, match=f"deploy in progress by ana@{socket.gethostname()} pid"):
         lock("bo pid 2", clock, wait=1.0).acquire()
     assert sum(clock.slept) >= 1.0
 
 
-def test_lock_of_another_host_or_container_is_never_judged_by_pid(table: None) -> None:
+def test_lock_of_an_older_jobctl_is_never_judged_by_pid(table: None) -> None:
     import socket
 
     pid = dead_pid()
-    for holder, ns in (
-        (f"ana@elsewhere pid {pid}", None),
-        (f"ana@{socket.gethostname()} pid {pid}", "other-container pid:[1]"),
-    ):
-        put_lock(holder, process_ns=ns)
-        clock = Clock()
-        with pytest.raises(DeployLockedError, match=f"deploy in progress by {holder}, since 2027-01-15T07:59:00Z"):
-            lock("bo pid 2", clock, wait=1.0).acquire()
-        assert lock_item()["holder"]["S"] == holder
+    holder = f"ana@{socket.gethostname()} pid {pid}"
+    put_lock(holder)  # no machine / boot / pid fields: where it ran is unknown
+    with pytest.raises(DeployLockedError, match=f"deploy in progress by {holder}, since 2027-01-15T07:59:00Z"):
+        lock("bo pid 2", Clock(), wait=1.0).acquire()
+    assert lock_item()["holder"]["S"] == holder
 
 
 def test_process_alive_sees_live_dead_and_zombie_processes() -> None:

@@ -77,7 +77,8 @@ def test_success_returns_payload_with_lambda_environment_and_context(tmp_path: P
     assert payload["request_id"] == result.request_id == "req-1"
     assert 8000 < payload["remaining"] <= 10000
     assert payload["parent_only"] is None  # the function sees Lambda's environment, not ours
-    assert payload["endpoint"] == "http://127.0.0.1:1" and payload["key"] == "testing"  # pass-through
+    assert payload["endpoint"] == "http://127.0.0.1:1"  # passed through: where AWS calls go
+    assert payload["key"] is None  # never the parent's credentials: only those the invocation hands over
     assert payload["arn"] == "arn:aws:lambda:eu-central-1:111122223333:function:acme-jobs-demo"
 
 

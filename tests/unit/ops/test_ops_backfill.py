@@ -339,6 +339,36 @@ def test_forbid_backfill_stops_when_the_lock_is_never_released(clients: Any, day
     assert runtime.sent == []
 
 
+def test_a_lock_item_without_a_holder_does_not_make_backfill_wait(clients: Any, day_with_gaps: Any) -> None:
+    """A forged lock item (an expiry far ahead but no holder) is no lock, for ops as for the
+    runtime (``RunLock.held_at``): backfill starts its runs at once instead of waiting."""
+    manifest, _ = day_with_gaps
+    plan = plan_backfill(
+        clients, manifest, "tmp-cleanup", start=DAY + timedelta(minutes=1), end=DAY + timedelta(days=1), now=NOW
+    )
+    expires = {"N": str(int((NOW + timedelta(days=30)).timestamp()))}
+    clients.dynamodb.put_item(
+        TableName="acme-jobs-history",
+        Item={"job": {"S": "tmp-cleanup"}, "run_id": {"S": "~lock"}, "expires_at": expires},
+    )
+    runtime = Runtime(clients, LambdaInvoker(clients.lambda_, manifest))
+    fake = FakeTime()
+    waits: list[str] = []
+    runs = run_backfill(
+        plan,
+        manifest,
+        runtime,
+        clients.dynamodb,
+        triggered_by=ME,
+        rate_per_minute=0,
+        now=lambda: NOW,
+        sleep=fake.sleep,
+        clock=fake.clock,
+        on_wait=waits.append,
+    )
+    assert waits == [] and len(runtime.sent) == len(plan.items) == len(runs)
+
+
 def test_skipped_backfill_is_planned_again_under_a_new_id(clients: Any, day_with_gaps: Any) -> None:
     """Regression: a backfill run that yielded to an overlapping run never ran, but its id was
     taken, so backfill sent people to `jobctl dlq replay` for a message that does not exist."""

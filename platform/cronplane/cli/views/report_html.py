@@ -22,7 +22,7 @@ from cronplane.cli.views.report_script import SCRIPT
 from cronplane.cli.views.report_style import STYLE, svg_defs
 from cronplane.ops.report import Cell, CellStatus, Grid, JobRow
 from cronplane.runs.history import decode_result, effective_status, percentile
-from cronplane.runtime.schema import RunRecord, RunStatus, Trigger, iso, parse_iso, time_key
+from cronplane.runtime.schema import RunRecord, RunStatus, Trigger, iso, parse_iso
 
 SPARK_POINTS = 150
 # Rows with more runs than this keep the request id and result of failed runs only: a week of a
@@ -131,6 +131,7 @@ def _job_model(
         },
         "spark": _spark(row),
         "days": _days(row.cells, row.timezone),
+        "brief": dense,  # its succeeded runs carry no request id and result (DENSE_ROW_RUNS)
         "dt": deltas,
         "cells": cells,
         "runs": runs,
@@ -161,10 +162,16 @@ def _offset(text: str | None, base: int) -> int | None:
 
 
 def _run_model(run: RunRecord, base: int, brief: bool, now: datetime) -> list[Any]:
+    """[id, status, trigger, scheduled_for, started_at, finished_at, duration_ms, attempts,
+    request_id, rare fields]: times in seconds (scheduled_for after ``base``, started_at after
+    scheduled_for when there is one, finished_at after started_at); an id that starts with its
+    fire time's key keeps only the rest ("-<suffix>": the script rebuilds it)."""
     status = effective_status(run, now)
     run_id = run.run_id
-    if run.scheduled_for and run_id.startswith(time_key(parse_iso(run.scheduled_for)) + "-"):
-        run_id = run_id[len(time_key(parse_iso(run.scheduled_for))) :]  # "-<suffix>": the script rebuilds it
+    key = (run.scheduled_for or "").replace("-", "").replace(":", "")  # iso() form -> time_key form
+    if key and run_id.startswith(key + "-"):
+        run_id = run_id[len(key) :]
+    scheduled = _offset(run.scheduled_for, base)
     started = _offset(run.started_at, base)
     finished = _offset(run.finished_at, base)
     rare: dict[str, Any] = {}
@@ -184,14 +191,12 @@ def _run_model(run: RunRecord, base: int, brief: bool, now: datetime) -> list[An
         rare["result"] = text if len(text) <= RESULT_CHARS else text[:RESULT_CHARS] + " …(cut)"
     if len(run.attempts) > 1 or has_errors:
         rare["attempts"] = [a.as_dict() for a in run.attempts]
-    if brief:
-        rare["brief"] = True
     values = [
         run_id,
         _RUN_STATUSES.index(status) if status in _RUN_STATUSES else -1,
         _TRIGGERS.index(run.trigger) if run.trigger in _TRIGGERS else -1,
-        _offset(run.scheduled_for, base),
-        started,
+        scheduled,
+        started if scheduled is None or started is None else started - scheduled,
         None if finished is None or started is None else finished - started,
         run.duration_ms,
         len(run.attempts),

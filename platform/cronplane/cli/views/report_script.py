@@ -71,22 +71,24 @@ SCRIPT = r"""
     });
   }
   function isoAt(seconds) { return new Date(seconds * 1000).toISOString().replace(".000Z", "Z"); }
-  function decodeRun(r) {
+  function decodeRun(job, r) {
     var pick = function (i) { return r[i] === undefined ? null : r[i]; };
-    var sf = pick(3) === null ? null : isoAt(data.base + r[3]);
-    var sa = pick(4) === null ? null : isoAt(data.base + r[4]);
+    var scheduled = pick(3) === null ? null : data.base + r[3];
+    var started = pick(4) === null ? null : (scheduled === null ? data.base : scheduled) + r[4];
+    var sf = scheduled === null ? null : isoAt(scheduled), sa = started === null ? null : isoAt(started);
     var id = String(r[0]);
     if (id.charAt(0) === "-" && sf) id = sf.replace(/[-:]/g, "") + id;
     var run = { run_id: id, status: data.run_statuses[r[1]], trigger: data.triggers[r[2]] || null,
-      scheduled_for: sf, started_at: sa, finished_at: sa && pick(5) !== null ? isoAt(data.base + r[4] + r[5]) : null,
+      scheduled_for: sf, started_at: sa, finished_at: started !== null && pick(5) !== null ? isoAt(started + r[5]) : null,
       duration_ms: pick(6), attempt_count: pick(7) === null ? 0 : r[7], request_id: pick(8) };
     var rare = r[9] || {};
     for (var k in rare) run[k] = rare[k];
+    run.brief = !!job.brief && run.status === "succeeded" && run.request_id === null;
     return run;
   }
   function cellInfo(jobIndex, cellIndex) {
     var job = data.jobs[jobIndex], c = job.cells[cellIndex];
-    var run = c[1] !== undefined && c[1] >= 0 ? decodeRun(job.runs[c[1]]) : null;
+    var run = c[1] !== undefined && c[1] >= 0 ? decodeRun(job, job.runs[c[1]]) : null;
     return { job: job, status: data.statuses[c[0]], at: isoAt(job.at[cellIndex]), run: run,
       note: data.notes[c[2] || 0] || "", kind: c[3] || 0 };
   }

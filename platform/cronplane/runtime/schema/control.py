@@ -34,10 +34,17 @@ def event_run_id(moment: datetime, action: PauseAction) -> str:
 class DeployLockRecord(NamedTuple):
     """The namespace's deploy lock (``cronplane.aws.lock``): item ("~deploy", "~lock")."""
 
-    holder: str  # "user@host pid N"
+    holder: str  # "user@host pid N", for people
     since: str
-    expires: int  # epoch seconds
-    process_ns: str | None = None  # host and PID namespace of the holder
+    expires: int  # epoch seconds; the holder's heartbeat moves it on during a long deploy
+    # Where the holder runs, precisely enough to tell "a dead process on this machine" from "a
+    # live one elsewhere with the same hostname" (``cronplane.aws.lock_holder``). None in locks
+    # written before these existed: those are never judged by their pid.
+    machine: str | None = None  # machine id (/etc/machine-id, else boot id, else a cached random id)
+    boot_id: str | None = None  # the kernel's boot id (Linux)
+    pid_ns: str | None = None  # the PID namespace (Linux): two containers share a machine, not this
+    pid: int | None = None
+    started: str | None = None  # the process's start time, ticks since boot: a reused pid differs
 
     def as_dict(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -47,8 +54,14 @@ class DeployLockRecord(NamedTuple):
             "since": self.since,
             "expires": self.expires,
         }
-        if self.process_ns is not None:
-            values["process_ns"] = self.process_ns
+        process = {
+            "machine": self.machine,
+            "boot_id": self.boot_id,
+            "pid_ns": self.pid_ns,
+            "pid": self.pid,
+            "started": self.started,
+        }
+        values.update({k: v for k, v in process.items() if v is not None})
         return values
 
     @classmethod
@@ -61,7 +74,11 @@ class DeployLockRecord(NamedTuple):
             holder=text(values.get("holder")),
             since=text(values.get("since")),
             expires=int_or_zero(values.get("expires")),
-            process_ns=text_or_none(values.get("process_ns")),
+            machine=text_or_none(values.get("machine")),
+            boot_id=text_or_none(values.get("boot_id")),
+            pid_ns=text_or_none(values.get("pid_ns")),
+            pid=int_or_none(values.get("pid")),
+            started=text_or_none(values.get("started")),
         )
 
 
