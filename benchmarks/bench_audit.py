@@ -106,14 +106,22 @@ def main() -> None:
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w") as archive:
                 archive.writestr("h.py", "")
+            # Named and tagged as deploy does: audit acts only on its namespace's resources.
+            tags = {names.NAMESPACE_TAG: "bench", names.MANAGED_BY_TAG: names.MANAGED_BY_VALUE}
             lam.create_function(
-                FunctionName=f"bench-{job_name}",
+                FunctionName=names.function_name("bench", job_name),
                 Runtime="python3.12",
                 Role=role,
                 Handler="h.h",
                 Code={"ZipFile": buffer.getvalue()},
+                Tags=tags,
             )
-            events.put_rule(Name=f"bench-{job_name}", ScheduleExpression="cron(* * * * ? *)", State="ENABLED")
+            events.put_rule(
+                Name=names.rule_name("bench", job_name),
+                ScheduleExpression="cron(* * * * ? *)",
+                State="ENABLED",
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
             minutes = days * 1440
             fires = [start + timedelta(minutes=m) for m in range(1, minutes + 1)]
             items = [record(job_name, fire, args.result_bytes) for fire in fires]

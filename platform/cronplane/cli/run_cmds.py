@@ -67,6 +67,11 @@ def _read_payload(text: str | None) -> Any:
 @click.option("--sync", is_flag=True, help="Invoke synchronously (RequestResponse) instead of queueing the run.")
 @click.option("--local", "local", is_flag=True, help="Run on this machine through the same wrapper, as Lambda would.")
 @click.option(
+    "--caller-credentials",
+    is_flag=True,
+    help="With --local: give the job YOUR AWS credentials instead of ones limited to its execution role.",
+)
+@click.option(
     "--timeout-wait",
     type=click.IntRange(min=1),
     default=None,
@@ -82,6 +87,7 @@ def run_now(
     wait: bool,
     sync: bool,
     local: bool,
+    caller_credentials: bool,
     timeout_wait: int | None,
     output: str,
     region: str | None,
@@ -93,16 +99,22 @@ def run_now(
     job = manifest.job(job_name)
     event_payload = _read_payload(payload)
     aws = aws_config(region, profile, endpoint_url, manifest.region, manifest.root)
+    if caller_credentials and not local:
+        raise click.UsageError("--caller-credentials applies to --local runs only")
     if local:
-        return _run_local(manifest, job, aws, event_payload, output)
+        return _run_local(manifest, job, aws, event_payload, output, caller_credentials)
     return _run_remote(manifest, job, aws, event_payload, wait, sync, timeout_wait, output)
 
 
-def _run_local(manifest: Manifest, job: Job, aws: AwsConfig, payload: Any, output: str) -> ExitStatus:
+def _run_local(
+    manifest: Manifest, job: Job, aws: AwsConfig, payload: Any, output: str, caller_credentials: bool
+) -> ExitStatus:
     from cronplane.cli.views import run_now as view
     from cronplane.local.run_now import probe_backend, run_local
 
-    backend = probe_backend(manifest, job, aws)
+    backend = probe_backend(manifest, job, aws, caller_credentials=caller_credentials)
+    if backend.caller_rights:
+        click.echo(view.caller_credentials_warning(job.name, backend.credentials), err=True)
     if backend.reason:
         click.echo(view.table_unreachable_line(job.name, backend.reason), err=True)
     prefix = view.log_prefix(job.name, _colour(err=True))

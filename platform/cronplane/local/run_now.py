@@ -7,6 +7,12 @@ The run record goes to the configured history table when it is reachable (AWS, o
 only logs the record and returns it. Either way the record is returned to the caller to print.
 ``CRONPLANE_DLQ_URL`` is the job's queue only on an emulator (an explicit endpoint); against
 real AWS it is empty, so a laptop run's failure is logged, not sent to the team's real DLQ.
+
+The job's code never gets the operator's credentials (``local.job_credentials``): it gets
+temporary ones limited to its execution policy, or the run is refused, unless the operator asks
+for their own with ``caller_credentials``. The child's environment carries those and nothing
+else of the operator's (``runner.lambda_environment``). When AWS does not answer at all, the job
+runs without any AWS credentials.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from typing import Any
 from cronplane.aws.client import AwsCallError, AwsClient
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
+from cronplane.local.job_credentials import caller_credentials as own_credentials
+from cronplane.local.job_credentials import scoped_credentials
 from cronplane.local.runner import Invocation, InvocationResult, invoke_local
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
@@ -38,7 +46,8 @@ REACH_TIMEOUT_S = 2.0  # how long the history table may take to answer before we
 @dataclass(frozen=True)
 class Backend:
     """What the local run can reach: the history table (empty when unreachable), the DLQ,
-    the identity for ``triggered_by``, and the variables that point the child at the same AWS."""
+    the identity for ``triggered_by``, and the variables that point the child at the same AWS
+    with the credentials it may have (``credentials`` says which; "" for none)."""
 
     history_table: str
     dlq_url: str
@@ -46,6 +55,8 @@ class Backend:
     triggered_by: str
     env: dict[str, str]
     reason: str  # why the table is not used, for the user; "" when it is
+    credentials: str = ""  # where the child's AWS credentials come from, for the user
+    caller_rights: bool = False  # the caller's own credentials (--caller-credentials)
 
 
 @dataclass(frozen=True)
@@ -79,11 +90,14 @@ def quick_client(manifest: Manifest, aws: AwsConfig) -> AwsClient:
     )
 
 
-def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
-    """Find out, within ~2 s, whether AWS (or the emulator) answers with the history table."""
+def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig, *, caller_credentials: bool = False) -> Backend:
+    """Find out, within ~2 s, whether AWS (or the emulator) answers with the history table, and
+    make the job's credentials (``ScopingError`` when they cannot be limited to its policy and
+    ``caller_credentials`` is off)."""
     local_user = f"local:{getpass.getuser()}@{socket.gethostname()}"
     table = names.history_table(manifest.namespace)
     region = aws.region or manifest.region
+    where = aws.endpoint_url or f"AWS {region}"
     client = quick_client(manifest, aws)
     try:
         frozen = client.frozen_credentials()
@@ -91,20 +105,33 @@ def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
         return Backend("", "", None, local_user, {}, f"no usable AWS configuration ({exc})")
     if frozen is None:
         return Backend("", "", None, local_user, {}, "no AWS credentials")
-    env = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key, "AWS_REGION": region}
-    if frozen.token:
-        env["AWS_SESSION_TOKEN"] = frozen.token
-    if aws.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    aws_env = {"AWS_REGION": region, **({"AWS_ENDPOINT_URL": aws.endpoint_url} if aws.endpoint_url else {})}
+    unavailable = ""
     try:
         client.dynamodb.describe_table(TableName=table)
-    except AwsError as exc:
-        not_there = isinstance(exc, AwsCallError) and exc.not_found
-        why = f"history table {table} does not exist there" if not_there else str(exc)
-        where = aws.endpoint_url or f"AWS {region}"
-        return Backend("", "", None, local_user, env, f"{where}: {why}")
+    except AwsCallError as exc:  # AWS answered: the job may still reach it, so it gets credentials
+        unavailable = f"{where}: " + (f"history table {table} does not exist there" if exc.not_found else str(exc))
+    except AwsError as exc:  # nothing answers: the job runs without any AWS credentials
+        return Backend("", "", None, local_user, aws_env, f"{where}: {exc}")
     arn = caller_arn(client)
     account = arn.split(":")[4] if arn and arn.count(":") >= 5 else None
+    if caller_credentials:
+        creds = own_credentials(frozen, arn)
+    else:
+        creds = scoped_credentials(client, manifest, job, arn or "", region)
+    env = {**aws_env, **creds.environment()}
+    source = creds.source
+    if aws.credentials is not None:
+        # A `jobctl dev` emulator serves requests signed with its session key only, so that is
+        # the key the child gets (as the emulator's own functions do). It reaches nothing but the
+        # emulator; the operator's real credentials are not involved either way.
+        env.update(
+            AWS_ACCESS_KEY_ID=aws.credentials.access_key_id, AWS_SECRET_ACCESS_KEY=aws.credentials.secret_access_key
+        )
+        env.update(AWS_SESSION_TOKEN="", AWS_SECURITY_TOKEN="")
+        source = f"{source}; signed with the jobctl dev session key, which reaches only the emulator"
+    if unavailable:
+        return Backend("", "", account, arn or local_user, env, unavailable, source, not creds.scoped)
     dlq = ""  # empty: the wrapper logs a final failure instead of sending it
     if aws.endpoint_url:
         # Only to an emulator: a laptop run must not page whoever watches the real DLQ.
@@ -112,7 +139,7 @@ def probe_backend(manifest: Manifest, job: Job, aws: AwsConfig) -> Backend:
             dlq = client.sqs.get_queue_url(QueueName=names.dlq_name(manifest.namespace, job.name))["QueueUrl"]
         except AwsError:
             dlq = ""
-    return Backend(table, dlq, account, arn or local_user, env, "")
+    return Backend(table, dlq, account, arn or local_user, env, "", source, not creds.scoped)
 
 
 def run_local(
@@ -122,11 +149,13 @@ def run_local(
     payload: Any = NO_PAYLOAD,
     on_log: Callable[[str], None] | None = None,
     backend: Backend | None = None,
+    *,
+    caller_credentials: bool = False,
 ) -> LocalRun:
     from cronplane.build.packaging import build_job_package
     from cronplane.build.resources import function_environment
 
-    backend = backend or probe_backend(manifest, job, aws)
+    backend = backend or probe_backend(manifest, job, aws, caller_credentials=caller_credentials)
     package = build_job_package(manifest, job)
     region = aws.region or manifest.region
     env = function_environment(

@@ -230,9 +230,7 @@ def invoke_local(inv: Invocation, on_log: Callable[[str], None] | None = None) -
         return _invoke(inv, request_id, on_log, home)
 
 
-def _invoke(
-    inv: Invocation, request_id: str, on_log: Callable[[str], None] | None, home: str
-) -> InvocationResult:
+def _invoke(inv: Invocation, request_id: str, on_log: Callable[[str], None] | None, home: str) -> InvocationResult:
     start_line = f"START RequestId: {request_id} Version: $LATEST"
     child = _Child(inv, lambda_environment(inv, request_id, home=home), on_log, start_line)
     invoked = time.monotonic()

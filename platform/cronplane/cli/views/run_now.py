@@ -82,6 +82,14 @@ def table_unreachable_line(job: str, reason: str) -> str:
     return f"{job} | history table not reachable ({reason}): the record is only printed"
 
 
+def caller_credentials_warning(job: str, credentials: str) -> str:
+    """Before a ``--caller-credentials`` run (stderr)."""
+    return (
+        f"warning: {job} runs with {credentials}, not limited to its execution role: "
+        "its code can do whatever you can in AWS"
+    )
+
+
 def log_prefix(job: str, colour: bool) -> str:
     """Put before each of the job's own log lines while it runs locally (stderr)."""
     return style(f"{job} |", "cyan", colour=colour)
