@@ -88,11 +88,14 @@ class Deployer:
         return self._desired(manifest, region, self._code(manifest, build), None)
 
     def _code(self, manifest: Manifest, build: bool) -> dict[str, tuple[str, bytes | None]]:
+        from cronplane.build.watchdog import watchdog_code
+
         if not build:
-            return {job.name: ("", None) for job in manifest.jobs}
+            return {job.name: ("", None) for job in manifest.jobs} | watchdog_code(manifest, build=False)
         from cronplane.build.packaging import build_packages
 
-        return {name: (package.sha256, package.zip_bytes) for name, package in build_packages(manifest).items()}
+        code = {name: (package.sha256, package.zip_bytes) for name, package in build_packages(manifest).items()}
+        return code | watchdog_code(manifest)  # the namespace's watchdog, when some job has alerts
 
     def _desired(
         self, manifest: Manifest, region: str, code: dict[str, tuple[str, bytes | None]], live: LiveState | None

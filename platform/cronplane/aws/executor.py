@@ -121,7 +121,7 @@ class Executor:
                 step = self._started
             self.progress(f"[{step}/{self._total}] {action.label}")
         try:
-            kind_of(action.kind).apply(ApplyContext(self.client, action, namespace))
+            kind_of(action.kind).apply(ApplyContext(self.client, action, namespace, self.progress))
         except CronplaneError as exc:
             self._stop.set()
             raise CronplaneError(f"{action.label} failed: {exc}") from exc

@@ -9,11 +9,17 @@ Rules the planner enforces:
 
 - only resources tagged with this namespace are updated or deleted; a resource with one of our
   names but not our tags is reported ("not managed: ... skipped") and its job left alone;
+- a resource of the namespace that a CloudFormation stack or a Terraform module deploys (an
+  ``aws:cloudformation:stack-name`` or ``cronplane:exported-to`` tag: ``jobctl export``) is
+  never changed: planning fails (``ManagedElsewhereError``) naming the tool;
 - a resource with one of our names whose ``cronplane:namespace`` tag names *another* namespace
   is a name clash: planning fails (``NameClashError``, naming both namespaces and the name)
   before anything is written, instead of skipping the job and reporting "No changes";
 - resources still named the way cronplane named them before the ``--`` join are replaced: the
   new ones are created first, then the old ones deleted, with a note saying why;
+- a resource that holds data (a DLQ's messages: ``ResourceKind.holds_data``) is read before it is
+  deleted, so a note says what goes with it; a renamed one's delete carries the resource that
+  replaces it (``Action.desired``), which gets the data first;
 - visible settings are compared field by field; hidden settings by the hash recorded in the
   job's ``cronplane:config`` tag (a RECORD action rewrites that tag after the job's changes);
 - a job paused with ``jobctl pause`` stays paused unless ``--unpause`` names it; when its
@@ -37,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from cronplane.aws.export.context import EXPORT_TAG
 from cronplane.aws.inventory import LiveResource, LiveState
 from cronplane.aws.kinds import KINDS, kind_of
 from cronplane.aws.plan import Action, Drift, FieldChange, Op, Plan
@@ -50,6 +57,11 @@ from cronplane.build.resources import (
 )
 from cronplane.errors import CronplaneError
 from cronplane.manifest import names
+
+
+class ManagedElsewhereError(CronplaneError):
+    """Live resources of this namespace belong to a CloudFormation stack or a Terraform module
+    (``jobctl export``): jobctl changes none of them."""
 
 
 class NameClashError(CronplaneError):
@@ -88,6 +100,7 @@ class _Planner:
         self.needs_tags: set[tuple[str, str]] = set()
         self.needs_details: set[tuple[str, str]] = set()
         self.clashes: list[str] = []
+        self.elsewhere: dict[str, list[str]] = {}  # deploying tool -> labels of what it owns
         self.renamed = 0  # resources with pre-"--" names being replaced
 
     # -- ownership --------------------------------------------------------------------------
@@ -101,6 +114,13 @@ class _Planner:
         """Whether the resource ``key`` names exists and is ours."""
         owner = self.live.get(*key)
         return owner is not None and bool(self.ours(owner))
+
+    def managed_elsewhere(self, res: LiveResource) -> bool:
+        """Whether another tool deploys ``res`` (it is noted, and planning fails in ``result``)."""
+        tool = deploying_tool(res.tags, kept=kind_of(res.kind).kept is not None)
+        if tool is not None:
+            self.elsewhere.setdefault(tool, []).append(res.label)
+        return tool is not None
 
     def not_managed(self, res: LiveResource, why: str) -> None:
         if res.tags and res.tags.get(names.MANAGED_BY_TAG) == names.MANAGED_BY_VALUE:
@@ -142,6 +162,8 @@ class _Planner:
         if not owned:
             self.occupied(lr, "the shared resources", "it cannot be used; tag it or remove it")
             return
+        if self.managed_elsewhere(lr):
+            return
         fields = _tag_changes(res.tags, lr.tags or {})
         old = (lr.tags or {}).get(CONFIG_TAG)
         if old != res.hidden_hash():
@@ -159,6 +181,8 @@ class _Planner:
             return
         if live_fn is not None and not self.ours(live_fn):
             self.occupied(live_fn, f"job {job}", f"job {job} skipped (rename the job or tag the function)")
+            return
+        if live_fn is not None and self.managed_elsewhere(live_fn):
             return
         state = decode_state((live_fn.tags or {}).get(CONFIG_TAG)) if live_fn else {}
         paused = self.live.paused.get(job)
@@ -298,7 +322,7 @@ class _Planner:
             if key in desired_keys or kind.kept:
                 continue
             if kind.shared:
-                if self.ours(lr):
+                if self.ours(lr) and not self.managed_elsewhere(lr):
                     why = f"destroy namespace {self.ns}" if destroying else kind.unused_reason
                     self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, why, live=lr))
                 continue
@@ -312,15 +336,29 @@ class _Planner:
             if not owned:
                 self.not_managed(lr, "skipped")
                 continue
+            if self.managed_elsewhere(lr):
+                continue
             job = (lr.tags or {}).get(names.JOB_TAG) or names.job_of(self.ns, lr.name) or lr.name
             in_manifest = job in self.desired.jobs()
             reason = "no longer needed by the job" if in_manifest else f"job {job} is no longer in the manifest"
-            if in_manifest and lr.name in names.legacy_names(self.ns, job):
-                reason = f"replaced by its {names.SEPARATOR}-joined name"
-                self.renamed += 1
+            replacement = None
             if destroying:
                 reason = f"destroy namespace {self.ns}"
-            self.per_job.setdefault(job, []).append(Action(Op.DELETE, lr.kind, lr.name, job, reason, live=lr))
+            elif in_manifest and lr.name in names.legacy_names(self.ns, job):
+                reason = f"replaced by its {names.SEPARATOR}-joined name"
+                self.renamed += 1
+                if kind.holds_data:  # its delete hands what it holds to the new one first
+                    slot = kind.slot_of(lr.name)
+                    replacement = next(
+                        (r for r in self.desired.of_job(job) if r.kind == lr.kind and r.slot == slot), None
+                    )
+            if kind.holds_data:
+                if lr.details is None:
+                    self.needs_details.add(key)  # how much it holds: one read, only for what is deleted
+                elif (note := kind.loss_note(lr, replacement)) is not None:
+                    self.notes.append(note)
+            action = Action(Op.DELETE, lr.kind, lr.name, job, reason, desired=replacement, live=lr)
+            self.per_job.setdefault(job, []).append(action)
 
     # -- destroy ----------------------------------------------------------------------------
     def destroy(self, include_history: bool) -> None:
@@ -329,7 +367,7 @@ class _Planner:
             kept = kind_of(lr.kind).kept
             if kept is None:
                 continue
-            if include_history and self.ours(lr):
+            if include_history and self.ours(lr) and not self.managed_elsewhere(lr):
                 self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, "destroy --include-history", live=lr))
             else:
                 self.notes.append(f"kept: {lr.label} ({kept}); add --include-history to delete it")
@@ -337,12 +375,15 @@ class _Planner:
     def result(self) -> Plan:
         if self.clashes:
             raise NameClashError("\n".join(dict.fromkeys(self.clashes)))
+        if self.elsewhere:
+            raise ManagedElsewhereError(elsewhere_message(self.ns, self.elsewhere))
         if self.renamed:
             self.notes.append(
                 f"renamed: {self.renamed} resources of namespace {self.ns} still have names from before cronplane "
                 f"joined namespace and job with {names.SEPARATOR!r} (two namespaces could share such a name); "
                 "deploy creates each under its new name, then deletes the old one. An old dead-letter queue's "
-                "messages and an old log group's logs are deleted with it: save them first if you need them"
+                "messages are moved to the new queue first; an old log group's logs are deleted with it: save "
+                "them first if you need them"
             )
         self.notes.extend(self.desired.notes)
         ordered: list[Action] = sorted(self.first, key=_position)
@@ -370,6 +411,35 @@ def order_job(actions: list[Action]) -> list[Action]:
         downs = [a for a in downs if kind_of(a.kind).listed]
     records = [a for a in actions if a.op == Op.RECORD]
     return ups + downs + records
+
+
+def deploying_tool(tags: Mapping[str, str] | None, *, kept: bool = False) -> str | None:
+    """The tool that deploys a resource, from its tags: CloudFormation tags what a stack creates
+    with the stack's name; Terraform tags nothing, so only a ``jobctl export`` module's own mark
+    (``cronplane:exported-to``) tells (docs/export.md). A ``kept`` resource (the history table)
+    outlives its stack with the stack's tag, which no one can remove: there only the mark counts,
+    and removing it hands the table over to jobctl."""
+    if not tags:
+        return None
+    stack = tags.get("aws:cloudformation:stack-name")
+    tool = tags.get(EXPORT_TAG)
+    if stack and (tool or not kept):
+        return f"CloudFormation stack {stack}"
+    return {"terraform": "Terraform", "cloudformation": "CloudFormation"}.get(tool, tool) if tool else None
+
+
+def elsewhere_message(namespace: str, owned: Mapping[str, list[str]]) -> str:
+    lines = []
+    for tool, labels in sorted(owned.items()):
+        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+        lines.append(
+            f"namespace {namespace} is deployed by {tool} ({shown}); jobctl changes nothing another tool deploys."
+        )
+    lines.append(
+        "Change jobs.yaml, run `jobctl export --format terraform|cloudformation` and apply it with that tool; "
+        "or remove the resources from that tool first to deploy them with jobctl."
+    )
+    return "\n".join(lines)
 
 
 def _position(a: Action) -> int:

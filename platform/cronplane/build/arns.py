@@ -35,3 +35,9 @@ class Arns:
 
     def table(self, name: str) -> str:
         return f"arn:{self.partition}:dynamodb:{self.region}:{self.account}:table/{name}"
+
+    def topic(self, name: str) -> str:
+        return f"arn:{self.partition}:sns:{self.region}:{self.account}:{name}"
+
+    def alarm(self, name: str) -> str:
+        return f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"

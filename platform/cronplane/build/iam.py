@@ -14,6 +14,8 @@ What a job's execution role may do, and nothing else:
   partition key is a time bucket, so ``LeadingKeys`` cannot hold a Query on it to one job;
 - send to its own dead-letter queue; invoke itself (retries that continue in a new invocation);
 - read exactly its declared secrets and decrypt with its ``kms_key``;
+- with ``alerts``: publish to its own routes' topics, read its own webhooks' URLs (the alert of
+  a failed run, ``runtime/failure_alert.py``);
 - with ``vpc``: manage its network interfaces. ``ec2:DescribeNetworkInterfaces`` works only on
   ``Resource: "*"`` and Lambda checks the others the same way when it attaches the function to
   the subnets, so the ENI statement is the only one with a ``*`` resource;
@@ -53,9 +55,15 @@ DLQ_ACTIONS = ("sqs:SendMessage",)  # runtime/dispatch.py: the run's one dead-le
 SELF_INVOKE_ACTIONS = ("lambda:InvokeFunction",)  # runtime/dispatch.py: lambda.invoke (continuations)
 SSM_SECRET_ACTIONS = ("ssm:GetParameter",)  # runtime/secrets.py
 SECRETS_MANAGER_ACTIONS = ("secretsmanager:GetSecretValue",)  # runtime/secrets.py
+ALERT_ACTIONS = ("sns:Publish",)  # runtime/alerts.py: the alert of a failed run
 # Everything the runtime's own code calls with the job's role, as IAM actions.
 RUNTIME_ACTIONS = frozenset(
-    RUN_HISTORY_ACTIONS + DLQ_ACTIONS + SELF_INVOKE_ACTIONS + SSM_SECRET_ACTIONS + SECRETS_MANAGER_ACTIONS
+    RUN_HISTORY_ACTIONS
+    + DLQ_ACTIONS
+    + SELF_INVOKE_ACTIONS
+    + SSM_SECRET_ACTIONS
+    + SECRETS_MANAGER_ACTIONS
+    + ALERT_ACTIONS
 )
 # The actions of AWSLambdaVPCAccessExecutionRole except the logs ones (granted narrower above).
 VPC_ENI_ACTIONS = (
@@ -178,6 +186,7 @@ def execution_policy(
                 "Resource": "*",
             }
         )
+    statements.extend(_alert_statements(manifest, job, arn))
     _check_guardrails(manifest, job)
     for index, permission in enumerate(job.permissions, start=1):
         statements.append(_declared_statement(manifest, job, index, permission))
@@ -185,6 +194,43 @@ def execution_policy(
     policy = _document(statements)
     _check_size(manifest, job, policy)
     return policy
+
+
+def _alert_statements(manifest: Manifest, job: Job, arn: _ArnBuilder) -> list[dict[str, Any]]:
+    """A job with alerts publishes to its own routes' topics only (the namespace's topic when
+    it has email routes, its ``sns:`` topics) and reads its own webhooks' URLs only."""
+    if job.alerts is None:
+        return []
+    statements: list[dict[str, Any]] = []
+    topics = list(job.alerts.targets("sns"))
+    if job.alerts.targets("email"):
+        topics.insert(0, arn("sns", names.alert_topic(manifest.namespace)))
+    if topics:
+        statements.append(
+            {"Sid": "PublishOwnAlerts", "Effect": "Allow", "Action": list(ALERT_ACTIONS), "Resource": _unique(topics)}
+        )
+    webhooks = [ref.partition(":") for ref in job.alerts.targets("webhook")]
+    ssm = [_ssm_parameter_arn(arn, name) for source, _, name in webhooks if source == "ssm"]
+    if ssm:
+        statements.append(
+            {
+                "Sid": "ReadOwnWebhookUrls",
+                "Effect": "Allow",
+                "Action": list(SSM_SECRET_ACTIONS),
+                "Resource": _unique(ssm),
+            }
+        )
+    managed = [_secret_arn(arn, name) for source, _, name in webhooks if source == "secretsmanager"]
+    if managed:
+        statements.append(
+            {
+                "Sid": "ReadOwnWebhookSecrets",
+                "Effect": "Allow",
+                "Action": list(SECRETS_MANAGER_ACTIONS),
+                "Resource": _unique(managed),
+            }
+        )
+    return statements
 
 
 def scheduler_trust_policy(account_id: str, group_arn: str) -> dict[str, Any]:

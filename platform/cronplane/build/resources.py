@@ -72,16 +72,20 @@ class Kind(StrEnum):
     PERMISSION = "lambda permission"
     RULE = "eventbridge rule"
     SCHEDULE = "scheduler schedule"
+    TOPIC = "sns topic"  # the namespace's alert topic (build.alerting)
+    ALARM = "cloudwatch alarm"  # a job's failures alarm (build.alerting)
 
 
 # Order of a job's resources: each one's dependencies come earlier. Deletes run in reverse.
 JOB_ORDER: dict[str, int] = {
     slot: index
-    for index, slot in enumerate(("role", "dlq", "log", "fn", "inv", "alias", "perm", "srole", "rule", "sched"))
+    for index, slot in enumerate(
+        ("role", "dlq", "log", "fn", "inv", "alias", "perm", "srole", "rule", "sched", "alarm")
+    )
 }
 # Kinds whose tags the inventory reads in bulk (tagging API); others' tags live in the hash.
 # (aws.kinds checks that exactly these kinds declare a tagging_type.)
-TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE})
+TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE, Kind.TOPIC, Kind.ALARM})
 
 
 class KindAndName:
@@ -196,9 +200,16 @@ def queue_url(region: str, account_id: str, name: str) -> str:
 
 
 def function_environment(
-    manifest: Manifest, job: Job, *, account_id: str = DEFAULT_ACCOUNT, region: str | None = None
+    manifest: Manifest,
+    job: Job,
+    *,
+    account_id: str = DEFAULT_ACCOUNT,
+    region: str | None = None,
+    partition: str = "aws",
 ) -> dict[str, str]:
-    """The CRONPLANE_* variables of ``runtime/settings.py`` plus the job's own ``env``."""
+    """The CRONPLANE_* variables of ``runtime/settings.py`` (and, for a job with alerts,
+    of ``runtime/alerts.py``) plus the job's own ``env``."""
+    from cronplane.runtime import alerts
     from cronplane.runtime import settings as s
 
     ns = manifest.namespace
@@ -222,6 +233,18 @@ def function_environment(
     if job.on_history_outage.value != s.RUN_ON_HISTORY_OUTAGE:
         # Only when not the default: existing functions keep their environment unchanged.
         env[s.ON_HISTORY_OUTAGE] = job.on_history_outage.value
+    if job.alerts is not None:
+        # Only with alerts: a job without them keeps its environment (and its function) as it was.
+        topic = f"arn:{partition}:sns:{region or manifest.region}:{account_id}:{names.alert_topic(ns)}"
+        env.update(
+            {
+                alerts.ALERT_ROUTES: canonical_json([str(route) for route in job.alerts.notify]),
+                alerts.ALERT_ON: canonical_json(sorted(job.alerts.on)),
+                alerts.ALERT_TOPIC: topic,
+                alerts.TEAM: job.team,
+                alerts.OWNER: job.owner or "",
+            }
+        )
     return env
 
 
@@ -236,8 +259,9 @@ def desired_state(
     code: Mapping[str, tuple[str, bytes | None]],
     partition: str = "aws",
 ) -> DesiredState:
-    """Every resource ``manifest`` needs. ``code`` maps job name to (CodeSha256, zip bytes);
-    the bytes may be None for a plan-only run that never uploads."""
+    """Every resource ``manifest`` needs. ``code`` maps job name to (CodeSha256, zip bytes),
+    and ``names.WATCHDOG`` to the watchdog's (``build.watchdog.watchdog_code``); the bytes
+    may be None for a plan-only run that never uploads."""
     from cronplane.runtime.schema import table_definition
 
     arns = Arns(partition, region, account_id)
@@ -258,9 +282,15 @@ def desired_state(
     if any(uses_scheduler(manifest, job) for job in manifest.jobs):
         group = names.schedule_group(ns)
         out.append(Resource(Kind.SCHEDULE_GROUP, group, None, "group", arns.group(group), tags=base_tags(manifest)))
+    from cronplane.build.alerting import topic_resources
+
+    out.extend(topic_resources(manifest, arns))  # only when some job has alerts
     for job in manifest.jobs:
         sha, zip_bytes = code[job.name]
         out.extend(job_resources(manifest, job, arns, sha, zip_bytes))
+    from cronplane.build.watchdog import watchdog_resources
+
+    out.extend(watchdog_resources(manifest, arns, code))  # only when some job has alerts
     return DesiredState(ns, account_id, region, tuple(out), privileged_notes(manifest))
 
 
@@ -325,7 +355,9 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
         "timeout": job.timeout,
         "memory": job.memory,
         "description": job.description[:256],
-        "environment": function_environment(manifest, job, account_id=arns.account, region=arns.region),
+        "environment": function_environment(
+            manifest, job, account_id=arns.account, region=arns.region, partition=arns.partition
+        ),
         "architecture": job.architecture.value,
         "vpc": vpc,
         "kms_key": job.kms_key,
@@ -336,7 +368,10 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
         Kind.FUNCTION, fn_name, name, "fn", fn_arn, visible=settings, hidden=reserved, tags=tags, code=zip_bytes
     )
     out.append(function)
-    invoke_config = {"qualifier": qualifier, "max_retry_attempts": 0, "on_failure": dlq_arn}
+    # No Lambda retry (the wrapper retries) and no on-failure destination: a run that failed
+    # raises after the wrapper sent its one DLQ message (``Wrapper.handle_for_lambda``), and a
+    # destination would add a second; a crash the wrapper could not record is `lost` instead.
+    invoke_config = {"qualifier": qualifier, "max_retry_attempts": 0}
     out.append(Resource(Kind.INVOKE_CONFIG, fn_name, name, "inv", fn_arn, hidden=invoke_config))
     if job.provisioned_concurrency:
         # The fingerprint makes a code or configuration change publish a new version.
@@ -385,6 +420,9 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
         out.append(
             Resource(Kind.RULE, rule, name, "rule", rule_arn, visible=shown, hidden={"target": target}, tags=tags)
         )
+    from cronplane.build.alerting import alarm_resources
+
+    out.extend(alarm_resources(manifest, job, arns))
     return out
 
 

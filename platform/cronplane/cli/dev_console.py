@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cronplane.local.console import FinishedRun
     from cronplane.local.demo import DemoStory
     from cronplane.ops.dlq import DlqMessage
+    from cronplane.ops.watchdog import Notice
     from cronplane.runs.history import HistoryPage
 
 
@@ -49,6 +50,11 @@ class TerminalConsole:
             return
         self._width = max(self._width, len(job))
         self.line(view.job_log_line(job, text))
+
+    def alert(self, notice: Notice) -> None:
+        from cronplane.cli.views.alerts import dev_alert_line
+
+        self.line(dev_alert_line(notice, colour=self.colour))
 
 
 class DemoPrinter:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("deploy_cmds:plan", "Show what deploy would change in AWS."),
     "deploy": ("deploy_cmds:deploy", "Create or update everything the jobs need in AWS."),
     "destroy": ("deploy_cmds:destroy", "Delete every resource of the namespace."),
+    "export": ("export_cmds:export", "Write the deployment as Terraform or CloudFormation."),
     "unlock": ("lock_cmds:unlock", "Show the deploy lock and remove one left by a crash elsewhere."),
     "run-now": ("run_cmds:run_now", "Trigger a job by hand, remotely or --local."),
     "history": ("run_cmds:history", "Show the run history of one job or all jobs."),
@@ -33,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("ops_cmds:pause", "Disable a job's trigger without a deploy."),
     "resume": ("ops_cmds:resume", "Enable a paused job's trigger again."),
     "backfill": ("ops_cmds:backfill", "Run the missed fire times of a window."),
+    "watch": ("alert_cmds:watch", "One watchdog pass: alert late, missed and lost runs (--once)."),
+    "alerts": ("alert_cmds:alerts", "What is open for the jobs with alerts; `alerts test JOB` sends a test."),
 }
 
 

@@ -1,7 +1,10 @@
 """What ``jobctl dev`` reports while it runs, and who gathers it. Fed by the emulator's
 listeners (``Emulator.log_listeners`` / ``done_listeners``), ``RunReporter`` reads back the run
 record the wrapper wrote for each finished invocation (so what is reported is what ``jobctl
-history`` will say) and hands a ``FinishedRun`` and the jobs' own log lines to the console.
+history`` will say) and hands a ``FinishedRun`` and the jobs' own log lines to the console. The
+namespace's watchdog is one more function to the emulator (its rule fires every minute): its
+runs are not reported as runs, but each alert it sent (one JSON log line per notification,
+``ops.watchdog.NOTICE_LOG_KEY``) is handed to the console as a ``Notice``.
 
 How any of it reads (run lines, log lines, colours) is the CLI's: ``jobctl dev`` injects
 ``cronplane.cli.dev_console.TerminalConsole`` (words from ``cli/views/dev.py``). This layer
@@ -19,8 +22,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
 from cronplane.local.emulator import Emulator, FunctionSpec, InvocationDone
+from cronplane.manifest.watch_config import WATCHDOG_HANDLER
+from cronplane.ops.watchdog import NOTICE_LOG_KEY, Notice
 from cronplane.runtime import settings as runtime_settings
-from cronplane.runtime.schema import RunRecord, from_item
+from cronplane.runtime.schema import TIMED_ITEMS_END, RunRecord, from_item
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,10 @@ class DevConsole(Protocol):
 
     def job_log(self, job: str, line: str) -> None: ...
 
+    def alert(self, notice: Notice) -> None:
+        """The namespace's watchdog sent a notification (emails are shown, not sent)."""
+        ...
+
 
 class Console:
     """The plain console: messages as lines, serialised across threads; run lines and the jobs'
@@ -71,6 +80,9 @@ class Console:
     def job_log(self, job: str, line: str) -> None:
         pass
 
+    def alert(self, notice: Notice) -> None:
+        pass
+
 
 class RunReporter:
     """Listens to the emulator: one ``FinishedRun`` per finished invocation, read back from the
@@ -82,10 +94,19 @@ class RunReporter:
         self.show_logs = show_logs
 
     def on_log(self, spec: FunctionSpec, request_id: str, line: str) -> None:
+        if spec.handler == WATCHDOG_HANDLER:
+            notice = watchdog_notice(line)
+            if notice is not None:
+                self.console.alert(notice)
+                return
         if self.show_logs:
             self.console.job_log(spec.job, line)
 
     def on_done(self, done: InvocationDone) -> None:
+        if done.function.handler == WATCHDOG_HANDLER:
+            if done.result.function_error:  # a pass every minute: only one in trouble is news
+                self.console.run_finished(finished_run(done, None))
+            return
         self.console.run_finished(finished_run(done, self.find_record(done)))
 
     def find_record(self, done: InvocationDone) -> RunRecord | None:
@@ -96,10 +117,11 @@ class RunReporter:
         try:
             page = self.emulator.client("dynamodb", done.function.region).query(
                 TableName=table,
-                KeyConditionExpression="job = :job",
+                # Runs only: the job's lock and alert records sort after them ("~").
+                KeyConditionExpression="job = :job AND run_id < :end",
                 ScanIndexForward=False,
                 Limit=25,
-                ExpressionAttributeValues={":job": {"S": done.function.job}},
+                ExpressionAttributeValues={":job": {"S": done.function.job}, ":end": {"S": TIMED_ITEMS_END}},
             )
         except Exception as exc:  # the table may be gone after a destroy; report what we know
             log.debug("history lookup failed: %s", exc)
@@ -108,6 +130,25 @@ class RunReporter:
             record = from_item(item)
             if isinstance(record, RunRecord) and record.request_id == done.request_id:
                 return record
+        return None
+
+
+def watchdog_notice(line: str) -> Notice | None:
+    """The notification a watchdog log line reports, if it is one."""
+    import json
+
+    try:
+        found = json.loads(line).get(NOTICE_LOG_KEY) if line.lstrip().startswith("{") else None
+        if not isinstance(found, dict):
+            return None
+        return Notice(
+            str(found["job"]),
+            str(found["kind"]),
+            tuple(str(e) for e in found.get("events") or ()),
+            tuple(str(r) for r in found.get("accepted") or ()),
+            tuple(str(f) for f in found.get("failed") or ()),
+        )
+    except (ValueError, KeyError, AttributeError):
         return None
 
 

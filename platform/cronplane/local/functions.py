@@ -87,7 +87,8 @@ def read_function(raw_name: str, qualifier: str | None, region: str, account_id:
     if fn is None:
         arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{qualifier}" if qualifier else "")
         raise InvokeError(404, "ResourceNotFoundException", f"Function not found: {arn}")
-    config = fn.event_invoke_config[0].config if fn.event_invoke_config else {}
+    # moto keeps every put (and its Get answers the first): Lambda has only the last one.
+    config = fn.event_invoke_config[-1].config if fn.event_invoke_config else {}
     destinations = config.get("DestinationConfig") or {}
     version = str(fn.version) if qualifier and qualifier.lower() != "$latest" else "$LATEST"
     return FunctionSpec(

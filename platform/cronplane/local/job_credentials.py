@@ -102,11 +102,8 @@ def scoped_credentials(client: AwsClient, manifest: Manifest, job: Job, caller_a
     fits = len(policy) <= SESSION_POLICY_MAX_CHARS
     seconds = session_seconds(job)
     role_arn = job_role_arn(manifest, job, caller)
-    session = _session_name(f"cronplane-local-{job.name}", 64)
     try:
-        answer = client.sts.assume_role(
-            RoleArn=role_arn, RoleSessionName=session, DurationSeconds=seconds, **({"Policy": policy} if fits else {})
-        )
+        answer = _assume_role(client, role_arn, job, seconds, policy if fits else None)
         limit = ", limited to the job's execution policy" if fits else ""
         return _temporary(answer, f"the job's role {role_arn}{limit}")
     except AwsCallError as exc:
@@ -133,19 +130,13 @@ def _narrowed_caller(
 ) -> JobCredentials:
     limit = "limited to the job's execution policy"
     if caller.kind in ("user", "root"):
-        answer = client.sts.get_federation_token(
+        token = client.sts.get_federation_token(
             Name=_session_name(f"cp-local-{job.name}", 32), Policy=policy, DurationSeconds=seconds
         )
-        return _temporary(answer, f"a federation token of {caller_arn}, {limit}")
+        return _temporary(token, f"a federation token of {caller_arn}, {limit}")
     if caller.kind == "assumed-role":
         own_role = _role_arn(client, caller)
-        answer = client.sts.assume_role(
-            RoleArn=own_role,
-            RoleSessionName=_session_name(f"cronplane-local-{job.name}", 64),
-            Policy=policy,
-            DurationSeconds=seconds,
-        )
-        return _temporary(answer, f"your role {own_role}, {limit}")
+        return _temporary(_assume_role(client, own_role, job, seconds, policy), f"your role {own_role}, {limit}")
     raise refusal(job, f"{caller_arn} can neither assume the job's role nor narrow its own credentials")
 
 
@@ -167,6 +158,15 @@ def refusal(job: Job, why: str) -> ScopingError:
         f"Run it on AWS (jobctl run-now {job.name}), or with your own AWS rights on purpose: "
         f"jobctl run-now {job.name} --local {FLAG}"
     )
+
+
+def _assume_role(client: AwsClient, role_arn: str, job: Job, seconds: int, policy: str | None) -> Any:
+    """AssumeRole as ``cronplane-local-JOB`` (the session name CloudTrail shows), narrowed by the
+    session ``policy`` when there is one."""
+    session = _session_name(f"cronplane-local-{job.name}", 64)
+    if policy is None:
+        return client.sts.assume_role(RoleArn=role_arn, RoleSessionName=session, DurationSeconds=seconds)
+    return client.sts.assume_role(RoleArn=role_arn, RoleSessionName=session, DurationSeconds=seconds, Policy=policy)
 
 
 def _role_arn(client: AwsClient, caller: Caller) -> str:

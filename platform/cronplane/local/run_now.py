@@ -39,7 +39,8 @@ from cronplane.runs.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_m
 from cronplane.runtime import settings
 from cronplane.runtime.schema import RunRecord, RunStatus
 
-ENTRY_HANDLER = "cronplane.runtime.entry.handler"
+# Not Lambda's entry (which ends a failed run's invocation as an error): the record, whatever the end.
+ENTRY_HANDLER = "cronplane.runtime.entry.record_handler"
 REACH_TIMEOUT_S = 2.0  # how long the history table may take to answer before we run without it
 
 

@@ -23,6 +23,7 @@ from typing import Any, TypeGuard
 
 from cronplane.errors import ManifestError, Problem, ScheduleError
 from cronplane.manifest import guardrails, names
+from cronplane.manifest.alert_settings import alert_policy, alert_problems
 from cronplane.manifest.handler_check import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
 from cronplane.manifest.models import (
     Architecture,
@@ -47,7 +48,7 @@ __all__ = ["AS_OF_EPOCH", "load_manifest", "on_scheduler", "schema"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # Mappings that merge key by key with defaults; every other setting is replaced whole.
-MERGED_MAPPINGS = ("retries", "env", "secrets", "tags")
+MERGED_MAPPINGS = ("retries", "env", "secrets", "tags", "alerts")
 # Set by the Lambda runtime itself; a function that sets them fails to deploy.
 LAMBDA_RESERVED_ENV = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
 # Lambda allows 4 KB for all environment variables together. cronplane's own variables
@@ -55,6 +56,7 @@ LAMBDA_RESERVED_ENV = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMB
 # the payload and secrets they carry.
 LAMBDA_ENV_LIMIT = 4096
 CRONPLANE_ENV_OVERHEAD = 700
+ALERT_ENV_OVERHEAD = 400
 # ``now`` for commands that operate on jobs already deployed (history, run-now, list, next): a
 # one-time at() that has fired, or a cron whose years are over, is still a job with a history to
 # read and may be run by hand. Only validate and deploy insist that every schedule lies ahead.
@@ -119,6 +121,7 @@ class _JobBuilder:
         self.checker = HandlerChecker(os.path.join(root, "jobs")) if check_handlers else None
         self.root = root
         self.teams_checked: set[str] = set()
+        self.teams_used: set[str] = set()  # teams: entries some job belongs to
         self.now = now
         self.shape_ok = shape_ok  # no schema problem anywhere: values have the right types
         self.problems: list[Problem] = []
@@ -136,10 +139,19 @@ class _JobBuilder:
         if not isinstance(jobs, dict):
             return []
         defaults = defaults if isinstance(defaults, dict) else {}
-        return [self.build(name, settings, defaults) for name, settings in jobs.items() if isinstance(settings, dict)]
+        teams = _mapping(self.data.get("teams"))
+        built = [
+            self.build(name, settings, defaults, teams) for name, settings in jobs.items() if isinstance(settings, dict)
+        ]
+        self._unused_teams(teams)
+        return built
 
-    def build(self, name: str, own: dict[str, Any], defaults: dict[str, Any]) -> Job | None:
+    def build(self, name: str, own: dict[str, Any], defaults: dict[str, Any], teams: dict[str, Any]) -> Job | None:
         settings, origin = _merge(name, defaults, own)
+        team = _team_of(settings)
+        if team is not None and isinstance(teams.get(team), dict):
+            self.teams_used.add(team)
+            settings, origin = _merge(name, defaults, own, (teams[team], ("teams", team)))
         before = len(self.problems)
         ref = self._handler(settings, origin)
         if ref is not None and self.checker is not None:
@@ -150,6 +162,7 @@ class _JobBuilder:
         self._env(settings, origin)
         self._limits(settings, origin)
         self._guardrails(name, settings, origin)
+        self._alerts(settings, origin)
         if not self.shape_ok or len(self.problems) > before or ref is None or schedule is None:
             return None
         return _job(name, settings, ref, schedule, timezone, self.doc.line_of(("jobs", name)))
@@ -285,6 +298,30 @@ class _JobBuilder:
                     f"the key is in {key_region} but the jobs run in {region}; Lambda needs a key in its own region",
                 )
 
+    def _alerts(self, settings: dict[str, Any], origin: dict[str, Path]) -> None:
+        """What the schema cannot say about ``alerts`` (``alert_settings.alert_problems``)."""
+        alerts = settings.get("alerts")
+        region = self.data.get("region")
+        if not isinstance(alerts, dict):
+            return
+        for key, rest, message in alert_problems(alerts, region if isinstance(region, str) else None):
+            where = origin.get(f"alerts.{key}", origin.get("alerts", ())) if key else origin.get("alerts", ())
+            self.problem((*where, *rest), message)
+
+    def _unused_teams(self, teams: dict[str, Any]) -> None:
+        for team in teams:
+            if isinstance(team, str) and team not in self.teams_used and isinstance(teams[team], dict):
+                known = sorted(self.teams_used | {t for t in map(_team_of, self._all_settings()) if t})
+                self.problem(
+                    ("teams", team),
+                    f"no job belongs to team {team!r}{did_you_mean(team, known)}; a job's team is its "
+                    "`team:` or the first folder of its handler under jobs/",
+                )
+
+    def _all_settings(self) -> list[dict[str, Any]]:
+        jobs, defaults = _mapping(self.data.get("jobs")), _mapping(self.data.get("defaults"))
+        return [{**defaults, **own} for own in jobs.values() if isinstance(own, dict)]
+
     def _guardrails(self, name: str, settings: dict[str, Any], origin: dict[str, Path]) -> None:
         """The guardrails on declared permissions and secrets (``guardrails``; ``build.iam``
         refuses the same when it builds the policy). A waivable finding is accepted when the
@@ -316,12 +353,16 @@ class _JobBuilder:
                 )
 
 
-def _merge(name: str, defaults: dict[str, Any], own: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Job settings over defaults, and where each came from (for the line of a problem).
-    ``origin`` has an entry per setting and, for merged mappings, per ``setting.key``."""
+def _merge(
+    name: str, defaults: dict[str, Any], own: dict[str, Any], team: tuple[dict[str, Any], Path] | None = None
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Job settings over its team's (``teams.TEAM``) over defaults, and where each came from
+    (for the line of a problem). ``origin`` has an entry per setting and, for merged mappings,
+    per ``setting.key``."""
     settings: dict[str, Any] = {}
     origin: dict[str, Path] = {}
-    for source, prefix in ((defaults, ("defaults",)), (own, ("jobs", name))):
+    sources = [(defaults, ("defaults",)), *([team] if team else []), (own, ("jobs", name))]
+    for source, prefix in sources:
         for key, value in source.items():
             if key in MERGED_MAPPINGS and isinstance(value, dict) and isinstance(settings.get(key), dict):
                 settings[key] = {**settings[key], **value}
@@ -374,8 +415,20 @@ def _job(
         kms_key=s.get("kms_key"),
         log_retention_days=int(s.get("log_retention_days", 30)),
         allow_privileged=s.get("allow_privileged"),
+        alerts=alert_policy(s.get("alerts")),
         line=line,
     )
+
+
+def _team_of(settings: dict[str, Any]) -> str | None:
+    """The job's team, as ``_job`` will set it: ``team:``, else the handler's first folder."""
+    team = settings.get("team")
+    if isinstance(team, str) and team:
+        return team
+    handler = settings.get("handler")
+    if isinstance(handler, str) and "/" in handler:
+        return handler.removeprefix("jobs/").split("/", 1)[0]
+    return None
 
 
 def _secret(env: str, reference: str) -> Secret:
@@ -389,7 +442,10 @@ def _env_size(settings: dict[str, Any], env: dict[str, Any], secrets: dict[str, 
     except (TypeError, ValueError):
         return None  # not JSON at all: reported by _JobBuilder._env
     pairs = sum(len(str(k)) + len(str(v)) for k, v in env.items())
-    return CRONPLANE_ENV_OVERHEAD + len(payload) + pairs + len(json.dumps(secrets))
+    alerts = _mapping(settings.get("alerts"))
+    # Routes, topic, team and owner travel to the runtime with a job that has alerts.
+    routes = len(json.dumps(alerts.get("notify"))) + ALERT_ENV_OVERHEAD if alerts.get("notify") else 0
+    return CRONPLANE_ENV_OVERHEAD + len(payload) + pairs + len(json.dumps(secrets)) + routes
 
 
 def _mapping(value: object) -> dict[str, Any]:

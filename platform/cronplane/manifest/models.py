@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from cronplane.runtime.alerts import ON_KINDS, Route
+
 if TYPE_CHECKING:
     from cronplane.schedule.expression import Schedule
 
@@ -81,6 +83,32 @@ class Secret:
     name: str
 
 
+DEFAULT_LATE_AFTER_S = 300
+DEFAULT_MISSED_AFTER_S = 1800
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Who is told, and about what: ``alerts`` in jobs.yaml (defaults, per team, per job; merged
+    key by key). ``notify`` routes are ``Route`` values (runtime/alerts.py: sns, email, webhook);
+    ``on`` names which of failed, timed_out, lost, missed, late alert; a run not started
+    ``late_after_s`` after its fire time is late, and ``missed_after_s`` after it, missed."""
+
+    notify: tuple[Route, ...]
+    on: frozenset[str] = frozenset(ON_KINDS)
+    late_after_s: int = DEFAULT_LATE_AFTER_S
+    missed_after_s: int = DEFAULT_MISSED_AFTER_S
+
+    def targets(self, kind: str) -> tuple[str, ...]:
+        """The targets of the routes of one kind, in manifest order."""
+        return tuple(route.target for route in self.notify if route.kind == kind)
+
+    @property
+    def alarmed(self) -> bool:
+        """Whether the job's CloudWatch alarm exists: it watches failed and timed-out runs."""
+        return bool(self.on & {"failed", "timed_out"})
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -110,6 +138,7 @@ class Job:
     # A reviewed exception to the guardrails on permissions (``manifest.guardrails``): the
     # reason the job needs a privileged grant; ``jobctl plan`` shows it with what it waives.
     allow_privileged: str | None = None
+    alerts: AlertPolicy | None = None  # None: nobody is told (no alert resources at all)
     line: int | None = None  # where the job starts in jobs.yaml, for messages
 
     @property

@@ -88,6 +88,32 @@ def schedule_group(namespace: str) -> str:
     return namespace
 
 
+# The namespace's watchdog (``build.watchdog``) takes the place of a job in every per-job name
+# (function, role, log group, rule) and in plans: "_" never appears in a job name (NAME_RE),
+# so no job can clash with it.
+WATCHDOG = "_watchdog"
+
+
+def watchdog_function(namespace: str) -> str:
+    """The namespace's watchdog function: checks the jobs with ``alerts:`` every minute."""
+    return function_name(namespace, WATCHDOG)
+
+
+def alert_topic(namespace: str) -> str:
+    """The namespace's SNS topic: email routes are its subscriptions, alarms its publishers.
+    Injective like the history table's name: one fixed suffix after the namespace."""
+    return f"{namespace}-alerts"
+
+
+# What a job's one CloudWatch alarm watches: its Failed and TimedOut runs together.
+ALARM_FAILURES = "failures"
+
+
+def alarm_name(namespace: str, job: str, metric: str = ALARM_FAILURES) -> str:
+    """The CloudWatch alarm of ``job`` on ``metric`` (``acme-jobs--nightly-report-failures``)."""
+    return f"{_joined(namespace, job)}-{metric}"
+
+
 def role_name(namespace: str, job: str) -> str:
     return f"{_joined(namespace, job)}-exec"
 

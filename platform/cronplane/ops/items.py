@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError
+from cronplane.ops import matching
 from cronplane.runtime.schema import (
     LOCK_SORT_KEY,
     RANGE_END,
@@ -32,27 +33,8 @@ if TYPE_CHECKING:
 WindowItem = RunRecord | PauseEvent
 
 
-# What audit and backfill read of each item: runs' matching fields and pause events' fields.
-# Leaving out results, attempts and tracebacks keeps the pages small on the wire (DynamoDB
-# still counts whole items against the 1 MB page, so the page count is the same).
-WINDOW_ATTRIBUTES = (
-    "job",
-    "run_id",
-    "kind",
-    "status",
-    "trigger",
-    "scheduled_for",
-    "started_at",
-    "deadline",
-    "error",
-    "retry_of",
-    "yielded_to",
-    "triggered_by",
-    "action",
-    "actor",
-    "at",
-    "reason",
-)
+# What audit, backfill and the watchdog read of each item (``matching.WINDOW_ATTRIBUTES``).
+WINDOW_ATTRIBUTES = matching.WINDOW_ATTRIBUTES
 
 
 def query_window(

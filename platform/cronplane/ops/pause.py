@@ -11,7 +11,6 @@ Two records in the history table (``cronplane.runtime.schema``) record a pause:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -21,6 +20,8 @@ from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest import names
 from cronplane.manifest.models import Manifest
+from cronplane.ops.matching import PausePeriod as PausePeriod  # handed on (moved to the engine)
+from cronplane.ops.matching import pause_periods as pause_periods
 from cronplane.ops.switch import TriggerState, find_trigger, set_enabled
 from cronplane.runtime.schema import (
     PAUSED_PARTITION,
@@ -28,7 +29,6 @@ from cronplane.runtime.schema import (
     PauseAction,
     PauseEvent,
     PauseMarker,
-    RunRecord,
     iso,
     item_key,
     to_item,
@@ -67,17 +67,6 @@ class PauseOutcome:
     def changed(self) -> bool:
         """False when the job already was in the asked state."""
         return self.case not in (PauseCase.ALREADY_PAUSED, PauseCase.NOT_PAUSED)
-
-
-@dataclass(frozen=True)
-class PausePeriod:
-    start: datetime
-    end: datetime | None  # None: still paused
-    actor: str
-    reason: str | None = None
-
-    def covers(self, moment: datetime) -> bool:
-        return self.start <= moment and (self.end is None or moment < self.end)
 
 
 class NotDeployedError(CronplaneError):
@@ -200,31 +189,3 @@ def _put(dynamodb: DynamoDBClient, table: str, record: HistoryRecord) -> None:
                 f"history table {table} does not exist: deploy the manifest first (`jobctl deploy`)"
             ) from exc
         raise
-
-
-def pause_periods(
-    items: Iterable[RunRecord | PauseEvent], marker: PauseMarker | None, since: datetime, until: datetime
-) -> list[PausePeriod]:
-    """Paused stretches of [since, until] from the pause / resume events read with the window
-    (``items`` may hold runs too) and the current marker. A window that opens with a resume, or
-    has no events while the marker is present, started out paused."""
-    events = sorted(
-        (i for i in items if isinstance(i, PauseEvent) and i.action in (PauseAction.PAUSE, PauseAction.RESUME)),
-        key=lambda e: (e.at, e.run_id),
-    )
-    periods: list[PausePeriod] = []
-    start: datetime | None = None
-    actor, reason = "unknown", None
-    if events and events[0].action == PauseAction.RESUME:
-        start, actor = since, "before the window"
-    elif not events and marker is not None and marker.at_time <= until:
-        start, actor, reason = max(since, marker.at_time), marker.actor, marker.reason
-    for event in events:
-        if event.action == PauseAction.PAUSE and start is None:
-            start, actor, reason = event.at_time, event.actor, event.reason
-        elif event.action == PauseAction.RESUME and start is not None:
-            periods.append(PausePeriod(start, event.at_time, actor, reason))
-            start = None
-    if start is not None:
-        periods.append(PausePeriod(start, None, actor, reason))
-    return periods

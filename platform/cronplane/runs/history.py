@@ -15,11 +15,13 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from cronplane.aws.client import AwsCallError
 from cronplane.errors import AwsError, CronplaneError
+from cronplane.runs.status import LOST_GRACE as LOST_GRACE  # handed on: read as history.LOST_GRACE
+from cronplane.runs.status import effective_status as effective_status
 from cronplane.runtime.schema import (
     GSI_PK_VALUE,
     INDEX_NAME,
@@ -30,7 +32,6 @@ from cronplane.runtime.schema import (
     RunStatus,
     from_item,
     item_key,
-    parse_iso,
     time_key,
 )
 from cronplane.schedule.moments import parse_age_or_time
@@ -38,12 +39,6 @@ from cronplane.schedule.moments import parse_age_or_time
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# A run still `running` this long after its deadline died without the wrapper noticing (the
-# wrapper writes its final status before Lambda's hard kill, so a few seconds would do; the
-# margin absorbs clock skew between Lambda and the reader).
-LOST_GRACE = timedelta(seconds=60)
-# Without a recorded deadline, the longest a Lambda invocation can run.
-MAX_LAMBDA_TIMEOUT = timedelta(seconds=900)
 # Outcomes that count for the success rate (skipped / duplicate are the platform doing its job).
 OUTCOMES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT)
@@ -240,19 +235,8 @@ def _read_error(exc: AwsCallError, table: str) -> CronplaneError | None:
 
 
 # -- records --------------------------------------------------------------------------------
-def effective_status(record: RunRecord, now: datetime) -> str:
-    """The status a person should see: a ``running`` (or ``retrying``) record past its
-    deadline plus a grace is ``lost``; anything else is its stored status."""
-    status = record.status
-    if status not in (RunStatus.RUNNING.value, RunStatus.RETRYING.value):
-        return status
-    deadline = _moment(record.deadline)
-    if deadline is None:
-        started = _moment(record.started_at)
-        if started is None:
-            return status
-        deadline = started + MAX_LAMBDA_TIMEOUT
-    return RunStatus.LOST.value if now > deadline + LOST_GRACE else status
+# ``effective_status`` (running past the deadline is lost) lives in ``runs.status``, which the
+# watchdog's zip ships; handed on here for every reader of this module.
 
 
 def present(record: RunRecord, now: datetime) -> dict[str, Any]:
@@ -276,16 +260,6 @@ def decode_result(result: Any) -> Any:
         except ValueError:
             return result
     return result
-
-
-def _moment(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = parse_iso(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- summary --------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def is_final_status(status: str) -> bool:
 def is_lost(record: RunRecord, now: datetime) -> bool:
     """A stored ``running`` record that ``history.effective_status`` calls ``lost``: the
     invocation that wrote it started at ``deadline - timeout`` and Lambda kills it at its timeout,
-    so past the deadline plus ``history.LOST_GRACE`` (60 s, for clock skew between Lambda and
+    so past the deadline plus ``status.LOST_GRACE`` (60 s, for clock skew between Lambda and
     this machine) nothing can still be running it, and nothing will write its end.
 
     Deliberately not a ``retrying`` record past its deadline: its deadline is that of the

@@ -23,6 +23,7 @@ from botocore.config import Config
 from cronplane.runtime.context import JobContext
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.exceptions import RuntimeSetupError
+from cronplane.runtime.failure_alert import AlertConfig, FailureAlerts
 from cronplane.runtime.secrets import Scrubber, ScrubbingStream, ScrubFilter, resolve_secrets
 from cronplane.runtime.settings import JOB, RuntimeSettings
 from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
@@ -36,7 +37,8 @@ HISTORY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, c
 MESSAGE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=3)
 # Cold start only (secrets): botocore's usual retries.
 DEFAULT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=10)
-CONFIGS = {"dynamodb": HISTORY_CONFIG, "sqs": MESSAGE_CONFIG, "lambda": MESSAGE_CONFIG}
+# SNS: the alert of a failed run, sent in the time left after its record and DLQ message.
+CONFIGS = {"dynamodb": HISTORY_CONFIG, "sqs": MESSAGE_CONFIG, "lambda": MESSAGE_CONFIG, "sns": MESSAGE_CONFIG}
 
 
 class Clients:
@@ -103,6 +105,17 @@ def build(
     _install_log_scrubber(scrubber)
     wrapper = Wrapper(settings, job_function, store, dispatcher, clock=clock, scrubber=scrubber, emit=emit)
     wrapper.setup_error = setup_error
+    alert_config = AlertConfig.from_env()
+    if alert_config is not None:
+        # Its SNS client is made on the first failure only: a successful run creates nothing.
+        wrapper.alerts = FailureAlerts(
+            alert_config,
+            job=settings.job,
+            namespace=settings.namespace,
+            clients=clients,
+            scrubber=scrubber,
+            log=wrapper.log,
+        )
     return wrapper
 
 
@@ -148,13 +161,25 @@ def _boot() -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Lambda calls this for every invocation."""
+    """Lambda calls this for every invocation. A run that ended ``failed`` or ``timed_out``
+    raises ``RunFailed`` once recorded (see ``Wrapper.handle_for_lambda``)."""
+    return _ready().handle_for_lambda(event, context)
+
+
+def record_handler(event: Any, context: Any) -> dict[str, Any]:
+    """For tools that run a job's function outside Lambda and show its run (``jobctl run-now
+    --local``): the run's record, whatever its end. There is no Lambda there to count an error,
+    and the record (attempts, errors) is what the tool prints."""
+    return _ready().handle(event, context)
+
+
+def _ready() -> Wrapper:
     if _wrapper is None or _wrapper.setup_error is not None:
         _boot()  # cold start failed or was deferred: try again now
     if _wrapper is None:
         assert _boot_error is not None
         raise _boot_error
-    return _wrapper.handle(event, context)
+    return _wrapper
 
 
 if os.environ.get(JOB):

@@ -40,3 +40,10 @@ class InvalidEvent(Exception):
     def __init__(self, message: str, triggered_by: str | None = None) -> None:
         super().__init__(message)
         self.triggered_by = triggered_by
+
+
+class RunFailed(Exception):
+    """Raised by Lambda's handler (``entry.handler``) once a run that ended ``failed`` or
+    ``timed_out`` has been recorded, sent to its DLQ and alerted: the invocation ends as an error,
+    so Lambda's ``Errors`` metric, a synchronous caller's ``FunctionError`` and every tool that
+    reads them see the failure. Its class name is the ``errorType`` Lambda reports."""

@@ -142,7 +142,9 @@ class Recorder:
     def metric(self, record: RunRecord) -> None:
         timestamp_ms = int(self.clock.now().timestamp() * 1000)
         duration = record.duration_ms if record.status in ("succeeded", "failed", "timed_out") else None
-        self.log.raw(emf_line(self.settings.job, record.status, duration, timestamp_ms, record.run_id))
+        self.log.raw(
+            emf_line(self.settings.job, record.status, duration, timestamp_ms, record.run_id, self.settings.namespace)
+        )
 
     def error_fields(self, error: BaseException, trace: str | None) -> dict[str, Any]:
         return {

@@ -12,7 +12,9 @@
                ├─ retryable, no time ─▶ ``retrying`` + async self-invoke (continuation); if
                │                        the invoke fails, ``failed`` only while the record still
                │                        waits for that attempt (else the continuation owns it)
-               └─ otherwise          ─▶ ``failed`` + one DLQ message, return without raising
+               └─ otherwise          ─▶ ``failed`` + one DLQ message
+          ─▶ ``failed`` / ``timed_out``: one alert (``failure_alert``), then, for Lambda only
+             (``handle_for_lambda``), the invocation ends as an error (``RunFailed``)
 
 The history table being unwritable never stops the job (unless ``on_history_outage: skip``): the
 record then goes to the log (and into the DLQ message on failure). Ends without the job's own
@@ -36,7 +38,8 @@ from cronplane.runtime.backoff import RetrySettings
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
 from cronplane.runtime.endings import Endings, refusal
-from cronplane.runtime.exceptions import InvalidEvent, LockHeld, RunExists
+from cronplane.runtime.exceptions import InvalidEvent, LockHeld, RunExists, RunFailed
+from cronplane.runtime.failure_alert import FailureAlerts
 from cronplane.runtime.firing import Firing
 from cronplane.runtime.outbox import HandOver, Outbox
 from cronplane.runtime.recording import (
@@ -55,6 +58,8 @@ from cronplane.runtime.store import RunStore
 
 __all__ = ["LOCK_MARGIN_S", "Clock", "JobFunction", "Wrapper"]  # Clock: what tests and entry inject
 JobFunction = Callable[[Any, JobContext], Any]
+# The ends that are the run's failure: alerted, and an error of the Lambda invocation.
+FAILED_FOR_GOOD = frozenset({RunStatus.FAILED.value, RunStatus.TIMED_OUT.value})
 
 
 # Tuples, not dataclasses: a cold start pays for every class it creates.
@@ -89,8 +94,10 @@ class Wrapper:
         clock: Clock | None = None,
         scrubber: Scrubber | None = None,
         emit: Callable[[str], None] | None = None,
+        alerts: FailureAlerts | None = None,
     ) -> None:
         self.settings = settings
+        self.alerts = alerts  # None: the job has no alerts configured
         self.job_function = job_function
         self.store = store
         self.dispatcher = dispatcher
@@ -105,20 +112,47 @@ class Wrapper:
         # Fail closed: a run whose start cannot be recorded (lock, duplicate check) does not run.
         self.skip_on_outage = str(settings.on_history_outage).lower() == SKIP_ON_HISTORY_OUTAGE
         self._abandoned: list[threading.Thread] = []  # timed-out attempts' threads
+        # Set when this invocation ended a run it may not own (see _finish): no alert, no error.
+        self._unsure_end = False
 
     # ------------------------------------------------------------------ the invocation
 
     def handle(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation; returns the run's record (as written, or as logged), in its
-        plain form: what Lambda hands back to a synchronous caller."""
+        plain form, whatever the run's end (tests, tools; Lambda calls ``handle_for_lambda``)."""
+        return self._invocation(event, lambda_context)[0].as_dict()
+
+    def handle_for_lambda(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """What Lambda calls: ``handle``, except that a run that ended ``failed`` or ``timed_out``
+        ends the invocation as an error (``RunFailed``), raised after its record, its DLQ message
+        and its alert went out. Lambda does not retry it (the invoke config's
+        MaximumRetryAttempts is 0) and sends it nowhere (no on-failure destination): the
+        wrapper's DLQ message stays the run's only one. A successful run returns its record."""
+        record, failed = self._invocation(event, lambda_context)
+        if failed:
+            attempts = len(record.attempts)
+            raise RunFailed(
+                f"run {record.run_id} of job {record.job} ended {record.status} after {attempts} "
+                f"attempt{'s' if attempts != 1 else ''}: {record.error or 'no error recorded'} "
+                f"(jobctl history {record.job} --run {record.run_id})"
+            )
+        return record.as_dict()
+
+    def _invocation(self, event: Any, lambda_context: Any) -> tuple[RunRecord, bool]:
+        """The run's record, and whether the run failed for good in this invocation."""
+        if lambda_context is None:
+            lambda_context = CountdownContext(self.settings.timeout * 1000, function_name=self.settings.job)
+        self._unsure_end = False
         try:
-            return self._handle(event, lambda_context).as_dict()
+            record = self._handle(event, lambda_context)
+            failed = record.status in FAILED_FOR_GOOD and not self._unsure_end
+            if failed and self.alerts is not None and self.alerts.wants(record.status):
+                self.alerts.send(record, lambda_context)  # after the record and the DLQ message
+            return record, failed
         finally:
             drain_streams()  # the job's last partial line, masked, before the next invocation
 
     def _handle(self, event: Any, lambda_context: Any) -> RunRecord:
-        if lambda_context is None:
-            lambda_context = CountdownContext(self.settings.timeout * 1000, function_name=self.settings.job)
         now = self.clock.now()
         try:
             firing = Firing.from_event(event, self.settings.payload, now, max_attempts=self.retry.max_attempts)
@@ -312,7 +346,9 @@ class Wrapper:
         if dead_letter and hand_over is HandOver.UNKNOWN and not written:
             # Nobody can tell whether a continuation owns the run: one message too few (the
             # body is in the log) rather than a second one or a `failed` one for a success.
+            # Nor an alert or an error: the continuation, if it runs, ends the run itself.
             self.outbox.withhold_dead_letter(self.recorder.dead_letter_body(run, record), record)
+            self._unsure_end = True
         elif dead_letter:
             self.outbox.dead_letter(
                 self.recorder.dead_letter_body(run, record), record, history_written=written, until=until

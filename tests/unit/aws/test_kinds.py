@@ -204,8 +204,8 @@ def test_the_registry_refuses_a_second_kind_of_the_same_name_and_names_an_unknow
     with pytest.raises(ValueError, match="registered already"):
         register(AnotherRole())
     assert type(kind_of(Kind.ROLE)).__name__ == "Role"
-    with pytest.raises(CronplaneError, match=r"unknown resource kind 'sns topic'.*register it in"):
-        kind_of("sns topic")
+    with pytest.raises(CronplaneError, match=r"unknown resource kind 's3 bucket'.*register it in"):
+        kind_of("s3 bucket")
 
 
 def test_a_kind_whose_tags_come_in_bulk_must_keep_them_out_of_its_hash() -> None:

@@ -31,7 +31,7 @@ jobs:
 CRASHED = DeployLockRecord(
     "ana@ci-runner pid 4242",
     "2027-01-15T07:59:00Z",
-    int(time.time()) + 600,
+    4_102_444_800,  # 2100: live
     machine="0f3c9e0d4b5a4d0c9a7e2f1b6c3d8e01",
     boot_id="5b1d3c2e-0000-4000-8000-000000000001",
     pid_ns="pid:[4026531836]",
@@ -71,7 +71,7 @@ def test_no_lock_says_so(project: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_yes_shows_the_holder_and_removes_the_lock(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    put(CRASHED)
+    put(CRASHED._replace(expires=int(time.time()) + 600))
     code, out, _ = jobctl(capsys, "unlock", "-f", "jobs.yaml", "--yes")
     assert code == 0
     lines = out.splitlines()

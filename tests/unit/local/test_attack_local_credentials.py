@@ -93,10 +93,20 @@ def world(aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     iam.create_user(UserName="deployer")
     user_arn = iam.get_user(UserName="deployer")["User"]["Arn"]
     key = iam.create_access_key(UserName="deployer")["AccessKey"]
+    # The test's own hand in the account once IAM is checked: an administrator.
+    iam.create_user(UserName="admin")
+    iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(ADMIN))
+    admin_key = iam.create_access_key(UserName="admin")["AccessKey"]
+    admin = boto3.client(
+        "iam",
+        region_name=REGION,
+        aws_access_key_id=admin_key["AccessKeyId"],
+        aws_secret_access_key=admin_key["SecretAccessKey"],
+    )
     monkeypatch.chdir(tmp_path)
     manifest = write_project(tmp_path)
     with enable_iam_authentication():
-        yield {"iam": iam, "user_arn": user_arn, "key": key, "manifest": manifest, "root": tmp_path}
+        yield {"iam": admin, "user_arn": user_arn, "key": key, "manifest": manifest, "root": tmp_path}
 
 
 def act_as(monkeypatch: pytest.MonkeyPatch, key_id: str, secret: str, token: str | None = None) -> None:
@@ -216,8 +226,8 @@ def test_the_refusal_is_one_line_and_nothing_runs(
     assert err.count("\n") == 1 and err.startswith("Error: run-now --local spy-job: cannot give the job credentials")
     assert err.rstrip().endswith("jobctl run-now spy-job --local --caller-credentials") and "Traceback" not in err
     assert not marker.exists()
-    items = boto3.client("dynamodb", region_name=REGION).scan(TableName="qa-jobs-history")["Items"]
-    assert items == []
+    items = AwsClient(AwsConfig(region=REGION)).dynamodb.scan(TableName="qa-jobs-history")["Items"]
+    assert items == []  # no record either: the wrapper never started
 
 
 def test_a_policy_too_large_for_a_session_policy_is_refused(

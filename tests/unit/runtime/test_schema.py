@@ -78,7 +78,17 @@ run_records = st.builds(
     next_attempt=maybe_numbers,
 )
 run_locks = st.builds(RunLock, job=jobs, holder=texts, expires_at=numbers, ttl=maybe_numbers, acquired_at=maybe_texts)
-deploy_locks = st.builds(DeployLockRecord, holder=texts, since=texts, expires=numbers, process_ns=maybe_texts)
+deploy_locks = st.builds(
+    DeployLockRecord,
+    holder=texts,
+    since=texts,
+    expires=numbers,
+    machine=maybe_texts,
+    boot_id=maybe_texts,
+    pid_ns=maybe_texts,
+    pid=maybe_numbers,
+    started=maybe_texts,
+)
 pause_markers = st.builds(PauseMarker, job=texts, actor=texts, at=texts, reason=maybe_texts)
 pause_events = st.builds(
     PauseEvent,

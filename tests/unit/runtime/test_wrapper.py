@@ -376,7 +376,9 @@ def test_one_emf_metric_line_per_run(env: Env) -> None:
     assert len(emf) == 1
     [metric] = emf
     directive = metric["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "cronplane" and directive["Dimensions"] == [["Job"]]
+    # By cronplane namespace too: two namespaces' jobs of one name never share a metric (or an alarm).
+    assert directive["Namespace"] == "cronplane" and directive["Dimensions"] == [["Namespace", "Job"]]
+    assert metric["Namespace"] == "acme"
     assert {m["Name"] for m in directive["Metrics"]} >= {"Succeeded", "Failed", "TimedOut", "Duration"}
     assert (
         metric["Job"] == "acme-job" and metric["Succeeded"] == 1 and metric["Failed"] == 0 and metric["Duration"] >= 0

@@ -9,6 +9,7 @@ a kind may use what an earlier one found (a schedule needs its group).
 from __future__ import annotations
 
 from cronplane.aws.kinds import (
+    alarm,
     alias,
     function,
     invoke_config,
@@ -20,6 +21,7 @@ from cronplane.aws.kinds import (
     schedule,
     schedule_group,
     table,
+    topic,
 )
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, TriggerKind, TriggerState
 from cronplane.build.resources import TAGS_VISIBLE
@@ -76,6 +78,8 @@ _BUILT_IN = (
     invoke_config.KIND,
     alias.KIND,
     permission.KIND,
+    topic.KIND,
+    alarm.KIND,
 )
 for _kind in _BUILT_IN:
     register(_kind)

@@ -12,10 +12,9 @@ next, so the deploy stages only iterate and dispatch:
 - reading (``aws.inventory``): the bulk listing, its tags, its hidden details for field diffs;
 - applying (``aws.executor``): create / update / delete, each idempotent — an "already exists"
   answer is adopted when the resource carries this namespace's tag and refused otherwise;
-- for triggers (rules, schedules): reading, enabling and disabling, for pause / resume / audit.
-
-Export to CloudFormation / Terraform (issue 12) is meant to be one more method per kind here
-(e.g. ``to_cloudformation(resource)``), next to ``create``.
+- for triggers (rules, schedules): reading, enabling and disabling, for pause / resume / audit;
+- exporting (``aws.export``, ``jobctl export``): its CloudFormation resources and Terraform
+  blocks (``to_cloudformation`` / ``to_terraform``), from the same desired ``Resource``.
 """
 
 from __future__ import annotations
@@ -34,6 +33,8 @@ from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
+    from cronplane.aws.export.hcl import Block
     from cronplane.aws.plan import Action
 
 # Where a slot no kind places goes in a job's order: after the built-in resources.
@@ -113,6 +114,10 @@ class ResourceKind:
     kept: ClassVar[str | None] = None  # never pruned; destroy deletes it only when asked (why)
     holds_job_record: ClassVar[bool] = False  # carries the job's state record (the function)
     trigger: ClassVar[str | None] = None  # a TriggerKind: pause / resume switch it
+    # Holds data a delete loses (a dead-letter queue's messages): the planner reads its details
+    # before planning its delete, to say so (``loss_note``), and hands a rename's delete the
+    # resource replacing it (``Action.desired``), which the kind's delete moves the data to first.
+    holds_data: ClassVar[bool] = False
 
     @property
     def tags_listed(self) -> bool:
@@ -145,6 +150,12 @@ class ResourceKind:
     def read_details(self, client: AwsClient, res: LiveResource, namespace: str) -> dict[str, Any] | None:
         """Its hidden settings in the shape of ``Resource.hidden``, so a plan can show which
         one changed; None when there is nothing to read."""
+        return None
+
+    def loss_note(self, res: LiveResource, replacement: Resource | None) -> str | None:
+        """For a kind that ``holds_data``: the plan's note before ``res`` (read with its details)
+        is deleted, saying what it holds and whether ``replacement`` gets it first; None when it
+        holds nothing."""
         return None
 
     # -- applying (aws.executor) ------------------------------------------------------------
@@ -186,15 +197,43 @@ class ResourceKind:
     def trigger_label(self, state: TriggerState) -> str:
         return f"{self.name} {state.name}"
 
+    # -- exporting (aws.export: jobctl export) -----------------------------------------------
+    # A kind writes its own CloudFormation resources and Terraform blocks from a desired
+    # ``Resource``; ``ctx`` turns values into each format (placeholders into inputs, ARNs of
+    # other exported resources into references).
+    export_word: ClassVar[str] = ""  # its part of a CloudFormation logical id ("Function"); "": none
+    tf_type: ClassVar[str] = ""  # its main Terraform resource type, which others reference
+    export_output: ClassVar[str | None] = None  # the output listing its ARN per job ("function_arns")
+
+    def export_word_of(self, res: Resource) -> str:
+        return self.export_word
+
+    def cfn_arn(self, logical_id: str) -> Any:
+        """How a CloudFormation template refers to this kind's ARN."""
+        return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        """Its CloudFormation resources, by logical id."""
+        raise NotImplementedError(f"{self.name}: export to CloudFormation")
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        """Its Terraform resource blocks."""
+        raise NotImplementedError(f"{self.name}: export to Terraform")
+
 
 class ApplyContext:
     """One action being applied: the client, the action, the namespace, and the steps every
     kind's create / update / delete share."""
 
-    def __init__(self, client: AwsClient, action: Action, namespace: str) -> None:
+    def __init__(
+        self, client: AwsClient, action: Action, namespace: str, report: Callable[[str], None] | None = None
+    ) -> None:
         self.client = client
         self.action = action
         self.ns = namespace
+        # A line for the deploy's progress, under the action's own (what a step did beyond its
+        # name: the messages a renamed DLQ handed on).
+        self.report = report or (lambda line: None)
 
     @property
     def res(self) -> Resource:

@@ -8,12 +8,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
+from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind
-from cronplane.build.resources import CONFIG_TAG, JOB_ORDER, Kind
+from cronplane.build.resources import CONFIG_TAG, JOB_ORDER, Kind, Resource
 from cronplane.errors import AwsError
+from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 CONFIG_FIELDS = frozenset(
     {"runtime", "handler", "role", "timeout", "memory", "description", "environment", "vpc", "kms_key"}
@@ -74,6 +78,88 @@ class Function(ResourceKind):
 
     def update(self, ctx: ApplyContext) -> None:
         _apply_fields(ctx, {f.name for f in ctx.action.fields})
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "Function"
+    tf_type = "aws_lambda_function"
+    export_output = "function_arns"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        v = res.visible
+        props: dict[str, Any] = {
+            "FunctionName": ctx.text(res.name),
+            "Role": ctx.arn(v["role"]),
+            "Runtime": v["runtime"],
+            "Handler": v["handler"],
+            "Timeout": v["timeout"],
+            "MemorySize": v["memory"],
+            "Description": v["description"],
+            "Architectures": [v["architecture"]],
+            "Environment": {"Variables": ctx.text(dict(v["environment"]))},
+            "Code": ctx.code(res),
+            "Tags": ctx.tags(res),
+        }
+        if v["vpc"]:
+            props["VpcConfig"] = {
+                "SubnetIds": ctx.text(v["vpc"]["subnets"]),
+                "SecurityGroupIds": ctx.text(v["vpc"]["security_groups"]),
+            }
+        if v["kms_key"]:
+            props["KmsKeyArn"] = ctx.text(v["kms_key"])
+        if res.hidden.get("reserved_concurrency") is not None:
+            props["ReservedConcurrentExecutions"] = res.hidden["reserved_concurrency"]
+        out: dict[str, Any] = {"Type": "AWS::Lambda::Function", "Properties": props, "Metadata": skipped(ctx.applicable(_skips(res)))}
+        log = ctx.find(Kind.LOG_GROUP, names.LOG_GROUP_ROOT + res.name)
+        if log is not None:  # ours, with its retention, before Lambda could make one without
+            out["DependsOn"] = [ctx.logical_id(log)]
+        return {ctx.logical_id(res): out}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        v = res.visible
+        filename, code_hash = ctx.code(res)
+        fn = Block("resource", (self.tf_type, tf_name(res)), comments=checkov_skips(ctx.applicable(_skips(res))))
+        fn.attr("function_name", ctx.text(res.name)).attr("role", ctx.arn(v["role"]))
+        fn.attr("runtime", v["runtime"]).attr("handler", v["handler"]).attr("timeout", v["timeout"])
+        fn.attr("memory_size", v["memory"]).attr("description", v["description"])
+        fn.attr("architectures", [v["architecture"]]).attr("filename", filename).attr("source_code_hash", code_hash)
+        if ctx.find(Kind.ALIAS, res.name) is not None:
+            fn.attr("publish", True)  # the alias with provisioned concurrency points at a version
+        if res.hidden.get("reserved_concurrency") is not None:
+            fn.attr("reserved_concurrent_executions", res.hidden["reserved_concurrency"])
+        if v["kms_key"]:
+            fn.attr("kms_key_arn", ctx.text(v["kms_key"]))
+        fn.block(Block("environment").attr("variables", ctx.text(dict(v["environment"]))))
+        if v["vpc"]:
+            vpc = Block("vpc_config").attr("subnet_ids", ctx.text(v["vpc"]["subnets"]))
+            fn.block(vpc.attr("security_group_ids", ctx.text(v["vpc"]["security_groups"])))
+        fn.attr("tags", ctx.tags(res))
+        after = []
+        log = ctx.find(Kind.LOG_GROUP, names.LOG_GROUP_ROOT + res.name)
+        if log is not None:
+            after.append(Raw(ctx.address(log)))
+        role = ctx.resource_with_arn(v["role"])
+        if role is not None:  # its inline policy first: Lambda checks a VPC job's ENI rights on create
+            after.append(Raw(f"aws_iam_role_policy.{tf_name(role)}"))
+        if after:
+            fn.attr("depends_on", after)
+        return [fn]
+
+
+def _skips(res: Resource) -> list[Skip]:
+    """The checkov checks a job's function does not meet on purpose, each with why."""
+    v = res.visible
+    skips: list[Skip] = [
+        ("CKV_AWS_116", "the runtime wrapper sends each failed run to the job's DLQ itself, once, with context"),
+        ("CKV_AWS_272", "the package is cronplane's deterministic zip, pinned by its hash; no signing profile"),
+        ("CKV_AWS_50", "no X-Ray: every run is recorded in the history table and its log", "terraform"),
+    ]
+    if not v["vpc"]:
+        skips.append(("CKV_AWS_117", "jobs.yaml gives this job no vpc (set vpc to run it in one)"))
+    if res.hidden.get("reserved_concurrency") is None:
+        skips.append(("CKV_AWS_115", "jobs.yaml sets no reserved_concurrency; overlap is held off by the run lock"))
+    if not v["kms_key"]:
+        skips.append(("CKV_AWS_173", "environment encrypted with the AWS managed key (set kms_key for your own)"))
+    return skips
 
 
 def _apply_fields(ctx: ApplyContext, fields: set[str]) -> None:

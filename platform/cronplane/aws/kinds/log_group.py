@@ -4,15 +4,18 @@ retention and tags are ours. Listed by name prefix with their retention."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
+from cronplane.aws.export.hcl import Block
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind
-from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.build.resources import JOB_ORDER, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class LogGroup(ResourceKind):
@@ -67,6 +70,37 @@ class LogGroup(ResourceKind):
             lambda keys: ctx.call("logs", "untag_resource", resourceArn=arn, tagKeys=keys),
             force=force,
         )
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "LogGroup"
+    tf_type = "aws_cloudwatch_log_group"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        props = {
+            "LogGroupName": ctx.text(res.name),
+            "RetentionInDays": res.visible["retention"],
+            "Tags": ctx.tags(res),
+        }
+        body = {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",  # as jobctl deploy deletes a removed job's log group
+            "UpdateReplacePolicy": "Delete",
+            "Properties": props,
+            "Metadata": skipped(ctx.applicable(_skips(res))),
+        }
+        return {ctx.logical_id(res): body}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        group = Block("resource", (self.tf_type, tf_name(res)), comments=checkov_skips(ctx.applicable(_skips(res))))
+        group.attr("name", ctx.text(res.name)).attr("retention_in_days", res.visible["retention"])
+        return [group.attr("tags", ctx.tags(res))]
+
+
+def _skips(res: Resource) -> list[Skip]:
+    skips: list[Skip] = [("CKV_AWS_158", "encrypted by CloudWatch Logs' own key, as jobctl deploy leaves it")]
+    if res.visible["retention"] < 365:
+        skips.append(("CKV_AWS_338", "kept for the job's log_retention_days from jobs.yaml", "terraform"))
+    return skips
 
 
 KIND = LogGroup()

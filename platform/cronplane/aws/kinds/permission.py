@@ -5,11 +5,16 @@ says it was applied."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, ResourceKind
-from cronplane.build.resources import JOB_ORDER, PERMISSION_SID, Kind
+from cronplane.build.resources import JOB_ORDER, PERMISSION_SID, Kind, Resource
+
+if TYPE_CHECKING:
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class Permission(ResourceKind):
@@ -53,6 +58,33 @@ class Permission(ResourceKind):
             ctx.call("lambda", "add_permission", **params)
 
     update = create  # a statement cannot be changed: remove it and add it again
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "Permission"
+    tf_type = "aws_lambda_permission"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        h = res.hidden
+        function = ctx.id_of(Kind.ALIAS if h["qualifier"] else Kind.FUNCTION, res.name)
+        props = {
+            "Action": "lambda:InvokeFunction",
+            # The alias's Ref is its ARN; the function's Ref its name: either names the target.
+            "FunctionName": {"Ref": function},
+            "Principal": h["principal"],
+            "SourceArn": ctx.arn(h["source_arn"]),
+            "SourceAccount": ctx.text(h["source_account"]),
+        }
+        return {ctx.logical_id(res): {"Type": "AWS::Lambda::Permission", "Properties": props}}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        h = res.hidden
+        grant = Block("resource", (self.tf_type, tf_name(res))).attr("statement_id", h["sid"])
+        grant.attr("action", "lambda:InvokeFunction")
+        grant.attr("function_name", Raw(f"{ctx.address_of(Kind.FUNCTION, res.name)}.function_name"))
+        if h["qualifier"]:
+            grant.attr("qualifier", Raw(f"{ctx.address_of(Kind.ALIAS, res.name)}.name"))
+        grant.attr("principal", h["principal"]).attr("source_arn", ctx.arn(h["source_arn"]))
+        return [grant.attr("source_account", ctx.text(h["source_account"]))]
 
 
 KIND = Permission()

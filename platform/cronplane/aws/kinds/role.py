@@ -18,11 +18,15 @@ from cronplane.aws.kinds.base import (
     tag_dict,
     tag_list,
 )
-from cronplane.build.resources import JOB_ORDER, POLICY_NAME, Kind
+from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
+from cronplane.aws.export.hcl import Block, Raw
+from cronplane.aws.export.inputs import NAMESPACE
+from cronplane.build.resources import JOB_ORDER, POLICY_NAME, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class Role(ResourceKind):
@@ -75,7 +79,7 @@ class Role(ResourceKind):
                 RoleName=res.name,
                 Path=res.visible["path"],
                 AssumeRolePolicyDocument=json.dumps(res.visible["trust"]),
-                Description=f"cronplane job {res.job} ({ctx.ns})",
+                Description=description(str(res.job), ctx.ns),
                 Tags=tag_list(res.tags),
             )
         except AwsCallError as exc:
@@ -111,6 +115,49 @@ class Role(ResourceKind):
                 lambda keys: ctx.call("iam", "untag_role", RoleName=res.name, TagKeys=keys),
                 force=adopted,
             )
+
+    # -- export ---------------------------------------------------------------------------------
+    tf_type = "aws_iam_role"
+
+    def export_word_of(self, res: Resource) -> str:
+        return "SchedulerRole" if res.slot == "srole" else "Role"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        props = {
+            "RoleName": ctx.text(res.name),
+            "Path": ctx.text(res.visible["path"]),
+            "Description": ctx.text(description(str(res.job), NAMESPACE)),
+            "AssumeRolePolicyDocument": ctx.text(res.visible["trust"]),
+            "Policies": [{"PolicyName": POLICY_NAME, "PolicyDocument": ctx.text(res.hidden["policy"])}],
+            "Tags": ctx.tags(res),
+        }
+        out: dict[str, Any] = {"Type": "AWS::IAM::Role", "Properties": props}
+        out["Metadata"] = skipped(ctx.applicable(_skips(res)))
+        return {ctx.logical_id(res): out}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        name = tf_name(res)
+        role = Block("resource", (self.tf_type, name))
+        role.attr("name", ctx.text(res.name)).attr("path", ctx.text(res.visible["path"]))
+        role.attr("description", ctx.text(description(str(res.job), NAMESPACE)))
+        role.attr("assume_role_policy", ctx.document(res.visible["trust"])).attr("tags", ctx.tags(res))
+        policy = Block("resource", ("aws_iam_role_policy", name), comments=checkov_skips(ctx.applicable(_skips(res))))
+        policy.attr("name", POLICY_NAME).attr("role", Raw(f"{self.tf_type}.{name}.id"))
+        policy.attr("policy", ctx.document(res.hidden["policy"]))
+        return [role, policy]
+
+
+def description(job: str, namespace: str) -> str:
+    """The role's description, as deploy sets it."""
+    return f"cronplane job {job} ({namespace})"
+
+
+def _skips(res: Resource) -> list[Skip]:
+    statements = res.hidden["policy"].get("Statement", [])
+    if not any(s.get("Resource") == "*" for s in statements):
+        return []
+    # Only the VPC statement has "*" (build.iam): AWS offers nothing narrower for these actions.
+    return [("CKV_AWS_111", "Lambda's VPC network-interface actions work only on Resource *", "cloudformation")]
 
 
 KIND = Role()

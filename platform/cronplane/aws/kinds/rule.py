@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import (
     ApplyContext,
     Listing,
@@ -18,12 +20,13 @@ from cronplane.aws.kinds.base import (
     tag_dict,
     tag_list,
 )
-from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.build.resources import JOB_ORDER, Kind, Resource
 from cronplane.errors import AwsError
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class Rule(ResourceKind):
@@ -117,6 +120,54 @@ class Rule(ResourceKind):
 
     def trigger_owner_tags(self, client: AwsClient, state: TriggerState) -> Mapping[str, str]:
         return self.read_tags(client, LiveResource(self.name, state.name, state.arn))
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "Rule"
+    tf_type = "aws_cloudwatch_event_rule"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        v, target = res.visible, res.hidden["target"]
+        props = {
+            "Name": ctx.text(res.name),
+            "ScheduleExpression": v["expression"],
+            "State": v["state"],
+            "Description": v["description"],
+            "Targets": [
+                {
+                    "Id": target["Id"],
+                    "Arn": ctx.arn(target["Arn"]),
+                    "RetryPolicy": dict(target["RetryPolicy"]),
+                    "DeadLetterConfig": {"Arn": ctx.arn(target["DeadLetterConfig"]["Arn"])},
+                    "InputTransformer": dict(target["InputTransformer"]),
+                }
+            ],
+            "Tags": ctx.tags(res),
+        }
+        return {ctx.logical_id(res): {"Type": "AWS::Events::Rule", "Properties": props}}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        v, target = res.visible, res.hidden["target"]
+        name = tf_name(res)
+        rule = Block("resource", (self.tf_type, name)).attr("name", ctx.text(res.name))
+        rule.attr("schedule_expression", v["expression"]).attr("state", v["state"])
+        rule.attr("description", v["description"]).attr("tags", ctx.tags(res))
+        out = Block("resource", ("aws_cloudwatch_event_target", name))
+        out.attr("rule", Raw(f"{self.tf_type}.{name}.name")).attr("target_id", target["Id"])
+        out.attr("arn", ctx.arn(target["Arn"]))
+        retry = target["RetryPolicy"]
+        out.block(
+            Block("retry_policy")
+            .attr("maximum_retry_attempts", retry["MaximumRetryAttempts"])
+            .attr("maximum_event_age_in_seconds", retry["MaximumEventAgeInSeconds"])
+        )
+        out.block(Block("dead_letter_config").attr("arn", ctx.arn(target["DeadLetterConfig"]["Arn"])))
+        transformer = target["InputTransformer"]
+        out.block(
+            Block("input_transformer")
+            .attr("input_paths", dict(transformer["InputPathsMap"]))
+            .attr("input_template", transformer["InputTemplate"])
+        )
+        return [rule, out]
 
 
 KIND = Rule()

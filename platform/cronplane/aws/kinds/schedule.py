@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import Skip, checkov_skips, tf_name
+from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import (
     ApplyContext,
     Listing,
@@ -19,12 +21,14 @@ from cronplane.aws.kinds.base import (
     TriggerState,
     tag_dict,
 )
-from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.build.resources import JOB_ORDER, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
+SKIPS: tuple[Skip, ...] = (("CKV_AWS_297", "encrypted with an AWS owned key, as jobctl deploy creates it", "terraform"),)
 # get_schedule returns these next to the definition; update_schedule rejects them.
 READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
 
@@ -116,6 +120,51 @@ class Schedule(ResourceKind):
         head, _, _ = state.arn.partition(":schedule/")
         group_arn = f"{head}:schedule-group/{state.group}"
         return tag_dict(client.call("scheduler", "list_tags_for_resource", ResourceArn=group_arn).get("Tags", []))
+
+    # -- export ---------------------------------------------------------------------------------
+    # ActionAfterCompletion (NONE for an at() job) is left out of both: CloudFormation has no
+    # such property, and NONE is what Scheduler does without it.
+    export_word = "Schedule"
+    tf_type = "aws_scheduler_schedule"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        h = res.hidden
+        props = {
+            "Name": ctx.text(res.name),
+            "GroupName": {"Ref": ctx.id_of(Kind.SCHEDULE_GROUP, h["group"])},
+            "ScheduleExpression": h["expression"],
+            "ScheduleExpressionTimezone": h["timezone"],
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Description": h["description"],
+            "State": res.visible["state"],
+            "Target": {
+                "Arn": ctx.arn(res.visible["target_arn"]),
+                "RoleArn": ctx.arn(h["role_arn"]),
+                "RetryPolicy": dict(h["retry"]),
+                "DeadLetterConfig": {"Arn": ctx.arn(h["dlq"])},
+                "Input": h["input"],
+            },
+        }
+        return {ctx.logical_id(res): {"Type": "AWS::Scheduler::Schedule", "Properties": props}}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        h = res.hidden
+        skips = checkov_skips(ctx.applicable(SKIPS))
+        schedule = Block("resource", (self.tf_type, tf_name(res)), comments=skips).attr("name", ctx.text(res.name))
+        schedule.attr("group_name", Raw(f"{ctx.address_of(Kind.SCHEDULE_GROUP, h['group'])}.name"))
+        schedule.attr("schedule_expression", h["expression"])
+        schedule.attr("schedule_expression_timezone", h["timezone"])
+        schedule.attr("description", h["description"]).attr("state", res.visible["state"])
+        schedule.block(Block("flexible_time_window").attr("mode", "OFF"))
+        target = Block("target").attr("arn", ctx.arn(res.visible["target_arn"]))
+        target.attr("role_arn", ctx.arn(h["role_arn"])).attr("input", h["input"])
+        target.block(
+            Block("retry_policy")
+            .attr("maximum_retry_attempts", h["retry"]["MaximumRetryAttempts"])
+            .attr("maximum_event_age_in_seconds", h["retry"]["MaximumEventAgeInSeconds"])
+        )
+        target.block(Block("dead_letter_config").attr("arn", ctx.arn(h["dlq"])))
+        return [schedule.block(target)]
 
 
 def _definition(ctx: ApplyContext) -> dict[str, Any]:

@@ -5,15 +5,18 @@ its own ``cronplane:config`` tag. Deleted when no job uses Scheduler any more.""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.hcl import Block
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
-from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.build.resources import CONFIG_TAG, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class ScheduleGroup(ResourceKind):
@@ -55,6 +58,18 @@ class ScheduleGroup(ResourceKind):
 
     def _tags(self, ctx: ApplyContext) -> list[dict[str, str]]:
         return tag_list({**ctx.res.tags, CONFIG_TAG: ctx.res.hidden_hash()})
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "ScheduleGroup"
+    tf_type = "aws_scheduler_schedule_group"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        props = {"Name": ctx.text(res.name), "Tags": ctx.tags(res)}
+        return {ctx.logical_id(res): {"Type": "AWS::Scheduler::ScheduleGroup", "Properties": props}}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        group = Block("resource", (self.tf_type, tf_name(res)))
+        return [group.attr("name", ctx.text(res.name)).attr("tags", ctx.tags(res))]
 
 
 KIND = ScheduleGroup()

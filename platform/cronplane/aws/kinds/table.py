@@ -6,15 +6,18 @@ last in its own ``cronplane:config`` tag, so a table interrupted half-way is fin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
+from cronplane.aws.export.hcl import Block
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
-from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.build.resources import CONFIG_TAG, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 
 class Table(ResourceKind):
@@ -92,5 +95,58 @@ class Table(ResourceKind):
         tags = tag_list({**res.tags, CONFIG_TAG: res.hidden_hash()})
         ctx.call("dynamodb", "tag_resource", ResourceArn=res.arn, Tags=tags)
 
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "HistoryTable"
+    tf_type = "aws_dynamodb_table"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        d = res.hidden["definition"]
+        props = {
+            "TableName": ctx.text(res.name),
+            "BillingMode": d["BillingMode"],
+            "AttributeDefinitions": d["AttributeDefinitions"],
+            "KeySchema": d["KeySchema"],
+            "GlobalSecondaryIndexes": d["GlobalSecondaryIndexes"],
+            "SSESpecification": {"SSEEnabled": d["SSESpecification"]["Enabled"]},
+            "TimeToLiveSpecification": {"AttributeName": res.hidden["ttl"], "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": res.hidden["pitr"]},
+            "Tags": ctx.tags(res),
+        }
+        return {
+            ctx.logical_id(res): {
+                "Type": "AWS::DynamoDB::Table",
+                # The run history outlives the stack, as it outlives `jobctl destroy` (self.kept).
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": props,
+                "Metadata": skipped(ctx.applicable(SKIPS)),
+            }
+        }
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        d = res.hidden["definition"]
+        keys = {k["KeyType"]: k["AttributeName"] for k in d["KeySchema"]}
+        table = Block("resource", (self.tf_type, tf_name(res)), comments=checkov_skips(ctx.applicable(SKIPS)))
+        table.attr("name", ctx.text(res.name)).attr("billing_mode", d["BillingMode"])
+        table.attr("hash_key", keys["HASH"]).attr("range_key", keys["RANGE"])
+        for attribute in d["AttributeDefinitions"]:
+            table.block(
+                Block("attribute").attr("name", attribute["AttributeName"]).attr("type", attribute["AttributeType"])
+            )
+        for index in d["GlobalSecondaryIndexes"]:
+            index_keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
+            gsi = Block("global_secondary_index").attr("name", index["IndexName"])
+            gsi.attr("hash_key", index_keys["HASH"]).attr("range_key", index_keys["RANGE"])
+            table.block(gsi.attr("projection_type", index["Projection"]["ProjectionType"]))
+        table.block(Block("server_side_encryption").attr("enabled", d["SSESpecification"]["Enabled"]))
+        table.block(Block("ttl").attr("attribute_name", res.hidden["ttl"]).attr("enabled", True))
+        table.block(Block("point_in_time_recovery").attr("enabled", res.hidden["pitr"]))
+        table.attr("tags", ctx.tags(res))
+        # The run history outlives `terraform destroy` unless taken out of the state first, as
+        # it outlives `jobctl destroy` without --include-history.
+        return [table.block(Block("lifecycle").attr("prevent_destroy", True))]
+
+
+SKIPS: tuple[Skip, ...] = (("CKV_AWS_119", "encrypted with the AWS managed DynamoDB key, as jobctl deploy creates it"),)
 
 KIND = Table()

@@ -25,6 +25,9 @@ Items (partition, sort key -> record):
   (``holder`` run id, ``expires_at`` = the holder's start + function timeout + 10 s).
 - ``("~deploy", "~lock")``: ``DeployLockRecord``, the namespace's deploy lock.
 - ``("~paused", job)``: ``PauseMarker``, present while the job is paused.
+- ``(job, "~alert#<kind>#<fire time or run id>")``: ``AlertRecord``, one per event the watchdog
+  alerted (or recorded as part of an alert already sent); ``(job, "~alert#watch")``:
+  ``WatchStart``, since when the watchdog watches the job. Both only in jobs with ``alerts:``.
 
 Sort keys of time-keyed items (runs, events) start with a digit and sort before
 ``TIMED_ITEMS_END`` (":"); the lock's ("~") sorts after every digit and letter, so it never falls
@@ -36,13 +39,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cronplane.runtime.schema.layout import (
+    ALERT_SORT_PREFIX,
     DEPLOY_LOCK_JOB,
     GSI_PK_VALUE,
     INDEX_NAME,
     INDEX_PARTITION_KEY,
+    KIND_ALERT,
     KIND_EVENT,
     KIND_LOCK,
     KIND_RUN,
+    KIND_WATCH,
     LOCK_SORT_KEY,
     PARTITION_KEY,
     PAUSED_PARTITION,
@@ -69,14 +75,28 @@ from cronplane.runtime.schema.records import Attempt, HistoryRecord, Item, RunLo
 
 if TYPE_CHECKING:
     from cronplane.runtime.schema.control import (
+        AlertRecord,
         DeployLockRecord,
         PauseAction,
         PauseEvent,
         PauseMarker,
+        WatchStart,
+        alert_sort_key,
         event_run_id,
     )
 
-_CONTROL = frozenset({"DeployLockRecord", "PauseAction", "PauseEvent", "PauseMarker", "event_run_id"})
+_CONTROL = frozenset(
+    {
+        "AlertRecord",
+        "DeployLockRecord",
+        "PauseAction",
+        "PauseEvent",
+        "PauseMarker",
+        "WatchStart",
+        "alert_sort_key",
+        "event_run_id",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -89,13 +109,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ALERT_SORT_PREFIX",
     "DEPLOY_LOCK_JOB",
     "GSI_PK_VALUE",
     "INDEX_NAME",
     "INDEX_PARTITION_KEY",
+    "KIND_ALERT",
     "KIND_EVENT",
     "KIND_LOCK",
     "KIND_RUN",
+    "KIND_WATCH",
     "LOCK_SORT_KEY",
     "PARTITION_KEY",
     "PAUSED_PARTITION",
@@ -104,6 +127,7 @@ __all__ = [
     "SORT_KEY",
     "TIMED_ITEMS_END",
     "TTL_ATTRIBUTE",
+    "AlertRecord",
     "Attempt",
     "DeployLockRecord",
     "HistoryRecord",
@@ -115,6 +139,8 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "Trigger",
+    "WatchStart",
+    "alert_sort_key",
     "backfill_run_id",
     "create_table",
     "duplicate_run_id",

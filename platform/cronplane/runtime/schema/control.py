@@ -1,6 +1,7 @@
-"""Records of the history table that only ``jobctl`` writes, never a run: the deploy lock, pause
-markers and pause / resume events. Kept out of the runtime's cold start: ``from_item`` and the
-package load this module on first use."""
+"""Records of the history table that only ``jobctl`` and the watchdog write, never a run: the
+deploy lock, pause markers, pause / resume events, and the watchdog's alert records and watch
+starts. Kept out of the runtime's cold start: ``from_item`` and the package load this module on
+first use."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from cronplane.runtime.schema.layout import (
+    ALERT_SORT_PREFIX,
     DEPLOY_LOCK_JOB,
+    KIND_ALERT,
     KIND_EVENT,
+    KIND_WATCH,
     LOCK_SORT_KEY,
     PAUSED_PARTITION,
     iso,
@@ -179,3 +183,130 @@ class PauseEvent(NamedTuple):
             trigger=text_or_none(values.get("trigger")),
             ttl=int_or_none(values.get("ttl")),
         )
+
+
+WATCH_SORT_KEY = f"{ALERT_SORT_PREFIX}watch"
+
+
+def alert_sort_key(kind: str, event: str) -> str:
+    """Sort key of the alert record of ``event`` (a fire time or a run id) of ``kind``."""
+    return f"{ALERT_SORT_PREFIX}{kind}#{event}"
+
+
+class AlertRecord(NamedTuple):
+    """One alerted event of a job: item (job, "~alert#<kind>#<event>"). The watchdog writes it
+    with a conditional put (the key must not exist) *before* it tells anyone, so each (job,
+    event, kind) is alerted once however many passes see it. ``event`` is the fire time (late,
+    missed) or the run id (lost, failed, timed_out, recovered); ``moment`` when that happened,
+    which orders a job's alerts into episodes (a ``recovered`` closes every alert before it)."""
+
+    job: str
+    kind: str  # late | missed | lost | failed | timed_out | recovered
+    event: str
+    sent_at: str  # when it was recorded (and, when ``told``, sent)
+    routes: tuple[str, ...] = ()  # who was told: the routes that accepted the notification
+    moment: str = ""
+    # False: not a notification of its own. Part of an alert of the same episode that is out
+    # already (the 2nd..10th missed fire of a per-minute job), or a failure the job's wrapper
+    # announced itself (``by``).
+    told: bool = False
+    by: str = "watchdog"  # who notified: "watchdog", or "wrapper" for failed / timed_out runs
+    note: str | None = None
+    ttl: int | None = None
+
+    @classmethod
+    def new(
+        cls,
+        job: str,
+        kind: str,
+        event: str,
+        *,
+        moment: datetime,
+        now: datetime,
+        retention_days: int,
+        routes: tuple[str, ...] = (),
+        told: bool = False,
+        by: str = "watchdog",
+        note: str | None = None,
+    ) -> AlertRecord:
+        # Kept as long as the runs they are about (the history's retention).
+        ttl = int((now + timedelta(days=retention_days)).timestamp())
+        return cls(job, kind, event, iso(now), routes, iso(moment), told, by, note, ttl)
+
+    @property
+    def sort_key(self) -> str:
+        return alert_sort_key(self.kind, self.event)
+
+    @property
+    def moment_time(self) -> datetime:
+        return parse_iso(self.moment or self.sent_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return without_none(
+            {
+                "job": self.job,
+                "run_id": self.sort_key,
+                "kind": KIND_ALERT,
+                "alert": self.kind,
+                "event": self.event,
+                "sent_at": self.sent_at,
+                "routes": list(self.routes),
+                "moment": self.moment,
+                "told": self.told,
+                "by": self.by,
+                "note": self.note,
+                "ttl": self.ttl,
+            }
+        )
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> AlertRecord:
+        return cls.from_dict(plain_item(item))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> AlertRecord:
+        routes = values.get("routes") or ()
+        return cls(
+            job=text(values.get("job")),
+            kind=text(values.get("alert")),
+            event=text(values.get("event")),
+            sent_at=text(values.get("sent_at")),
+            routes=tuple(str(r) for r in routes) if isinstance(routes, (list, tuple)) else (),
+            moment=text(values.get("moment")),
+            told=bool(values.get("told")),
+            by=text(values.get("by"), "watchdog"),
+            note=text_or_none(values.get("note")),
+            ttl=int_or_none(values.get("ttl")),
+        )
+
+
+class WatchStart(NamedTuple):
+    """Since when the watchdog watches a job's schedule: item (job, "~alert#watch"), put by the
+    first pass that sees the job (or a new schedule of it). The watchdog may read the history
+    but not the deploy's resources, so this is its "deployed at": fire times before it are never
+    reported (the same rule ``jobctl audit`` applies with the trigger's own creation time)."""
+
+    job: str
+    since: str
+    schedule: str  # what was watched (expression and timezone); another one starts anew
+
+    @property
+    def since_time(self) -> datetime:
+        return parse_iso(self.since)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job": self.job,
+            "run_id": WATCH_SORT_KEY,
+            "kind": KIND_WATCH,
+            "since": self.since,
+            "schedule": self.schedule,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> WatchStart:
+        return cls.from_dict(plain_item(item))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> WatchStart:
+        return cls(job=text(values.get("job")), since=text(values.get("since")), schedule=text(values.get("schedule")))

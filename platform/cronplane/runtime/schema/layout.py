@@ -24,6 +24,10 @@ TTL_ATTRIBUTE = "ttl"
 LOCK_SORT_KEY = "~lock"  # per-job overlap lock (concurrency: forbid); also the deploy lock's
 DEPLOY_LOCK_JOB = "~deploy"  # partition of the namespace's deploy lock
 PAUSED_PARTITION = "~paused"  # partition of pause markers: one item per paused job
+# Sort keys of the watchdog's items in a job's partition (``control.AlertRecord``, one per
+# alerted event, and ``control.WatchStart``): after every run and event, never inside a
+# time-bounded Query; "~alert#" sorts before "~lock".
+ALERT_SORT_PREFIX = "~alert#"
 # Sort keys of time-keyed items (runs, events) start with a digit and all sort before ":";
 # locks and markers start with "~" and never fall inside a time-bounded Query.
 TIMED_ITEMS_END = ":"
@@ -35,6 +39,8 @@ RANGE_END = "\U0010ffff"
 KIND_RUN = "run"
 KIND_EVENT = "event"
 KIND_LOCK = "lock"
+KIND_ALERT = "alert"
+KIND_WATCH = "watch"
 
 
 def item_key(partition: str, sort: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from cronplane.runtime.schema.layout import (
+    ALERT_SORT_PREFIX,
     DEPLOY_LOCK_JOB,
     GSI_PK_VALUE,
     KIND_EVENT,
@@ -30,7 +31,7 @@ from cronplane.runtime.schema.layout import (
 )
 
 if TYPE_CHECKING:
-    from cronplane.runtime.schema.control import DeployLockRecord, PauseEvent, PauseMarker
+    from cronplane.runtime.schema.control import AlertRecord, DeployLockRecord, PauseEvent, PauseMarker, WatchStart
 
 Item: TypeAlias = dict[str, Any]  # DynamoDB's typed form: {"job": {"S": "..."}, ...}
 
@@ -203,7 +204,9 @@ class RunLock(NamedTuple):
         )
 
 
-HistoryRecord: TypeAlias = "RunRecord | RunLock | PauseEvent | PauseMarker | DeployLockRecord"
+HistoryRecord: TypeAlias = (
+    "RunRecord | RunLock | PauseEvent | PauseMarker | DeployLockRecord | AlertRecord | WatchStart"
+)
 
 
 def to_item(record: HistoryRecord) -> Item:
@@ -220,10 +223,14 @@ def from_item(item: Mapping[str, Any]) -> HistoryRecord:
 
 def _record_class(values: Mapping[str, Any]) -> type[HistoryRecord]:
     job = values.get("job")
-    if job not in (PAUSED_PARTITION, DEPLOY_LOCK_JOB) and values.get("kind") != KIND_EVENT:
-        return RunLock if values.get("run_id") == LOCK_SORT_KEY else RunRecord
+    sort_key = str(values.get("run_id") or "")
+    alert = sort_key.startswith(ALERT_SORT_PREFIX)
+    if job not in (PAUSED_PARTITION, DEPLOY_LOCK_JOB) and values.get("kind") != KIND_EVENT and not alert:
+        return RunLock if sort_key == LOCK_SORT_KEY else RunRecord
     from cronplane.runtime.schema import control  # only jobctl writes these: not loaded at cold start
 
+    if alert:
+        return control.WatchStart if sort_key == control.WATCH_SORT_KEY else control.AlertRecord
     if job == PAUSED_PARTITION:
         return control.PauseMarker
     if job == DEPLOY_LOCK_JOB:

@@ -1,0 +1,134 @@
+"""The namespace's alert topic (SNS), shared by its jobs with ``alerts:``; deleted when none has
+any. Found through the one tagging-API query (no call of its own: a deploy without alerts pays
+nothing for this kind); its attributes and email subscriptions are applied, then the hash of
+those settings goes on last in its own ``cronplane:config`` tag, so a topic interrupted half-way
+is finished next time.
+
+Email subscriptions: one per address, filtered (``FilterPolicy`` on the message attribute
+``job``) to the jobs that name it. Only email subscriptions are managed; whatever else is
+subscribed (a queue, a chat bot) is left alone. An address removed from jobs.yaml is
+unsubscribed once confirmed (SNS cannot remove a pending one; it expires after three days).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
+
+from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
+from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.manifest import names
+
+if TYPE_CHECKING:
+    from cronplane.aws.client import AwsClient
+
+PENDING = "PendingConfirmation"  # SNS's SubscriptionArn until the address confirms
+
+
+class Topic(ResourceKind):
+    name = Kind.TOPIC
+    slots: ClassVar[Mapping[str, int]] = {"topic": 2}  # after the history table and the Scheduler group
+    tagging_type = "sns"
+    shared = True
+    unused_reason = "no job has alerts"
+
+    def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
+        topic = names.alert_topic(scope.namespace)
+        return [
+            LiveResource(self.name, topic, arn, tags=tags)
+            for arn, tags in scope.tagged.items()
+            if arn.split(":")[2:3] == ["sns"] and arn.endswith(f":{topic}")
+        ]
+
+    def read_tags(self, client: AwsClient, res: LiveResource) -> dict[str, str]:
+        return tag_dict(client.call("sns", "list_tags_for_resource", ResourceArn=res.arn).get("Tags", []))
+
+    def delete(self, ctx: ApplyContext) -> None:
+        assert ctx.live is not None
+        # Deleting a topic deletes its subscriptions too.
+        ctx.ignore_missing("sns", "delete_topic", TopicArn=ctx.live.arn)
+
+    def create(self, ctx: ApplyContext) -> None:
+        res = ctx.res
+        try:
+            # create_topic answers with the ARN of a topic that exists already: look first, so a
+            # topic of that name that is not ours is refused, never taken over.
+            existing = self.read_tags(ctx.client, LiveResource(self.name, res.name, res.arn))
+        except AwsCallError as exc:
+            if not exc.not_found:
+                raise
+            attributes = dict(res.hidden["attributes"])
+            ctx.call("sns", "create_topic", Name=res.name, Attributes=attributes, Tags=tag_list(res.tags))
+        else:
+            ctx.adopt(existing)
+            self._attributes(ctx)
+        self._subscriptions(ctx)
+        self._record(ctx)
+
+    def update(self, ctx: ApplyContext) -> None:
+        if ctx.needs("attributes"):
+            self._attributes(ctx)
+        if ctx.needs("subscriptions"):
+            self._subscriptions(ctx)
+        arn = ctx.res.arn
+        ctx.retag(
+            lambda tags: None,  # set with the hash below
+            lambda keys: ctx.call("sns", "untag_resource", ResourceArn=arn, TagKeys=keys),
+        )
+        self._record(ctx)
+
+    def _attributes(self, ctx: ApplyContext) -> None:
+        for key, value in sorted(ctx.res.hidden["attributes"].items()):
+            ctx.call("sns", "set_topic_attributes", TopicArn=ctx.res.arn, AttributeName=key, AttributeValue=value)
+
+    def _subscriptions(self, ctx: ApplyContext) -> None:
+        arn = ctx.res.arn
+        wanted: dict[str, list[str]] = dict(ctx.res.hidden["subscriptions"])
+        live = ctx.client.paginate("sns", "list_subscriptions_by_topic", "Subscriptions", TopicArn=arn)
+        emails = [s for s in live if s.get("Protocol") == "email"]
+        for sub in emails:
+            address, sub_arn = str(sub.get("Endpoint", "")), str(sub.get("SubscriptionArn", ""))
+            confirmed = sub_arn.startswith("arn:")
+            if address not in wanted:
+                if confirmed:
+                    ctx.ignore_missing("sns", "unsubscribe", SubscriptionArn=sub_arn)
+            elif confirmed:
+                ctx.call(
+                    "sns",
+                    "set_subscription_attributes",
+                    SubscriptionArn=sub_arn,
+                    AttributeName="FilterPolicy",
+                    AttributeValue=filter_policy(wanted[address]),
+                )
+        subscribed = {
+            str(s.get("Endpoint", "")) for s in emails if str(s.get("SubscriptionArn", "")).startswith("arn:")
+        }
+        for address, jobs in sorted(wanted.items()):
+            if address not in subscribed:
+                # New, or still pending: subscribing again sends the confirmation again, with
+                # the filter as it is now.
+                ctx.call(
+                    "sns",
+                    "subscribe",
+                    TopicArn=arn,
+                    Protocol="email",
+                    Endpoint=address,
+                    Attributes={"FilterPolicy": filter_policy(jobs)},
+                    ReturnSubscriptionArn=True,
+                )
+
+    def _record(self, ctx: ApplyContext) -> None:
+        """The tags, with the settings' hash last: a topic interrupted before it is re-applied."""
+        tags = tag_list({**ctx.res.tags, CONFIG_TAG: ctx.res.hidden_hash()})
+        ctx.call("sns", "tag_resource", ResourceArn=ctx.res.arn, Tags=tags)
+
+
+def filter_policy(jobs: list[str]) -> str:
+    """An email subscription gets the alerts of these jobs only (the wrapper and the watchdog
+    publish with the message attribute ``job``; alarm state changes carry none)."""
+    return json.dumps({"job": sorted(jobs)}, separators=(",", ":"))
+
+
+KIND = Topic()

@@ -1,0 +1,156 @@
+"""The alert resources deploy adds when some job has ``alerts:`` (pure, like ``resources``):
+
+- the namespace's SNS topic (shared): encrypted with the AWS-managed key ``alias/aws/sns``; its
+  policy lets CloudWatch alarms of this namespace publish and refuses every other publisher
+  that is not a role of the namespace (``/cronplane/NAMESPACE/``); which of those roles may
+  publish is then their own policy's business (``build.iam``: a job whose routes use the topic,
+  the watchdog). Its email subscriptions are the jobs' ``email:`` routes, each filtered to the
+  jobs that name the address (message attribute ``job``), so one job's failure never mails
+  another job's on-call;
+- per job whose ``on`` names failed or timed_out: one CloudWatch alarm on the wrapper's EMF
+  metrics (``runtime.metrics``: namespace ``cronplane``, dimensions Namespace and Job), Failed +
+  TimedOut over a minute, with the topic as its action.
+
+Without alerts, none of this exists and nothing about it is read or written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cronplane.build.arns import Arns
+from cronplane.build.resources import Kind, Resource, base_tags, canonical_json
+from cronplane.manifest import names
+from cronplane.manifest.models import Job, Manifest
+from cronplane.runtime import metrics
+
+TOPIC_KEY = "alias/aws/sns"  # the AWS-managed key for SNS: encrypted at rest, nothing to manage
+ALARM_PERIOD_S = 60
+
+
+def topic_resources(manifest: Manifest, arns: Arns) -> list[Resource]:
+    """The namespace's alert topic, when some job has alerts."""
+    if not has_alerts(manifest):
+        return []
+    name = names.alert_topic(manifest.namespace)
+    arn = arns.topic(name)
+    return [
+        Resource(
+            Kind.TOPIC, name, None, "topic", arn, hidden=topic_hidden(manifest, arns, arn), tags=base_tags(manifest)
+        )
+    ]
+
+
+def alarm_resources(manifest: Manifest, job: Job, arns: Arns) -> list[Resource]:
+    """The job's failures alarm, when its alerts are on failed or timed_out."""
+    if job.alerts is None or not job.alerts.alarmed:
+        return []
+    name = names.alarm_name(manifest.namespace, job.name)
+    alarm = {"alarm": alarm_definition(manifest, job, arns)}
+    return [
+        Resource(Kind.ALARM, name, job.name, "alarm", arns.alarm(name), hidden=alarm, tags=base_tags(manifest, job))
+    ]
+
+
+def has_alerts(manifest: Manifest) -> bool:
+    return any(job.alerts is not None for job in manifest.jobs)
+
+
+def email_subscriptions(manifest: Manifest) -> dict[str, list[str]]:
+    """Each ``email:`` address with the jobs whose alerts it receives (its filter policy)."""
+    found: dict[str, set[str]] = {}
+    for job in manifest.jobs:
+        for address in job.alerts.targets("email") if job.alerts else ():
+            found.setdefault(address, set()).add(job.name)
+    return {address: sorted(jobs) for address, jobs in sorted(found.items())}
+
+
+def topic_policy(manifest: Manifest, arns: Arns, topic_arn: str) -> dict[str, Any]:
+    namespace = manifest.namespace
+    roles = f"arn:{arns.partition}:iam::{arns.account}:role{names.role_path(namespace)}*"
+    alarms = arns.alarm(f"{names.job_prefix(namespace)}*")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NamespaceAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": arns.account},
+                    "ArnLike": {"aws:SourceArn": alarms},
+                },
+            },
+            {
+                # Same-account principals need no grant here to publish: an identity policy
+                # would do. This refuses all of them but the namespace's roles (and CloudWatch,
+                # whose requests carry a service name and no principal ARN).
+                "Sid": "NobodyElsePublishes",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "ArnNotLike": {"aws:PrincipalArn": roles},
+                    "StringNotEquals": {"aws:PrincipalServiceName": "cloudwatch.amazonaws.com"},
+                },
+            },
+        ],
+    }
+
+
+def topic_hidden(manifest: Manifest, arns: Arns, topic_arn: str) -> dict[str, Any]:
+    """The topic's settings as deploy applies them (their hash is its ``cronplane:config`` tag)."""
+    return {
+        "attributes": {
+            "DisplayName": f"cronplane {manifest.namespace}"[:100],
+            "KmsMasterKeyId": TOPIC_KEY,
+            "Policy": canonical_json(topic_policy(manifest, arns, topic_arn)),
+        },
+        "subscriptions": email_subscriptions(manifest),
+    }
+
+
+def alarm_definition(manifest: Manifest, job: Job, arns: Arns) -> dict[str, Any]:
+    """``put_metric_alarm``'s parameters (tags aside) for the job's failures alarm."""
+    namespace = manifest.namespace
+    dimensions = [{"Name": "Namespace", "Value": namespace}, {"Name": "Job", "Value": job.name}]
+
+    def count(metric_id: str, metric: str) -> dict[str, Any]:
+        return {
+            "Id": metric_id,
+            "MetricStat": {
+                "Metric": {"Namespace": metrics.NAMESPACE, "MetricName": metric, "Dimensions": dimensions},
+                "Period": ALARM_PERIOD_S,
+                "Stat": "Sum",
+            },
+            "ReturnData": False,
+        }
+
+    return {
+        "AlarmName": names.alarm_name(namespace, job.name),
+        "AlarmDescription": (
+            f"cronplane job {job.name} (namespace {namespace}, team {job.team}): a run ended failed or "
+            f"timed_out. See `jobctl history {job.name}`."
+        )[:1024],
+        "ActionsEnabled": True,
+        "AlarmActions": [arns.topic(names.alert_topic(namespace))],
+        "Metrics": [
+            count("failed", metrics.COUNTS["failed"]),
+            count("timed_out", metrics.COUNTS["timed_out"]),
+            {
+                "Id": "failures",
+                "Expression": "failed + timed_out",
+                "Label": "Failed or timed-out runs",
+                "ReturnData": True,
+            },
+        ],
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        # No run in a minute is no failure: the alarm goes back to OK.
+        "TreatMissingData": "notBreaching",
+    }

@@ -1,0 +1,239 @@
+"""The rules of one watchdog pass, pure: a watched job's items (runs, pause events, alert
+records, watch start) and the time in, what to record and send (``Step``) and what is open
+(``OpenAlert``) out. ``ops.watchdog`` reads the items and carries the steps out.
+
+- Findings: ``late`` / ``missed`` (a fire time with no run ``late_after`` / ``missed_after``
+  after it, matched by ``ops.matching.classify``, the engine of ``jobctl audit``; paused
+  periods left out), ``lost`` (running past its deadline: ``runs.status``), ``failed`` /
+  ``timed_out`` (already announced by the job's wrapper: recorded, not sent again). Only after
+  the watch start (``WatchStart``), only the kinds the job's ``alerts.on`` names.
+- Once per event: a finding with a record is done; one that an open alert of its episode covers
+  (a later fire of the same kind; a ``missed`` covers ``late``) is neither recorded nor sent.
+- An episode (the problem records after the last ``recovered``) ends when a run succeeds after
+  all of its findings: one ``recovered``, sent when someone heard of the episode before.
+
+Standard library and modules the watchdog's zip ships only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from cronplane.ops.matching import Outcome, classify, pause_periods, rate_anchor
+from cronplane.manifest.watch_config import WatchedJob
+from cronplane.runs.status import effective_status, moment
+from cronplane.runtime import alerts
+from cronplane.runtime.schema import (
+    AlertRecord,
+    PauseEvent,
+    PauseMarker,
+    RunRecord,
+    RunStatus,
+    WatchStart,
+    alert_sort_key,
+    iso,
+)
+
+LATE, MISSED, LOST, FAILED, TIMED_OUT, RECOVERED = "late", "missed", "lost", "failed", "timed_out", "recovered"
+PROBLEM_KINDS = (LOST, FAILED, TIMED_OUT, MISSED, LATE)  # the order a pass records them in
+# An open alert of one of these kinds covers a later finding of the key's kind: one alert per episode.
+COVERED_BY = {
+    LATE: frozenset({LATE, MISSED}),
+    MISSED: frozenset({MISSED}),
+    LOST: frozenset({LOST}),
+    FAILED: frozenset({FAILED, TIMED_OUT}),
+    TIMED_OUT: frozenset({FAILED, TIMED_OUT}),
+}
+# How far back a pass looks beyond the job's grace: the room for a watchdog that did not run
+# for a while. Older fire times are ``jobctl audit``'s.
+WATCH_SLACK = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    event: str  # the fire time (ISO) or the run id
+    moment: datetime  # the fire time, or when the run started
+    run: RunRecord | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """Findings of one kind to record, and (``told``) to send as one notification."""
+
+    kind: str
+    findings: tuple[Finding, ...]
+    told: bool
+    by: str = "watchdog"  # "wrapper": the job's own failure notification told them already
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """What is open for a job: one per kind, since its first event, and who was told."""
+
+    job: str
+    kind: str
+    since: str
+    events: tuple[str, ...]  # fire times or run ids, oldest first
+    told: tuple[str, ...]  # routes that accepted (or, for failures, the routes the wrapper sends to)
+    told_at: str | None
+    by: str = "watchdog"
+    pending: bool = False  # found, not alerted yet: the next watchdog pass sends it
+
+
+@dataclass(frozen=True)
+class JobWatch:
+    """``observe``'s verdict on one job: what to write and send, and what is open after it."""
+
+    job: WatchedJob
+    now: datetime
+    watch: WatchStart
+    starts_watch: bool  # this pass starts watching (first sight, or a new schedule)
+    steps: tuple[Step, ...]
+    open: tuple[OpenAlert, ...]
+
+
+@dataclass(frozen=True)
+class JobItems:
+    runs: tuple[RunRecord, ...] = ()
+    events: tuple[PauseEvent, ...] = ()
+    alerts: tuple[AlertRecord, ...] = ()
+    watch: WatchStart | None = None
+
+
+def lookback(job: WatchedJob) -> timedelta:
+    return timedelta(seconds=max(job.late_after_s, job.missed_after_s)) + WATCH_SLACK
+
+
+def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime) -> JobWatch:
+    watch = items.watch
+    if watch is None or watch.schedule != job.fingerprint:
+        # First sight of the job (or of its new schedule): watched from now on.
+        fresh = WatchStart(job.name, iso(now), job.fingerprint)
+        return JobWatch(job, now, fresh, True, (), tuple(_open_alerts(job, _open_records(items.alerts), [])))
+    findings, successes = _findings(job, items, marker, now, watch)
+    records = items.alerts
+    recorded = {r.sort_key for r in records}
+    open_before = _open_records(records)
+    closed_until = _last_recovery(records)
+    earliest: dict[str, datetime] = {}
+    for record in open_before:
+        earliest[record.kind] = min(earliest.get(record.kind, record.moment_time), record.moment_time)
+    steps: list[Step] = []
+    covered: list[Finding] = []
+    for kind in PROBLEM_KINDS:
+        group = [
+            f
+            for f in findings
+            if f.kind == kind
+            and alert_sort_key(f.kind, f.event) not in recorded
+            and (closed_until is None or f.moment > closed_until)
+        ]
+        covering = [earliest[k] for k in COVERED_BY[kind] if k in earliest]
+        new = [f for f in group if not covering or f.moment < min(covering)]
+        covered += [f for f in group if f not in new]
+        if new:
+            by_wrapper = kind in alerts.WRAPPER_KINDS
+            steps.append(Step(kind, tuple(new), told=not by_wrapper, by="wrapper" if by_wrapper else "watchdog"))
+            earliest[kind] = min([*([earliest[kind]] if kind in earliest else []), *(f.moment for f in new)])
+    moments = [r.moment_time for r in open_before] + [f.moment for s in steps for f in s.findings]
+    success = max(successes, key=lambda r: _started(r) or now, default=None)
+    started = _started(success) if success is not None else None
+    if moments and success is not None and started is not None and started > max(moments):
+        # Someone heard of this episode before this pass (an earlier alert, or the wrapper's
+        # failure notice): tell them it is over. Otherwise the alerts of this pass say so.
+        told_before = bool(open_before) or any(s.by == "wrapper" for s in steps)
+        since = f"it has succeeded since: run {success.run_id} started {iso(started)}"
+        steps = [replace(s, note=since) if s.told else s for s in steps]
+        steps.append(Step(RECOVERED, (Finding(RECOVERED, success.run_id, started, success),), told=told_before))
+        return JobWatch(job, now, watch, False, tuple(steps), ())
+    still_open = _open_alerts(job, open_before, [*(f for s in steps for f in s.findings), *covered])
+    return JobWatch(job, now, watch, False, tuple(steps), tuple(still_open))
+
+
+def _findings(
+    job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime, watch: WatchStart
+) -> tuple[list[Finding], list[RunRecord]]:
+    """Late and missed fire times (``classify`` with ``late_after`` as its grace), lost and
+    failed runs, and the successes, all after the watch start."""
+    watched_from = watch.since_time
+    since = max(watched_from, now - lookback(job))
+    runs = [r for r in items.runs if r.status]
+    periods = pause_periods(items.events, marker, since, now)
+    anchor = rate_anchor(job.schedule, runs, watched_from, since)
+    fire_times = [t.astimezone(UTC) for t in job.schedule.fire_times_between(since, now, anchor=anchor)]
+    checks, _ = classify(
+        fire_times,
+        runs,
+        periods,
+        grace_seconds=job.late_after_s,
+        now=now,
+        since=since,
+        until=now,
+        deployed_at=watched_from,
+    )
+    missed_after = timedelta(seconds=job.missed_after_s)
+    findings = [
+        Finding(MISSED if now - check.fire_time >= missed_after else LATE, iso(check.fire_time), check.fire_time)
+        for check in checks
+        if check.outcome is Outcome.MISSED
+    ]
+    successes = []
+    for run in runs:
+        started = _started(run)
+        if started is None or started <= watched_from:
+            continue
+        status = effective_status(run, now)
+        if status in (LOST, FAILED, TIMED_OUT):
+            findings.append(Finding(status, run.run_id, started, run))
+        elif status == RunStatus.SUCCEEDED.value:
+            successes.append(run)
+    return [f for f in findings if f.kind in job.on], successes
+
+
+def _open_records(records: Iterable[AlertRecord]) -> list[AlertRecord]:
+    """Problem records after the last ``recovered``: the open episode."""
+    records = list(records)
+    closed_until = _last_recovery(records)
+    return [r for r in records if r.kind in COVERED_BY and (closed_until is None or r.moment_time > closed_until)]
+
+
+def _last_recovery(records: Iterable[AlertRecord]) -> datetime | None:
+    return max((r.moment_time for r in records if r.kind == RECOVERED), default=None)
+
+
+def _started(run: RunRecord | None) -> datetime | None:
+    return None if run is None else moment(run.started_at or run.scheduled_for)
+
+
+def _open_alerts(job: WatchedJob, records: list[AlertRecord], findings: list[Finding]) -> list[OpenAlert]:
+    """One ``OpenAlert`` per kind: the records of the open episode plus what this look found
+    (``pending`` when none of it is recorded yet). A fire time that is missed is not late too."""
+    missed = {r.event for r in records if r.kind == MISSED} | {f.event for f in findings if f.kind == MISSED}
+    out = []
+    for kind in PROBLEM_KINDS:
+        mine = [r for r in records if r.kind == kind and not (kind == LATE and r.event in missed)]
+        found = [f for f in findings if f.kind == kind and not (kind == LATE and f.event in missed)]
+        if not mine and not found:
+            continue
+        moments = sorted({(r.moment_time, r.event) for r in mine} | {(f.moment, f.event) for f in found})
+        told = [r for r in mine if r.told or r.by == "wrapper"]
+        routes = tuple(dict.fromkeys(route for r in told for route in r.routes))
+        if not mine and kind in alerts.WRAPPER_KINDS:
+            routes = tuple(str(r) for r in job.routes)  # the wrapper told them when the run ended
+        out.append(
+            OpenAlert(
+                job.name,
+                kind,
+                iso(moments[0][0]),
+                tuple(event for _, event in moments),
+                routes,
+                min((r.sent_at for r in told), default=None),
+                by="wrapper" if kind in alerts.WRAPPER_KINDS else "watchdog",
+                pending=not mine and kind not in alerts.WRAPPER_KINDS,
+            )
+        )
+    return out

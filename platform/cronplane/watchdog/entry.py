@@ -1,0 +1,53 @@
+"""Lambda entry of the namespace's watchdog: one ``ops.watchdog.run_pass`` per invocation, over
+the jobs in ``config.json`` (beside this module in the zip), with boto3 clients made once per
+cold start. Logs one line per notification sent and returns the pass as JSON (``jobctl dev``
+prints its alerts from it). A job that could not be checked makes the invocation fail after
+the others were checked, so Lambda's ``Errors`` metric shows a watchdog in trouble.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from cronplane.manifest.watch_config import WatchConfig
+from cronplane.ops.watchdog import NOTICE_LOG_KEY, WatchClients, run_pass, secret_reader
+from cronplane.runtime.alerts import ALERT_TOPIC
+
+CONFIG_FILE = Path(__file__).with_name("config.json")
+CONFIG = WatchConfig.from_dict(json.loads(CONFIG_FILE.read_text(encoding="utf-8")))
+_clients: dict[str, Any] = {}
+
+
+class WatchdogError(Exception):
+    """Some jobs could not be checked (their names and why are in the message)."""
+
+
+def _client(service: str) -> Any:
+    if service not in _clients:
+        _clients[service] = boto3.client(service)  # type: ignore[call-overload]  # any service the pass asks for
+    return _clients[service]
+
+
+CLIENTS = WatchClients(
+    dynamodb=_client("dynamodb"),
+    sns=_client("sns"),
+    read_secret=secret_reader(_client),
+    topic_arn=os.environ.get(ALERT_TOPIC, ""),
+    region=os.environ.get("AWS_REGION", ""),
+    log=print,
+    # One JSON line per notification: CloudWatch Logs keeps it, `jobctl dev` prints it.
+    on_notice=lambda notice: print(json.dumps({NOTICE_LOG_KEY: notice.as_dict()}, sort_keys=True), flush=True),
+)
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    report = run_pass(CONFIG, CLIENTS, datetime.now(UTC))
+    if report.errors:
+        raise WatchdogError("; ".join(report.errors))
+    return report.as_dict()
