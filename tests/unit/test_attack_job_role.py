@@ -28,7 +28,8 @@ from botocore import xform_name
 import cronplane.runtime
 from cronplane.build import iam
 from cronplane.build.resources import desired_state
-from cronplane.manifest.models import Job, Manifest, Permission, Secret, TriggerMode, Vpc
+from cronplane.manifest.models import AlertPolicy, Job, Manifest, Permission, Secret, TriggerMode, Vpc
+from cronplane.runtime.alerts import Route
 
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 RUNTIME = Path(cronplane.runtime.__file__).parent
@@ -49,8 +50,18 @@ TRANSACT_ITEMS = {
 }
 
 
+ALERTS = AlertPolicy(
+    notify=(
+        Route("email", "billing-oncall@example.com"),
+        Route("sns", f"arn:aws:sns:{REGION}:{ACCOUNT}:billing-pager"),
+        Route("webhook", "ssm:/billing/slack-webhook"),
+    )
+)
+
+
 def full_job(**changes: Any) -> Job:
-    """A job with every platform feature that adds a grant: both secret stores, a KMS key, a VPC."""
+    """A job with every platform feature that adds a grant: both secret stores, a KMS key, a
+    VPC, alerts."""
     job = Job(
         name="report",
         handler="billing/report.py:handler",
@@ -59,6 +70,7 @@ def full_job(**changes: Any) -> Job:
         secrets=(Secret("DB", "ssm", "/billing/db"), Secret("API", "secretsmanager", "billing/api")),
         kms_key=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         vpc=Vpc(("subnet-0123456789abcdef0",), ("sg-0123456789abcdef0",)),
+        alerts=ALERTS,
     )
     return replace(job, **changes)
 
@@ -145,7 +157,7 @@ def runtime_iam_actions() -> set[str]:
 def test_the_source_scan_sees_what_the_runtime_does() -> None:
     """The scan itself works: it finds the calls of store.py, dispatch.py and secrets.py, and
     each function excluded as not running in Lambda still exists."""
-    assert runtime_services() == {"dynamodb", "sqs", "lambda", "ssm", "secretsmanager"}
+    assert runtime_services() == {"dynamodb", "sqs", "lambda", "ssm", "secretsmanager", "sns"}
     assert {"dynamodb:PutItem", "sqs:SendMessage", "lambda:InvokeFunction", "ssm:GetParameter"} <= (
         runtime_iam_actions()
     )

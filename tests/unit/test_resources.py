@@ -36,7 +36,8 @@ def test_rule_job_gets_role_dlq_logs_function_invoke_config_permission_and_rule(
     assert r["rule"].hidden["target"]["DeadLetterConfig"]["Arn"] == r["dlq"].arn
     assert r["perm"].hidden["source_arn"] == r["rule"].arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{NS}--a"
     assert r["perm"].hidden["source_account"] == ACCOUNT
-    assert r["inv"].hidden == {"qualifier": None, "max_retry_attempts": 0, "on_failure": r["dlq"].arn}
+    # No on-failure destination: the wrapper's own DLQ message is a failed run's only one.
+    assert r["inv"].hidden == {"qualifier": None, "max_retry_attempts": 0}
     assert r["fn"].visible["role"] == r["role"].arn == f"arn:aws:iam::{ACCOUNT}:role/cronplane/{NS}/{NS}--a-exec"
     assert r["dlq"].hidden["attributes"]["MessageRetentionPeriod"] == "1209600"
     assert r["dlq"].hidden["attributes"]["SqsManagedSseEnabled"] == "true"

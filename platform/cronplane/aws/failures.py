@@ -20,6 +20,8 @@ NOT_FOUND_CODES = frozenset(
         "NotFoundException",
         "AWS.SimpleQueueService.NonExistentQueue",
         "QueueDoesNotExist",
+        "NotFound",  # SNS: a topic or subscription
+        "ResourceNotFound",  # SNS tags, CloudWatch alarms
     }
 )
 THROTTLING_CODES = frozenset(

@@ -205,17 +205,21 @@ class DeployLock:
             yield self
         finally:
             stop.set()
-            beat.join(timeout=self.heartbeat_s + 5)
+            # A renewal in flight may outlast this; it is harmless (conditional on our holder)
+            # and says nothing once stopped.
+            beat.join(timeout=5)
 
     def _heartbeat(self, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_s):
             if not self.held:
                 return
             try:
-                if self.renew():
-                    continue
+                renewed = self.renew()
             except AwsError as exc:  # a blip: the next beat tries again, well before the expiry
-                self.notify(f"warning: could not renew the deploy lock ({exc}); trying again")
+                if not stop.is_set():
+                    self.notify(f"warning: could not renew the deploy lock ({exc}); trying again")
+                continue
+            if renewed or stop.is_set():
                 continue
             self.lost = True
             taker = current_lock(self.client, self.table)

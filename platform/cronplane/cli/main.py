@@ -5,6 +5,7 @@ tracebacks unless ``--debug`` is given."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -111,7 +112,18 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run ``jobctl ARGV``; the only ``sys.exit`` of the command line. Returns when the command
     succeeded (exit 0), exits with its status otherwise."""
+    program = argv is None  # the process itself (console script, python -m), not a test calling in
+    if program:
+        # A command builds a big heap at once (botocore's service models and clients: ~70k
+        # objects the collector tracks) and leaves almost no garbage in cycles (~3 objects per
+        # AWS call). By default Python would scan that heap again and again as it grows: make
+        # full collections rare (young ones still run, so a long `jobctl dev` keeps reclaiming).
+        gc.set_threshold(700, 10, 1000)
     status = _run(list(sys.argv[1:] if argv is None else argv))
+    if program:
+        # ...and once more at exit, ~0.1 s of a 0.3 s deploy: the process ends now, its heap
+        # with it. Frozen objects are left out of that last collection.
+        gc.freeze()
     if status is not ExitStatus.OK:
         sys.exit(int(status))
 

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from cronplane.errors import CronplaneError
 from cronplane.local.console import Console, DevConsole, RunReporter
-from cronplane.local.deployed_triggers import ScheduleCache, read_triggers
+from cronplane.local.deployed_triggers import ScheduleCache, Trigger, read_triggers
 from cronplane.local.emulator import Emulator
 from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, sqs_dead_letter
+from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.deployer import DeployResult
@@ -276,8 +277,20 @@ class DevServer:
         cache: ScheduleCache = {}
         from moto.core.models import DEFAULT_ACCOUNT_ID
 
+        watchdog_rule = names.rule_name(self.manifest.namespace, names.WATCHDOG)
+        scaled = self.options.time_scale != 1
+        if scaled and any(job.alerts is not None for job in self.manifest.jobs):
+            self.console.line(
+                f"note: the alerts watchdog is not fired under --time-scale {self.options.time_scale:g}: it judges "
+                "late and missed runs by the wall clock, which the runs' fire times no longer follow"
+            )
+
+        def read() -> list[Trigger]:
+            found = read_triggers(events, scheduler_client, cache)
+            return [t for t in found if t.name != watchdog_rule] if scaled else found
+
         self.scheduler = LocalScheduler(
-            read=lambda: read_triggers(events, scheduler_client, cache),
+            read=read,
             invoke=boto3_invoker(self.emulator.client("lambda", region)),
             clock=ScaledClock(self.options.time_scale),
             account=DEFAULT_ACCOUNT_ID,

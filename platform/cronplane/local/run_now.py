@@ -36,7 +36,7 @@ from cronplane.local.runner import Invocation, InvocationResult, invoke_local
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
 from cronplane.runs.invoke import NO_PAYLOAD, caller_arn, manual_envelope, new_manual_run_id
-from cronplane.runtime import settings
+from cronplane.runtime import alerts, settings
 from cronplane.runtime.schema import RunRecord, RunStatus
 
 # Not Lambda's entry (which ends a failed run's invocation as an error): the record, whatever the end.
@@ -166,6 +166,9 @@ def run_local(
     # Empty means "log the record only" to the wrapper (settings.HISTORY_TABLE / DLQ_URL).
     env[settings.HISTORY_TABLE] = backend.history_table
     env[settings.DLQ_URL] = backend.dlq_url
+    if not backend.dlq_url:
+        # Like the DLQ: a laptop run against real AWS must not page the job's on-call.
+        env.pop(alerts.ALERT_ROUTES, None)
     run_id = new_manual_run_id()
     event = manual_envelope(run_id, backend.triggered_by, payload)
     with tempfile.TemporaryDirectory(prefix=f"cronplane-{job.name}-") as tmp:

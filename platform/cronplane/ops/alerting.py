@@ -115,4 +115,4 @@ def _no_alerts(manifest: Manifest, job: str | None) -> str:
     )
 
 
-__all__ = ["NoAlertsError", "AlertTrial", "send_test", "watch", "watched_config"]
+__all__ = ["AlertTrial", "NoAlertsError", "send_test", "watch", "watched_config"]

@@ -17,12 +17,12 @@ Standard library and modules the watchdog's zip ships only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from cronplane.ops.matching import Outcome, classify, pause_periods, rate_anchor
 from cronplane.manifest.watch_config import WatchedJob
+from cronplane.ops.matching import Outcome, classify, pause_periods, rate_anchor
 from cronplane.runs.status import effective_status, moment
 from cronplane.runtime import alerts
 from cronplane.runtime.schema import (
@@ -86,14 +86,17 @@ class OpenAlert:
 
 @dataclass(frozen=True)
 class JobWatch:
-    """``observe``'s verdict on one job: what to write and send, and what is open after it."""
+    """``observe``'s verdict on one job: what to write and send (``steps``), and what makes up
+    its open episode (``open_alerts`` words it once the steps are done, or not)."""
 
     job: WatchedJob
     now: datetime
     watch: WatchStart
     starts_watch: bool  # this pass starts watching (first sight, or a new schedule)
-    steps: tuple[Step, ...]
-    open: tuple[OpenAlert, ...]
+    steps: tuple[Step, ...] = ()
+    open_records: tuple[AlertRecord, ...] = ()  # the episode's records before this pass
+    covered: tuple[Finding, ...] = ()  # findings an open alert already covers
+    recovered: bool = False  # the steps end the episode
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: d
     if watch is None or watch.schedule != job.fingerprint:
         # First sight of the job (or of its new schedule): watched from now on.
         fresh = WatchStart(job.name, iso(now), job.fingerprint)
-        return JobWatch(job, now, fresh, True, (), tuple(_open_alerts(job, _open_records(items.alerts), [])))
+        return JobWatch(job, now, fresh, True, open_records=tuple(_open_records(items.alerts)))
     findings, successes = _findings(job, items, marker, now, watch)
     records = items.alerts
     recorded = {r.sort_key for r in records}
@@ -149,9 +152,8 @@ def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: d
         since = f"it has succeeded since: run {success.run_id} started {iso(started)}"
         steps = [replace(s, note=since) if s.told else s for s in steps]
         steps.append(Step(RECOVERED, (Finding(RECOVERED, success.run_id, started, success),), told=told_before))
-        return JobWatch(job, now, watch, False, tuple(steps), ())
-    still_open = _open_alerts(job, open_before, [*(f for s in steps for f in s.findings), *covered])
-    return JobWatch(job, now, watch, False, tuple(steps), tuple(still_open))
+        return JobWatch(job, now, watch, False, tuple(steps), tuple(open_before), tuple(covered), recovered=True)
+    return JobWatch(job, now, watch, False, tuple(steps), tuple(open_before), tuple(covered))
 
 
 def _findings(
@@ -209,31 +211,52 @@ def _started(run: RunRecord | None) -> datetime | None:
     return None if run is None else moment(run.started_at or run.scheduled_for)
 
 
-def _open_alerts(job: WatchedJob, records: list[AlertRecord], findings: list[Finding]) -> list[OpenAlert]:
-    """One ``OpenAlert`` per kind: the records of the open episode plus what this look found
-    (``pending`` when none of it is recorded yet). A fire time that is missed is not late too."""
-    missed = {r.event for r in records if r.kind == MISSED} | {f.event for f in findings if f.kind == MISSED}
+def open_alerts(watch: JobWatch, sent: Mapping[str, tuple[tuple[str, ...], str]] | None) -> list[OpenAlert]:
+    """What is open for the job: one ``OpenAlert`` per kind, with the records of its episode,
+    what this look found and who was told. ``sent``: what the pass sent, by kind (routes that
+    accepted, when); None when it only looked (``jobctl alerts``): then a new finding is pending,
+    unless an open alert covers it or the job's wrapper announced it."""
+    if watch.recovered:
+        return []
+    job, records = watch.job, list(watch.open_records)
+    new = [(f, s) for s in watch.steps for f in s.findings]
+    told: dict[str, tuple[list[str], list[str]]] = {}  # kind -> (routes, when)
+    for record in records:
+        if record.told or record.by == "wrapper":
+            routes, when = told.setdefault(record.kind, ([], []))
+            routes += record.routes
+            when.append(record.sent_at)
+    for kind, (routes_sent, at) in (sent or {}).items():
+        routes, when = told.setdefault(kind, ([], []))
+        routes += routes_sent
+        when.append(at)
+    missed = {r.event for r in records if r.kind == MISSED} | {f.event for f, _ in new if f.kind == MISSED}
+    missed |= {f.event for f in watch.covered if f.kind == MISSED}
     out = []
     for kind in PROBLEM_KINDS:
-        mine = [r for r in records if r.kind == kind and not (kind == LATE and r.event in missed)]
-        found = [f for f in findings if f.kind == kind and not (kind == LATE and f.event in missed)]
-        if not mine and not found:
+        events = {(r.moment_time, r.event) for r in records if r.kind == kind}
+        events |= {(f.moment, f.event) for f, _ in new if f.kind == kind}
+        events |= {(f.moment, f.event) for f in watch.covered if f.kind == kind}
+        if kind == LATE:  # a fire time that is missed is not late too
+            events = {(m, e) for m, e in events if e not in missed}
+        if not events:
             continue
-        moments = sorted({(r.moment_time, r.event) for r in mine} | {(f.moment, f.event) for f in found})
-        told = [r for r in mine if r.told or r.by == "wrapper"]
-        routes = tuple(dict.fromkeys(route for r in told for route in r.routes))
-        if not mine and kind in alerts.WRAPPER_KINDS:
-            routes = tuple(str(r) for r in job.routes)  # the wrapper told them when the run ended
+        routes = [r for k in sorted(COVERED_BY[kind]) for r in told.get(k, ([], []))[0]]
+        when = [w for k in sorted(COVERED_BY[kind]) for w in told.get(k, ([], []))[1]]
+        wrapper = kind in alerts.WRAPPER_KINDS
+        if wrapper and not routes:
+            routes = [str(r) for r in job.routes]  # the wrapper told them when the run ended
+        ordered = sorted(events)
         out.append(
             OpenAlert(
                 job.name,
                 kind,
-                iso(moments[0][0]),
-                tuple(event for _, event in moments),
-                routes,
-                min((r.sent_at for r in told), default=None),
-                by="wrapper" if kind in alerts.WRAPPER_KINDS else "watchdog",
-                pending=not mine and kind not in alerts.WRAPPER_KINDS,
+                iso(ordered[0][0]),
+                tuple(event for _, event in ordered),
+                tuple(dict.fromkeys(routes)),
+                min(when, default=None),
+                by="wrapper" if wrapper else "watchdog",
+                pending=not routes,
             )
         )
     return out

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cronplane.ops.matching import WINDOW_ATTRIBUTES
 from cronplane.manifest.watch_config import WatchConfig, WatchedJob
+from cronplane.ops.matching import WINDOW_ATTRIBUTES
 from cronplane.ops.watch_findings import (
     LATE,
     LOST,
@@ -42,6 +42,7 @@ from cronplane.ops.watch_findings import (
     Step,
     lookback,
     observe,
+    open_alerts,
 )
 from cronplane.runtime import alerts
 from cronplane.runtime.schema import (
@@ -141,9 +142,10 @@ def run_pass(
         try:
             items = read_job(clients.dynamodb, config.table, job.name, now - lookback(job))
             watch = observe(job, items, markers.get(job.name), now)
-            if act:
-                sent += apply(watch, config, clients)
-            still_open += watch.open
+            notices = apply(watch, config, clients) if act else []
+            sent += notices
+            told = {n.kind: (n.accepted, iso(now)) for n in notices} if act else None
+            still_open += open_alerts(watch, told)
         except Exception as exc:  # one job's trouble (throttling, a bad item) must not silence the others
             errors.append(f"{job.name}: {_describe(exc)}")
             clients.log(f"watchdog: {job.name}: {_describe(exc)}")

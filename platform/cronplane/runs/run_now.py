@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from cronplane.errors import AwsError
 from cronplane.manifest import names
 from cronplane.runs import invoke
 from cronplane.runs.history import HistoryReader, effective_status
@@ -103,15 +104,19 @@ def run_remote(
     if on_started is not None:
         on_started(started)
     record: RunRecord | None = None
+    reader = HistoryReader(client.dynamodb, names.history_table(manifest.namespace))
     if sync and isinstance(response.payload, dict) and response.payload.get("run_id") == run_id:
         record = RunRecord.from_dict(response.payload)  # the wrapper returns the run's record
+    elif sync and response.function_error:
+        # A run that failed ends its invocation as an error (FunctionError) once it is recorded:
+        # the outcome is in its record, not in Lambda's error object.
+        record = _recorded(reader, run_id, job.name)
     expects_end = wait or sync
     if not expects_end or (record is not None and is_final(record)):
         return RunNowOutcome(started, record, now(), expects_end)
     if record is None and not wait:
         return RunNowOutcome(started, None, now(), expects_end)  # --sync, and no record came back
     # --wait; or --sync whose run was handed to a continuation invocation (retrying): follow it.
-    reader = HistoryReader(client.dynamodb, names.history_table(manifest.namespace))
     try:
         record = invoke.wait_for_run(
             lambda: reader.get_run(run_id, job=job.name),
@@ -125,3 +130,12 @@ def run_remote(
         )
         return RunNowOutcome(started, exc.record, now(), expects_end, gave_up)
     return RunNowOutcome(started, record, now(), expects_end)
+
+
+def _recorded(reader: HistoryReader, run_id: str, job: str) -> RunRecord | None:
+    """The run's record, or None when there is none to read (the function crashed before
+    writing it; the table cannot be read): then Lambda's error object is all there is."""
+    try:
+        return reader.get_run(run_id, job=job)
+    except AwsError:
+        return None

@@ -394,8 +394,8 @@ def test_run_now_wait_reports_a_crashed_run_as_lost_at_once(
         "(the function's timeout); it ended without recording how (crashed, killed or out of memory)"
     )
     assert lines[2] == (
-        "  why: `jobctl dlq ok-job` (Lambda sends the failed invocation there) and the function's logs: "
-        "`aws logs tail /aws/lambda/qa-jobs--ok-job --since 1h`"
+        "  why: the function's logs: `aws logs tail /aws/lambda/qa-jobs--ok-job --since 1h` (a run that crashed "
+        "has no DLQ message; `jobctl run-now ok-job` runs it again)"
     )
     assert "still running" not in err and "gave up waiting" not in err and "follow it" not in out
 

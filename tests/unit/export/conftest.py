@@ -1,45 +1,15 @@
-"""Exports of the repo's jobs.yaml and of a manifest that uses every field (every_field.yaml,
-with the repo's jobs/ folder), made once per test process; and what ``plan`` wants for each."""
+"""Fixtures of the export tests: exports of the repo's jobs.yaml and of every_field.yaml, made once
+per test process (helpers and constants: export_fixtures.py)."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from export_fixtures import ROOT, Exported, copy_project
 
 from cronplane.aws.export.writer import ExportFormat, export
-from cronplane.build.packaging import build_packages
-from cronplane.build.resources import DesiredState, desired_state
-from cronplane.build.watchdog import watchdog_code
 from cronplane.manifest.loader import load_manifest
-from cronplane.manifest.models import Manifest
-
-ROOT = Path(__file__).resolve().parents[3]
-ACCOUNT = "123456789012"
-REGION = "eu-west-1"
-MANIFESTS = ("example", "every-field")
-
-
-@dataclass(frozen=True)
-class Exported:
-    manifest: Manifest
-    folder: Path
-
-    def desired(self) -> DesiredState:
-        """What ``plan`` wants for this manifest in ACCOUNT / REGION."""
-        code = {name: (p.sha256, p.zip_bytes) for name, p in build_packages(self.manifest).items()}
-        code |= watchdog_code(self.manifest)
-        return desired_state(self.manifest, account_id=ACCOUNT, region=REGION, code=code)
-
-
-def copy_project(into: Path, manifest_text: str) -> Path:
-    """A project folder: ``manifest_text`` as jobs.yaml, with a copy of the repo's jobs/."""
-    into.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "jobs", into / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
-    (into / "jobs.yaml").write_text(manifest_text)
-    return into / "jobs.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +21,9 @@ def manifest_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory: pytest.TempPathFactory, manifest_paths: dict[str, Path]) -> dict[tuple[str, str], Exported]:
+def exports(
+    tmp_path_factory: pytest.TempPathFactory, manifest_paths: dict[str, Path]
+) -> dict[tuple[str, str], Exported]:
     out = {}
     root = tmp_path_factory.mktemp("exports")
     for name, path in manifest_paths.items():

@@ -67,6 +67,7 @@ _ARN = {
     "AWS::Scheduler::ScheduleGroup": lambda p, a: (
         f"arn:{a['partition']}:scheduler:{a['region']}:{a['account']}:schedule-group/{p['Name']}"
     ),
+    "AWS::SNS::Topic": lambda p, a: f"arn:{a['partition']}:sns:{a['region']}:{a['account']}:{p['TopicName']}",
     "AWS::DynamoDB::Table": lambda p, a: (
         f"arn:{a['partition']}:dynamodb:{a['region']}:{a['account']}:table/{p['TableName']}"
     ),
@@ -94,9 +95,12 @@ class CfnReader:
         p = self.props(name)
         return {
             "AWS::Lambda::Function": lambda: p["FunctionName"],
-            "AWS::SQS::Queue": lambda: f"https://sqs.{self.aws['region']}.amazonaws.com/{self.aws['account']}/{p['QueueName']}",
+            "AWS::SQS::Queue": lambda: (
+                f"https://sqs.{self.aws['region']}.amazonaws.com/{self.aws['account']}/{p['QueueName']}"
+            ),
             "AWS::Scheduler::ScheduleGroup": lambda: p["Name"],
             "AWS::Lambda::Alias": lambda: f"{self.arn(p['FunctionName'])}:{p['Name']}",
+            "AWS::SNS::Topic": lambda: _ARN["AWS::SNS::Topic"](p, {**self.aws, "partition": "aws"}),
         }[body["Type"]]()
 
     def arn(self, function_name: str) -> str:
@@ -137,6 +141,8 @@ class CfnReader:
     def read(self) -> dict[str, Any]:
         out: Normalized = {}
         policies: dict[str, Any] = {}
+        topic_policies: dict[str, str] = {}
+        subscriptions: list[tuple[str, str, list[str]]] = []
         for logical_id, body in self.t["Resources"].items():
             p = self.props(logical_id)
             tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
@@ -158,7 +164,14 @@ class CfnReader:
                 [policy] = p["Policies"]
                 assert policy["PolicyName"] == "cronplane"
                 visible = {"path": p["Path"], "trust": p["AssumeRolePolicyDocument"]}
-                _entry(out, Kind.ROLE, p["RoleName"], visible=visible, hidden={"policy": policy["PolicyDocument"]}, tags=tags)
+                _entry(
+                    out,
+                    Kind.ROLE,
+                    p["RoleName"],
+                    visible=visible,
+                    hidden={"policy": policy["PolicyDocument"]},
+                    tags=tags,
+                )
             elif kind == "AWS::SQS::Queue":
                 attributes = {
                     "SqsManagedSseEnabled": str(p["SqsManagedSseEnabled"]).lower(),
@@ -200,10 +213,24 @@ class CfnReader:
                 _entry(out, Kind.RULE, p["Name"], visible=visible, hidden={"target": target}, tags=tags)
             elif kind == "AWS::Scheduler::Schedule":
                 _schedule(out, p["Name"], p, p["Target"])
+            elif kind == "AWS::SNS::Topic":
+                attributes = {"DisplayName": p["DisplayName"], "KmsMasterKeyId": p["KmsMasterKeyId"]}
+                topic = _entry(out, Kind.TOPIC, p["TopicName"], hidden={"attributes": attributes}, tags=tags)
+                topic["hidden"].setdefault("subscriptions", {})
+            elif kind == "AWS::SNS::TopicPolicy":
+                [arn] = p["Topics"]
+                topic_policies[arn.rsplit(":", 1)[1]] = canonical_json(p["PolicyDocument"])
+            elif kind == "AWS::SNS::Subscription":
+                assert p["Protocol"] == "email"
+                subscriptions.append((p["TopicArn"].rsplit(":", 1)[1], p["Endpoint"], p["FilterPolicy"]["job"]))
+            elif kind == "AWS::CloudWatch::Alarm":
+                alarm = {k: v for k, v in p.items() if k != "Tags"}
+                _entry(out, Kind.ALARM, p["AlarmName"], hidden={"alarm": alarm}, tags=tags)
             elif kind != "AWS::Lambda::Version":
                 raise AssertionError(f"not read back: {kind}")
         for queue, policy in policies.items():
             out[(Kind.QUEUE, queue)]["hidden"]["attributes"]["Policy"] = policy
+        _topics(out, topic_policies, subscriptions)
         return _finish(out, "cloudformation")
 
     def _function(self, out: Normalized, p: dict[str, Any], tags: dict[str, str]) -> None:
@@ -223,6 +250,13 @@ class CfnReader:
         }
         hidden = {"reserved_concurrency": p.get("ReservedConcurrentExecutions")}
         _entry(out, Kind.FUNCTION, p["FunctionName"], visible=visible, hidden=hidden, tags=tags)
+
+
+def _topics(out: Normalized, policies: dict[str, str], subscriptions: list[tuple[str, str, list[str]]]) -> None:
+    for topic, policy in policies.items():
+        out[(Kind.TOPIC, topic)]["hidden"]["attributes"]["Policy"] = policy
+    for topic, address, jobs in subscriptions:
+        out[(Kind.TOPIC, topic)]["hidden"]["subscriptions"][address] = jobs
 
 
 def _schedule(out: Normalized, name: str, p: Mapping[str, Any], target: Mapping[str, Any], tf: bool = False) -> None:
@@ -314,6 +348,7 @@ class TfReader:
         if rtype == "aws_lambda_alias":
             return f"arn:aws:lambda:{a['region']}:{a['account']}:function:{body['function_name']}:{body['name']}"
         types = {
+            "aws_sns_topic": "AWS::SNS::Topic",
             "aws_iam_role": "AWS::IAM::Role",
             "aws_sqs_queue": "AWS::SQS::Queue",
             "aws_lambda_function": "AWS::Lambda::Function",
@@ -328,6 +363,7 @@ class TfReader:
             "FunctionName": body.get("function_name"),
             "Name": body.get("name"),
             "TableName": body.get("name"),
+            "TopicName": body.get("name"),
         }
         return _ARN[types[rtype]](props, a)
 
@@ -351,7 +387,7 @@ class TfReader:
     def value(self, v: Any) -> Any:
         if isinstance(v, str):
             if v.startswith('"<<-EOT\n'):
-                return self.template(textwrap.dedent(v[len('"<<-EOT\n') : -len("EOT\"")]).rstrip("\n"))
+                return self.template(textwrap.dedent(v[len('"<<-EOT\n') : -len('EOT"')]).rstrip("\n"))
             if v.startswith('"') and v.endswith('"'):
                 inner = json.loads(v.replace("$${", "\u0000").replace("%%{", "\u0001"), strict=False)
                 return self.template(inner.replace("\u0000", "$${").replace("\u0001", "%%{"))
@@ -374,7 +410,11 @@ class TfReader:
             "aws_dynamodb_table": _tf_table,
             "aws_scheduler_schedule_group": lambda o, b: _entry(o, Kind.SCHEDULE_GROUP, b["name"], tags=b["tags"]),
             "aws_iam_role": lambda o, b: _entry(
-                o, Kind.ROLE, b["name"], visible={"path": b["path"], "trust": json.loads(b["assume_role_policy"])}, tags=b["tags"]
+                o,
+                Kind.ROLE,
+                b["name"],
+                visible={"path": b["path"], "trust": json.loads(b["assume_role_policy"])},
+                tags=b["tags"],
             ),
             "aws_sqs_queue": _tf_queue,
             "aws_cloudwatch_log_group": lambda o, b: _entry(
@@ -395,6 +435,17 @@ class TfReader:
                 tags=b["tags"],
             ),
             "aws_scheduler_schedule": _tf_schedule,
+            "aws_sns_topic": lambda o, b: _entry(
+                o,
+                Kind.TOPIC,
+                b["name"],
+                hidden={
+                    "attributes": {"DisplayName": b["display_name"], "KmsMasterKeyId": b["kms_master_key_id"]},
+                    "subscriptions": {},
+                },
+                tags=b["tags"],
+            ),
+            "aws_cloudwatch_metric_alarm": _tf_alarm,
         }
         later = []
         for address in sorted(self.resources):
@@ -414,6 +465,12 @@ class TfReader:
                 out[(Kind.QUEUE, queue)]["hidden"]["attributes"]["Policy"] = policy
             elif rtype == "aws_cloudwatch_event_target":
                 _tf_target(out, body)
+            elif rtype == "aws_sns_topic_policy":
+                _topics(out, {body["arn"].rsplit(":", 1)[1]: canonical_json(json.loads(body["policy"]))}, [])
+            elif rtype == "aws_sns_topic_subscription":
+                assert body["protocol"] == "email"
+                jobs = json.loads(body["filter_policy"])["job"]
+                _topics(out, {}, [(body["topic_arn"].rsplit(":", 1)[1], body["endpoint"], jobs)])
             else:
                 raise AssertionError(f"not read back: {rtype}")
         return _finish(out, "terraform")
@@ -496,19 +553,54 @@ def _tf_permission(out: Normalized, b: dict[str, Any]) -> None:
 
 
 def _tf_target(out: Normalized, b: dict[str, Any]) -> None:
-    retry = b["retry_policy"][0]
-    transformer = b["input_transformer"][0]
-    target = {
-        "Id": b["target_id"],
-        "Arn": b["arn"],
-        "RetryPolicy": {
+    target: dict[str, Any] = {"Id": b["target_id"], "Arn": b["arn"]}
+    if "input" in b:
+        target["Input"] = b["input"]
+    if "retry_policy" in b:
+        retry = b["retry_policy"][0]
+        target["RetryPolicy"] = {
             "MaximumRetryAttempts": retry["maximum_retry_attempts"],
             "MaximumEventAgeInSeconds": retry["maximum_event_age_in_seconds"],
-        },
-        "DeadLetterConfig": {"Arn": b["dead_letter_config"][0]["arn"]},
-        "InputTransformer": {"InputPathsMap": transformer["input_paths"], "InputTemplate": transformer["input_template"]},
-    }
+        }
+    if "dead_letter_config" in b:
+        target["DeadLetterConfig"] = {"Arn": b["dead_letter_config"][0]["arn"]}
+    if "input_transformer" in b:
+        transformer = b["input_transformer"][0]
+        target["InputTransformer"] = {
+            "InputPathsMap": transformer["input_paths"],
+            "InputTemplate": transformer["input_template"],
+        }
     _entry(out, Kind.RULE, b["rule"], hidden={"target": target})
+
+
+def _tf_alarm(out: Normalized, b: dict[str, Any]) -> None:
+    metrics = []
+    for query in b["metric_query"]:
+        metric: dict[str, Any] = {"Id": query["id"]}
+        if "metric" in query:
+            [m] = query["metric"]
+            dimensions = [{"Name": k, "Value": v} for k, v in m["dimensions"].items()]
+            metric["MetricStat"] = {
+                "Metric": {"Namespace": m["namespace"], "MetricName": m["metric_name"], "Dimensions": dimensions},
+                "Period": m["period"],
+                "Stat": m["stat"],
+            }
+        else:
+            metric |= {"Expression": query["expression"], "Label": query["label"]}
+        metrics.append(metric | {"ReturnData": query["return_data"]})
+    alarm = {
+        "AlarmName": b["alarm_name"],
+        "AlarmDescription": b["alarm_description"],
+        "ActionsEnabled": b["actions_enabled"],
+        "AlarmActions": b["alarm_actions"],
+        "Metrics": metrics,
+        "EvaluationPeriods": b["evaluation_periods"],
+        "DatapointsToAlarm": b["datapoints_to_alarm"],
+        "Threshold": b["threshold"],
+        "ComparisonOperator": b["comparison_operator"],
+        "TreatMissingData": b["treat_missing_data"],
+    }
+    _entry(out, Kind.ALARM, b["alarm_name"], hidden={"alarm": alarm}, tags=b["tags"])
 
 
 def _tf_schedule(out: Normalized, b: dict[str, Any]) -> None:

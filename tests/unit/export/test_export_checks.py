@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from cfnlint.api import ManualArgs, lint
-from conftest import ACCOUNT, MANIFESTS, REGION, ROOT
+from export_fixtures import ACCOUNT, MANIFESTS, REGION, ROOT
 from readback import CfnReader
 
 EXPLAINED = {"I3042"}  # in the template's Metadata notes: a job's own permissions name a partition
@@ -30,7 +30,9 @@ def template_of(exports, manifest: str) -> dict:
 
 def findings(template: dict) -> list[str]:
     config = ManualArgs(regions=[REGION], include_checks=["I"])
-    return [f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path))}" for m in lint(json.dumps(template), config=config)]
+    return [
+        f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path))}" for m in lint(json.dumps(template), config=config)
+    ]
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS)
@@ -111,4 +113,4 @@ def test_checkov_passes_and_every_skip_is_needed(exports, tmp_path: Path, fmt: s
     skipped = checks(results["skipped_checks"], tmp_path)
     failing = checks([r for r in results["failed_checks"] if "/without-skips/" in r["file_abs_path"]], tmp_path)
     assert skipped == failing
-    assert all(s["suppress_comment"] for s in results["skipped_checks"])  # each with its reason
+    assert all(s["check_result"]["suppress_comment"] for s in results["skipped_checks"])  # each with its reason

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ACCOUNT, MANIFESTS, REGION
+from export_fixtures import ACCOUNT, MANIFESTS, REGION
 from readback import CfnReader, TfReader, normalized
 
 from cronplane.build.resources import Kind
@@ -62,24 +62,40 @@ def test_inputs_change_namespace_key_and_vpc_and_nothing_else(exports, fmt: str)
         inputs = {
             "Namespace": "staging-jobs",
             "EverythingKmsKeyArn": key,
-            "EverythingSubnetIds": "subnet-99999999",
+            "EverythingSubnetIds": "subnet-99999999,subnet-88888888",
             "EverythingSecurityGroupIds": "sg-99999999",
         }
     else:
         inputs = {
             "namespace": "staging-jobs",
             "kms_key_arns": {"everything": key},
-            "vpc_configs": {"everything": {"subnet_ids": ["subnet-99999999"], "security_group_ids": ["sg-99999999"]}},
+            "vpc_configs": {
+                "everything": {
+                    "subnet_ids": ["subnet-99999999", "subnet-88888888"],
+                    "security_group_ids": ["sg-99999999"],
+                }
+            },
         }
     moved = read(exported, fmt, **inputs)
     text = json.dumps(moved)
     assert "acme-jobs" not in text  # the namespace was in names, ARNs, paths, tags, environment
     fn = moved[f"{Kind.FUNCTION}|staging-jobs--everything"]
     assert fn["visible"]["kms_key"] == key
-    assert fn["visible"]["vpc"] == {"subnets": ["subnet-99999999"], "security_groups": ["sg-99999999"]}
+    assert fn["visible"]["vpc"] == {
+        "subnets": ["subnet-99999999", "subnet-88888888"],
+        "security_groups": ["sg-99999999"],
+    }
     role = moved[f"{Kind.ROLE}|staging-jobs--everything-exec"]
     decrypt = next(s for s in role["hidden"]["policy"]["Statement"] if s["Sid"] == "DecryptWithJobKey")
     assert decrypt["Resource"] == [key]  # the role may use the key the function is given
-    # Back to the defaults, everything else is as before: renaming the namespace back gives the export.
-    back = json.loads(text.replace("staging-jobs", "acme-jobs").replace(key, exported.manifest.job("everything").kms_key))
-    assert back.keys() == read(exported, fmt).keys()
+    # Everything else is as with the defaults: putting the default values back gives the same.
+    defaults = {
+        "staging-jobs": "acme-jobs",
+        key: str(exported.manifest.job("everything").kms_key),
+        "subnet-99999999": "subnet-0123abcd",
+        "subnet-88888888": "subnet-4567ef01",
+        "sg-99999999": "sg-0123abcd",
+    }
+    for new, default in defaults.items():
+        text = text.replace(new, default)
+    assert json.loads(text) == read(exported, fmt)

@@ -58,8 +58,10 @@ def template(state: ExportState, ctx: CfnContext) -> dict[str, Any]:
                 )
             body = {k: v for k, v in body.items() if v != {}}
             if "Properties" in body:
-                properties = literal(body["Properties"])
-                if properties != body["Properties"]:
+                # Every value through ctx.text once more: a placeholder in any string a kind
+                # wrote as it is (a description naming the namespace) still becomes its input.
+                properties = literal(ctx.text(body["Properties"]))
+                if properties != ctx.text(body["Properties"]):
                     body["Properties"] = properties
                     body["Metadata"] = {**body.get("Metadata", {}), **LITERAL_SUB_LINT}
             resources[logical_id] = body

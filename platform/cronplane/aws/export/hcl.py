@@ -169,8 +169,8 @@ def render_value(value: Any, level: int) -> str:
     if isinstance(value, Mapping):
         if not value:
             return "{}"
-        inner = _body([Attr(str(k), v) for k, v in value.items()], level + 1)
-        return "{\n" + "\n".join(inner) + "\n" + INDENT * level + "}"
+        lines = _body([Attr(str(k), v) for k, v in value.items()], level + 1)
+        return "{\n" + "\n".join(lines) + "\n" + INDENT * level + "}"
     if isinstance(value, list | tuple):
         items = [render_value(v, level + 1) for v in value]
         if not any("\n" in item for item in items):

@@ -69,7 +69,11 @@ class ExportInputs:
 
     def namespace_max_length(self, jobs: list[str]) -> int:
         """The longest namespace whose generated names still fit AWS's limits."""
-        room = [name.limit - (len(name.value) - len(self.namespace)) for job in jobs for name in names.job_names(self.namespace, job)]
+        room = [
+            name.limit - (len(name.value) - len(self.namespace))
+            for job in jobs
+            for name in names.job_names(self.namespace, job)
+        ]
         return min([32, *room])
 
 
@@ -118,17 +122,16 @@ def export_state(manifest: Manifest, code: Mapping[str, tuple[str, bytes | None]
     kms_keys: dict[str, str] = {}
     vpcs: dict[str, Vpc] = {}
     for job in manifest.jobs:
-        changes: dict[str, object] = {}
         if job.kms_key:
             kms_keys[job.name] = job.kms_key
-            changes["kms_key"] = _KMS + job.name
+            job = replace(job, kms_key=_KMS + job.name)
             tokens[_KMS + job.name] = Placeholder(Input.KMS_KEY, job.name)
         if job.vpc is not None:
             vpcs[job.name] = job.vpc
-            changes["vpc"] = Vpc((_SUBNETS + job.name,), (_GROUPS + job.name,))
+            job = replace(job, vpc=Vpc((_SUBNETS + job.name,), (_GROUPS + job.name,)))
             tokens[_SUBNETS + job.name] = Placeholder(Input.SUBNETS, job.name)
             tokens[_GROUPS + job.name] = Placeholder(Input.SECURITY_GROUPS, job.name)
-        jobs.append(replace(job, **changes) if changes else job)
+        jobs.append(job)
     placeheld = replace(manifest, namespace=NAMESPACE, jobs=tuple(jobs))
     desired = desired_state(placeheld, account_id=ACCOUNT, region=REGION, code=code, partition=PARTITION)
     inputs = ExportInputs(manifest.namespace, manifest.region, kms_keys, vpcs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cronplane.aws.export.context import TfContext, tf_name
-from cronplane.aws.export.hcl import Block, Blank, Raw, render_file
+from cronplane.aws.export.hcl import Blank, Block, Raw, render_file
 from cronplane.aws.export.inputs import ExportState
 from cronplane.aws.kinds import kind_of
 from cronplane.manifest.loader import NAME_RE
@@ -75,7 +75,10 @@ def _variables(state: ExportState) -> list[Block]:
     limit = inputs.namespace_max_length(state.desired.jobs())
     namespace_check = (
         Block("validation")
-        .attr("condition", Raw(f"can(regex({_hcl_regex(NAME_RE.pattern)}, var.namespace)) && length(var.namespace) <= {limit}"))
+        .attr(
+            "condition",
+            Raw(f"can(regex({_hcl_regex(NAME_RE.pattern)}, var.namespace)) && length(var.namespace) <= {limit}"),
+        )
         .attr("error_message", f"Use lowercase letters, digits and single hyphens, at most {limit} characters.")
     )
     kms = {job: key for job, key in sorted(inputs.kms_keys.items())}

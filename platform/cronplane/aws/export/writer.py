@@ -43,7 +43,9 @@ def export(manifest: Manifest, fmt: ExportFormat, out_dir: Path) -> ExportResult
     """Write the export of ``manifest`` into ``out_dir`` (created if missing)."""
     from cronplane.build.watchdog import watchdog_code
 
-    code = {name: (p.sha256, p.zip_bytes) for name, p in build_packages(manifest).items()}
+    code: dict[str, tuple[str, bytes | None]] = {
+        n: (p.sha256, p.zip_bytes) for n, p in build_packages(manifest).items()
+    }
     code |= watchdog_code(manifest)  # the namespace's watchdog, when some job has alerts (as deploy)
     state = export_state(manifest, code)
     texts: dict[str, str]
@@ -74,7 +76,9 @@ def export(manifest: Manifest, fmt: ExportFormat, out_dir: Path) -> ExportResult
         for old_name in removed:
             (out_dir / old_name).unlink()
     except OSError as exc:
-        raise CronplaneError(f"{out_dir}: cannot write the export: {exc.strerror or exc}; pick another --output") from exc
+        raise CronplaneError(
+            f"{out_dir}: cannot write the export: {exc.strerror or exc}; pick another --output"
+        ) from exc
     written = [*sorted(texts), *(f"{PACKAGE_DIR}/{name}" for name in sorted(ctx.packages))]
     return ExportResult(out_dir, tuple(written), tuple(removed), tuple(steps))
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.hcl import Block
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
-from cronplane.build.resources import JOB_ORDER, Kind
+from cronplane.build.resources import JOB_ORDER, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 # What describe_alarms answers that put_metric_alarm does not take (state, ARNs, timestamps).
 DEFINITION_KEYS = (
@@ -79,6 +82,44 @@ class Alarm(ResourceKind):
             lambda keys: ctx.call("cloudwatch", "untag_resource", ResourceARN=arn, TagKeys=keys),
             force=force,
         )
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "FailuresAlarm"
+    tf_type = "aws_cloudwatch_metric_alarm"
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        a = res.hidden["alarm"]
+        props = {k: ctx.text(v) for k, v in a.items() if k != "AlarmActions"}
+        props["AlarmActions"] = [ctx.arn(action) for action in a["AlarmActions"]]
+        props["Tags"] = ctx.tags(res)
+        return {ctx.logical_id(res): {"Type": "AWS::CloudWatch::Alarm", "Properties": props}}
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        a = res.hidden["alarm"]
+        alarm = Block("resource", (self.tf_type, tf_name(res))).attr("alarm_name", ctx.text(a["AlarmName"]))
+        alarm.attr("alarm_description", ctx.text(a["AlarmDescription"])).attr("actions_enabled", a["ActionsEnabled"])
+        alarm.attr("alarm_actions", [ctx.arn(action) for action in a["AlarmActions"]])
+        alarm.attr("evaluation_periods", a["EvaluationPeriods"]).attr("datapoints_to_alarm", a["DatapointsToAlarm"])
+        alarm.attr("threshold", a["Threshold"]).attr("comparison_operator", a["ComparisonOperator"])
+        alarm.attr("treat_missing_data", a["TreatMissingData"])
+        for metric in a["Metrics"]:
+            query = Block("metric_query").attr("id", metric["Id"])
+            if "Expression" in metric:
+                query.attr("expression", metric["Expression"]).attr("label", metric["Label"])
+            query.attr("return_data", metric["ReturnData"])
+            if "MetricStat" in metric:
+                stat = metric["MetricStat"]
+                dimensions = {d["Name"]: ctx.text(d["Value"]) for d in stat["Metric"]["Dimensions"]}
+                query.block(
+                    Block("metric")
+                    .attr("namespace", stat["Metric"]["Namespace"])
+                    .attr("metric_name", stat["Metric"]["MetricName"])
+                    .attr("period", stat["Period"])
+                    .attr("stat", stat["Stat"])
+                    .attr("dimensions", dimensions)
+                )
+            alarm.block(query)
+        return [alarm.attr("tags", ctx.tags(res))]
 
 
 KIND = Alarm()

@@ -108,7 +108,11 @@ class Function(ResourceKind):
             props["KmsKeyArn"] = ctx.text(v["kms_key"])
         if res.hidden.get("reserved_concurrency") is not None:
             props["ReservedConcurrentExecutions"] = res.hidden["reserved_concurrency"]
-        out: dict[str, Any] = {"Type": "AWS::Lambda::Function", "Properties": props, "Metadata": skipped(ctx.applicable(_skips(res)))}
+        out: dict[str, Any] = {
+            "Type": "AWS::Lambda::Function",
+            "Properties": props,
+            "Metadata": skipped(ctx.applicable(_skips(res))),
+        }
         log = ctx.find(Kind.LOG_GROUP, names.LOG_GROUP_ROOT + res.name)
         if log is not None:  # ours, with its retention, before Lambda could make one without
             out["DependsOn"] = [ctx.logical_id(log)]

@@ -155,7 +155,6 @@ class Queue(ResourceKind):
         return [queue, policy]
 
 
-
 class _Move:
     """Every message of the old queue into the new one, in batches: received with a short
     visibility timeout, sent with its body and message attributes, then deleted from the old

@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
+from cronplane.aws.export.hcl import Block, Raw
+from cronplane.aws.export.inputs import NAMESPACE
 from cronplane.aws.kinds.base import (
     ApplyContext,
     Listing,
@@ -18,9 +21,6 @@ from cronplane.aws.kinds.base import (
     tag_dict,
     tag_list,
 )
-from cronplane.aws.export.context import Skip, checkov_skips, skipped, tf_name
-from cronplane.aws.export.hcl import Block, Raw
-from cronplane.aws.export.inputs import NAMESPACE
 from cronplane.build.resources import JOB_ORDER, POLICY_NAME, Kind, Resource
 from cronplane.manifest import names
 

@@ -127,20 +127,17 @@ class Rule(ResourceKind):
 
     def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
         v, target = res.visible, res.hidden["target"]
+        # A job's target retries into its DLQ with the firing's id; the watchdog's has a fixed input.
+        written = {"Id": target["Id"], "Arn": ctx.arn(target["Arn"])}
+        written |= {k: ctx.text(target[k]) for k in ("RetryPolicy", "InputTransformer", "Input") if k in target}
+        if "DeadLetterConfig" in target:
+            written["DeadLetterConfig"] = {"Arn": ctx.arn(target["DeadLetterConfig"]["Arn"])}
         props = {
             "Name": ctx.text(res.name),
             "ScheduleExpression": v["expression"],
             "State": v["state"],
             "Description": v["description"],
-            "Targets": [
-                {
-                    "Id": target["Id"],
-                    "Arn": ctx.arn(target["Arn"]),
-                    "RetryPolicy": dict(target["RetryPolicy"]),
-                    "DeadLetterConfig": {"Arn": ctx.arn(target["DeadLetterConfig"]["Arn"])},
-                    "InputTransformer": dict(target["InputTransformer"]),
-                }
-            ],
+            "Targets": [written],
             "Tags": ctx.tags(res),
         }
         return {ctx.logical_id(res): {"Type": "AWS::Events::Rule", "Properties": props}}
@@ -154,19 +151,24 @@ class Rule(ResourceKind):
         out = Block("resource", ("aws_cloudwatch_event_target", name))
         out.attr("rule", Raw(f"{self.tf_type}.{name}.name")).attr("target_id", target["Id"])
         out.attr("arn", ctx.arn(target["Arn"]))
-        retry = target["RetryPolicy"]
-        out.block(
-            Block("retry_policy")
-            .attr("maximum_retry_attempts", retry["MaximumRetryAttempts"])
-            .attr("maximum_event_age_in_seconds", retry["MaximumEventAgeInSeconds"])
-        )
-        out.block(Block("dead_letter_config").attr("arn", ctx.arn(target["DeadLetterConfig"]["Arn"])))
-        transformer = target["InputTransformer"]
-        out.block(
-            Block("input_transformer")
-            .attr("input_paths", dict(transformer["InputPathsMap"]))
-            .attr("input_template", transformer["InputTemplate"])
-        )
+        if "Input" in target:
+            out.attr("input", ctx.text(target["Input"]))
+        if "RetryPolicy" in target:
+            retry = target["RetryPolicy"]
+            out.block(
+                Block("retry_policy")
+                .attr("maximum_retry_attempts", retry["MaximumRetryAttempts"])
+                .attr("maximum_event_age_in_seconds", retry["MaximumEventAgeInSeconds"])
+            )
+        if "DeadLetterConfig" in target:
+            out.block(Block("dead_letter_config").attr("arn", ctx.arn(target["DeadLetterConfig"]["Arn"])))
+        if "InputTransformer" in target:
+            transformer = target["InputTransformer"]
+            out.block(
+                Block("input_transformer")
+                .attr("input_paths", dict(transformer["InputPathsMap"]))
+                .attr("input_template", transformer["InputTemplate"])
+            )
         return [rule, out]
 
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
     from cronplane.aws.export.context import CfnContext, TfContext
 
-SKIPS: tuple[Skip, ...] = (("CKV_AWS_297", "encrypted with an AWS owned key, as jobctl deploy creates it", "terraform"),)
+SKIPS: tuple[Skip, ...] = (
+    ("CKV_AWS_297", "encrypted with an AWS owned key, as jobctl deploy creates it", "terraform"),
+)
 # get_schedule returns these next to the definition; update_schedule rejects them.
 READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
 

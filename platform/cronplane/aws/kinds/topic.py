@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
-from cronplane.build.resources import CONFIG_TAG, Kind
+from cronplane.build.resources import CONFIG_TAG, Kind, Resource
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
+    from cronplane.aws.export.context import CfnContext, TfContext
 
 PENDING = "PendingConfirmation"  # SNS's SubscriptionArn until the address confirms
 
@@ -123,6 +126,61 @@ class Topic(ResourceKind):
         """The tags, with the settings' hash last: a topic interrupted before it is re-applied."""
         tags = tag_list({**ctx.res.tags, CONFIG_TAG: ctx.res.hidden_hash()})
         ctx.call("sns", "tag_resource", ResourceArn=ctx.res.arn, Tags=tags)
+
+    # -- export ---------------------------------------------------------------------------------
+    export_word = "AlertTopic"
+    tf_type = "aws_sns_topic"
+
+    def cfn_arn(self, logical_id: str) -> Any:
+        return {"Ref": logical_id}  # a topic's Ref is its ARN
+
+    def to_cloudformation(self, res: Resource, ctx: CfnContext) -> dict[str, Any]:
+        attrs = res.hidden["attributes"]
+        topic_id = ctx.logical_id(res)
+        props = {
+            "TopicName": ctx.text(res.name),
+            "DisplayName": ctx.text(attrs["DisplayName"]),
+            "KmsMasterKeyId": attrs["KmsMasterKeyId"],
+            "Tags": ctx.tags(res),
+        }
+        policy = {"Topics": [{"Ref": topic_id}], "PolicyDocument": ctx.text(json.loads(attrs["Policy"]))}
+        out: dict[str, Any] = {
+            topic_id: {"Type": "AWS::SNS::Topic", "Properties": props},
+            ctx.logical_id(res, "Policy"): {"Type": "AWS::SNS::TopicPolicy", "Properties": policy},
+        }
+        for address, jobs in sorted(res.hidden["subscriptions"].items()):
+            subscription = {
+                "TopicArn": {"Ref": topic_id},
+                "Protocol": "email",
+                "Endpoint": address,
+                "FilterPolicy": json.loads(filter_policy(jobs)),
+            }
+            out[ctx.logical_id(res, f"Email{_address_id(address)}")] = {
+                "Type": "AWS::SNS::Subscription",
+                "Properties": subscription,
+            }
+        return out
+
+    def to_terraform(self, res: Resource, ctx: TfContext) -> list[Block]:
+        attrs = res.hidden["attributes"]
+        name = tf_name(res)
+        topic = Block("resource", (self.tf_type, name)).attr("name", ctx.text(res.name))
+        topic.attr("display_name", ctx.text(attrs["DisplayName"])).attr("kms_master_key_id", attrs["KmsMasterKeyId"])
+        topic.attr("tags", ctx.tags(res))
+        policy = Block("resource", ("aws_sns_topic_policy", name)).attr("arn", Raw(f"{self.tf_type}.{name}.arn"))
+        out = [topic, policy.attr("policy", ctx.document(json.loads(attrs["Policy"])))]
+        for address, jobs in sorted(res.hidden["subscriptions"].items()):
+            email = Block("resource", ("aws_sns_topic_subscription", f"{name}_email_{_address_id(address).lower()}"))
+            email.attr("topic_arn", Raw(f"{self.tf_type}.{name}.arn")).attr("protocol", "email")
+            out.append(email.attr("endpoint", address).attr("filter_policy", filter_policy(jobs)))
+        return out
+
+
+def _address_id(address: str) -> str:
+    """A stable id for an email subscription (addresses hold characters ids may not)."""
+    import hashlib
+
+    return hashlib.sha256(address.encode()).hexdigest()[:8].upper()
 
 
 def filter_policy(jobs: list[str]) -> str:

@@ -41,8 +41,8 @@ def remote_text(outcome: RunNowOutcome, *, log_group: str, colour: bool) -> list
             "it ended without recording how (crashed, killed or out of memory)"
         )
         lines.append(
-            f"  why: `jobctl dlq {started.job}` (Lambda sends the failed invocation there) and the function's "
-            f"logs: `aws logs tail {log_group} --since 1h`"
+            f"  why: the function's logs: `aws logs tail {log_group} --since 1h` (a run that crashed has no "
+            f"DLQ message; `jobctl run-now {started.job}` runs it again)"
         )
     elif record is not None and status is not None:
         lines.append(f"run {started.run_id} " + outcome_line(record, status=status, colour=colour))
