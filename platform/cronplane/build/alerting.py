@@ -5,7 +5,7 @@
   that is not a role of the namespace (``/cronplane/NAMESPACE/``); which of those roles may
   publish is then their own policy's business (``build.iam``: a job whose routes use the topic,
   the watchdog). Its email subscriptions are the jobs' ``email:`` routes, each filtered to the
-  jobs that name the address (message attribute ``job``), so one job's failure never mails
+  messages addressed to it (message attribute ``emails``), so one job's failure never mails
   another job's on-call;
 - per job whose ``on`` names failed or timed_out: one CloudWatch alarm on the wrapper's EMF
   metrics (``runtime.metrics``: namespace ``cronplane``, dimensions Namespace and Job), Failed +
@@ -56,13 +56,9 @@ def has_alerts(manifest: Manifest) -> bool:
     return any(job.alerts is not None for job in manifest.jobs)
 
 
-def email_subscriptions(manifest: Manifest) -> dict[str, list[str]]:
-    """Each ``email:`` address with the jobs whose alerts it receives (its filter policy)."""
-    found: dict[str, set[str]] = {}
-    for job in manifest.jobs:
-        for address in job.alerts.targets("email") if job.alerts else ():
-            found.setdefault(address, set()).add(job.name)
-    return {address: sorted(jobs) for address, jobs in sorted(found.items())}
+def email_subscriptions(manifest: Manifest) -> list[str]:
+    """Every ``email:`` address of the manifest: one subscription each."""
+    return sorted({address for job in manifest.jobs if job.alerts for address in job.alerts.targets("email")})
 
 
 def topic_policy(manifest: Manifest, arns: Arns, topic_arn: str) -> dict[str, Any]:

@@ -49,6 +49,7 @@ COVERED_BY = {
 # How far back a pass looks beyond the job's grace: the room for a watchdog that did not run
 # for a while. Older fire times are ``jobctl audit``'s.
 WATCH_SLACK = timedelta(hours=1)
+CLOCK_SKEW = timedelta(minutes=5)  # between the clocks that wrote a record and the watchdog's
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,15 @@ def lookback(job: WatchedJob) -> timedelta:
 
 
 def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime) -> JobWatch:
+    # The job's own role may write anything in its partition: a watch start or an alert record
+    # dated after now (which would silence it until then) is nobody's honest record.
+    records = tuple(r for r in items.alerts if _plausible(r.moment or r.sent_at, now))
     watch = items.watch
-    if watch is None or watch.schedule != job.fingerprint:
+    if watch is None or watch.schedule != job.fingerprint or not _plausible(watch.since, now):
         # First sight of the job (or of its new schedule): watched from now on.
         fresh = WatchStart(job.name, iso(now), job.fingerprint)
-        return JobWatch(job, now, fresh, True, open_records=tuple(_open_records(items.alerts)))
+        return JobWatch(job, now, fresh, True, open_records=tuple(_open_records(records)))
     findings, successes = _findings(job, items, marker, now, watch)
-    records = items.alerts
     recorded = {r.sort_key for r in records}
     open_before = _open_records(records)
     closed_until = _last_recovery(records)
@@ -201,6 +204,12 @@ def _open_records(records: Iterable[AlertRecord]) -> list[AlertRecord]:
     records = list(records)
     closed_until = _last_recovery(records)
     return [r for r in records if r.kind in COVERED_BY and (closed_until is None or r.moment_time > closed_until)]
+
+
+def _plausible(stamp: str, now: datetime) -> bool:
+    """A stored time that can be true: readable, and not after now (beyond clock skew)."""
+    when = moment(stamp)
+    return when is not None and when <= now + CLOCK_SKEW
 
 
 def _last_recovery(records: Iterable[AlertRecord]) -> datetime | None:

@@ -7,8 +7,8 @@ Routes, as written under ``alerts.notify`` in jobs.yaml and handed to the runtim
 
 - ``sns:TOPIC_ARN``: one Publish to that topic;
 - ``email:ADDRESS``: a subscription of the namespace's own topic (``CRONPLANE_ALERT_TOPIC``),
-  which deploy filters to the jobs that name the address (message attribute ``job``): all
-  the email routes of an alert cost one Publish together;
+  which deploy filters to the messages addressed to it (the message attribute ``emails`` lists
+  the alert's addresses): all the email routes of an alert cost one Publish together;
 - ``webhook:ssm:/NAME`` / ``webhook:secretsmanager:ID``: an HTTPS POST of Slack-compatible JSON
   (``{"text", "blocks"}``) to the URL kept in that secret (read only when an alert is sent).
 
@@ -206,10 +206,17 @@ def slack_body(alert: Alert) -> dict[str, Any]:
     return {"text": summary, "blocks": blocks}
 
 
-def message_attributes(alert: Alert) -> dict[str, Any]:
-    """SNS message attributes; email subscriptions of the namespace topic filter on ``job``."""
+EMAILS_ATTRIBUTE = "emails"
+
+
+def message_attributes(alert: Alert, emails: Sequence[str] = ()) -> dict[str, Any]:
+    """SNS message attributes. Each email subscription of the namespace's topic is filtered on
+    ``emails`` containing its address (one value per filter, whatever the number of jobs)."""
     values = {"job": alert.job, "team": alert.team, "kind": alert.kind, "namespace": alert.namespace}
-    return {k: {"DataType": "String", "StringValue": v} for k, v in values.items() if v}
+    attributes: dict[str, Any] = {k: {"DataType": "String", "StringValue": v} for k, v in values.items() if v}
+    if emails:
+        attributes[EMAILS_ATTRIBUTE] = {"DataType": "String.Array", "StringValue": json.dumps(sorted(set(emails)))}
+    return attributes
 
 
 # -- sending ----------------------------------------------------------------------------------
@@ -232,7 +239,8 @@ def deliver(
     results: dict[int, RouteResult] = {}
     emails = [i for i, r in enumerate(routes) if r.kind == "email"]
     if emails:
-        outcome = _publish(sns_client, namespace_topic_arn, alert, clean, "the namespace's alert topic")
+        addresses = [routes[i].target for i in emails]
+        outcome = _publish(sns_client, namespace_topic_arn, alert, clean, "the namespace's alert topic", addresses)
         for i in emails:
             results[i] = RouteResult(routes[i], *outcome)
     for i, route in enumerate(routes):
@@ -246,7 +254,12 @@ def deliver(
 
 
 def _publish(
-    sns: SNSClient | None, topic_arn: str, alert: Alert, clean: Callable[[str], str], what: str
+    sns: SNSClient | None,
+    topic_arn: str,
+    alert: Alert,
+    clean: Callable[[str], str],
+    what: str,
+    emails: Sequence[str] = (),
 ) -> tuple[bool, str]:
     if not topic_arn:
         return False, f"no topic: {what} is not configured (deploy the namespace with jobctl deploy)"
@@ -259,7 +272,7 @@ def _publish(
             Subject=clean(subject(alert)),
             Message=clean(json.dumps(message)),
             MessageStructure="json",
-            MessageAttributes=message_attributes(alert),
+            MessageAttributes=message_attributes(alert, emails),
         )
     except Exception as exc:
         return False, _describe(exc)

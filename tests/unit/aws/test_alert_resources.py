@@ -63,11 +63,12 @@ def deployer() -> tuple[Deployer, AwsClient]:
 
 
 def subscriptions() -> dict[str, list[str]]:
+    """Each email subscription with the addresses its filter lets through."""
     sns = boto3.client("sns", region_name=REGION)
     found = {}
     for sub in sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]:
         attributes = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"]
-        found[sub["Endpoint"]] = json.loads(attributes["FilterPolicy"])["job"]
+        found[sub["Endpoint"]] = json.loads(attributes["FilterPolicy"])["emails"]
     return found
 
 
@@ -91,10 +92,10 @@ def test_deploy_creates_the_encrypted_topic_filtered_subscriptions_and_one_alarm
     assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == f"arn:aws:iam::{ACCOUNT}:role/cronplane/{NS}/*"
     tags = {t["Key"]: t["Value"] for t in sns.list_tags_for_resource(ResourceArn=TOPIC_ARN)["Tags"]}
     assert tags["cronplane:namespace"] == NS and tags["ManagedBy"] == "cronplane" and "cronplane:config" in tags
-    # Each address receives exactly the jobs that name it.
+    # Each address receives what is addressed to it (the alerts list their email routes).
     assert subscriptions() == {
-        "billing@example.com": ["invoice-sync", "nightly-report"],
-        "finance@example.com": ["invoice-sync"],
+        "billing@example.com": ["billing@example.com"],
+        "finance@example.com": ["finance@example.com"],
     }
     # invoice-sync alerts only on missed runs: no alarm for it.
     [(name, alarm)] = alarms().items()
@@ -151,9 +152,9 @@ def test_a_changed_address_is_resubscribed_and_dropped_alerts_are_pruned(plain: 
     assert topic_change.op.value == "update" and [f.name for f in topic_change.fields] == ["settings"]
     dep.deploy(changed)
     assert subscriptions() == {
-        "billing@example.com": ["invoice-sync", "nightly-report"],
-        "oncall@example.com": ["nightly-report"],
-    }
+        "billing@example.com": ["billing@example.com"],
+        "oncall@example.com": ["oncall@example.com"],
+    }  # finance@ unsubscribed
     dep, client = deployer()
     assert not dep.deploy(changed).plan.has_changes and client.writes == 0
 

@@ -26,13 +26,30 @@ Normalized = dict[tuple[str, str], dict[str, Any]]
 MARK = "cronplane:exported-to"
 
 
-def normalized(resources: Any, *, drop: Mapping[str, tuple[str, ...]] = {}) -> Normalized:
+def normalized(resources: Any, *, drop: Mapping[str, tuple[str, ...]] = {}) -> dict[str, Any]:
     """Desired ``Resource`` values in the compared form, without the ``drop``ped hidden keys."""
     out: Normalized = {}
     for res in resources:
         hidden = {k: v for k, v in res.hidden.items() if k not in drop.get(res.kind, ())}
         out[res.key] = {"visible": dict(res.visible), "hidden": hidden, "tags": dict(res.tags)}
-    return json.loads(canonical_json({f"{k[0]}|{k[1]}": v for k, v in out.items()}))
+    return _compared(out)
+
+
+def _compared(out: Normalized) -> dict[str, Any]:
+    return as_sets(json.loads(canonical_json({f"{k[0]}|{k[1]}": v for k, v in out.items()})))
+
+
+def as_sets(value: Any) -> Any:
+    """IAM reads a statement's Action and Resource lists as sets; a list sorted in build.iam may
+    come out in another order when sorted with the export's placeholders in it."""
+    if isinstance(value, dict):
+        return {
+            k: sorted(v) if k in ("Action", "Resource") and isinstance(v, list) else as_sets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [as_sets(v) for v in value]
+    return value
 
 
 def _entry(out: Normalized, kind: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -46,7 +63,7 @@ def _finish(out: Normalized, fmt: str) -> dict[str, Any]:
     for entry in out.values():
         if entry["tags"]:
             assert entry["tags"].pop(MARK) == fmt, entry  # every tagged resource says who deploys it
-    return json.loads(canonical_json({f"{k[0]}|{k[1]}": v for k, v in out.items()}))
+    return _compared(out)
 
 
 def package_sha(folder: Path, file_name: str) -> str:
@@ -142,7 +159,7 @@ class CfnReader:
         out: Normalized = {}
         policies: dict[str, Any] = {}
         topic_policies: dict[str, str] = {}
-        subscriptions: list[tuple[str, str, list[str]]] = []
+        subscriptions: list[tuple[str, str]] = []
         for logical_id, body in self.t["Resources"].items():
             p = self.props(logical_id)
             tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
@@ -216,13 +233,14 @@ class CfnReader:
             elif kind == "AWS::SNS::Topic":
                 attributes = {"DisplayName": p["DisplayName"], "KmsMasterKeyId": p["KmsMasterKeyId"]}
                 topic = _entry(out, Kind.TOPIC, p["TopicName"], hidden={"attributes": attributes}, tags=tags)
-                topic["hidden"].setdefault("subscriptions", {})
+                topic["hidden"].setdefault("subscriptions", [])
             elif kind == "AWS::SNS::TopicPolicy":
                 [arn] = p["Topics"]
                 topic_policies[arn.rsplit(":", 1)[1]] = canonical_json(p["PolicyDocument"])
             elif kind == "AWS::SNS::Subscription":
                 assert p["Protocol"] == "email"
-                subscriptions.append((p["TopicArn"].rsplit(":", 1)[1], p["Endpoint"], p["FilterPolicy"]["job"]))
+                assert p["FilterPolicy"] == {"emails": [p["Endpoint"]]}  # only the alerts addressed to it
+                subscriptions.append((p["TopicArn"].rsplit(":", 1)[1], p["Endpoint"]))
             elif kind == "AWS::CloudWatch::Alarm":
                 alarm = {k: v for k, v in p.items() if k != "Tags"}
                 _entry(out, Kind.ALARM, p["AlarmName"], hidden={"alarm": alarm}, tags=tags)
@@ -252,11 +270,12 @@ class CfnReader:
         _entry(out, Kind.FUNCTION, p["FunctionName"], visible=visible, hidden=hidden, tags=tags)
 
 
-def _topics(out: Normalized, policies: dict[str, str], subscriptions: list[tuple[str, str, list[str]]]) -> None:
+def _topics(out: Normalized, policies: dict[str, str], subscriptions: list[tuple[str, str]]) -> None:
     for topic, policy in policies.items():
         out[(Kind.TOPIC, topic)]["hidden"]["attributes"]["Policy"] = policy
-    for topic, address, jobs in subscriptions:
-        out[(Kind.TOPIC, topic)]["hidden"]["subscriptions"][address] = jobs
+    for topic, address in subscriptions:
+        addresses = out[(Kind.TOPIC, topic)]["hidden"]["subscriptions"]
+        addresses[:] = sorted([*addresses, address])
 
 
 def _schedule(out: Normalized, name: str, p: Mapping[str, Any], target: Mapping[str, Any], tf: bool = False) -> None:
@@ -441,7 +460,7 @@ class TfReader:
                 b["name"],
                 hidden={
                     "attributes": {"DisplayName": b["display_name"], "KmsMasterKeyId": b["kms_master_key_id"]},
-                    "subscriptions": {},
+                    "subscriptions": [],
                 },
                 tags=b["tags"],
             ),
@@ -469,8 +488,8 @@ class TfReader:
                 _topics(out, {body["arn"].rsplit(":", 1)[1]: canonical_json(json.loads(body["policy"]))}, [])
             elif rtype == "aws_sns_topic_subscription":
                 assert body["protocol"] == "email"
-                jobs = json.loads(body["filter_policy"])["job"]
-                _topics(out, {}, [(body["topic_arn"].rsplit(":", 1)[1], body["endpoint"], jobs)])
+                assert json.loads(body["filter_policy"]) == {"emails": [body["endpoint"]]}
+                _topics(out, {}, [(body["topic_arn"].rsplit(":", 1)[1], body["endpoint"])])
             else:
                 raise AssertionError(f"not read back: {rtype}")
         return _finish(out, "terraform")

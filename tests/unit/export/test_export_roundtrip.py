@@ -8,7 +8,7 @@ import json
 
 import pytest
 from export_fixtures import ACCOUNT, MANIFESTS, REGION
-from readback import CfnReader, TfReader, normalized
+from readback import CfnReader, TfReader, as_sets, normalized
 
 from cronplane.build.resources import Kind
 
@@ -98,4 +98,4 @@ def test_inputs_change_namespace_key_and_vpc_and_nothing_else(exports, fmt: str)
     }
     for new, default in defaults.items():
         text = text.replace(new, default)
-    assert json.loads(text) == read(exported, fmt)
+    assert as_sets(json.loads(text)) == read(exported, fmt)

@@ -16,6 +16,7 @@ from cronplane.runtime.schema import (
     PauseAction,
     PauseEvent,
     PauseMarker,
+    RunRecord,
     WatchStart,
     alert_sort_key,
     to_item,
@@ -250,17 +251,11 @@ def test_a_route_that_fails_is_not_recorded_as_told(namespace: Namespace) -> Non
 
 def test_a_job_that_cannot_be_read_does_not_silence_the_others(namespace: Namespace) -> None:
     good = watched(schedule=EVERY_10_MIN, late_after_s=60, missed_after_s=120)
-    namespace.watch(config(good), START)
     bad = watched("bad", schedule=EVERY_10_MIN)
-    # An item of the bad job that is no alert record at all, under an alert record's key.
-    namespace.put(
-        {
-            "job": {"S": "bad"},
-            "run_id": {"S": "~alert#watch"},
-            "since": {"S": "not a time"},
-            "schedule": {"S": bad.fingerprint},
-        }
-    )
+    namespace.watch(config(good, bad), START)
+    # A run record of the bad job that no reader can make sense of (a fire time that is no time).
+    bad_run = RunRecord("bad", "20261127T091000Z-aaaa0001", "succeeded", "schedule", scheduled_for="not a time")
+    namespace.put(to_item(bad_run._replace(started_at="2026-11-27T09:10:01Z")))
     report = namespace.watch(config(good, bad), utc("2026-11-27T09:13:00Z"))
     assert [n.job for n in report.sent] == ["report"]
     assert len(report.errors) == 1 and report.errors[0].startswith("bad: ")

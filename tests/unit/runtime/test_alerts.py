@@ -12,6 +12,7 @@ import boto3
 import pytest
 from runtime_helpers import REGION, count_calls
 
+from cronplane.aws.kinds.topic import filter_policy
 from cronplane.runtime.alerts import Alert, Route, deliver, log_url, next_steps, slack_body, subject
 from support.webhook import webhook_receiver
 
@@ -41,10 +42,11 @@ class Sns:
     def topic(self, name: str) -> str:
         return str(self.client.create_topic(Name=name)["TopicArn"])
 
-    def queue_on(self, topic_arn: str, name: str, filter_jobs: list[str] | None = None) -> str:
+    def queue_on(self, topic_arn: str, name: str, address: str | None = None) -> str:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes = {"FilterPolicy": json.dumps({"job": filter_jobs})} if filter_jobs else {}
+        # Filtered as deploy filters an email subscription (aws/kinds/topic.py).
+        attributes = {"FilterPolicy": filter_policy(address)} if address else {}
         self.client.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
         return str(url)
 
@@ -58,11 +60,11 @@ def sns(aws: None) -> Iterator[Sns]:
     yield Sns()
 
 
-def test_email_routes_share_one_publish_filtered_to_the_job(sns: Sns) -> None:
+def test_email_routes_share_one_publish_that_reaches_only_their_addresses(sns: Sns) -> None:
     topic = sns.topic("acme-jobs-alerts")
-    # Two addresses subscribed the way deploy does it: each filtered to the jobs that name it.
-    mine = sns.queue_on(topic, "billing-oncall", filter_jobs=["nightly-report"])
-    other = sns.queue_on(topic, "infra-oncall", filter_jobs=["tmp-cleanup"])
+    mine = sns.queue_on(topic, "billing-oncall", address="billing-oncall@example.com")
+    lead = sns.queue_on(topic, "billing-lead", address="billing-lead@example.com")
+    other = sns.queue_on(topic, "infra-oncall", address="infra-oncall@example.com")
     routes = [Route("email", "billing-oncall@example.com"), Route("email", "billing-lead@example.com")]
     setup = len(sns.calls())
 
@@ -73,6 +75,11 @@ def test_email_routes_share_one_publish_filtered_to_the_job(sns: Sns) -> None:
     [envelope] = sns.received(mine)
     assert envelope["Subject"] == "cronplane: nightly-report FAILED (acme-jobs)"
     assert envelope["MessageAttributes"]["job"]["Value"] == "nightly-report"
+    assert json.loads(envelope["MessageAttributes"]["emails"]["Value"]) == [
+        "billing-lead@example.com",
+        "billing-oncall@example.com",
+    ]
+    assert len(sns.received(lead)) == 1
     doc = json.loads(envelope["Message"])  # what non-email subscribers get: the JSON document
     assert doc["job"] == "nightly-report" and doc["run_id"] == ALERT.run_id and doc["kind"] == "failed"
     assert "jobctl dlq replay nightly-report --run 20261127T020000Z-abcd1234" in doc["next_steps"]

@@ -60,9 +60,9 @@ def template(state: ExportState, ctx: CfnContext) -> dict[str, Any]:
             if "Properties" in body:
                 # Every value through ctx.text once more: a placeholder in any string a kind
                 # wrote as it is (a description naming the namespace) still becomes its input.
-                properties = literal(ctx.text(body["Properties"]))
-                if properties != ctx.text(body["Properties"]):
-                    body["Properties"] = properties
+                converted = ctx.text(body["Properties"])
+                body["Properties"] = literal(converted)
+                if body["Properties"] != converted:
                     body["Metadata"] = {**body.get("Metadata", {}), **LITERAL_SUB_LINT}
             resources[logical_id] = body
         if kind.export_output and res.job:

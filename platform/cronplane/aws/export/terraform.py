@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cronplane.aws.export.context import TfContext, tf_name
-from cronplane.aws.export.hcl import Blank, Block, Raw, render_file
+from cronplane.aws.export.context import TfContext
+from cronplane.aws.export.hcl import Attr, Block, Raw, render_file
 from cronplane.aws.export.inputs import ExportState
 from cronplane.aws.kinds import kind_of
 from cronplane.manifest.loader import NAME_RE
@@ -34,7 +34,7 @@ def files(state: ExportState, ctx: TfContext) -> dict[str, str]:
     outputs: dict[str, dict[str, Any]] = {}
     for res in [*state.desired.shared(), *(r for job in state.desired.jobs() for r in state.desired.of_job(job))]:
         kind = kind_of(res.kind)
-        blocks.extend(kind.to_terraform(res, ctx))
+        blocks.extend(_inputs_everywhere(block, ctx) for block in kind.to_terraform(res, ctx))
         if kind.export_output and res.job:
             outputs.setdefault(kind.export_output, {})[res.job] = Raw(f"{ctx.address(res)}.arn")
     _check_unique(blocks)
@@ -45,6 +45,17 @@ def files(state: ExportState, ctx: TfContext) -> dict[str, str]:
         "main.tf": render_file(blocks, HEADER),
         "outputs.tf": render_file(_outputs(outputs)),
     }
+
+
+def _inputs_everywhere(block: Block, ctx: TfContext) -> Block:
+    """Every value through ``ctx.text`` once more: a placeholder in any string a kind wrote as it
+    is (a description naming the namespace) still becomes its input."""
+    for index, item in enumerate(block.body):
+        if isinstance(item, Block):
+            _inputs_everywhere(item, ctx)
+        elif isinstance(item, Attr):
+            block.body[index] = Attr(item.name, ctx.text(item.value))
+    return block
 
 
 def _check_unique(blocks: list[Block]) -> None:
@@ -128,4 +139,4 @@ def _outputs(outputs: dict[str, dict[str, Any]]) -> list[Block]:
     return blocks
 
 
-__all__ = ["AWS_PROVIDER", "Blank", "files", "tf_name"]
+__all__ = ["AWS_PROVIDER", "files"]

@@ -4,10 +4,11 @@ nothing for this kind); its attributes and email subscriptions are applied, then
 those settings goes on last in its own ``cronplane:config`` tag, so a topic interrupted half-way
 is finished next time.
 
-Email subscriptions: one per address, filtered (``FilterPolicy`` on the message attribute
-``job``) to the jobs that name it. Only email subscriptions are managed; whatever else is
-subscribed (a queue, a chat bot) is left alone. An address removed from jobs.yaml is
-unsubscribed once confirmed (SNS cannot remove a pending one; it expires after three days).
+Email subscriptions: one per address, filtered (``FilterPolicy``) to the messages whose
+attribute ``emails`` names it (``runtime.alerts``). Only email subscriptions are managed;
+whatever else is subscribed (a queue, a chat bot) is left alone. An address removed from jobs.yaml is
+unsubscribed once confirmed (SNS cannot remove a pending one; it expires after three days), and
+a pending one is not subscribed again (that would mail a second confirmation).
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
 from cronplane.build.resources import CONFIG_TAG, Kind, Resource
 from cronplane.manifest import names
+from cronplane.runtime.alerts import EMAILS_ATTRIBUTE
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
     from cronplane.aws.export.context import CfnContext, TfContext
-
-PENDING = "PendingConfirmation"  # SNS's SubscriptionArn until the address confirms
 
 
 class Topic(ResourceKind):
@@ -88,7 +88,7 @@ class Topic(ResourceKind):
 
     def _subscriptions(self, ctx: ApplyContext) -> None:
         arn = ctx.res.arn
-        wanted: dict[str, list[str]] = dict(ctx.res.hidden["subscriptions"])
+        wanted = set(ctx.res.hidden["subscriptions"])
         live = ctx.client.paginate("sns", "list_subscriptions_by_topic", "Subscriptions", TopicArn=arn)
         emails = [s for s in live if s.get("Protocol") == "email"]
         for sub in emails:
@@ -103,24 +103,20 @@ class Topic(ResourceKind):
                     "set_subscription_attributes",
                     SubscriptionArn=sub_arn,
                     AttributeName="FilterPolicy",
-                    AttributeValue=filter_policy(wanted[address]),
+                    AttributeValue=filter_policy(address),
                 )
-        subscribed = {
-            str(s.get("Endpoint", "")) for s in emails if str(s.get("SubscriptionArn", "")).startswith("arn:")
-        }
-        for address, jobs in sorted(wanted.items()):
-            if address not in subscribed:
-                # New, or still pending: subscribing again sends the confirmation again, with
-                # the filter as it is now.
-                ctx.call(
-                    "sns",
-                    "subscribe",
-                    TopicArn=arn,
-                    Protocol="email",
-                    Endpoint=address,
-                    Attributes={"FilterPolicy": filter_policy(jobs)},
-                    ReturnSubscriptionArn=True,
-                )
+        # A pending address is not subscribed again: that would mail it a second confirmation.
+        subscribed = {str(s.get("Endpoint", "")) for s in emails}
+        for address in sorted(wanted - subscribed):
+            ctx.call(
+                "sns",
+                "subscribe",
+                TopicArn=arn,
+                Protocol="email",
+                Endpoint=address,
+                Attributes={"FilterPolicy": filter_policy(address)},
+                ReturnSubscriptionArn=True,
+            )
 
     def _record(self, ctx: ApplyContext) -> None:
         """The tags, with the settings' hash last: a topic interrupted before it is re-applied."""
@@ -148,12 +144,12 @@ class Topic(ResourceKind):
             topic_id: {"Type": "AWS::SNS::Topic", "Properties": props},
             ctx.logical_id(res, "Policy"): {"Type": "AWS::SNS::TopicPolicy", "Properties": policy},
         }
-        for address, jobs in sorted(res.hidden["subscriptions"].items()):
+        for address in sorted(res.hidden["subscriptions"]):
             subscription = {
                 "TopicArn": {"Ref": topic_id},
                 "Protocol": "email",
                 "Endpoint": address,
-                "FilterPolicy": json.loads(filter_policy(jobs)),
+                "FilterPolicy": json.loads(filter_policy(address)),
             }
             out[ctx.logical_id(res, f"Email{_address_id(address)}")] = {
                 "Type": "AWS::SNS::Subscription",
@@ -169,10 +165,10 @@ class Topic(ResourceKind):
         topic.attr("tags", ctx.tags(res))
         policy = Block("resource", ("aws_sns_topic_policy", name)).attr("arn", Raw(f"{self.tf_type}.{name}.arn"))
         out = [topic, policy.attr("policy", ctx.document(json.loads(attrs["Policy"])))]
-        for address, jobs in sorted(res.hidden["subscriptions"].items()):
+        for address in sorted(res.hidden["subscriptions"]):
             email = Block("resource", ("aws_sns_topic_subscription", f"{name}_email_{_address_id(address).lower()}"))
             email.attr("topic_arn", Raw(f"{self.tf_type}.{name}.arn")).attr("protocol", "email")
-            out.append(email.attr("endpoint", address).attr("filter_policy", filter_policy(jobs)))
+            out.append(email.attr("endpoint", address).attr("filter_policy", filter_policy(address)))
         return out
 
 
@@ -183,10 +179,11 @@ def _address_id(address: str) -> str:
     return hashlib.sha256(address.encode()).hexdigest()[:8].upper()
 
 
-def filter_policy(jobs: list[str]) -> str:
-    """An email subscription gets the alerts of these jobs only (the wrapper and the watchdog
-    publish with the message attribute ``job``; alarm state changes carry none)."""
-    return json.dumps({"job": sorted(jobs)}, separators=(",", ":"))
+def filter_policy(address: str) -> str:
+    """An email subscription gets the alerts addressed to it only: the wrapper and the watchdog
+    list a job's email routes in the message attribute ``emails`` (one value per filter, so any
+    number of jobs fits SNS's limits); alarm state changes carry none."""
+    return json.dumps({EMAILS_ATTRIBUTE: [address]}, separators=(",", ":"))
 
 
 KIND = Topic()
