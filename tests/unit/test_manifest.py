@@ -267,7 +267,9 @@ def test_unknown_keys_suggest_the_near_miss(project: Path) -> None:
     )
     line, path, message = one(project, HEAD + "    colour: blue\n")
     assert (line, path) == (7, "jobs.report.colour")
-    assert message.startswith("unknown key 'colour'; allowed keys: alerts, allow_privileged, architecture, concurrency,")
+    assert message.startswith(
+        "unknown key 'colour'; allowed keys: alerts, allow_privileged, architecture, concurrency,"
+    )
     assert (
         one(project, HEAD + "    retries: {max_attempt: 2}\n")[2]
         == "unknown key 'max_attempt' (did you mean 'max_attempts'?)"

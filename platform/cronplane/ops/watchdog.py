@@ -3,13 +3,14 @@ been told? One pass, per watched job:
 
     one Query of the job's partition (its runs and pause events of the last
     ``missed_after`` + 1 h, its alert records, its watch start)
-      ─▶ ``observe`` (pure): the fire times of the window matched with the runs by the engine
-         of ``jobctl audit`` (``ops.matching.classify``), paused periods left out; findings
-         ``late`` / ``missed`` (no run ``late_after`` / ``missed_after`` after a fire time),
-         ``lost`` (running past its deadline, ``runs.status``), ``failed`` / ``timed_out``
-         (already announced by the job's wrapper: recorded, not sent again), ``recovered``
-      ─▶ ``act``: a conditional put of an ``AlertRecord`` per finding *before* anyone is told,
-         then one notification per job and kind through ``runtime.alerts.deliver``.
+      ─▶ ``observe`` (pure, ``ops.watch_findings``): the fire times of the window matched with
+         the runs by the engine of ``jobctl audit`` (``ops.matching.classify``), paused periods
+         left out; findings ``late`` / ``missed`` (no run ``late_after`` / ``missed_after``
+         after a fire time), ``lost`` (running past its deadline, ``runs.status``), ``failed`` /
+         ``timed_out`` (already announced by the job's wrapper: recorded, not sent again),
+         ``recovered``
+      ─▶ ``apply``: a conditional put of an ``AlertRecord`` per finding *before* anyone is
+         told, then one notification per job and kind through ``runtime.alerts.deliver``.
 
 Once per event: a finding whose record exists is done, and one that an open alert of its
 episode already covers (the 2nd..10th missed fire of a per-minute job) is neither recorded nor

@@ -200,6 +200,23 @@ def test_async_failure_goes_to_the_on_failure_destination(emulator: Emulator) ->
     assert record["responsePayload"]["errorType"] == "ValueError"
 
 
+def test_the_last_event_invoke_config_put_is_the_one_that_holds(emulator: Emulator) -> None:
+    """A redeploy that drops the on-failure destination (cronplane's wrappers raise after sending
+    their own DLQ message) must drop it here too: moto keeps every put, Lambda only the last."""
+    from cronplane.local.functions import read_function
+
+    create_function(emulator)
+    _, dlq_arn = queue(emulator, "old-destination")
+    lam = client(emulator, "lambda")
+    lam.put_function_event_invoke_config(
+        FunctionName="demo-fn", MaximumRetryAttempts=2, DestinationConfig={"OnFailure": {"Destination": dlq_arn}}
+    )
+    assert read_function("demo-fn", None, REGION, "123456789012").on_failure == dlq_arn
+    lam.put_function_event_invoke_config(FunctionName="demo-fn", MaximumRetryAttempts=0)
+    spec = read_function("demo-fn", None, REGION, "123456789012")
+    assert spec.on_failure is None and spec.max_async_retries == 0
+
+
 def test_async_retries_follow_maximum_retry_attempts(emulator: Emulator) -> None:
     create_function(emulator)
     seen_url, _ = queue(emulator, "attempts")
