@@ -79,7 +79,16 @@ _IAM_ACTION = {
     ("sqs", "change_message_visibility_batch"): "ChangeMessageVisibility",
     ("sqs", "delete_message_batch"): "DeleteMessage",
     ("sqs", "send_message_batch"): "SendMessage",
+    # A transaction is authorized item by item, by the action each item performs.
+    (
+        "dynamodb",
+        "transact_write_items",
+    ): "PutItem / dynamodb:UpdateItem / dynamodb:DeleteItem / dynamodb:ConditionCheckItem",
+    ("dynamodb", "transact_get_items"): "GetItem",
 }
+# "... is not authorized to perform: iam:PassRole on resource: ...": AWS names the action it
+# refused, which is not always the one the call is named after (CreateFunction needs PassRole).
+_DENIED_ACTION = re.compile(r"perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
 
 NO_CREDENTIALS = (
     "No AWS credentials found. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -136,7 +145,13 @@ def readable(code: str, detail: str, status: int) -> tuple[str, str]:
 
 
 def translate(service: str, operation: str, code: str, detail: str) -> AwsCallError:
-    return AwsCallError(service, operation, code, hinted(code, detail, iam_action(service, operation)))
+    return AwsCallError(service, operation, code, hinted(code, detail, denied_action(service, operation, detail)))
+
+
+def denied_action(service: str, operation: str, detail: str) -> str:
+    """The permission to ask for: the one AWS says it refused, else the call's own action."""
+    found = _DENIED_ACTION.search(detail)
+    return found.group(1) if found else iam_action(service, operation)
 
 
 def hinted(code: str, detail: str, permission: str) -> str:

@@ -89,6 +89,30 @@ def test_access_denied_names_the_missing_permission() -> None:
         client.call("iam", "create_role", RoleName="r", AssumeRolePolicyDocument="{}")
 
 
+def test_access_denied_names_the_action_aws_refused_not_the_call() -> None:
+    """CreateFunction refused for want of iam:PassRole: the message asks for PassRole."""
+    client, stub, _ = stubbed("lambda")
+    stub.add_client_error(
+        "create_function",
+        "AccessDeniedException",
+        "User: arn:aws:iam::1:user/bob is not authorized to perform: iam:PassRole on resource: "
+        "arn:aws:iam::1:role/cronplane/x because no identity-based policy allows the iam:PassRole action",
+    )
+    with pytest.raises(AwsError, match=r"need permission for iam:PassRole\.?$"):
+        client.call("lambda", "create_function", FunctionName="f", Role="r", Code={"ZipFile": b"z"})
+
+
+def test_a_denied_transaction_names_the_item_actions() -> None:
+    client, stub, _ = stubbed("dynamodb")
+    stub.add_client_error("transact_write_items", "AccessDeniedException", "not authorized")
+    with pytest.raises(AwsError, match=r"need permission for dynamodb:PutItem / dynamodb:UpdateItem"):
+        client.call(
+            "dynamodb",
+            "transact_write_items",
+            TransactItems=[{"Put": {"TableName": "t", "Item": {"job": {"S": "j"}}}}],
+        )
+
+
 def test_missing_credentials_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
     client, _stub, _ = stubbed("sts")
 
