@@ -64,3 +64,31 @@ def test_the_watchdog_runs_in_dev_prints_its_alerts_and_posts_its_webhook(tmp_pa
             assert again["sent"] == [] and len(receiver.received()) == 1  # once per event
     finally:
         assert stop_dev(dev) == 0, dev.output()
+
+
+def test_alerts_test_is_sent_by_the_watchdog_function_and_names_the_routes(tmp_path: Path) -> None:
+    # `jobctl alerts test` invokes the namespace's watchdog (its role may publish to the alert
+    # topic; the operator may not): the emulator runs it like any function.
+    root = copy_project(tmp_path, MANIFEST)
+    dev = start_dev(root, "--no-schedule")
+    try:
+        with webhook_receiver() as receiver:
+            dev.client("ssm").put_parameter(Name="/infra/hook", Value=receiver.url, Type="SecureString")
+            result = dev.jobctl("alerts", "test", "tmp-cleanup")
+            assert result.returncode == 0, result.stdout + result.stderr
+            lines = result.stdout.splitlines()
+            assert lines[0] == "Test notification for tmp-cleanup:"
+            assert any(ln.startswith("  email:infra-oncall@example.com: accepted (published") for ln in lines)
+            assert "  webhook:ssm:/infra/hook: accepted (HTTP 200)" in lines
+            assert lines[-1] == "2 of 2 routes accepted it." and receiver.url not in result.stdout
+            (slack,) = receiver.wait_for(1)
+            assert slack["text"].startswith("[TEST] cronplane job tmp-cleanup")
+            # A forged request for a job this watchdog does not watch is refused, nothing sent.
+            forged = json.dumps({"cronplane_watchdog": {"test": {"job": "payroll"}}})
+            answer = dev.client("lambda").invoke(FunctionName=names.watchdog_function("acme-jobs"), Payload=forged)
+            assert json.loads(answer["Payload"].read()) == {
+                "refused": "job 'payroll' has no alerts in namespace acme-jobs's watchdog"
+            }
+            assert len(receiver.received()) == 1
+    finally:
+        assert stop_dev(dev) == 0, dev.output()

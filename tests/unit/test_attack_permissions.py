@@ -20,6 +20,7 @@ import pytest
 
 from cronplane.build import iam
 from cronplane.errors import ManifestError
+from cronplane.manifest import guardrails
 from cronplane.manifest.loader import load_manifest
 from cronplane.manifest.models import Permission, Secret
 from testkit import jobctl
@@ -116,6 +117,60 @@ ATTACKS = {
         "resources[0]",
         "which cronplane runs the jobs with",
     ),
+    # Alerts (issue 10 review): fake or silence the namespace's alerts.
+    "publish to the alert topic": (
+        permission("sns:Publish", f"arn:aws:sns:eu-west-1:{ACCOUNT}:acme-jobs-alerts"),
+        "resources[0]",
+        "covers namespace acme-jobs's alert topic",
+    ),
+    "subscribe to the alert topic": (
+        permission("sns:Subscribe", f"arn:aws:sns:eu-west-1:{ACCOUNT}:acme-jobs-alerts"),
+        "resources[0]",
+        "covers namespace acme-jobs's alert topic",
+    ),
+    "silence another job's alarm": (
+        permission(
+            "cloudwatch:DisableAlarmActions", f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:acme-jobs--other-failures"
+        ),
+        "resources[0]",
+        "covers job other's alarm",
+    ),
+    "set another job's alarm state": (
+        permission("cloudwatch:SetAlarmState", f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:acme-jobs--o*"),
+        "resources[0]",
+        "covers job other's alarm",
+    ),
+    "the watchdog": (
+        permission("lambda:InvokeFunction", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:acme-jobs--_watchdog"),
+        "resources[0]",
+        "covers namespace acme-jobs's watchdog",
+    ),
+    "the alert key": (
+        permission("kms:Decrypt", f"arn:aws:kms:eu-west-1:{ACCOUNT}:alias/acme-jobs--alerts"),
+        "resources[0]",
+        "covers namespace acme-jobs's alert topic key",
+    ),
+    # Any cronplane namespace, recognised by the shape of its names.
+    "another namespace's history": (
+        permission("dynamodb:Query", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/payroll-history/index/by-time"),
+        "resources[0]",
+        "covers another namespace's run history",
+    ),
+    "another namespace's function": (
+        permission("lambda:InvokeFunction", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:payroll--payout"),
+        "resources[0]",
+        "a resource of a cronplane namespace",
+    ),
+    "another namespace's queue": (
+        permission("sqs:SendMessage", f"arn:aws:sqs:eu-west-1:{ACCOUNT}:payroll--payout-dlq"),
+        "resources[0]",
+        "rename the team's own resource without '--'",
+    ),
+    "another namespace's log group": (
+        permission("logs:GetLogEvents", f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws/lambda/payroll--payout:*"),
+        "resources[0]",
+        "a resource of a cronplane namespace",
+    ),
     "a cronplane role": (
         permission("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/cronplane/acme-jobs/acme-jobs--other-exec"),
         "resources[0]",
@@ -153,6 +208,36 @@ def test_wildcard_secret_references_are_refused_even_with_an_exception(project: 
         (12, "jobs.report.secrets.DB"),
     ]
     assert why in found[1][2] and "allow_privileged" not in found[1][2]
+
+
+def test_a_teams_own_resources_that_merely_resemble_cronplanes_are_accepted(project: Path) -> None:
+    """The shape rules are narrow: a table that is not ``*-history``, names with one hyphen."""
+    text = """\
+    permissions:
+      - actions: [dynamodb:GetItem, sqs:SendMessage, lambda:InvokeFunction, sns:Publish]
+        resources:
+          - "arn:aws:dynamodb:eu-west-1:123456789012:table/history-archive"
+          - "arn:aws:sqs:eu-west-1:123456789012:billing-out"
+          - "arn:aws:lambda:eu-west-1:123456789012:function:billing-api"
+          - "arn:aws:sns:eu-west-1:123456789012:billing-alerts"
+"""
+    assert len(load_manifest(write(project, text), now=NOW).job("report").permissions) == 1
+
+
+def test_a_secret_under_another_teams_prefix_is_refused() -> None:
+    """``ssm:/<team>/...`` belongs to that team; a job of another team of the manifest may not
+    name it (the loader and the policy builder pass the manifest's teams)."""
+    secrets = {"DB": "ssm:/infra/db-password", "OWN": "ssm:/billing/api-token", "SHARED": "ssm:/shared/smtp"}
+    [finding] = guardrails.secret_findings(secrets, team="billing", teams=["billing", "infra"])
+    assert finding.path == ("secrets", "DB")
+    assert finding.message == (
+        "'ssm:/infra/db-password': secret belongs to team infra (parameters under /infra/ are theirs); "
+        "store the value the job needs under ssm:/billing/..."
+    )
+    [mirror] = guardrails.secret_findings(secrets, team="infra", teams=["billing", "infra"])
+    assert (mirror.path, mirror.waivable) == (("secrets", "OWN"), True)
+    assert "secret belongs to team billing" in mirror.refusal and "allow_privileged" in mirror.refusal
+    assert guardrails.secret_findings(secrets) == []  # without the teams: no guess
 
 
 def test_validate_through_jobctl_is_one_line_per_refusal_with_file_and_line(

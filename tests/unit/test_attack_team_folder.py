@@ -16,7 +16,14 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from cronplane.build.packaging import PackagingError, build_job_package, build_packages, clear_package_cache
+from cronplane.build.packaging import (
+    PackagingError,
+    build_job_package,
+    build_packages,
+    clear_package_cache,
+    deterministic_zip,
+    team_files,
+)
 from cronplane.errors import ManifestError
 from cronplane.manifest.loader import load_manifest
 from cronplane.manifest.models import Manifest
@@ -153,11 +160,36 @@ def test_a_link_swapped_in_after_the_check_is_not_followed(tmp_path: Path, crede
     refuses instead of reading the link's target."""
     path = tmp_path / "report.py"
     path.write_bytes(b"x = 1\n")
-    checked = FolderFile(PurePosixPath("report.py"), path, 6)
+    info = path.stat()
+    checked = FolderFile(PurePosixPath("report.py"), path, 6, info.st_dev, info.st_ino)
     path.unlink()
     os.symlink(credentials, path)
     with pytest.raises(OSError):
         open_regular(checked)
+
+
+def test_a_parent_folder_swapped_for_a_link_after_the_scan_ships_nothing_of_its_target(
+    project: Path, credentials: Path
+) -> None:
+    """O_NOFOLLOW guards only the last name of a path: the scan saw jobs/billing/conf/credentials
+    (a harmless file of the very size of the deployer's), then conf/ became a link to ~/.aws.
+    The build refuses it by device and inode, naming the path, and the secret is in no zip."""
+    conf = project / "jobs/billing/conf"
+    conf.mkdir()
+    (conf / "credentials").write_bytes(b"x" * credentials.stat().st_size)
+    entries = team_files(project / "jobs", "billing")
+    assert any(isinstance(data, FolderFile) and data.rel.as_posix() == "conf/credentials" for _, data in entries)
+    shutil.rmtree(conf)
+    os.symlink(credentials.parent, conf)
+    with pytest.raises(PackagingError) as refused:
+        deterministic_zip(entries)
+    assert str(refused.value) == (
+        f"{conf}/credentials: cannot be packaged: it is no longer the file that was checked (it or a folder "
+        "above it was replaced, perhaps by a link out of the team folder); nothing of it was read. Check the "
+        "folder and run the command again"
+    )
+    manifest = load_manifest(project / "jobs.yaml", check_handlers=False)
+    assert_secret_in_no_zip(every_zip(manifest))
 
 
 def test_a_huge_sparse_file_is_refused_from_stat_without_being_read(project: Path) -> None:

@@ -165,6 +165,63 @@ def test_ordinary_values_are_not_mistaken_for_secrets(name: str, value: str) -> 
     assert env_secret(name, value) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        (f"host=db.internal user=app password={PASSWORD} dbname=ledger", "a connection string with a password"),
+        (f"Server=db;Database=ledger;Uid=app;Pwd={PASSWORD};", "a connection string with a password"),
+        (f"jdbc:postgresql://db/ledger?user=app&password={PASSWORD}", "a connection string with a password"),
+        (f"https://api.example.com/v1?password={PASSWORD}", "a connection string with a password"),
+        ("Basic YXBwOmh1bnRlcjJodW50ZXIy", "an HTTP Basic credential"),
+        ("Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0", "an HTTP Bearer token"),
+    ],
+)
+def test_connection_strings_and_authorization_values_are_refused_without_echoing(
+    project: Path, value: str, what: str
+) -> None:
+    assert (secret_shape(value) or "").startswith(what)
+    manifest = write(project, HEAD + f"    env:\n      UPSTREAM: '{value}'\n    payload:\n      headers: ['{value}']\n")
+    with pytest.raises(ManifestError) as refused:
+        load_manifest(manifest)
+    problems = [str(p) for p in refused.value.problems]
+    assert [p.split(": ", 2)[1] for p in problems] == ["jobs.report.env.UPSTREAM", "jobs.report.payload.headers[0]"]
+    assert all(what in p for p in problems)
+    hidden = PASSWORD if PASSWORD in value else value.split(" ", 1)[1]  # the password, or the credential
+    assert all(hidden not in p for p in problems)
+
+
+def test_payload_and_env_keys_named_like_secrets_are_refused_when_they_hold_a_literal(project: Path) -> None:
+    manifest = write(
+        project,
+        HEAD
+        + """\
+    env:
+      api_key: plain-words-only
+    payload:
+      db: {host: db.internal, Password: plain-words-only, api_key: "", token: "ssm:/billing/token"}
+      upstream: {access-token: plain-words-only, tokens: [a, b], secret_santa: bob}
+""",
+    )
+    with pytest.raises(ManifestError) as refused:
+        load_manifest(manifest)
+    problems = [str(p) for p in refused.value.problems]
+    assert [p.split(": ", 2)[1] for p in problems] == [
+        "jobs.report.env.api_key",
+        "jobs.report.payload.db.Password",
+        "jobs.report.payload.upstream.access-token",
+    ]
+    assert "api_key looks like a secret in plain text" in problems[0]
+    assert "holds a value under 'Password', a name that says it is a secret, in plain text" in problems[1]
+    assert all("plain-words-only" not in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    "value", ["Basic authentication", "Basic Authentication", "Bearer tokens-are-described-elsewhere", "password="]
+)
+def test_words_that_merely_mention_authentication_are_not_secrets(value: str) -> None:
+    assert secret_shape(value) is None
+
+
 def test_known_shapes_are_named() -> None:
     assert secret_shape(f"key={AWS_KEY}") == "an AWS access key id"
     assert secret_shape("ASIA" + "Y34FZKBOKMUTVV7A") == "an AWS access key id"

@@ -9,12 +9,8 @@ Rules the planner enforces:
 
 - only resources tagged with this namespace are updated or deleted; a resource with one of our
   names but not our tags is reported ("not managed: ... skipped") and its job left alone;
-- a resource of the namespace that a CloudFormation stack or a Terraform module deploys (an
-  ``aws:cloudformation:stack-name`` or ``cronplane:exported-to`` tag: ``jobctl export``) is
-  never changed: planning fails (``ManagedElsewhereError``) naming the tool;
-- a resource with one of our names whose ``cronplane:namespace`` tag names *another* namespace
-  is a name clash: planning fails (``NameClashError``, naming both namespaces and the name)
-  before anything is written, instead of skipping the job and reporting "No changes";
+- a resource another tool deploys, or one of our names tagged with *another* namespace, fails
+  planning before anything is written (``aws.ownership``: ``ManagedElsewhereError``, ``NameClashError``);
 - resources still named the way cronplane named them before the ``--`` join are replaced: the
   new ones are created first, then the old ones deleted, with a note saying why;
 - a resource that holds data (a DLQ's messages: ``ResourceKind.holds_data``) is read before it is
@@ -43,10 +39,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from cronplane.aws.export.context import EXPORT_TAG
 from cronplane.aws.inventory import LiveResource, LiveState
 from cronplane.aws.kinds import KINDS, kind_of
+from cronplane.aws.ownership import ManagedElsewhereError, NameClashError, deploying_tool, elsewhere_message
 from cronplane.aws.plan import Action, Drift, FieldChange, Op, Plan
+from cronplane.aws.plan_order import order_job, position
 from cronplane.build.resources import (
     CONFIG_TAG,
     DesiredState,
@@ -55,17 +52,7 @@ from cronplane.build.resources import (
     decode_state,
     encode_state,
 )
-from cronplane.errors import CronplaneError
 from cronplane.manifest import names
-
-
-class ManagedElsewhereError(CronplaneError):
-    """Live resources of this namespace belong to a CloudFormation stack or a Terraform module
-    (``jobctl export``): jobctl changes none of them."""
-
-
-class NameClashError(CronplaneError):
-    """A name this namespace needs belongs to another cronplane namespace."""
 
 
 def plan(
@@ -386,10 +373,10 @@ class _Planner:
                 "them first if you need them"
             )
         self.notes.extend(self.desired.notes)
-        ordered: list[Action] = sorted(self.first, key=_position)
+        ordered: list[Action] = sorted(self.first, key=position)
         for job in sorted(self.per_job):
             ordered.extend(order_job(self.per_job[job]))
-        ordered.extend(sorted(self.last, key=_position, reverse=True))
+        ordered.extend(sorted(self.last, key=position, reverse=True))
         return Plan(
             self.ns,
             tuple(ordered),
@@ -398,54 +385,6 @@ class _Planner:
             frozenset(self.needs_details),
             tuple(self.drift),
         )
-
-
-def order_job(actions: list[Action]) -> list[Action]:
-    """Creates and updates in dependency order, then deletes in reverse order, then the
-    state record (written last, so an interrupted deploy re-applies what it may have missed)."""
-    ups = sorted((a for a in actions if a.op in (Op.CREATE, Op.UPDATE)), key=_position)
-    downs = sorted((a for a in actions if a.op == Op.DELETE), key=_position, reverse=True)
-    # Deleting the function removes its unlisted sub-resources (invoke config, alias,
-    # permission) with it.
-    if any(kind_of(a.kind).holds_job_record for a in downs):
-        downs = [a for a in downs if kind_of(a.kind).listed]
-    records = [a for a in actions if a.op == Op.RECORD]
-    return ups + downs + records
-
-
-def deploying_tool(tags: Mapping[str, str] | None, *, kept: bool = False) -> str | None:
-    """The tool that deploys a resource, from its tags: CloudFormation tags what a stack creates
-    with the stack's name; Terraform tags nothing, so only a ``jobctl export`` module's own mark
-    (``cronplane:exported-to``) tells (docs/export.md). A ``kept`` resource (the history table)
-    outlives its stack with the stack's tag, which no one can remove: there only the mark counts,
-    and removing it hands the table over to jobctl."""
-    if not tags:
-        return None
-    stack = tags.get("aws:cloudformation:stack-name")
-    tool = tags.get(EXPORT_TAG)
-    if stack and (tool or not kept):
-        return f"CloudFormation stack {stack}"
-    return {"terraform": "Terraform", "cloudformation": "CloudFormation"}.get(tool, tool) if tool else None
-
-
-def elsewhere_message(namespace: str, owned: Mapping[str, list[str]]) -> str:
-    lines = []
-    for tool, labels in sorted(owned.items()):
-        shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
-        lines.append(
-            f"namespace {namespace} is deployed by {tool} ({shown}); jobctl changes nothing another tool deploys."
-        )
-    lines.append(
-        "Change jobs.yaml, run `jobctl export --format terraform|cloudformation` and apply it with that tool; "
-        "or remove the resources from that tool first to deploy them with jobctl."
-    )
-    return "\n".join(lines)
-
-
-def _position(a: Action) -> int:
-    """Where the action's resource comes in its job's (or the shared resources') order."""
-    kind = kind_of(a.kind)
-    return kind.position(a.desired.slot if a.desired is not None else kind.slot_of(a.name))
 
 
 def _tag_changes(want: Mapping[str, str], have: Mapping[str, str]) -> list[FieldChange]:

@@ -1,6 +1,11 @@
 """The alert resources deploy adds when some job has ``alerts:`` (pure, like ``resources``):
 
-- the namespace's SNS topic (shared): encrypted with the AWS-managed key ``alias/aws/sns``; its
+- the namespace's KMS key (shared, ``alias/NAMESPACE--alerts``, rotated yearly): the topic's
+  encryption key. Not the AWS-managed ``alias/aws/sns``, whose key policy AWS does not let anyone
+  change, so CloudWatch alarms could not publish to a topic encrypted with it. Its policy: the
+  account (so the key is never orphaned), and GenerateDataKey / Decrypt for CloudWatch, for SNS
+  (this account's only) and, through SNS only, for the namespace's roles that publish;
+- the namespace's SNS topic (shared): encrypted with that key; its
   policy lets CloudWatch alarms of this namespace publish and refuses every other publisher
   that is not a role of the namespace (``/cronplane/NAMESPACE/``); which of those roles may
   publish is then their own policy's business (``build.iam``: a job whose routes use the topic,
@@ -24,7 +29,8 @@ from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
 from cronplane.runtime import metrics
 
-TOPIC_KEY = "alias/aws/sns"  # the AWS-managed key for SNS: encrypted at rest, nothing to manage
+# What publishing to an encrypted topic needs of its key (for the publisher and for SNS).
+KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
 ALARM_PERIOD_S = 60
 
 
@@ -35,9 +41,10 @@ def topic_resources(manifest: Manifest, arns: Arns) -> list[Resource]:
     name = names.alert_topic(manifest.namespace)
     arn = arns.topic(name)
     return [
+        key_resource(manifest, arns),
         Resource(
             Kind.TOPIC, name, None, "topic", arn, hidden=topic_hidden(manifest, arns, arn), tags=base_tags(manifest)
-        )
+        ),
     ]
 
 
@@ -50,6 +57,67 @@ def alarm_resources(manifest: Manifest, job: Job, arns: Arns) -> list[Resource]:
     return [
         Resource(Kind.ALARM, name, job.name, "alarm", arns.alarm(name), hidden=alarm, tags=base_tags(manifest, job))
     ]
+
+
+def key_resource(manifest: Manifest, arns: Arns) -> Resource:
+    """The topic's customer-managed key, named by its alias (a key's own id is AWS's to pick)."""
+    alias = names.alert_key_alias(manifest.namespace)
+    hidden = {
+        "description": f"cronplane {manifest.namespace}: encrypts the alert topic {names.alert_topic(manifest.namespace)}",
+        "rotation": True,
+        "policy": canonical_json(key_policy(manifest, arns)),
+    }
+    return Resource(Kind.KEY, alias, None, "key", key_alias_arn(arns, alias), hidden=hidden, tags=base_tags(manifest))
+
+
+def key_alias_arn(arns: Arns, alias: str) -> str:
+    return f"arn:{arns.partition}:kms:{arns.region}:{arns.account}:{alias}"
+
+
+def key_policy(manifest: Manifest, arns: Arns) -> dict[str, Any]:
+    roles = f"arn:{arns.partition}:iam::{arns.account}:role{names.role_path(manifest.namespace)}*"
+    via_sns = f"sns.{arns.region}.amazonaws.com"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # AWS's default statement: the account's IAM decides, so the key is never orphaned.
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{arns.partition}:iam::{arns.account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AlarmsEncrypt",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": list(KEY_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "TopicEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": list(KEY_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": arns.account}},
+            },
+            {
+                # The jobs' roles and the watchdog's publish to the topic: SNS uses the key on
+                # their behalf, and only SNS in this region may (kms:ViaService).
+                "Sid": "NamespaceRolesPublish",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": list(KEY_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:CallerAccount": arns.account, "kms:ViaService": via_sns},
+                    "ArnLike": {"aws:PrincipalArn": roles},
+                },
+            },
+        ],
+    }
 
 
 def has_alerts(manifest: Manifest) -> bool:
@@ -102,7 +170,7 @@ def topic_hidden(manifest: Manifest, arns: Arns, topic_arn: str) -> dict[str, An
     return {
         "attributes": {
             "DisplayName": f"cronplane {manifest.namespace}"[:100],
-            "KmsMasterKeyId": TOPIC_KEY,
+            "KmsMasterKeyId": names.alert_key_alias(manifest.namespace),
             "Policy": canonical_json(topic_policy(manifest, arns, topic_arn)),
         },
         "subscriptions": email_subscriptions(manifest),

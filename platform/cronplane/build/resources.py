@@ -74,6 +74,7 @@ class Kind(StrEnum):
     SCHEDULE = "scheduler schedule"
     TOPIC = "sns topic"  # the namespace's alert topic (build.alerting)
     ALARM = "cloudwatch alarm"  # a job's failures alarm (build.alerting)
+    KEY = "kms key"  # the namespace's alert topic's key (build.alerting)
 
 
 # Order of a job's resources: each one's dependencies come earlier. Deletes run in reverse.
@@ -85,7 +86,7 @@ JOB_ORDER: dict[str, int] = {
 }
 # Kinds whose tags the inventory reads in bulk (tagging API); others' tags live in the hash.
 # (aws.kinds checks that exactly these kinds declare a tagging_type.)
-TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE, Kind.TOPIC, Kind.ALARM})
+TAGS_VISIBLE = frozenset({Kind.FUNCTION, Kind.TABLE, Kind.TOPIC, Kind.ALARM, Kind.KEY})
 
 
 class KindAndName:

@@ -67,6 +67,7 @@ MODULES = (
     "runs/__init__.py",
     "runs/status.py",
     "ops/__init__.py",
+    "ops/alert_trial.py",
     "ops/matching.py",
     "ops/watch_findings.py",
     "ops/watchdog.py",

@@ -133,7 +133,9 @@ def test(
     profile: str | None,
     endpoint_url: str | None,
 ) -> ExitStatus:
-    """Send a clearly marked test notification through JOB's routes and say which accepted it."""
+    """Have the namespace's watchdog function send a clearly marked test notification through
+    JOB's routes (only the platform's functions may publish to the alert topic) and say which
+    accepted it."""
     from cronplane.cli.views.alerts import trial_json, trial_text
     from cronplane.ops import alerting
 

@@ -112,20 +112,29 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run ``jobctl ARGV``; the only ``sys.exit`` of the command line. Returns when the command
     succeeded (exit 0), exits with its status otherwise."""
+    args = list(sys.argv[1:] if argv is None else argv)
     program = argv is None  # the process itself (console script, python -m), not a test calling in
-    if program:
+    if program and _command_of(args) not in RUN_UNTIL_STOPPED:
         # A command builds a big heap at once (botocore's service models and clients: ~70k
         # objects the collector tracks) and leaves almost no garbage in cycles (~3 objects per
-        # AWS call). By default Python would scan that heap again and again as it grows: make
-        # full collections rare (young ones still run, so a long `jobctl dev` keeps reclaiming).
-        gc.set_threshold(700, 10, 1000)
-    status = _run(list(sys.argv[1:] if argv is None else argv))
+        # AWS call): Python's collector would only scan that heap again and again as it grows.
+        gc.disable()
+    status = _run(args)
     if program:
-        # ...and once more at exit, ~0.1 s of a 0.3 s deploy: the process ends now, its heap
-        # with it. Frozen objects are left out of that last collection.
+        # ...and once more at exit (~0.1 s of a 0.3 s deploy), though the process ends now and
+        # its heap with it. Frozen objects are left out of that last collection.
         gc.freeze()
     if status is not ExitStatus.OK:
         sys.exit(int(status))
+
+
+# Commands that run until stopped keep Python's garbage collector: they allocate without end.
+RUN_UNTIL_STOPPED = frozenset({"dev"})
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command name in ``jobctl [--debug] COMMAND ...`` (the group's options take no value)."""
+    return next((arg for arg in args if not arg.startswith("-")), None)
 
 
 def _run(args: list[str]) -> ExitStatus:

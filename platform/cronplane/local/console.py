@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
+from cronplane.errors import AwsError
 from cronplane.local.emulator import Emulator, FunctionSpec, InvocationDone
 from cronplane.manifest.watch_config import WATCHDOG_HANDLER
 from cronplane.ops.watchdog import NOTICE_LOG_KEY, Notice
@@ -115,7 +116,7 @@ class RunReporter:
         if not table:
             return None
         try:
-            page = self.emulator.client("dynamodb", done.function.region).query(
+            page = self.emulator.aws(done.function.region).dynamodb.query(
                 TableName=table,
                 # Runs only: the job's lock and alert records sort after them ("~").
                 KeyConditionExpression="job = :job AND run_id < :end",
@@ -123,7 +124,7 @@ class RunReporter:
                 Limit=25,
                 ExpressionAttributeValues={":job": {"S": done.function.job}, ":end": {"S": TIMED_ITEMS_END}},
             )
-        except Exception as exc:  # the table may be gone after a destroy; report what we know
+        except AwsError as exc:  # the table may be gone after a destroy; report what we know
             log.debug("history lookup failed: %s", exc)
             return None
         for item in page.get("Items", []):

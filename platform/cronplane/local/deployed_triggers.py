@@ -14,24 +14,19 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from cronplane.aws.kinds.base import TriggerKind
 from cronplane.runtime.schema import iso, parse_iso
 
 if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_events.type_defs import RuleTypeDef
-    from mypy_boto3_scheduler import EventBridgeSchedulerClient
-    from mypy_boto3_scheduler.type_defs import GetScheduleOutputTypeDef
+    from mypy_boto3_scheduler.type_defs import GetScheduleOutputTypeDef, ScheduleSummaryTypeDef
+
+    from cronplane.aws.client import AwsClient
 
 # get_schedule answers kept between reads, by (group, name, last modification).
 ScheduleCache = dict[tuple[str | None, str, str], "GetScheduleOutputTypeDef"]
-
-
-class TriggerKind(str, Enum):
-    RULE = "rule"  # classic EventBridge rule, UTC
-    SCHEDULE = "schedule"  # EventBridge Scheduler schedule, with a timezone
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,10 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Trigger:
+class DeployedTrigger:
+    """A rule (classic EventBridge, UTC) or a Scheduler schedule (with a timezone) as the
+    emulator holds it, with its targets."""
+
     kind: TriggerKind
     name: str
     arn: str
@@ -74,48 +72,41 @@ class Trigger:
 # -- reading the triggers back from the emulator ---------------------------------------------
 
 
-def read_triggers(
-    events: EventBridgeClient, scheduler: EventBridgeSchedulerClient | None = None, cache: ScheduleCache | None = None
-) -> list[Trigger]:
+def read_triggers(aws: AwsClient, cache: ScheduleCache | None = None) -> list[DeployedTrigger]:
     """Every scheduled rule (default bus) and every Scheduler schedule, with their targets."""
-    triggers = [
-        _rule_trigger(events, rule)
-        for page in events.get_paginator("list_rules").paginate()
-        for rule in page["Rules"]
-        if rule.get("ScheduleExpression")
-    ]
-    if scheduler is not None:
-        cache = {} if cache is None else cache
-        summaries = [s for page in scheduler.get_paginator("list_schedules").paginate() for s in page["Schedules"]]
-        for summary in summaries:
-            # get_schedule only when the schedule changed: the summary has no expression.
-            stamp = (summary.get("GroupName"), summary["Name"], str(summary.get("LastModificationDate")))
-            if stamp not in cache:
-                cache[stamp] = scheduler.get_schedule(
-                    Name=summary["Name"], GroupName=summary.get("GroupName") or "default"
-                )
-            triggers.append(_schedule_trigger(cache[stamp], summary.get("State")))
+    rules: list[RuleTypeDef] = aws.paginate("events", "list_rules", "Rules")
+    triggers = [_rule_trigger(aws, rule) for rule in rules if rule.get("ScheduleExpression")]
+    cache = {} if cache is None else cache
+    summaries: list[ScheduleSummaryTypeDef] = aws.paginate("scheduler", "list_schedules", "Schedules")
+    for summary in summaries:
+        # get_schedule only when the schedule changed: the summary has no expression.
+        stamp = (summary.get("GroupName"), summary["Name"], str(summary.get("LastModificationDate")))
+        if stamp not in cache:
+            cache[stamp] = aws.scheduler.get_schedule(
+                Name=summary["Name"], GroupName=summary.get("GroupName") or "default"
+            )
+        triggers.append(_schedule_trigger(cache[stamp], summary.get("State")))
     return triggers
 
 
-def _rule_trigger(events: EventBridgeClient, rule: RuleTypeDef) -> Trigger:
+def _rule_trigger(aws: AwsClient, rule: RuleTypeDef) -> DeployedTrigger:
     targets = []
-    for page in events.get_paginator("list_targets_by_rule").paginate(
-        Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")
-    ):
-        for t in page["Targets"]:
-            transformer = t.get("InputTransformer")
-            targets.append(
-                Target(
-                    arn=t["Arn"],
-                    input=t.get("Input"),
-                    input_path=t.get("InputPath"),
-                    input_paths_map=tuple(sorted(transformer.get("InputPathsMap", {}).items())) if transformer else (),
-                    input_template=transformer.get("InputTemplate") if transformer else None,
-                    dead_letter_arn=t.get("DeadLetterConfig", {}).get("Arn"),
-                )
+    listed = aws.paginate(
+        "events", "list_targets_by_rule", "Targets", Rule=rule["Name"], EventBusName=rule.get("EventBusName", "default")
+    )
+    for t in listed:
+        transformer = t.get("InputTransformer")
+        targets.append(
+            Target(
+                arn=t["Arn"],
+                input=t.get("Input"),
+                input_path=t.get("InputPath"),
+                input_paths_map=tuple(sorted(transformer.get("InputPathsMap", {}).items())) if transformer else (),
+                input_template=transformer.get("InputTemplate") if transformer else None,
+                dead_letter_arn=t.get("DeadLetterConfig", {}).get("Arn"),
             )
-    return Trigger(
+        )
+    return DeployedTrigger(
         kind=TriggerKind.RULE,
         name=rule["Name"],
         arn=rule["Arn"],
@@ -125,9 +116,9 @@ def _rule_trigger(events: EventBridgeClient, rule: RuleTypeDef) -> Trigger:
     )
 
 
-def _schedule_trigger(schedule: GetScheduleOutputTypeDef, state: str | None) -> Trigger:
+def _schedule_trigger(schedule: GetScheduleOutputTypeDef, state: str | None) -> DeployedTrigger:
     target = schedule.get("Target")
-    return Trigger(
+    return DeployedTrigger(
         kind=TriggerKind.SCHEDULE,
         name=schedule["Name"],
         group=schedule.get("GroupName") or "default",
@@ -163,7 +154,7 @@ def _as_datetime(value: datetime | str | float | None) -> datetime | None:
 
 
 def scheduled_event(
-    trigger: Trigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None
+    trigger: DeployedTrigger, scheduled_for: datetime, account: str, region: str, event_id: str | None = None
 ) -> dict[str, Any]:
     """The event EventBridge puts on the bus when a scheduled rule fires."""
     return {
@@ -179,7 +170,7 @@ def scheduled_event(
     }
 
 
-def rule_target_input(trigger: Trigger, target: Target, event: dict[str, Any]) -> str:
+def rule_target_input(trigger: DeployedTrigger, target: Target, event: dict[str, Any]) -> str:
     """The payload a rule target receives: Input, InputPath or InputTransformer applied."""
     if target.input is not None:
         return target.input
@@ -246,7 +237,7 @@ def json_path(document: Any, path: str) -> Any:
 
 
 def scheduler_input(
-    trigger: Trigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1
+    trigger: DeployedTrigger, target: Target, scheduled_for: datetime, execution_id: str, attempt: int = 1
 ) -> str:
     """A Scheduler target's Input with its context attributes filled in, as plain text."""
     text = target.input if target.input is not None else "{}"

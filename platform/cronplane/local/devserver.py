@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from cronplane.errors import CronplaneError
 from cronplane.local.console import Console, DevConsole, RunReporter
-from cronplane.local.deployed_triggers import ScheduleCache, Trigger, read_triggers
+from cronplane.local.deployed_triggers import DeployedTrigger, ScheduleCache, read_triggers
 from cronplane.local.emulator import Emulator
-from cronplane.local.scheduler import LocalScheduler, ScaledClock, boto3_invoker, sqs_dead_letter
+from cronplane.local.scheduler import LocalScheduler, ScaledClock, lambda_invoker, sqs_dead_letter
 from cronplane.manifest import names
 
 if TYPE_CHECKING:
@@ -125,11 +125,7 @@ class DevServer:
         return self.options.manifest_path.resolve().parent
 
     def aws_config(self) -> AwsConfig:
-        from cronplane.aws.session import AwsConfig
-
-        return AwsConfig(
-            region=self.manifest.region, endpoint_url=self.emulator.endpoint_url, credentials=self.emulator.credentials
-        )
+        return self.emulator.aws_config(self.manifest.region)
 
     def advertised(self) -> DevEmulator:
         """What other commands learn about this dev server: endpoint, region, session key."""
@@ -272,8 +268,7 @@ class DevServer:
 
     def _start_scheduler(self) -> None:
         region = self.manifest.region
-        events = self.emulator.client("events", region)
-        scheduler_client = self.emulator.client("scheduler", region)
+        aws = self.emulator.aws(region)
         cache: ScheduleCache = {}
         from moto.core.models import DEFAULT_ACCOUNT_ID
 
@@ -285,17 +280,20 @@ class DevServer:
                 "late and missed runs by the wall clock, which the runs' fire times no longer follow"
             )
 
-        def read() -> list[Trigger]:
-            found = read_triggers(events, scheduler_client, cache)
+        def read() -> list[DeployedTrigger]:
+            # Nobody reads the dev server's call counts; drop them each round so a session
+            # left running for days does not keep every call it ever made.
+            aws.reset_counts()
+            found = read_triggers(aws, cache)
             return [t for t in found if t.name != watchdog_rule] if scaled else found
 
         self.scheduler = LocalScheduler(
             read=read,
-            invoke=boto3_invoker(self.emulator.client("lambda", region)),
+            invoke=lambda_invoker(aws),
             clock=ScaledClock(self.options.time_scale),
             account=DEFAULT_ACCOUNT_ID,
             region=region,
-            dead_letter=sqs_dead_letter(self.emulator.client("sqs", region)),
+            dead_letter=sqs_dead_letter(aws),
             refresh_s=self.options.refresh_s,
         )
         self._spawn("scheduler", self.scheduler.run, self.stop_event)

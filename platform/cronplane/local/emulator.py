@@ -32,10 +32,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
-from cronplane.aws.session import DevCredentials, register_emulator
+from cronplane.aws.client import AwsClient
+from cronplane.aws.session import AwsConfig, DevCredentials, register_emulator
 from cronplane.errors import CronplaneError
 from cronplane.local.auth import RequestGuard
 
@@ -58,12 +59,6 @@ from cronplane.local.processes import kill_child_processes
 from cronplane.local.server import listen
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_lambda import LambdaClient
-    from mypy_boto3_scheduler import EventBridgeSchedulerClient
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
     from werkzeug.serving import BaseWSGIServer
 
     from cronplane.local.runner import Invocation, InvocationResult
@@ -125,6 +120,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._inflight: set[threading.Thread] = set()
         self._inflight_lock = threading.Lock()
+        self._aws: dict[str, AwsClient] = {}
+        self._aws_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -190,29 +187,18 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # One overload per service the dev tools call, so each caller gets the typed client.
-    @overload
-    def client(self, service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
-    @overload
-    def client(self, service: Literal["events"], region: str) -> EventBridgeClient: ...
-    @overload
-    def client(self, service: Literal["lambda"], region: str) -> LambdaClient: ...
-    @overload
-    def client(self, service: Literal["scheduler"], region: str) -> EventBridgeSchedulerClient: ...
-    @overload
-    def client(self, service: Literal["sns"], region: str) -> SNSClient: ...
-    @overload
-    def client(self, service: Literal["sqs"], region: str) -> SQSClient: ...
-    def client(self, service: str, region: str) -> object:
-        """A boto3 client for this emulator, signing with its session key."""
-        import boto3
+    def aws_config(self, region: str) -> AwsConfig:
+        """AWS settings for this emulator: its endpoint, signing with its session key."""
+        return AwsConfig(region=region, endpoint_url=self.endpoint_url, credentials=self.credentials)
 
-        session = boto3.session.Session(
-            aws_access_key_id=self.credentials.access_key_id,
-            aws_secret_access_key=self.credentials.secret_access_key,
-            region_name=region,
-        )
-        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]  # service is one of the Literals above
+    def aws(self, region: str) -> AwsClient:
+        """The one door to this emulator for the dev tools (scheduler, console, destinations):
+        calls counted, retried and their errors translated like every other command's. One
+        client per region, kept for the emulator's life (building botocore clients is slow)."""
+        with self._aws_lock:
+            if region not in self._aws:
+                self._aws[region] = AwsClient(self.aws_config(region))
+            return self._aws[region]
 
     # -- the Invoke API --------------------------------------------------------------------
 
@@ -375,14 +361,12 @@ class Emulator:
         service, region = parts[2], parts[3]
         body = json.dumps(record)
         if service == "sqs":
-            sqs = self.client("sqs", region)
+            sqs = self.aws(region).sqs
             queue_url = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
             sqs.send_message(QueueUrl=queue_url, MessageBody=body)
         elif service == "sns":
-            self.client("sns", region).publish(TopicArn=destination_arn, Message=body)
+            self.aws(region).service("sns").publish(TopicArn=destination_arn, Message=body)
         elif service == "lambda":
-            self.client("lambda", region).invoke(
-                FunctionName=destination_arn, InvocationType="Event", Payload=body.encode()
-            )
+            self.aws(region).lambda_.invoke(FunctionName=destination_arn, InvocationType="Event", Payload=body.encode())
         else:
             log.warning("destination %s is not supported by the emulator; record dropped", destination_arn)

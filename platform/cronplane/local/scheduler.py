@@ -1,13 +1,13 @@
 """The local scheduler of ``jobctl dev``: fires the EventBridge rules and Scheduler schedules
 that live in the emulator, because moto stores them but never fires them.
 
-It re-reads the triggers every ``refresh_s`` (``triggers.read_triggers``, so a pause / resume or
+It re-reads the triggers every ``refresh_s`` (``deployed_triggers.read_triggers``, so a pause / resume or
 a redeploy is seen), computes fire times with the same engine as ``jobctl next``
 (``cronplane.schedule.expression``), and at each fire time builds the exact input AWS would deliver
-(``triggers.rule_target_input`` / ``scheduler_input``) and invokes the target asynchronously
+(``deployed_triggers.rule_target_input`` / ``scheduler_input``) and invokes the target asynchronously
 through the emulator's Lambda Invoke path.
 
-Time comes from a ``Clock``: ``ScaledClock`` runs faster than the wall clock (``--time-scale``)
+Time comes from a ``SchedulerClock``: ``ScaledClock`` runs faster than the wall clock (``--time-scale``)
 so a per-minute job fires every second; ``ManualClock`` lets unit tests step through time.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from cronplane.aws.kinds.base import TriggerKind
 from cronplane.local.deployed_triggers import (
+    DeployedTrigger,
     Target,
-    Trigger,
-    TriggerKind,
     rule_target_input,
     scheduled_event,
     scheduler_input,
@@ -33,9 +33,7 @@ from cronplane.local.deployed_triggers import (
 from cronplane.runtime.schema import iso
 
 if TYPE_CHECKING:
-    from mypy_boto3_lambda import LambdaClient
-    from mypy_boto3_sqs import SQSClient
-
+    from cronplane.aws.client import AwsClient
     from cronplane.schedule.expression import Schedule
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,7 @@ MAX_CATCH_UP = 5  # firings of one trigger in one tick; more means the clock jum
 SKIP_WARNING_S = 10.0  # at most one "skipped N firings" warning per trigger this often
 
 
-class Clock(Protocol):
+class SchedulerClock(Protocol):
     def now(self) -> datetime: ...
 
     def real_seconds(self, virtual: float) -> float:
@@ -87,10 +85,10 @@ class ManualClock:
 
 
 @dataclass(frozen=True)
-class Firing:
+class DueFiring:
     """One delivery the scheduler made (or tried to make)."""
 
-    trigger: Trigger
+    trigger: DeployedTrigger
     target: Target
     scheduled_for: datetime
     payload: str
@@ -106,7 +104,7 @@ DeadLetter = Callable[[str, str, str], None]  # (queue ARN, payload, error messa
 
 @dataclass
 class _Tracked:
-    trigger: Trigger
+    trigger: DeployedTrigger
     schedule: Schedule
     anchor: datetime
     next_at: datetime | None
@@ -119,13 +117,13 @@ class _Tracked:
 class LocalScheduler:
     """Keeps each trigger's next fire time and delivers its input when the clock reaches it."""
 
-    read: Callable[[], list[Trigger]]
+    read: Callable[[], list[DeployedTrigger]]
     invoke: Invoke
-    clock: Clock
+    clock: SchedulerClock
     account: str = "123456789012"
     region: str = "us-east-1"
     dead_letter: DeadLetter | None = None
-    on_fire: Callable[[Firing], None] | None = None
+    on_fire: Callable[[DueFiring], None] | None = None
     refresh_s: float = 1.0
     _tracked: dict[tuple[str, str, str], _Tracked] = field(default_factory=dict)
 
@@ -152,10 +150,10 @@ class LocalScheduler:
         for key in set(self._tracked) - seen:
             del self._tracked[key]
 
-    def tick(self) -> list[Firing]:
+    def tick(self) -> list[DueFiring]:
         """Deliver every firing that is due; returns what was delivered."""
         now = self.clock.now()
-        firings: list[Firing] = []
+        firings: list[DueFiring] = []
         for tracked in list(self._tracked.values()):
             burst = 0
             while tracked.next_at is not None and tracked.next_at <= now:
@@ -207,7 +205,7 @@ class LocalScheduler:
                 wait = min(wait, self.clock.real_seconds((due - self.clock.now()).total_seconds()))
             stop.wait(max(0.01, wait))
 
-    def _fire(self, trigger: Trigger, scheduled_for: datetime) -> list[Firing]:
+    def _fire(self, trigger: DeployedTrigger, scheduled_for: datetime) -> list[DueFiring]:
         firings = []
         for target in trigger.targets:
             if not target.is_lambda:
@@ -226,7 +224,7 @@ class LocalScheduler:
                 log.warning("%s: delivery to %s failed: %s", trigger.name, target.arn, error)
                 if target.dead_letter_arn and self.dead_letter is not None:
                     self.dead_letter(target.dead_letter_arn, payload, error)
-            firing = Firing(trigger, target, scheduled_for, payload, error)
+            firing = DueFiring(trigger, target, scheduled_for, payload, error)
             firings.append(firing)
             if self.on_fire is not None:
                 self.on_fire(firing)
@@ -244,7 +242,7 @@ class LocalScheduler:
             return None
         return nxt
 
-    def _parse(self, trigger: Trigger) -> Schedule | None:
+    def _parse(self, trigger: DeployedTrigger) -> Schedule | None:
         from cronplane.schedule.expression import parse_schedule
 
         try:
@@ -254,22 +252,22 @@ class LocalScheduler:
             return None
 
 
-def boto3_invoker(lambda_client: LambdaClient) -> Invoke:
+def lambda_invoker(aws: AwsClient) -> Invoke:
     """Deliver through the emulator's Invoke path, as EventBridge does: asynchronously."""
 
     def invoke(function_arn: str, payload: bytes) -> None:
-        lambda_client.invoke(FunctionName=function_arn, InvocationType="Event", Payload=payload)
+        aws.lambda_.invoke(FunctionName=function_arn, InvocationType="Event", Payload=payload)
 
     return invoke
 
 
-def sqs_dead_letter(sqs_client: SQSClient) -> DeadLetter:
+def sqs_dead_letter(aws: AwsClient) -> DeadLetter:
     """EventBridge's delivery DLQ: the event plus why it could not be delivered."""
 
     def send(queue_arn: str, payload: str, error: str) -> None:
         parts = queue_arn.split(":")
-        url = sqs_client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
-        sqs_client.send_message(
+        url = aws.sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+        aws.sqs.send_message(
             QueueUrl=url,
             MessageBody=payload,
             MessageAttributes={

@@ -10,7 +10,11 @@ checked here (by ``jobctl validate``, and again by ``build.iam`` before a policy
 - no privilege-escalation actions (``ESCALATION_ACTIONS``, and every IAM action that writes):
   rights that let the job's code give itself (or a new identity) more rights;
 - none of the platform's own resources: this namespace's history table (every job's records),
-  any job's function, role, dead-letter queue, trigger or log group (names from ``names``);
+  any job's function, role, dead-letter queue, trigger, log group or alarm, the alert topic, its
+  key and the watchdog (names from ``names``); nor, by the shape of their names, any other
+  cronplane namespace's (a ``*-history`` table, a name holding ``--``);
+- no secret of another team: ``ssm:/<team>/...`` where ``<team>`` is another team of the
+  manifest (when the caller passes the teams);
 - no wildcard secret references (``ssm:/*``, ``ssm:/team/*``, a secret ARN with ``*``): the
   runtime reads exactly the named secret, so a pattern only widens what the role may read.
 
@@ -123,13 +127,27 @@ def permission_findings(namespace: str, job: str, job_names: Iterable[str], perm
     return found
 
 
-def secret_findings(secrets: object) -> list[Finding]:
-    """Every wildcard secret reference in the ``secrets`` setting ({ENV: "ssm:/name"})."""
+def secret_findings(secrets: object, *, team: str | None = None, teams: Iterable[str] = ()) -> list[Finding]:
+    """Every wildcard secret reference in the ``secrets`` setting ({ENV: "ssm:/name"}), and every
+    ``ssm:/<other>/...`` reference whose first segment is another of ``teams`` (the manifest's
+    teams) than the job's own ``team``: by the ``ssm:/<team>/...`` convention that is their secret."""
+    others = {t for t in teams if t != team} if team is not None else set()
     found: list[Finding] = []
     for env, reference in secrets.items() if isinstance(secrets, Mapping) else ():
         if not isinstance(reference, str):
             continue
         source, _, name = reference.partition(":")
+        owner = name.lstrip("/").split("/", 1)[0] if source == "ssm" and "/" in name.lstrip("/") else ""
+        if owner in others:
+            found.append(
+                Finding(
+                    ("secrets", env),
+                    f"{reference!r}: secret belongs to team {owner} (parameters under /{owner}/ are theirs); "
+                    f"store the value the job needs under ssm:/{team}/...",
+                    reference,
+                )
+            )
+            continue
         if any(c in name for c in "*?"):
             found.append(
                 Finding(
@@ -154,14 +172,16 @@ def secret_findings(secrets: object) -> list[Finding]:
     return found
 
 
-def job_findings(namespace: str, job: Job, job_names: Iterable[str]) -> list[Finding]:
+def job_findings(namespace: str, job: Job, job_names: Iterable[str], teams: Iterable[str] = ()) -> list[Finding]:
     """The findings of a built ``Job`` (``models.Job``): what ``build.iam`` and the plan's note
-    check, from the same rules as ``validate``."""
+    check, from the same rules as ``validate``; ``teams``: the manifest's teams."""
     permissions = [
         {"actions": list(p.actions), "resources": list(p.resources), "effect": p.effect} for p in job.permissions
     ]
     secrets = {s.env: f"{s.source}:{s.name}" for s in job.secrets}
-    return permission_findings(namespace, job.name, job_names, permissions) + secret_findings(secrets)
+    return permission_findings(namespace, job.name, job_names, permissions) + secret_findings(
+        secrets, team=job.team, teams=teams
+    )
 
 
 def is_wildcard_resource(resource: str) -> bool:
@@ -224,6 +244,10 @@ def _resource_findings(path: tuple[str | int, ...], resource: str, platform: _Pl
             )
         ]
     what = platform.describe(resource)
+    if what is None:
+        shape = _cronplane_shape(resource)
+        if shape is not None:
+            return [Finding(path, f"{resource!r} covers {shape}", resource)]
     if what is not None:
         return [
             Finding(
@@ -234,6 +258,47 @@ def _resource_findings(path: tuple[str | int, ...], resource: str, platform: _Pl
             )
         ]
     return []
+
+
+# Where the name sits in the ARN's resource part, for the kinds cronplane names with ``--``.
+_SEPARATED_KINDS = {
+    "lambda": "function:",
+    "sqs": "",
+    "events": "rule/",
+    "logs": f"log-group:{names.LOG_GROUP_ROOT}",
+    "cloudwatch": "alarm:",
+    "iam": "role/",
+}
+
+
+def _cronplane_shape(resource: str) -> str | None:
+    """What of *any* cronplane namespace ``resource`` looks like, by the shape of its name: a
+    ``*-history`` table (and its indexes) or a function, queue, rule, log group, alarm or role
+    whose name holds ``--`` (``names.SEPARATOR``: only cronplane joins namespace and job so)."""
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    service, tail = parts[2].lower(), parts[5]
+    if service == "dynamodb" and tail.startswith("table/"):
+        table = tail[len("table/") :].split("/", 1)[0]
+        if table.endswith(names.history_table("")) and len(table) > len(names.history_table("")):
+            return (
+                "another namespace's run history (cronplane names its history tables <namespace>-history; "
+                "every job's records, results and tracebacks). Remove it, or rename the team's own table "
+                "so that it does not end in -history"
+            )
+        return None
+    start = _SEPARATED_KINDS.get(service)
+    if start is None or not tail.startswith(start):
+        return None
+    name = tail[len(start) :].rsplit("/", 1)[-1].split(":", 1)[0]
+    if names.SEPARATOR in name:
+        return (
+            f"a resource of a cronplane namespace (cronplane joins namespace and job with "
+            f"{names.SEPARATOR!r}, so {name!r} is another namespace's job, watchdog or alert). Remove it, "
+            f"or rename the team's own resource without {names.SEPARATOR!r}"
+        )
+    return None
 
 
 def _strings(value: object) -> list[tuple[int, str]]:
@@ -266,6 +331,17 @@ class _PlatformNames:
                 ("scheduler", f"schedule/{group}/{names.schedule_name(namespace, other)}", f"{whose} schedule"),
                 ("logs", f"log-group:{names.log_group_name(namespace, other)}", f"{whose} log group"),
             ]
+        # Alerts: the topic jobs' alarms publish to, its key, the alarms and the watchdog. Who
+        # may publish, subscribe or change an alarm's state can fake or silence every alert.
+        self.exact += [
+            ("sns", names.alert_topic(namespace), f"namespace {namespace}'s alert topic"),
+            ("kms", names.alert_key_alias(namespace), f"namespace {namespace}'s alert topic key"),
+            ("lambda", f"function:{names.watchdog_function(namespace)}", f"namespace {namespace}'s watchdog"),
+            ("logs", f"log-group:{names.log_group_name(namespace, names.WATCHDOG)}", "the watchdog's log group"),
+        ]
+        for other in dict.fromkeys([job, *job_names]):
+            whose = "this job's own" if other == job else f"job {other}'s"
+            self.exact.append(("cloudwatch", f"alarm:{names.alarm_name(namespace, other)}", f"{whose} alarm"))
         prefix = names.job_prefix(namespace)
         self.prefixes: list[tuple[str, str, str]] = [
             ("dynamodb", f"table/{table}/", history),  # its indexes and stream
@@ -275,6 +351,7 @@ class _PlatformNames:
             ("events", f"rule/{prefix}", f"the EventBridge rules of {any_job}"),
             ("scheduler", f"schedule/{group}/", f"the schedules of {any_job}"),
             ("logs", f"log-group:{names.log_group_name(namespace, '')}", f"the log groups of {any_job}"),
+            ("cloudwatch", f"alarm:{prefix}", f"the alarms of {any_job}"),
         ]
 
     def describe(self, resource: str) -> str | None:

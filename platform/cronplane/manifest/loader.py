@@ -23,20 +23,14 @@ from typing import Any, TypeGuard
 
 from cronplane.errors import ManifestError, Problem, ScheduleError
 from cronplane.manifest import guardrails, names
-from cronplane.manifest.alert_settings import alert_policy, alert_problems
+from cronplane.manifest.alert_settings import alert_problems
 from cronplane.manifest.handler_check import HandlerChecker, HandlerProblem, HandlerRef, parse_handler
+from cronplane.manifest.job_settings import job_from_settings, merge_settings, team_of
 from cronplane.manifest.models import (
-    Architecture,
-    Concurrency,
     HistorySettings,
     Job,
     Manifest,
-    OnHistoryOutage,
-    Permission,
-    RetryPolicy,
-    Secret,
     TriggerMode,
-    Vpc,
 )
 from cronplane.manifest.plaintext_secrets import env_secret, payload_secrets
 from cronplane.manifest.schemacheck import did_you_mean, schema, schema_problems
@@ -47,8 +41,6 @@ from cronplane.schedule.expression import Schedule, parse_schedule
 __all__ = ["AS_OF_EPOCH", "load_manifest", "on_scheduler", "schema"]
 
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-# Mappings that merge key by key with defaults; every other setting is replaced whole.
-MERGED_MAPPINGS = ("retries", "env", "secrets", "tags", "alerts")
 # Set by the Lambda runtime itself; a function that sets them fails to deploy.
 LAMBDA_RESERVED_ENV = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
 # Lambda allows 4 KB for all environment variables together. cronplane's own variables
@@ -147,11 +139,11 @@ class _JobBuilder:
         return built
 
     def build(self, name: str, own: dict[str, Any], defaults: dict[str, Any], teams: dict[str, Any]) -> Job | None:
-        settings, origin = _merge(name, defaults, own)
-        team = _team_of(settings)
+        settings, origin = merge_settings(name, defaults, own)
+        team = team_of(settings)
         if team is not None and isinstance(teams.get(team), dict):
             self.teams_used.add(team)
-            settings, origin = _merge(name, defaults, own, (teams[team], ("teams", team)))
+            settings, origin = merge_settings(name, defaults, own, (teams[team], ("teams", team)))
         before = len(self.problems)
         ref = self._handler(settings, origin)
         if ref is not None and self.checker is not None:
@@ -165,7 +157,7 @@ class _JobBuilder:
         self._alerts(settings, origin)
         if not self.shape_ok or len(self.problems) > before or ref is None or schedule is None:
             return None
-        return _job(name, settings, ref, schedule, timezone, self.doc.line_of(("jobs", name)))
+        return job_from_settings(name, settings, ref, schedule, timezone, self.doc.line_of(("jobs", name)))
 
     def _handler(self, settings: dict[str, Any], origin: dict[str, Path]) -> HandlerRef | None:
         spec = settings.get("handler")
@@ -311,7 +303,7 @@ class _JobBuilder:
     def _unused_teams(self, teams: dict[str, Any]) -> None:
         for team in teams:
             if isinstance(team, str) and team not in self.teams_used and isinstance(teams[team], dict):
-                known = sorted(self.teams_used | {t for t in map(_team_of, self._all_settings()) if t})
+                known = sorted(self.teams_used | {t for t in map(team_of, self._all_settings()) if t})
                 self.problem(
                     ("teams", team),
                     f"no job belongs to team {team!r}{did_you_mean(team, known)}; a job's team is its "
@@ -353,89 +345,6 @@ class _JobBuilder:
                 )
 
 
-def _merge(
-    name: str, defaults: dict[str, Any], own: dict[str, Any], team: tuple[dict[str, Any], Path] | None = None
-) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Job settings over its team's (``teams.TEAM``) over defaults, and where each came from
-    (for the line of a problem). ``origin`` has an entry per setting and, for merged mappings,
-    per ``setting.key``."""
-    settings: dict[str, Any] = {}
-    origin: dict[str, Path] = {}
-    sources = [(defaults, ("defaults",)), *([team] if team else []), (own, ("jobs", name))]
-    for source, prefix in sources:
-        for key, value in source.items():
-            if key in MERGED_MAPPINGS and isinstance(value, dict) and isinstance(settings.get(key), dict):
-                settings[key] = {**settings[key], **value}
-            else:
-                settings[key] = value
-            origin[key] = (*prefix, key)
-            if key in MERGED_MAPPINGS and isinstance(value, dict):
-                for sub in value:
-                    origin[f"{key}.{sub}"] = (*prefix, key, sub)
-    return settings, origin
-
-
-def _job(
-    name: str, s: dict[str, Any], ref: HandlerRef, schedule: Schedule, timezone: str | None, line: int | None
-) -> Job:
-    retries = s.get("retries", {})
-    defaults = RetryPolicy()
-    vpc = s.get("vpc")
-    return Job(
-        name=name,
-        handler=ref.spec,
-        schedule=schedule,
-        team=s.get("team") or ref.file.split("/", 1)[0],
-        owner=s.get("owner"),
-        description=s.get("description", ""),
-        timezone=timezone,
-        timeout=int(s.get("timeout", 300)),
-        memory=int(s.get("memory", 256)),
-        retries=RetryPolicy(
-            max_attempts=int(retries.get("max_attempts", defaults.max_attempts)),
-            backoff_base=float(retries.get("backoff_base", defaults.backoff_base)),
-            backoff_cap=float(retries.get("backoff_cap", defaults.backoff_cap)),
-            retry_on=tuple(retries.get("retry_on", defaults.retry_on)),
-        ),
-        concurrency=Concurrency(s.get("concurrency", "allow")),
-        on_history_outage=OnHistoryOutage(s.get("on_history_outage", "run")),
-        enabled=s.get("enabled", True),
-        payload=s.get("payload", {}),
-        env=tuple((k, v) for k, v in s.get("env", {}).items()),
-        secrets=tuple(_secret(k, v) for k, v in s.get("secrets", {}).items()),
-        permissions=tuple(
-            Permission(tuple(p["actions"]), tuple(p["resources"]), p.get("effect", "Allow"))
-            for p in s.get("permissions", [])
-        ),
-        tags=tuple((k, v) for k, v in s.get("tags", {}).items()),
-        architecture=Architecture(s.get("architecture", "arm64")),
-        reserved_concurrency=_int_or_none(s.get("reserved_concurrency")),
-        provisioned_concurrency=_int_or_none(s.get("provisioned_concurrency")),
-        vpc=Vpc(tuple(vpc["subnets"]), tuple(vpc["security_groups"])) if vpc else None,
-        kms_key=s.get("kms_key"),
-        log_retention_days=int(s.get("log_retention_days", 30)),
-        allow_privileged=s.get("allow_privileged"),
-        alerts=alert_policy(s.get("alerts")),
-        line=line,
-    )
-
-
-def _team_of(settings: dict[str, Any]) -> str | None:
-    """The job's team, as ``_job`` will set it: ``team:``, else the handler's first folder."""
-    team = settings.get("team")
-    if isinstance(team, str) and team:
-        return team
-    handler = settings.get("handler")
-    if isinstance(handler, str) and "/" in handler:
-        return handler.removeprefix("jobs/").split("/", 1)[0]
-    return None
-
-
-def _secret(env: str, reference: str) -> Secret:
-    source, name = reference.split(":", 1)
-    return Secret(env=env, source=source, name=name)
-
-
 def _env_size(settings: dict[str, Any], env: dict[str, Any], secrets: dict[str, Any]) -> int | None:
     try:
         payload = json.dumps(settings.get("payload", {}), separators=(",", ":"), allow_nan=False)
@@ -455,10 +364,6 @@ def _mapping(value: object) -> dict[str, Any]:
 
 def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 @functools.cache

@@ -105,6 +105,12 @@ def alert_topic(namespace: str) -> str:
     return f"{namespace}-alerts"
 
 
+def alert_key_alias(namespace: str) -> str:
+    """The alias of the namespace's KMS key that encrypts its alert topic (``build.alerting``):
+    ``alias/acme-jobs--alerts``. ``--`` after the namespace, as for its jobs' resources."""
+    return f"alias/{namespace}--alerts"
+
+
 # What a job's one CloudWatch alarm watches: its Failed and TimedOut runs together.
 ALARM_FAILURES = "failures"
 

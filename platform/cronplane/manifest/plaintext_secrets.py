@@ -10,8 +10,12 @@ runtime reads at start). So ``validate`` refuses:
 - a ``*_KEY`` variable whose value looks like a random token (mixed case and digits, 20+
   characters, no ``/``: an S3 object key or a partition key does not look like that);
 - any value, under any name, with the *shape* of a credential: a URL with a password
-  (``scheme://user:pass@host``), AWS access key ids, Stripe, Slack and GitHub tokens, Google
-  API keys, Slack webhook URLs, PEM private keys and JWTs.
+  (``scheme://user:pass@host``), a connection string or URL query with a password
+  (``host=db password=x``, ``Pwd=x;``, ``jdbc:...?user=a&password=x``), an HTTP ``Basic`` or
+  ``Bearer`` credential, AWS access key ids, Stripe, Slack and GitHub tokens, Google API keys,
+  Slack webhook URLs, PEM private keys and JWTs;
+- in the payload, a non-empty string under a key named like a secret (``password``,
+  ``db_password``, ``api-key``, ``access_token``...), as for env names.
 
 Messages never repeat the value: validate's output lands in CI logs.
 """
@@ -26,6 +30,8 @@ SECRET_NAME_RE = re.compile(
     r"|CREDENTIALS?|(^|_)PASS|(^|_)PWD)$",
     re.IGNORECASE,
 )
+# A payload key that says its value is a secret: the word, alone or after ``_``/``-``.
+PAYLOAD_SECRET_KEY_RE = re.compile(r"(^|[_-])(password|passwd|pwd|secret|token|api[_-]?key)$", re.IGNORECASE)
 _KEY_NAME = re.compile(r"(^|_)KEY$", re.IGNORECASE)
 _TOKEN_LIKE = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])[A-Za-z0-9+=_-]{20,}$")
 REFERENCE_PREFIXES = ("ssm:", "secretsmanager:")
@@ -34,6 +40,16 @@ _MAX_DEPTH = 32  # the payload is JSON from YAML: deeper nesting is refused else
 # (shape, what it is): searched anywhere in a value.
 SECRET_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.IGNORECASE), "a URL with a password in it"),
+    (
+        re.compile(r"(^|[\s;?&])(password|passwd|pwd)\s*=\s*[^\s;&'\"]", re.IGNORECASE),
+        "a connection string with a password in it",
+    ),
+    (
+        # Base64 of user:password: an upper-case letter after the first character, a digit, + or /.
+        re.compile(r"\bBasic (?=[A-Za-z0-9+/]{8,})[A-Za-z0-9+/]*([a-z0-9+/][A-Z]|[0-9+/])[A-Za-z0-9+/]*=*"),
+        "an HTTP Basic credential",
+    ),
+    (re.compile(r"\bBearer (?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}"), "an HTTP Bearer token"),
     (re.compile(r"\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), "an AWS access key id"),
     (re.compile(r"\b[rs]k_(live|test)_[0-9A-Za-z]{10,}"), "a Stripe secret key"),
     (re.compile(r"\bxox[abposr]-[0-9A-Za-z-]{10,}"), "a Slack token"),
@@ -62,7 +78,7 @@ def env_secret(name: str, value: object) -> str | None:
     shape = secret_shape(value)
     if shape is not None:
         return f"the value of {name} holds {shape}"
-    if SECRET_NAME_RE.search(name):
+    if SECRET_NAME_RE.search(name) or PAYLOAD_SECRET_KEY_RE.search(name):
         return f"{name} looks like a secret"
     if _KEY_NAME.search(name) and _TOKEN_LIKE.match(value):
         return f"{name} holds what looks like a key or token"
@@ -88,7 +104,20 @@ def _walk(value: Any, place: Place, found: list[tuple[Place, str]], depth: int) 
             found.append((place, shape))
     elif isinstance(value, dict):
         for key, item in value.items():
+            if _named_secret(key, item):
+                found.append(((*place, key), f"a value under {key!r}, a name that says it is a secret,"))
+                continue
             _walk(item, (*place, key), found, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _walk(item, (*place, index), found, depth + 1)
+
+
+def _named_secret(key: object, item: object) -> bool:
+    return (
+        isinstance(key, str)
+        and bool(PAYLOAD_SECRET_KEY_RE.search(key))
+        and isinstance(item, str)
+        and bool(item)
+        and not item.startswith(REFERENCE_PREFIXES)
+    )

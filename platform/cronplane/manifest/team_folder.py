@@ -10,7 +10,10 @@ a machine that holds the deployer's secrets. So, for the files a package would t
   file packaged twice). The team folder itself must be a real folder, not a link.
 - **sizes** come from ``stat``, before anything is opened: a 400 MB file (or a sparse file
   claiming terabytes) is refused at no cost. ``open_regular`` then reads what was checked:
-  regular files only (a FIFO would block, a device never ends), no link swapped in since.
+  regular files only (a FIFO would block, a device never ends), no link swapped in since, and
+  the very file (device and inode) that was scanned: ``O_NOFOLLOW`` guards only the last name
+  of a path, so a parent folder swapped for a link to ``~/.aws`` after the scan would otherwise
+  hand over a same-size ``credentials``.
 
 Hidden files and folders, caches and tests never ship, so they are not even looked at (a
 ``.venv`` full of links to /usr is fine). Used by ``validate`` (via the loader) and again by
@@ -42,11 +45,14 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLO
 @dataclass(frozen=True)
 class FolderFile:
     """A file to package: ``rel`` is its name inside the folder (the link's name for a link),
-    ``path`` the real file to read (inside the folder), ``size`` from ``stat``."""
+    ``path`` the real file to read (inside the folder), ``size``, ``device`` and ``inode`` from
+    ``stat`` (what ``open_regular`` insists on finding again)."""
 
     rel: PurePosixPath
     path: Path
     size: int
+    device: int
+    inode: int
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def scan_folder(
                     continue  # a dangling link: nothing to package
                 path = real
             if name in filenames and stat.S_ISREG(info.st_mode):
-                files.append(FolderFile(rel, path, info.st_size))
+                files.append(FolderFile(rel, path, info.st_size, info.st_dev, info.st_ino))
     return FolderScan(tuple(sorted(files, key=lambda f: f.rel)), tuple(problems))
 
 
@@ -157,7 +163,9 @@ def read_team_requirements(folder: Path, shown: str) -> tuple[PinnedRequirements
     if info.st_size > MAX_REQUIREMENTS_BYTES:
         return None, [Problem(file, None, "", f"is {_mb(info.st_size)}; a list of pinned packages is a few KB at most")]
     try:
-        with open_regular(FolderFile(PurePosixPath(REQUIREMENTS_FILE), real, info.st_size)) as handle:
+        with open_regular(
+            FolderFile(PurePosixPath(REQUIREMENTS_FILE), real, info.st_size, info.st_dev, info.st_ino)
+        ) as handle:
             raw = handle.read(MAX_REQUIREMENTS_BYTES + 1)
     except OSError as exc:
         return None, [Problem(file, None, "", f"cannot be read: {exc.strerror or exc}")]
@@ -171,11 +179,18 @@ def read_team_requirements(folder: Path, shown: str) -> tuple[PinnedRequirements
 
 
 def open_regular(file: FolderFile) -> BinaryIO:
-    """``file`` opened for reading, only if it is still the regular file of the size that was
-    checked (no link swapped in, no FIFO or device); else OSError."""
+    """``file`` opened for reading, only if it is still the very regular file (same device and
+    inode) of the size that was checked: no link swapped in for it or for a folder above it, no
+    FIFO or device; else OSError."""
     descriptor = os.open(file.path, _OPEN_FLAGS)
     try:
         info = os.fstat(descriptor)
+        if (info.st_dev, info.st_ino) != (file.device, file.inode):
+            raise OSError(
+                "it is no longer the file that was checked (it or a folder above it was replaced, perhaps "
+                "by a link out of the team folder); nothing of it was read. Check the folder and run the "
+                "command again"
+            )
         if not stat.S_ISREG(info.st_mode) or info.st_size != file.size:
             raise OSError(f"{file.rel} changed while it was being packaged; run the command again")
         return os.fdopen(descriptor, "rb")

@@ -1,10 +1,13 @@
 """``jobctl watch`` / ``jobctl alerts`` / ``jobctl alerts test``: the watchdog's check run from
 the command line, through the AWS door. The check is the deployed watchdog's own
 (``ops.watchdog.run_pass`` on ``build.watchdog.watch_config``: the very JSON its zip carries);
-this module only wires the door's clients into it and words a missing table."""
+this module only wires the door's clients into it and words a missing table. ``alerts test``
+invokes the deployed watchdog instead (``send_test``): only the platform's functions may publish
+to the namespace's topic."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
@@ -14,7 +17,9 @@ from cronplane.aws.deployer import partition_of
 from cronplane.build.arns import Arns
 from cronplane.build.watchdog import topic, watch_config
 from cronplane.errors import AwsError, CronplaneError
+from cronplane.manifest import names
 from cronplane.manifest.watch_config import WatchConfig
+from cronplane.ops.alert_trial import trial_request
 from cronplane.ops.watchdog import PassReport, WatchClients, run_pass, secret_reader
 from cronplane.runtime import alerts
 
@@ -82,29 +87,54 @@ def watch(
 
 
 def send_test(aws: AwsClient, manifest: Manifest, job_name: str) -> AlertTrial:
-    """A clearly marked test notification through the job's routes, exactly as an alert goes."""
+    """A clearly marked test notification through the job's routes, sent by the namespace's
+    watchdog function (a synchronous invoke, after checking the function is this namespace's):
+    the topic's policy lets only the platform's functions publish, so the operator's own
+    credentials would be refused. The watchdog answers which routes accepted it."""
     config = watched_config(manifest, job_name)
     job = config.job(manifest.job(job_name).name)
     assert job is not None
-    clients = door_clients(aws, manifest)
-    alert = alerts.Alert(
-        job=job.name,
-        team=job.team,
-        owner=job.owner,
-        kind="test",
-        fire_times=(),
-        namespace=manifest.namespace,
-        region=clients.region,
-        next_steps=(f"jobctl alerts {job.name}",),
+    function = names.watchdog_function(manifest.namespace)
+    lambda_client = aws.lambda_
+    try:
+        tags = lambda_client.get_function(FunctionName=function).get("Tags", {})
+    except AwsCallError as exc:
+        if exc.not_found:
+            raise AwsError(
+                f"watchdog function {function} does not exist: no job had alerts when the namespace was last "
+                "deployed; run `jobctl deploy` (or check --region / --endpoint-url)"
+            ) from exc
+        raise
+    names.check_owner(f"Lambda function {function}", manifest.namespace, tags, doing="invoke it")
+    response = lambda_client.invoke(
+        FunctionName=function,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(trial_request(job.name)).encode(),
     )
-    results = alerts.deliver(
-        alert,
-        job.routes,
-        sns_client=clients.sns,
-        secrets_resolver=clients.read_secret,
-        namespace_topic_arn=clients.topic_arn,
+    raw = response["Payload"].read() if "Payload" in response else b""
+    try:
+        answer = json.loads(raw) if raw else None
+    except ValueError:
+        answer = None
+    if response.get("FunctionError") or not isinstance(answer, dict):
+        why = answer.get("errorMessage") if isinstance(answer, dict) else None
+        raise AwsError(
+            f"watchdog function {function} failed the test: {why or 'no answer'}; "
+            f"see its logs (/aws/lambda/{function}) and redeploy with `jobctl deploy`"
+        )
+    if "refused" in answer:
+        raise CronplaneError(
+            f"watchdog function {function} refused the test: {answer['refused']}; "
+            "redeploy with `jobctl deploy` so it watches the manifest's jobs"
+        )
+    results = tuple(
+        alerts.RouteResult(
+            alerts.Route.parse(str(r.get("route", ""))), bool(r.get("accepted")), str(r.get("detail", ""))
+        )
+        for r in answer.get("routes", [])
+        if isinstance(r, dict)
     )
-    return AlertTrial(job.name, tuple(results))
+    return AlertTrial(str(answer.get("job", job.name)), results)
 
 
 def _no_alerts(manifest: Manifest, job: str | None) -> str:

@@ -31,7 +31,7 @@ from cronplane.ops.items import WindowItem, earliest_existence, read_window
 from cronplane.ops.matching import (
     PROBLEMS,
     FireCheck,
-    Outcome,
+    FireOutcome,
     PausePeriod,
     UnmatchedRun,
     classify,
@@ -64,12 +64,12 @@ class JobAudit:
     paused: tuple[PausePeriod, ...] = ()
     note: str = ""
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: FireOutcome) -> int:
         return sum(1 for c in self.checks if c.outcome is outcome)
 
     @property
     def counts(self) -> dict[str, int]:
-        return {o.value: self.count(o) for o in Outcome if self.count(o)}
+        return {o.value: self.count(o) for o in FireOutcome if self.count(o)}
 
     @property
     def problems(self) -> int:
@@ -89,14 +89,14 @@ class AuditReport:
     def exit_code(self) -> int:
         return EXIT_PROBLEMS if any(j.problems for j in self.jobs) else EXIT_CLEAN
 
-    def total(self, outcome: Outcome) -> int:
+    def total(self, outcome: FireOutcome) -> int:
         return sum(j.count(outcome) for j in self.jobs)
 
     @property
     def verdict(self) -> str:
-        expected = sum(len(j.checks) - j.count(Outcome.PAUSED) - j.count(Outcome.DISABLED) for j in self.jobs)
-        ok = self.total(Outcome.OK) + self.total(Outcome.LATE)
-        noted = (Outcome.LATE, Outcome.SKIPPED, Outcome.RUNNING, Outcome.PENDING, Outcome.PAUSED)
+        expected = sum(len(j.checks) - j.count(FireOutcome.PAUSED) - j.count(FireOutcome.DISABLED) for j in self.jobs)
+        ok = self.total(FireOutcome.OK) + self.total(FireOutcome.LATE)
+        noted = (FireOutcome.LATE, FireOutcome.SKIPPED, FireOutcome.RUNNING, FireOutcome.PENDING, FireOutcome.PAUSED)
         extras = [f"{self.total(o)} {o.value}" for o in noted if self.total(o)]
         undeployed = [j.job for j in self.jobs if j.trigger is None and j.note]
         tail = f" ({', '.join(extras)})" if extras else ""
@@ -104,7 +104,7 @@ class AuditReport:
             return f"OK: {ok} of {expected} expected runs succeeded in {len(self.jobs)} job(s){tail}"
         parts = [
             f"{self.total(o)} {o.value}"
-            for o in (Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST)
+            for o in (FireOutcome.MISSED, FireOutcome.FAILED, FireOutcome.TIMED_OUT, FireOutcome.LOST)
             if self.total(o)
         ]
         if undeployed:
@@ -174,7 +174,7 @@ def audit_window(
     anchor = rate_anchor(job, runs, deployed_at, since)
     fire_times = [t.astimezone(UTC) for t in job.schedule.fire_times_between(start, until, anchor=anchor)]
     if not job.enabled:
-        disabled = tuple(FireCheck(t, Outcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
+        disabled = tuple(FireCheck(t, FireOutcome.DISABLED, note="enabled: false in the manifest") for t in fire_times)
         return JobAudit(job.name, since, until, trigger, deployed_at, basis, disabled, paused=tuple(periods))
     drift = "" if trigger.enabled or periods else f"{trigger.label} is disabled, but not by `jobctl pause`"
     checks, unmatched = classify(
@@ -188,7 +188,7 @@ def audit_window(
         deployed_at=deployed_at,
     )
     if drift:
-        checks = [replace(c, note=drift) if c.outcome is Outcome.MISSED else c for c in checks]
+        checks = [replace(c, note=drift) if c.outcome is FireOutcome.MISSED else c for c in checks]
     return JobAudit(
         job.name, since, until, trigger, deployed_at, basis, tuple(checks), tuple(unmatched), tuple(periods), note=drift
     )
@@ -240,8 +240,8 @@ __all__ = [
     "PROBLEMS",
     "AuditReport",
     "FireCheck",
+    "FireOutcome",
     "JobAudit",
-    "Outcome",
     "UnmatchedRun",
     "audit",
     "audit_job",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from cronplane.errors import CronplaneError
 from cronplane.manifest import names
 from cronplane.manifest.models import Concurrency, Manifest
-from cronplane.ops.audit import Outcome, classify, deploy_time, effective_status, rate_anchor
+from cronplane.ops.audit import FireOutcome, classify, deploy_time, effective_status, rate_anchor
 from cronplane.ops.items import read_window
 from cronplane.ops.launch import Invoker, backfill_envelope
 from cronplane.ops.pause import NotDeployedError, read_marker
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 DEFAULT_RATE_PER_MINUTE = 10
 MAX_FIRE_TIMES = 10_000  # a typo'd window should not queue a year of per-minute runs
 # What backfill re-runs: every fire time without a success (and not still running).
-TO_RUN = frozenset({Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST, Outcome.SKIPPED})
+TO_RUN = frozenset(
+    {FireOutcome.MISSED, FireOutcome.FAILED, FireOutcome.TIMED_OUT, FireOutcome.LOST, FireOutcome.SKIPPED}
+)
 
 
 @dataclass(frozen=True)

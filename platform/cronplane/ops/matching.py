@@ -59,7 +59,7 @@ WINDOW_ATTRIBUTES = (
 )
 
 
-class Outcome(str, Enum):
+class FireOutcome(str, Enum):
     OK = "ok"
     LATE = "late"  # succeeded, but started more than the grace after its fire time
     MISSED = "missed"  # no run at all
@@ -78,19 +78,19 @@ class Outcome(str, Enum):
 
 
 # What makes the audit exit 3 (a timeout is a failure).
-PROBLEMS = frozenset({Outcome.MISSED, Outcome.FAILED, Outcome.TIMED_OUT, Outcome.LOST})
+PROBLEMS = frozenset({FireOutcome.MISSED, FireOutcome.FAILED, FireOutcome.TIMED_OUT, FireOutcome.LOST})
 _STATUS_OUTCOME = {
-    RunStatus.FAILED: Outcome.FAILED,
-    RunStatus.TIMED_OUT: Outcome.TIMED_OUT,
-    RunStatus.LOST: Outcome.LOST,
-    RunStatus.SKIPPED: Outcome.SKIPPED,
+    RunStatus.FAILED: FireOutcome.FAILED,
+    RunStatus.TIMED_OUT: FireOutcome.TIMED_OUT,
+    RunStatus.LOST: FireOutcome.LOST,
+    RunStatus.SKIPPED: FireOutcome.SKIPPED,
 }
 
 
 @dataclass(frozen=True)
 class FireCheck:
     fire_time: datetime
-    outcome: Outcome
+    outcome: FireOutcome
     run_id: str | None = None
     trigger: str | None = None
     started_at: str | None = None
@@ -207,50 +207,50 @@ def _check(
     if not statuses:
         paused = next((p for p in periods if p.covers(fire)), None)
         if paused is not None:
-            return FireCheck(fire, Outcome.PAUSED, note=f"paused by {paused.actor}")
+            return FireCheck(fire, FireOutcome.PAUSED, note=f"paused by {paused.actor}")
         if now < fire + timedelta(seconds=grace_seconds):
-            return FireCheck(fire, Outcome.PENDING, note="within the grace period")
+            return FireCheck(fire, FireOutcome.PENDING, note="within the grace period")
         if yielded:
             last = max(yielded, key=lambda r: r.started_at or "")
             note = f"{last.trigger} run was skipped (yielded to {last.yielded_to or 'an overlapping run'})"
             return FireCheck(
                 fire,
-                Outcome.MISSED,
+                FireOutcome.MISSED,
                 last.run_id,
                 last.trigger,
                 last.started_at,
                 _delay(fire, last),
                 note,
             )
-        return FireCheck(fire, Outcome.MISSED, note="no run recorded")
+        return FireCheck(fire, FireOutcome.MISSED, note="no run recorded")
     succeeded = [run for run, status in statuses if status is RunStatus.SUCCEEDED]
     if succeeded:
         run = min(succeeded, key=lambda r: r.started_at or "")
         delay = _delay(fire, run)
         if run.trigger == Trigger.BACKFILL.value:
-            return _found(fire, Outcome.OK, run, delay, "backfilled")
+            return _found(fire, FireOutcome.OK, run, delay, "backfilled")
         if run.trigger == Trigger.RETRY.value:
-            return _found(fire, Outcome.OK, run, delay, f"recovered by retry of {run.retry_of}")
+            return _found(fire, FireOutcome.OK, run, delay, f"recovered by retry of {run.retry_of}")
         if delay is not None and delay > grace_seconds:
             return _found(
-                fire, Outcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)"
+                fire, FireOutcome.LATE, run, delay, f"started {delay:.0f}s after its time (grace {grace_seconds}s)"
             )
-        return _found(fire, Outcome.OK, run, delay, "")
+        return _found(fire, FireOutcome.OK, run, delay, "")
     running = [run for run, status in statuses if not status.is_final]
     if running:
-        return _found(fire, Outcome.RUNNING, running[0], _delay(fire, running[0]), "")
+        return _found(fire, FireOutcome.RUNNING, running[0], _delay(fire, running[0]), "")
     # No success: the latest attempt at this fire time says what went wrong.
     run, status = max(statuses, key=lambda rs: rs[0].started_at or "")
-    outcome = _STATUS_OUTCOME.get(status, Outcome.FAILED)
+    outcome = _STATUS_OUTCOME.get(status, FireOutcome.FAILED)
     note = str(run.error or "")[:200]
-    if outcome is Outcome.LOST and not note:
+    if outcome is FireOutcome.LOST and not note:
         note = "still running past its deadline: the function died without a final record (see `jobctl dlq`)"
-    if outcome is Outcome.SKIPPED and run.yielded_to:
+    if outcome is FireOutcome.SKIPPED and run.yielded_to:
         note = f"yielded to {run.yielded_to}"
     return _found(fire, outcome, run, _delay(fire, run), note)
 
 
-def _found(fire: datetime, outcome: Outcome, run: RunRecord, delay: float | None, note: str) -> FireCheck:
+def _found(fire: datetime, outcome: FireOutcome, run: RunRecord, delay: float | None, note: str) -> FireCheck:
     return FireCheck(fire, outcome, run.run_id, run.trigger, run.started_at, delay, note)
 
 

@@ -24,8 +24,8 @@ from cronplane.ops.audit import (
     DEFAULT_GRACE_SECONDS,
     NOT_DEPLOYED_NOTE,
     FireCheck,
+    FireOutcome,
     JobAudit,
-    Outcome,
     audit_window,
     effective_status,
     rate_anchor,
@@ -63,17 +63,17 @@ class CellStatus(str, Enum):
 
 
 _OUTCOME_STATUS = {
-    Outcome.OK: CellStatus.SUCCEEDED,
-    Outcome.LATE: CellStatus.LATE,
-    Outcome.MISSED: CellStatus.MISSED,
-    Outcome.FAILED: CellStatus.FAILED,
-    Outcome.TIMED_OUT: CellStatus.TIMED_OUT,
-    Outcome.LOST: CellStatus.LOST,
-    Outcome.SKIPPED: CellStatus.SKIPPED,
-    Outcome.RUNNING: CellStatus.RUNNING,
-    Outcome.PENDING: CellStatus.PENDING,
-    Outcome.PAUSED: CellStatus.PAUSED,
-    Outcome.DISABLED: CellStatus.PAUSED,  # enabled: false in the manifest (the note says so)
+    FireOutcome.OK: CellStatus.SUCCEEDED,
+    FireOutcome.LATE: CellStatus.LATE,
+    FireOutcome.MISSED: CellStatus.MISSED,
+    FireOutcome.FAILED: CellStatus.FAILED,
+    FireOutcome.TIMED_OUT: CellStatus.TIMED_OUT,
+    FireOutcome.LOST: CellStatus.LOST,
+    FireOutcome.SKIPPED: CellStatus.SKIPPED,
+    FireOutcome.RUNNING: CellStatus.RUNNING,
+    FireOutcome.PENDING: CellStatus.PENDING,
+    FireOutcome.PAUSED: CellStatus.PAUSED,
+    FireOutcome.DISABLED: CellStatus.PAUSED,  # enabled: false in the manifest (the note says so)
 }
 # Runs that are not a fire time's own scheduled run get a cell of their own at their start.
 _EXTRA_TRIGGERS = (Trigger.MANUAL.value, Trigger.RETRY.value, Trigger.BACKFILL.value)

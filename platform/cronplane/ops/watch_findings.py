@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from cronplane.manifest.watch_config import WatchedJob
-from cronplane.ops.matching import Outcome, classify, pause_periods, rate_anchor
+from cronplane.ops.matching import FireOutcome, classify, pause_periods, rate_anchor
 from cronplane.runs.status import effective_status, moment
 from cronplane.runtime import alerts
 from cronplane.runtime.schema import (
@@ -53,7 +53,7 @@ CLOCK_SKEW = timedelta(minutes=5)  # between the clocks that wrote a record and 
 
 
 @dataclass(frozen=True)
-class Finding:
+class WatchdogFinding:
     kind: str
     event: str  # the fire time (ISO) or the run id
     moment: datetime  # the fire time, or when the run started
@@ -65,7 +65,7 @@ class Step:
     """Findings of one kind to record, and (``told``) to send as one notification."""
 
     kind: str
-    findings: tuple[Finding, ...]
+    findings: tuple[WatchdogFinding, ...]
     told: bool
     by: str = "watchdog"  # "wrapper": the job's own failure notification told them already
     note: str | None = None
@@ -96,7 +96,7 @@ class JobWatch:
     starts_watch: bool  # this pass starts watching (first sight, or a new schedule)
     steps: tuple[Step, ...] = ()
     open_records: tuple[AlertRecord, ...] = ()  # the episode's records before this pass
-    covered: tuple[Finding, ...] = ()  # findings an open alert already covers
+    covered: tuple[WatchdogFinding, ...] = ()  # findings an open alert already covers
     recovered: bool = False  # the steps end the episode
 
 
@@ -129,7 +129,7 @@ def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: d
     for record in open_before:
         earliest[record.kind] = min(earliest.get(record.kind, record.moment_time), record.moment_time)
     steps: list[Step] = []
-    covered: list[Finding] = []
+    covered: list[WatchdogFinding] = []
     for kind in PROBLEM_KINDS:
         group = [
             f
@@ -154,14 +154,14 @@ def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: d
         told_before = bool(open_before) or any(s.by == "wrapper" for s in steps)
         since = f"it has succeeded since: run {success.run_id} started {iso(started)}"
         steps = [replace(s, note=since) if s.told else s for s in steps]
-        steps.append(Step(RECOVERED, (Finding(RECOVERED, success.run_id, started, success),), told=told_before))
+        steps.append(Step(RECOVERED, (WatchdogFinding(RECOVERED, success.run_id, started, success),), told=told_before))
         return JobWatch(job, now, watch, False, tuple(steps), tuple(open_before), tuple(covered), recovered=True)
     return JobWatch(job, now, watch, False, tuple(steps), tuple(open_before), tuple(covered))
 
 
 def _findings(
     job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime, watch: WatchStart
-) -> tuple[list[Finding], list[RunRecord]]:
+) -> tuple[list[WatchdogFinding], list[RunRecord]]:
     """Late and missed fire times (``classify`` with ``late_after`` as its grace), lost and
     failed runs, and the successes, all after the watch start."""
     watched_from = watch.since_time
@@ -182,9 +182,11 @@ def _findings(
     )
     missed_after = timedelta(seconds=job.missed_after_s)
     findings = [
-        Finding(MISSED if now - check.fire_time >= missed_after else LATE, iso(check.fire_time), check.fire_time)
+        WatchdogFinding(
+            MISSED if now - check.fire_time >= missed_after else LATE, iso(check.fire_time), check.fire_time
+        )
         for check in checks
-        if check.outcome is Outcome.MISSED
+        if check.outcome is FireOutcome.MISSED
     ]
     successes = []
     for run in runs:
@@ -193,7 +195,7 @@ def _findings(
             continue
         status = effective_status(run, now)
         if status in (LOST, FAILED, TIMED_OUT):
-            findings.append(Finding(status, run.run_id, started, run))
+            findings.append(WatchdogFinding(status, run.run_id, started, run))
         elif status == RunStatus.SUCCEEDED.value:
             successes.append(run)
     return [f for f in findings if f.kind in job.on], successes

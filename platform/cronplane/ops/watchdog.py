@@ -36,11 +36,11 @@ from cronplane.ops.watch_findings import (
     LOST,
     MISSED,
     RECOVERED,
-    Finding,
     JobItems,
     JobWatch,
     OpenAlert,
     Step,
+    WatchdogFinding,
     lookback,
     observe,
     open_alerts,
@@ -256,7 +256,7 @@ def apply(watch: JobWatch, config: WatchConfig, clients: WatchClients) -> list[N
 
 
 def _alert(
-    config: WatchConfig, job: WatchedJob, step: Step, findings: list[Finding], region: str, now: datetime
+    config: WatchConfig, job: WatchedJob, step: Step, findings: list[WatchdogFinding], region: str, now: datetime
 ) -> alerts.Alert:
     run = findings[0].run if step.kind in (LOST, RECOVERED) else None
     fire_times = tuple(f.event for f in findings) if step.kind in (LATE, MISSED) else ()

@@ -26,7 +26,7 @@ from cronplane.runtime.exceptions import RuntimeSetupError
 from cronplane.runtime.failure_alert import AlertConfig, FailureAlerts
 from cronplane.runtime.secrets import Scrubber, ScrubbingStream, ScrubFilter, resolve_secrets
 from cronplane.runtime.settings import JOB, RuntimeSettings
-from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
+from cronplane.runtime.store import DynamoRunStore, RunStore
 from cronplane.runtime.wrapper import Clock, JobFunction, Wrapper
 
 # The wrapper's own writes (history, DLQ, continuation invoke) must fit the time left, down to
@@ -89,6 +89,9 @@ def build(
                 clients("dynamodb"), settings.history_table, sleep=clock.sleep, monotonic=clock.monotonic
             )
         else:
+            # Imported here: a deployed Lambda always has a table, so its cold start skips it.
+            from cronplane.runtime.memory_store import MemoryRunStore
+
             store = MemoryRunStore()
     dispatcher = Dispatcher(clients, settings.dlq_url, sleep=clock.sleep, monotonic=clock.monotonic)
     if settings.dlq_url:

@@ -28,7 +28,9 @@ from cronplane.runtime.schema import (
     new_run_id,
     parse_iso,
     scheduled_run_id,
+    time_key,
 )
+from cronplane.runtime.schema.layout import run_id_time_key, run_id_triggers
 
 ENVELOPE_KEY = "cronplane"
 # Keys the wrapper adds to an envelope when it hands a retry to a new invocation.
@@ -129,6 +131,8 @@ def _from_envelope(
         raise InvalidEvent(
             f"run_id {_show(run_id)} is not a run id ({RUN_ID_FORMAT}); leave it out and the run gets a fresh one"
         )
+    if run_id is not None:
+        _check_run_id_fits(run_id, trigger, scheduled_for)
     if run_id is None:
         if continuation:
             raise InvalidEvent("a continuation (continuation: true) must name its run (run_id)")
@@ -162,6 +166,28 @@ def _from_envelope(
 
 
 # -- the envelope's fields, each checked against its format ---------------------------------------
+def _check_run_id_fits(run_id: str, trigger: Trigger, scheduled_for: datetime | None) -> None:
+    """A well-formed run id may still name another trigger's run: ``<T>-backfill`` is known in
+    advance, so a manual run under it would make the real backfill of ``T`` a duplicate."""
+    if trigger not in run_id_triggers(run_id):
+        forms = {
+            Trigger.SCHEDULE: "<time>-<8 hex digits> or <time>-s<7 hex digits>",
+            Trigger.MANUAL: "<time>-m<7 hex digits>",
+            Trigger.RETRY: "<time>-r<7 hex digits>",
+            Trigger.BACKFILL: "<time>-backfill or <time>-b<7 hex digits>",
+        }
+        raise InvalidEvent(
+            f"run_id {_show(run_id)} is not a {trigger.value} run's id ({forms[trigger]}); "
+            "leave it out and the run gets a fresh one"
+        )
+    if trigger is Trigger.BACKFILL and (scheduled_for is None or run_id_time_key(run_id) != time_key(scheduled_for)):
+        when = "no scheduled_for" if scheduled_for is None else f"scheduled_for {time_key(scheduled_for)}"
+        raise InvalidEvent(
+            f"run_id {_show(run_id)} does not name the backfilled time ({when}); "
+            "a backfill's run id starts with its scheduled_for"
+        )
+
+
 def _trigger(value: Any) -> Trigger:
     if isinstance(value, str):
         for trigger in Trigger:

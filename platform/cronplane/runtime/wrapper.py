@@ -25,15 +25,15 @@ that leaves the wrapper is scrubbed of secrets.
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from cronplane.runtime.attempt import SoftDeadline, run_attempt, stop_thread
+from cronplane.runtime.attempt import stop_thread
+from cronplane.runtime.attempt_loop import AttemptLoop, Outcome, usable_ms
 from cronplane.runtime.backoff import RetrySettings
 from cronplane.runtime.context import CountdownContext, JobContext
 from cronplane.runtime.dispatch import Dispatcher
@@ -51,7 +51,7 @@ from cronplane.runtime.recording import (
     remaining_ms,
 )
 from cronplane.runtime.runlog import RunLog, describe
-from cronplane.runtime.schema import Attempt, RunLock, RunRecord, RunStatus, iso
+from cronplane.runtime.schema import RunLock, RunRecord, RunStatus, iso
 from cronplane.runtime.secrets import Scrubber, drain_streams
 from cronplane.runtime.settings import SKIP_ON_HISTORY_OUTAGE, RuntimeSettings
 from cronplane.runtime.store import RunStore
@@ -60,24 +60,6 @@ __all__ = ["LOCK_MARGIN_S", "Clock", "JobFunction", "Wrapper"]  # Clock: what te
 JobFunction = Callable[[Any, JobContext], Any]
 # The ends that are the run's failure: alerted, and an error of the Lambda invocation.
 FAILED_FOR_GOOD = frozenset({RunStatus.FAILED.value, RunStatus.TIMED_OUT.value})
-
-
-# Tuples, not dataclasses: a cold start pays for every class it creates.
-class _Attempt(NamedTuple):
-    entry: Attempt
-    ok: bool = False
-    value: Any = None
-    error: BaseException | None = None
-    timed_out: bool = False
-
-
-class _Outcome(NamedTuple):
-    status: RunStatus
-    attempts: list[Attempt]
-    value: Any = None
-    error: BaseException | None = None
-    next_attempt: int | None = None
-    backoff_ms: int = 0
 
 
 class Wrapper:
@@ -112,6 +94,9 @@ class Wrapper:
         # Fail closed: a run whose start cannot be recorded (lock, duplicate check) does not run.
         self.skip_on_outage = str(settings.on_history_outage).lower() == SKIP_ON_HISTORY_OUTAGE
         self._abandoned: list[threading.Thread] = []  # timed-out attempts' threads
+        self.attempts = AttemptLoop(
+            settings, job_function, self.retry, self.clock, self.recorder, self.log, self._abandoned
+        )
         # Set when this invocation ended a run it may not own (see _finish): no alert, no error.
         self._unsure_end = False
 
@@ -169,7 +154,7 @@ class Wrapper:
                 continuing_attempt=firing.attempt if firing.continuation else None,
                 now_epoch=int(now.timestamp()),
                 # Retries of a throttled write must not eat the time the job needs.
-                until=self.outbox.until(self._usable_ms(run)),
+                until=self.outbox.until(usable_ms(run, self.settings)),
             )
         except RunExists:
             return self.endings.duplicate(run)
@@ -190,7 +175,7 @@ class Wrapper:
             attempt=firing.attempt,
             request_id=run.request_id,
         )
-        return self._finish(run, self._attempts(run), lock, history_ok)
+        return self._finish(run, self.attempts.run(run), lock, history_ok)
 
     def _new_run(self, firing: Firing, lambda_context: Any, now: datetime) -> RunFacts:
         return RunFacts(
@@ -205,7 +190,7 @@ class Wrapper:
         )
 
     def _warn_about_abandoned(self, run_id: str) -> None:
-        self._abandoned = [t for t in self._abandoned if t.is_alive()]
+        self._abandoned[:] = [t for t in self._abandoned if t.is_alive()]  # shared with self.attempts
         for thread in self._abandoned:
             stop_thread(thread)
             self.log.line(
@@ -217,88 +202,9 @@ class Wrapper:
 
     # ------------------------------------------------------------------ attempts
 
-    def _attempts(self, run: RunFacts) -> _Outcome:
-        attempts = prior_attempts(run.firing)
-        longest = max((a.duration_ms or 0 for a in attempts), default=0)
-        number = run.firing.attempt
-        if run.firing.backoff_ms and self._usable_ms(run) >= longest + run.firing.backoff_ms:
-            # A continuation waits the backoff chosen for it when the wait fits; otherwise the
-            # hand-over itself has already spaced the attempts.
-            self.clock.sleep(run.firing.backoff_ms / 1000)
-        while True:
-            attempt = self._attempt(run, number)
-            attempts.append(attempt.entry)
-            if attempt.ok:
-                return _Outcome(RunStatus.SUCCEEDED, attempts, value=attempt.value)
-            if attempt.timed_out:
-                return _Outcome(RunStatus.TIMED_OUT, attempts, error=attempt.error)
-            assert attempt.error is not None
-            if not self.retry.is_retryable(attempt.error) or number >= self.retry.max_attempts:
-                return _Outcome(RunStatus.FAILED, attempts, error=attempt.error)
-            longest = max(longest, attempt.entry.duration_ms or 0)
-            backoff_ms = int(self.retry.delay(number, self.clock.rng) * 1000)
-            if self._usable_ms(run) < longest + backoff_ms:
-                # Starting here could overrun the Lambda timeout: hand over to a fresh invocation.
-                return _Outcome(
-                    RunStatus.RETRYING, attempts, error=attempt.error, next_attempt=number + 1, backoff_ms=backoff_ms
-                )
-            self.log.line("info", "retrying", run_id=run.firing.run_id, next_attempt=number + 1, backoff_ms=backoff_ms)
-            self.clock.sleep(backoff_ms / 1000)
-            number += 1
-
-    def _attempt(self, run: RunFacts, number: int) -> _Attempt:
-        started = Attempt(number, started_at=iso(self.clock.now()), request_id=run.request_id)
-        if self._usable_ms(run) <= 0:
-            error = _soft_deadline_error(self.settings)
-            entry = started._replace(duration_ms=0, **self.recorder.error_fields(error, None))
-            return _Attempt(entry, timed_out=True, error=error)
-        context = JobContext(
-            run.lambda_context,
-            job=self.settings.job,
-            run_id=run.firing.run_id,
-            trigger=run.firing.trigger.value,
-            attempt=number,
-            scheduled_for=run.firing.scheduled_for,
-            triggered_by=run.firing.triggered_by,
-        )
-        outcome = run_attempt(
-            self.job_function,
-            # A fresh copy per attempt: a job that edits its event must not change the next one's.
-            copy.deepcopy(run.firing.payload),
-            context,
-            remaining_ms=lambda: remaining_ms(run.lambda_context),
-            margin_ms=self.settings.safety_margin_ms,
-            name=f"cronplane-{run.firing.run_id}-attempt-{number}",
-            monotonic=self.clock.monotonic,
-        )
-        ended = started._replace(duration_ms=outcome.duration_ms)
-        if not outcome.finished:
-            error = _soft_deadline_error(self.settings)
-            entry = ended._replace(**self.recorder.error_fields(error, None))
-            self.log.line("error", "soft deadline reached; attempt abandoned", run_id=run.firing.run_id, attempt=number)
-            if outcome.thread is not None:
-                self._abandoned.append(outcome.thread)
-            return _Attempt(entry, timed_out=True, error=error)
-        if outcome.error is not None:
-            entry = ended._replace(**self.recorder.error_fields(outcome.error, outcome.traceback))
-            self.log.line(
-                "warning",
-                "attempt failed",
-                run_id=run.firing.run_id,
-                attempt=number,
-                error_type=entry.error_type,
-                error_message=entry.error_message,
-                traceback=entry.traceback,
-            )
-            return _Attempt(entry, error=outcome.error)
-        return _Attempt(ended, ok=True, value=outcome.value)
-
-    def _usable_ms(self, run: RunFacts) -> int:
-        return remaining_ms(run.lambda_context) - self.settings.safety_margin_ms
-
     # ------------------------------------------------------------------ endings
 
-    def _finish(self, run: RunFacts, outcome: _Outcome, lock: RunLock | None, history_ok: bool) -> RunRecord:
+    def _finish(self, run: RunFacts, outcome: Outcome, lock: RunLock | None, history_ok: bool) -> RunRecord:
         drain_streams()  # the job's output before the wrapper's last lines (EMF needs whole lines)
         status = outcome.status
         handed, hand_over = None, None
@@ -364,7 +270,7 @@ class Wrapper:
         self.recorder.metric(record)
         return record
 
-    def _hand_over(self, run: RunFacts, outcome: _Outcome) -> tuple[RunRecord, HandOver]:
+    def _hand_over(self, run: RunFacts, outcome: Outcome) -> tuple[RunRecord, HandOver]:
         """Record ``retrying`` and invoke this function again for the next attempt. Unless the
         result is ``HandOver.DONE`` the run fails here (see ``_finish``)."""
         assert outcome.next_attempt is not None
@@ -400,12 +306,3 @@ class Wrapper:
             next_attempt=handed.next_attempt,
         )
         return handed
-
-    # ------------------------------------------------------------------ records
-
-
-def _soft_deadline_error(settings: RuntimeSettings) -> SoftDeadline:
-    return SoftDeadline(
-        f"still running {settings.safety_margin_ms} ms before the {settings.timeout} s function timeout; "
-        f"recorded as timed_out before Lambda's hard kill (raise the job's timeout or make it do less per run)"
-    )

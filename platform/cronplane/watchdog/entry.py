@@ -3,6 +3,10 @@ the jobs in ``config.json`` (beside this module in the zip), with boto3 clients 
 cold start. Logs one line per notification sent and returns the pass as JSON (``jobctl dev``
 prints its alerts from it). A job that could not be checked makes the invocation fail after
 the others were checked, so Lambda's ``Errors`` metric shows a watchdog in trouble.
+
+An event carrying ``TEST_KEY`` is ``jobctl alerts test JOB`` instead (``answer_trial``): a test
+alert through that job's routes, sent with this function's role, and no pass. Any other event
+is ignored: an invocation is no input (it cannot move the pass's clock).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import boto3
 
 from cronplane.manifest.watch_config import WatchConfig
+from cronplane.ops.alert_trial import TEST_KEY, answer_trial
 from cronplane.ops.watchdog import NOTICE_LOG_KEY, WatchClients, run_pass, secret_reader
 from cronplane.runtime.alerts import ALERT_TOPIC
 
@@ -47,6 +52,10 @@ CLIENTS = WatchClients(
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and TEST_KEY in event:
+        answer = answer_trial(CONFIG, CLIENTS, event)
+        print(json.dumps({"alerts_test": answer}, sort_keys=True), flush=True)
+        return answer
     report = run_pass(CONFIG, CLIENTS, datetime.now(UTC))
     if report.errors:
         raise WatchdogError("; ".join(report.errors))

@@ -29,6 +29,7 @@ NS, REGION, ACCOUNT = "acme-jobs", "eu-west-1", "123456789012"
 TOPIC = names.alert_topic(NS)
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{TOPIC}"
 PAGER = f"arn:aws:sns:{REGION}:{ACCOUNT}:billing-pager"
+KEY_ALIAS = names.alert_key_alias(NS)
 
 
 @pytest.fixture
@@ -72,6 +73,17 @@ def subscriptions() -> dict[str, list[str]]:
     return found
 
 
+def live_keys() -> dict[str, str]:
+    """Each KMS key of the namespace (by its tag), with its state."""
+    kms = boto3.client("kms", region_name=REGION)
+    found = {}
+    for key in kms.list_keys()["Keys"]:
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+        if tags.get("cronplane:namespace") == NS:
+            found[key["KeyId"]] = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"]
+    return found
+
+
 def alarms() -> dict[str, dict[str, Any]]:
     listed = boto3.client("cloudwatch", region_name=REGION).describe_alarms(AlarmNamePrefix=f"{NS}--")["MetricAlarms"]
     return {a["AlarmName"]: a for a in listed}
@@ -83,7 +95,8 @@ def test_deploy_creates_the_encrypted_topic_filtered_subscriptions_and_one_alarm
     deployer()[0].deploy(alerted)
     sns = boto3.client("sns", region_name=REGION)
     attributes = sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
-    assert attributes["KmsMasterKeyId"] == "alias/aws/sns"
+    # Encrypted with the namespace's own key (CloudWatch cannot use the AWS-managed alias/aws/sns).
+    assert attributes["KmsMasterKeyId"] == KEY_ALIAS
     policy = json.loads(attributes["Policy"])
     allow, deny = policy["Statement"]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and allow["Effect"] == "Allow"
@@ -127,12 +140,14 @@ def test_a_no_change_redeploy_makes_no_write_and_no_call_about_alerts(alerted: M
     assert not dep.deploy(alerted).plan.has_changes
     assert client.writes == 0
     assert client.count("sns") == 0 and client.count("cloudwatch") == 0  # found by the one tagging query
+    assert client.count("kms") == 0
 
 
 def test_without_alerts_nothing_is_created_and_nothing_is_asked(plain: Manifest) -> None:
     dep, client = deployer()
     dep.deploy(plain)
-    assert client.count("sns") == 0 and client.count("cloudwatch") == 0
+    assert client.count("sns") == 0 and client.count("cloudwatch") == 0 and client.count("kms") == 0
+    assert live_keys() == {}
     assert boto3.client("sns", region_name=REGION).list_topics()["Topics"] == []
     assert alarms() == {}
     dep, client = deployer()
@@ -200,3 +215,68 @@ def test_a_topic_or_alarm_of_that_name_that_is_not_ours_is_refused_not_taken_ove
     with pytest.raises(CronplaneError, match=rf"cloudwatch alarm {theirs} already exists and is not managed"):
         deployer()[0].deploy(alerted)
     assert alarms()[theirs]["Threshold"] == 5.0  # untouched
+
+
+def test_the_topic_key_is_the_namespaces_own_rotated_tagged_and_usable_by_alarms_sns_and_its_roles(
+    alerted: Manifest,
+) -> None:
+    deployer()[0].deploy(alerted)
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]
+    assert key["KeyState"] == "Enabled" and key["KeyManager"] == "CUSTOMER"
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+    assert tags["cronplane:namespace"] == NS and tags["ManagedBy"] == "cronplane" and "cronplane:config" in tags
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    assert by_sid["AccountAdministers"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+    assert by_sid["AccountAdministers"]["Action"] == "kms:*"
+    publish = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert by_sid["AlarmsEncrypt"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert by_sid["AlarmsEncrypt"]["Action"] == publish
+    sns_grant = by_sid["TopicEncrypts"]
+    assert sns_grant["Principal"] == {"Service": "sns.amazonaws.com"} and sns_grant["Action"] == publish
+    assert sns_grant["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    roles = by_sid["NamespaceRolesPublish"]
+    assert roles["Action"] == publish
+    assert roles["Condition"]["ArnLike"] == {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/cronplane/{NS}/*"}
+    assert roles["Condition"]["StringEquals"]["kms:ViaService"] == f"sns.{REGION}.amazonaws.com"
+
+
+def test_a_pruned_or_destroyed_key_is_scheduled_for_deletion_and_never_planned_again(
+    plain: Manifest, alerted: Manifest
+) -> None:
+    deployer()[0].deploy(alerted)
+    [first] = live_keys()
+    dep, _ = deployer()
+    deleted = {f"{a.kind} {a.name}": a.reason for a in dep.plan(plain).changes if a.op.value == "delete"}
+    assert deleted[f"kms key {KEY_ALIAS}"] == "no job has alerts"
+    dep.deploy(plain)
+    kms = boto3.client("kms", region_name=REGION)
+    assert live_keys() == {first: "PendingDeletion"}
+    assert kms.list_aliases(KeyId=first)["Aliases"] == []
+    deletion = kms.describe_key(KeyId=first)["KeyMetadata"]["DeletionDate"]
+    assert 6 <= (deletion - kms.describe_key(KeyId=first)["KeyMetadata"]["CreationDate"]).days <= 7
+    dep, client = deployer()
+    assert not dep.deploy(plain).plan.has_changes and client.writes == 0
+
+    # Alerts again: a new key (the old one stays pending deletion), then destroy schedules it too.
+    deployer()[0].deploy(alerted)
+    [second] = [k for k, state in live_keys().items() if state == "Enabled"]
+    assert kms.describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]["KeyId"] == second != first
+    dep, client = deployer()
+    assert not dep.deploy(alerted).plan.has_changes and client.writes == 0
+    deployer()[0].deploy(alerted, destroy=True)
+    assert live_keys() == {first: "PendingDeletion", second: "PendingDeletion"}
+    dep, _ = deployer()
+    assert not [a for a in dep.plan(alerted, destroy=True).changes if a.kind == "kms key"]
+
+
+def test_a_key_alias_of_that_name_that_is_not_ours_is_refused_not_taken_over(alerted: Manifest) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    theirs = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": "someone-else"}])["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=KEY_ALIAS, TargetKeyId=theirs)
+    with pytest.raises(CronplaneError, match=rf"kms key {KEY_ALIAS} already exists and is not managed by cronplane"):
+        deployer()[0].deploy(alerted)
+    assert kms.describe_key(KeyId=KEY_ALIAS)["KeyMetadata"]["KeyId"] == theirs
+    assert live_keys() == {}  # no key created beside theirs

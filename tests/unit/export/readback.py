@@ -118,6 +118,8 @@ class CfnReader:
             "AWS::Scheduler::ScheduleGroup": lambda: p["Name"],
             "AWS::Lambda::Alias": lambda: f"{self.arn(p['FunctionName'])}:{p['Name']}",
             "AWS::SNS::Topic": lambda: _ARN["AWS::SNS::Topic"](p, {**self.aws, "partition": "aws"}),
+            "AWS::KMS::Alias": lambda: p["AliasName"],
+            "AWS::KMS::Key": lambda: name,  # its logical id: the alias reads the key's properties
         }[body["Type"]]()
 
     def arn(self, function_name: str) -> str:
@@ -241,10 +243,20 @@ class CfnReader:
                 assert p["Protocol"] == "email"
                 assert p["FilterPolicy"] == {"emails": [p["Endpoint"]]}  # only the alerts addressed to it
                 subscriptions.append((p["TopicArn"].rsplit(":", 1)[1], p["Endpoint"]))
+            elif kind == "AWS::KMS::Alias":
+                key = self.props(p["TargetKeyId"])
+                assert key["PendingWindowInDays"] == 7
+                hidden = {
+                    "description": key["Description"],
+                    "rotation": key["EnableKeyRotation"],
+                    "policy": canonical_json(key["KeyPolicy"]),
+                }
+                key_tags = {t["Key"]: t["Value"] for t in key["Tags"]}
+                _entry(out, Kind.KEY, p["AliasName"], hidden=hidden, tags=key_tags)
             elif kind == "AWS::CloudWatch::Alarm":
                 alarm = {k: v for k, v in p.items() if k != "Tags"}
                 _entry(out, Kind.ALARM, p["AlarmName"], hidden={"alarm": alarm}, tags=tags)
-            elif kind != "AWS::Lambda::Version":
+            elif kind not in ("AWS::Lambda::Version", "AWS::KMS::Key"):  # a key: with its alias
                 raise AssertionError(f"not read back: {kind}")
         for queue, policy in policies.items():
             out[(Kind.QUEUE, queue)]["hidden"]["attributes"]["Policy"] = policy
@@ -361,6 +373,8 @@ class TfReader:
             return body.get("name") or body.get("function_name")
         if attribute == "version":
             return "1"
+        if rtype == "aws_kms_key" and attribute == "key_id":
+            return name  # its Terraform name: the alias reads the key's block
         if rtype == "aws_sqs_queue" and attribute == "id":
             return f"https://sqs.{a['region']}.amazonaws.com/{a['account']}/{body['name']}"
         assert attribute == "arn", (rtype, attribute)
@@ -484,6 +498,17 @@ class TfReader:
                 out[(Kind.QUEUE, queue)]["hidden"]["attributes"]["Policy"] = policy
             elif rtype == "aws_cloudwatch_event_target":
                 _tf_target(out, body)
+            elif rtype == "aws_kms_alias":
+                key = self.body(f"aws_kms_key.{body['target_key_id']}")
+                assert key["deletion_window_in_days"] == 7
+                hidden = {
+                    "description": key["description"],
+                    "rotation": key["enable_key_rotation"],
+                    "policy": canonical_json(json.loads(key["policy"])),
+                }
+                _entry(out, Kind.KEY, body["name"], hidden=hidden, tags=key["tags"])
+            elif rtype == "aws_kms_key":
+                pass  # read with its alias
             elif rtype == "aws_sns_topic_policy":
                 _topics(out, {body["arn"].rsplit(":", 1)[1]: canonical_json(json.loads(body["policy"]))}, [])
             elif rtype == "aws_sns_topic_subscription":

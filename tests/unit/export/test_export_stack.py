@@ -17,7 +17,8 @@ from export_fixtures import REGION
 from cronplane.aws.client import AwsClient
 from cronplane.aws.deployer import Deployer
 from cronplane.aws.export.context import EXPORT_TAG
-from cronplane.aws.planner import ManagedElsewhereError, plan
+from cronplane.aws.ownership import ManagedElsewhereError
+from cronplane.aws.planner import plan
 from cronplane.aws.session import AwsConfig
 from cronplane.build.resources import Kind
 

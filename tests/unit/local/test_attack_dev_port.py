@@ -91,7 +91,8 @@ def lambda_client(emu: Emulator, key_id: str, secret: str) -> Any:
 
 
 def session_client(emu: Emulator, service: str = "lambda") -> Any:
-    return emu.client(service, REGION)  # type: ignore[call-overload]
+    """The dev tools' own door to the emulator, signing with its session key."""
+    return emu.aws(REGION).service(service)
 
 
 def create(client: Any, name: str = FUNCTION) -> Any:

@@ -13,6 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
+from cronplane.aws.client import AwsClient
+from cronplane.aws.session import AwsConfig
 from cronplane.local.deployed_triggers import fill_template, json_path, read_triggers
 from cronplane.local.scheduler import MAX_CATCH_UP, LocalScheduler, ManualClock, ScaledClock, sqs_dead_letter
 
@@ -35,11 +37,10 @@ class Recorder:
 
 def make_scheduler(clock: ManualClock, invoke: Any = None, **kwargs: Any) -> tuple[LocalScheduler, Recorder]:
     recorder = Recorder()
-    events = boto3.client("events", region_name=REGION)
-    scheduler = boto3.client("scheduler", region_name=REGION)
+    aws = AwsClient(AwsConfig(region=REGION))
     cache: dict[Any, Any] = {}
     sched = LocalScheduler(
-        read=lambda: read_triggers(events, scheduler, cache),
+        read=lambda: read_triggers(aws, cache),
         invoke=invoke or recorder,
         clock=clock,
         region=REGION,
@@ -227,7 +228,9 @@ def test_failed_delivery_goes_to_the_target_dead_letter_queue(aws: None) -> None
         raise RuntimeError("function is gone")
 
     clock = ManualClock(at("2026-11-27T09:00:30"))
-    sched, _ = make_scheduler(clock, invoke=failing_invoke, dead_letter=sqs_dead_letter(sqs))
+    sched, _ = make_scheduler(
+        clock, invoke=failing_invoke, dead_letter=sqs_dead_letter(AwsClient(AwsConfig(region=REGION)))
+    )
     sched.refresh()
     clock.advance(seconds=30)
     [firing] = sched.tick()

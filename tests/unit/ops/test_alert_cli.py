@@ -132,26 +132,43 @@ def test_alerts_of_a_job_without_alerts_says_how_to_add_them(project: Any, capsy
     assert code == 1 and "no job named 'nope'" in err
 
 
-def test_alerts_test_sends_a_marked_notification_and_names_the_routes_that_took_it(project: Any) -> None:
+def test_alerts_test_without_a_deployed_watchdog_is_one_line(project: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # The test is sent by the namespace's watchdog function (the topic's policy lets only the
+    # platform's functions publish): no function, nothing sent with the operator's credentials.
     path, inbox, receiver = project
-    result = jobctl("alerts", "test", "report", "-f", str(path))
-    assert result.exit_code == 0, result.output
-    assert "  email:billing-oncall@example.com: accepted (published" in result.output
-    assert "  webhook:ssm:/billing/hook: accepted (HTTP 200)" in result.output
-    assert result.output.rstrip().endswith("2 of 2 routes accepted it.")
-    (doc,) = inbox.docs()
-    assert doc["kind"] == "test" and "nothing is wrong with the job" in doc["text"]
-    (slack,) = receiver.wait_for(1)
-    assert slack["text"].startswith("[TEST] ")
+    code, out, err = run_main(capsys, "alerts", "test", "report", "-f", str(path))
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: watchdog function acme-jobs--_watchdog does not exist: no job had alerts when the "
+        "namespace was last deployed; run `jobctl deploy` (or check --region / --endpoint-url)\n"
+    )
+    assert inbox.docs() == [] and receiver.received() == []
 
 
-def test_alerts_test_exits_1_when_a_route_does_not_accept(project: Any) -> None:
+def test_alerts_test_refuses_a_watchdog_function_of_another_namespace(
+    project: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, inbox, _ = project
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.create_role(RoleName="other", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", region_name=REGION).create_function(
+        FunctionName=names.watchdog_function("acme-jobs"),
+        Runtime="python3.12",
+        Role=role,
+        Handler="x.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Tags={"cronplane:namespace": "someone-else"},
+    )
+    code, out, err = run_main(capsys, "alerts", "test", "report", "-f", str(path))
+    assert (code, out) == (1, "")
+    assert "acme-jobs--_watchdog" in err and "refusing to invoke it" in err
+    assert inbox.docs() == []
+
+
+def test_alerts_test_of_a_job_without_alerts_invokes_nothing(project: Any, capsys: pytest.CaptureFixture[str]) -> None:
     path, _, _ = project
-    boto3.client("ssm", region_name=REGION).delete_parameter(Name="/billing/hook")
-    result = jobctl("alerts", "test", "report", "-f", str(path), "-o", "json")
-    assert result.exit_code == 1
-    routes = {r["route"]: r["accepted"] for r in json.loads(result.output)["routes"]}
-    assert routes == {"email:billing-oncall@example.com": True, "webhook:ssm:/billing/hook": False}
+    code, _, err = run_main(capsys, "alerts", "test", "quiet", "-f", str(path))
+    assert code == 1 and err.startswith(f"Error: {path}: job quiet has no alerts: ")
 
 
 def test_watch_without_a_deployed_table_is_one_line(

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from ops_fixtures import make_job, make_manifest, next_day, put_run
 
-from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
+from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, FireOutcome, audit
 from cronplane.ops.pause import pause_job, resume_job
 from cronplane.runtime.schema import Trigger, backfill_run_id, new_run_id, scheduled_run_id
 
@@ -64,17 +64,17 @@ def test_day_with_two_missed_one_late_one_failed(clients: Any, hourly: Any) -> N
     )
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
-    flagged = {(c.fire_time, c.outcome) for c in job.checks if c.outcome is not Outcome.OK}
+    flagged = {(c.fire_time, c.outcome) for c in job.checks if c.outcome is not FireOutcome.OK}
     assert flagged == {
-        (fires[2], Outcome.MISSED),
-        (fires[3], Outcome.MISSED),
-        (fires[9], Outcome.LATE),
-        (fires[16], Outcome.FAILED),
+        (fires[2], FireOutcome.MISSED),
+        (fires[3], FireOutcome.MISSED),
+        (fires[9], FireOutcome.LATE),
+        (fires[16], FireOutcome.FAILED),
     }
-    assert job.count(Outcome.OK) == 20 and len(job.checks) == 24
-    failed = next(c for c in job.checks if c.outcome is Outcome.FAILED)
+    assert job.count(FireOutcome.OK) == 20 and len(job.checks) == 24
+    failed = next(c for c in job.checks if c.outcome is FireOutcome.FAILED)
     assert failed.note == "ValueError: bad invoice"
-    late = next(c for c in job.checks if c.outcome is Outcome.LATE)
+    late = next(c for c in job.checks if c.outcome is FireOutcome.LATE)
     assert late.delay_seconds == 600
     assert report.exit_code == EXIT_PROBLEMS
     assert report.verdict == "PROBLEMS: 2 missed, 1 failed; 21 of 24 expected runs succeeded (1 late)"
@@ -87,7 +87,7 @@ def test_clean_day_exits_zero_and_late_is_only_a_warning(clients: Any, hourly: A
     assert report.exit_code == EXIT_CLEAN
     assert report.verdict == "OK: 24 of 24 expected runs succeeded in 1 job(s) (1 late)"
     # A larger grace accepts the same run as on time.
-    assert run_audit(clients, hourly, day, grace_seconds=900).jobs[0].count(Outcome.LATE) == 0
+    assert run_audit(clients, hourly, day, grace_seconds=900).jobs[0].count(FireOutcome.LATE) == 0
 
 
 def test_timed_out_and_lost_are_problems_running_and_pending_are_not(clients: Any, hourly: Any) -> None:
@@ -96,7 +96,7 @@ def test_timed_out_and_lost_are_problems_running_and_pending_are_not(clients: An
     # Right after the last fire time: hour 7's run is long past its deadline (lost), hour 24 not yet due.
     report = run_audit(clients, hourly, day, now=day + timedelta(days=1, seconds=30))
     outcomes = [c.outcome for c in report.jobs[0].checks]
-    assert (outcomes[5], outcomes[6], outcomes[23]) == (Outcome.TIMED_OUT, Outcome.LOST, Outcome.PENDING)
+    assert (outcomes[5], outcomes[6], outcomes[23]) == (FireOutcome.TIMED_OUT, FireOutcome.LOST, FireOutcome.PENDING)
     assert report.jobs[0].checks[6].note.startswith("still running past its deadline: the function died")
     assert report.exit_code == EXIT_PROBLEMS
     assert report.verdict.startswith("PROBLEMS: 1 timed_out, 1 lost;")
@@ -138,7 +138,7 @@ def test_backfilled_and_retried_fire_times_are_ok_and_manual_runs_are_listed(cli
     )
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
-    assert report.exit_code == EXIT_CLEAN and job.count(Outcome.OK) == 24
+    assert report.exit_code == EXIT_CLEAN and job.count(FireOutcome.OK) == 24
     notes = {c.fire_time: c.note for c in job.checks}
     assert notes[fires[1]] == "backfilled"
     assert notes[fires[7]] == f"recovered by retry of {failed_id}"
@@ -154,7 +154,7 @@ def test_paused_period_is_paused_not_missed(clients: Any, hourly: Any) -> None:
     resume_job(clients, hourly, "tmp-cleanup", now=day + timedelta(hours=11, minutes=30))
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
-    assert [c.fire_time for c in job.checks if c.outcome is Outcome.PAUSED] == fires[8:11]
+    assert [c.fire_time for c in job.checks if c.outcome is FireOutcome.PAUSED] == fires[8:11]
     assert report.exit_code == EXIT_CLEAN
     (period,) = job.paused
     assert (period.start, period.end) == (day + timedelta(hours=8, minutes=30), day + timedelta(hours=11, minutes=30))
@@ -168,10 +168,10 @@ def test_still_paused_job_is_paused_until_the_end(clients: Any, hourly: Any) -> 
     hourly_day(clients.dynamodb, "tmp-cleanup", day, skip={h: "missing" for h in range(20, 25)})
     pause_job(clients, hourly, "tmp-cleanup", now=day + timedelta(hours=19, minutes=1))
     report = run_audit(clients, hourly, day)
-    assert report.jobs[0].count(Outcome.PAUSED) == 5 and report.exit_code == EXIT_CLEAN
+    assert report.jobs[0].count(FireOutcome.PAUSED) == 5 and report.exit_code == EXIT_CLEAN
     # A window after the pause event, with no event in it, is paused from the marker.
     later = run_audit(clients, hourly, day + timedelta(days=1), now=day + timedelta(days=2, hours=1))
-    assert later.jobs[0].count(Outcome.PAUSED) == 24 and later.exit_code == EXIT_CLEAN
+    assert later.jobs[0].count(FireOutcome.PAUSED) == 24 and later.exit_code == EXIT_CLEAN
 
 
 def test_trigger_disabled_behind_jobctl_back_is_missed_with_a_note(clients: Any, hourly: Any) -> None:
@@ -179,7 +179,7 @@ def test_trigger_disabled_behind_jobctl_back_is_missed_with_a_note(clients: Any,
     boto3.client("events", region_name="eu-west-1").disable_rule(Name="acme-jobs--tmp-cleanup")
     report = run_audit(clients, hourly, day)
     (job,) = report.jobs
-    assert job.count(Outcome.MISSED) == 24 and report.exit_code == EXIT_PROBLEMS
+    assert job.count(FireOutcome.MISSED) == 24 and report.exit_code == EXIT_PROBLEMS
     assert job.checks[0].note == "EventBridge rule acme-jobs--tmp-cleanup is disabled, but not by `jobctl pause`"
 
 
@@ -188,7 +188,7 @@ def test_manifest_disabled_job_expects_nothing(clients: Any, deploy: Any) -> Non
     manifest = make_manifest(job)
     deploy(manifest, job)
     report = run_audit(clients, manifest, next_day())
-    assert report.jobs[0].count(Outcome.DISABLED) == 24 and report.exit_code == EXIT_CLEAN
+    assert report.jobs[0].count(FireOutcome.DISABLED) == 24 and report.exit_code == EXIT_CLEAN
 
 
 def test_fire_times_before_the_deploy_are_not_counted(clients: Any, hourly: Any) -> None:
@@ -205,7 +205,7 @@ def test_fire_times_before_the_deploy_are_not_counted(clients: Any, hourly: Any)
     (job,) = report.jobs
     assert job.deployed_basis == "oldest history item" and job.deployed_at == first
     assert [c.fire_time for c in job.checks] == [first + timedelta(hours=h) for h in range(0, 6)]
-    assert job.count(Outcome.MISSED) == 1  # only `now` itself, after the first run: really missed
+    assert job.count(FireOutcome.MISSED) == 1  # only `now` itself, after the first run: really missed
 
 
 def test_scheduler_job_counts_from_creation_in_its_timezone(clients: Any, deploy: Any) -> None:
@@ -221,7 +221,7 @@ def test_scheduler_job_counts_from_creation_in_its_timezone(clients: Any, deploy
     (check,) = audit_job.checks
     # 02:00 in Berlin is 01:00 UTC in winter (the fixtures' day is in late November or later).
     local = check.fire_time.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
-    assert (local.hour, check.outcome) == (2, Outcome.MISSED)
+    assert (local.hour, check.outcome) == (2, FireOutcome.MISSED)
 
 
 def test_rate_job_phase_comes_from_its_own_runs(clients: Any, deploy: Any) -> None:
@@ -245,7 +245,7 @@ def test_rate_job_phase_comes_from_its_own_runs(clients: Any, deploy: Any) -> No
         now=day + timedelta(days=1, hours=1),
     )
     (job_audit,) = report.jobs
-    assert [c.fire_time for c in job_audit.checks if c.outcome is Outcome.MISSED] == [fires[40]]
+    assert [c.fire_time for c in job_audit.checks if c.outcome is FireOutcome.MISSED] == [fires[40]]
     assert len(job_audit.checks) == 96
 
 
@@ -283,8 +283,8 @@ def test_replayed_delivery_failure_recovers_its_fire_time(clients: Any, hourly: 
     )
     report = run_audit(clients, hourly, day)
     checks = {c.fire_time: c for c in report.jobs[0].checks}
-    assert checks[fires[5]].outcome is Outcome.OK and checks[fires[5]].note.startswith("recovered by retry of ")
-    assert checks[fires[8]].outcome is Outcome.MISSED
+    assert checks[fires[5]].outcome is FireOutcome.OK and checks[fires[5]].note.startswith("recovered by retry of ")
+    assert checks[fires[8]].outcome is FireOutcome.MISSED
     assert sorted(u.trigger for u in report.jobs[0].unmatched) == ["manual", "retry"]
 
 
@@ -319,8 +319,8 @@ def test_backfill_of_times_before_the_deploy_does_not_move_the_deploy_time(clien
     (daily,) = report.jobs
     assert (daily.deployed_at, daily.deployed_basis) == (midnight - timedelta(days=1), "oldest history item")
     assert [(c.fire_time, c.outcome) for c in daily.checks] == [
-        (midnight - timedelta(days=1), Outcome.OK),
-        (midnight, Outcome.OK),
+        (midnight - timedelta(days=1), FireOutcome.OK),
+        (midnight, FireOutcome.OK),
     ]
     (backfilled,) = daily.unmatched
     assert backfilled.note == f"backfill of {old:%Y-%m-%dT%H:%M:%SZ}, before the job was live (not audited)"
@@ -344,7 +344,7 @@ def test_skipped_backfill_or_retry_does_not_hide_a_miss(clients: Any, hourly: An
     )
     report = run_audit(clients, hourly, day)
     check = next(c for c in report.jobs[0].checks if c.fire_time == fires[4])
-    assert (check.outcome, check.run_id) == (Outcome.MISSED, backfill_run_id(fires[4]))
+    assert (check.outcome, check.run_id) == (FireOutcome.MISSED, backfill_run_id(fires[4]))
     assert check.note == f"backfill run was skipped (yielded to {scheduled_run_id(fires[6], 'ev-7')})"
     assert report.exit_code == EXIT_PROBLEMS
     # A scheduled run that yielded is the schedule's own overlap rule: skipped, not a problem.
@@ -357,7 +357,7 @@ def test_skipped_backfill_or_retry_does_not_hide_a_miss(clients: Any, hourly: An
         started_at=fires[4],
     )
     again = run_audit(clients, hourly, day)
-    assert next(c for c in again.jobs[0].checks if c.fire_time == fires[4]).outcome is Outcome.SKIPPED
+    assert next(c for c in again.jobs[0].checks if c.fire_time == fires[4]).outcome is FireOutcome.SKIPPED
     assert again.exit_code == EXIT_CLEAN
 
 
@@ -394,5 +394,5 @@ def test_timezone_job_across_dst_expects_what_scheduler_runs(
     report = audit(clients, manifest, ["nightly-report"], since=since, until=until, now=until + timedelta(hours=1))
     (checks,) = [j.checks for j in report.jobs]
     assert [c.fire_time for c in checks] == expected
-    assert {c.outcome for c in checks} == {Outcome.OK} and report.exit_code == EXIT_CLEAN
+    assert {c.outcome for c in checks} == {FireOutcome.OK} and report.exit_code == EXIT_CLEAN
     assert [c.fire_time.astimezone(berlin).hour for c in checks] == [2] * len(expected)

@@ -13,7 +13,7 @@ import pytest
 from ops_fixtures import make_job, make_manifest, put_run
 
 from cronplane.manifest.models import Concurrency
-from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
+from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, FireOutcome, audit
 from cronplane.ops.backfill import BackfillStopped, plan_backfill, run_backfill
 from cronplane.ops.launch import InvokeResult, LambdaInvoker
 from cronplane.runtime.schema import RunLock, backfill_run_id, parse_iso, scheduled_run_id, to_item
@@ -145,7 +145,7 @@ def test_backfill_invokes_with_original_times_then_audit_is_clean(clients: Any, 
     assert fake.sleeps == [10.0, 10.0]  # 6 per minute
     after = audit(clients, manifest, ["tmp-cleanup"], since=DAY, until=DAY + timedelta(days=1), now=NOW)
     assert after.exit_code == EXIT_CLEAN
-    assert after.jobs[0].count(Outcome.LATE) == 1  # the late run stays late: it did run
+    assert after.jobs[0].count(FireOutcome.LATE) == 1  # the late run stays late: it did run
     assert [c.note for c in after.jobs[0].checks if c.trigger == "backfill"] == ["backfilled"] * 3
     # Backfilling the same window again has nothing to do.
     assert (
@@ -252,7 +252,7 @@ def test_rate_job_backfills_the_fire_times_audit_reports(clients: Any, deploy: A
         until=now - timedelta(minutes=30),
         now=now,
     )
-    missed = [c.fire_time for c in report.jobs[0].checks if c.outcome is Outcome.MISSED]
+    missed = [c.fire_time for c in report.jobs[0].checks if c.outcome is FireOutcome.MISSED]
     assert len(missed) == 10
     plan = plan_backfill(
         clients, manifest, "tmp-cleanup", start=created - timedelta(hours=1), end=now - timedelta(minutes=30), now=now

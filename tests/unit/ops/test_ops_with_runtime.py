@@ -18,7 +18,7 @@ import pytest
 from ops_fixtures import NAMESPACE, TABLE, make_job, make_manifest, next_day, utc
 
 from cronplane.manifest.models import Concurrency, Manifest
-from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, Outcome, audit
+from cronplane.ops.audit import EXIT_CLEAN, EXIT_PROBLEMS, FireOutcome, audit
 from cronplane.ops.backfill import plan_backfill, run_backfill
 from cronplane.ops.dlq import DlqSource, list_messages, replay
 from cronplane.ops.launch import InvokeResult, LambdaInvoker
@@ -133,7 +133,14 @@ def test_missed_and_failed_runs_are_replayed_and_backfilled_until_audit_is_clean
 
     before = audit(clients, manifest, ["tmp-cleanup"], now=sim.now, **window)
     outcomes = [c.outcome for c in before.jobs[0].checks]
-    assert outcomes == [Outcome.OK, Outcome.OK, Outcome.MISSED, Outcome.OK, Outcome.FAILED, Outcome.OK]
+    assert outcomes == [
+        FireOutcome.OK,
+        FireOutcome.OK,
+        FireOutcome.MISSED,
+        FireOutcome.OK,
+        FireOutcome.FAILED,
+        FireOutcome.OK,
+    ]
     assert before.exit_code == EXIT_PROBLEMS and "provider down" in before.jobs[0].checks[4].note
 
     (letter,) = list_messages(clients.sqs, queue, wait_seconds=0)

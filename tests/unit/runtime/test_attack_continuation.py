@@ -29,8 +29,9 @@ from runtime_helpers import (
 )
 
 from cronplane.runtime.exceptions import LockHeld, RunExists
+from cronplane.runtime.memory_store import MemoryRunStore
 from cronplane.runtime.schema import RunLock, RunRecord, RunStatus, create_table
-from cronplane.runtime.store import DynamoRunStore, MemoryRunStore, RunStore
+from cronplane.runtime.store import DynamoRunStore, RunStore
 from cronplane.runtime.wrapper import Clock
 
 # Attempt 1 fails with a retryable error; attempt 2 waits for the test's GATE, then succeeds.

@@ -23,6 +23,7 @@ from runtime_helpers import (
 
 from cronplane.runtime.exceptions import InvalidEvent
 from cronplane.runtime.firing import Firing
+from cronplane.runtime.memory_store import MemoryRunStore
 from cronplane.runtime.schema import (
     RunLock,
     RunRecord,
@@ -33,7 +34,6 @@ from cronplane.runtime.schema import (
     scheduled_run_id,
     to_item,
 )
-from cronplane.runtime.store import MemoryRunStore
 
 COUNTING = """
     CALLS = []
@@ -169,11 +169,66 @@ def test_memory_store_takes_a_lock_without_holder() -> None:
     assert store.locks["acme-job"] == lock
 
 
-def test_every_run_id_the_platform_makes_is_accepted() -> None:
-    made = [scheduled_run_id(NOW, "exec-1"), backfill_run_id(NOW)] + [new_run_id(NOW, t) for t in Trigger]
-    assert all(is_run_id(run_id) for run_id in made), made
-    for run_id in made:
-        assert Firing.from_event(manual(run_id=run_id), {}, NOW).run_id == run_id
+def test_every_run_id_the_platform_makes_is_accepted_with_its_trigger() -> None:
+    made = [
+        (Trigger.SCHEDULE, scheduled_run_id(NOW, "exec-1")),
+        (Trigger.SCHEDULE, "20261127T090000Z-b1c2d3e4"),  # a digest may start with b
+        (Trigger.BACKFILL, backfill_run_id(NOW)),
+        (Trigger.BACKFILL, f"{backfill_run_id(NOW)}-2"),  # jobctl backfill's rerun of a skipped time
+    ] + [(t, new_run_id(NOW, t)) for t in Trigger]
+    assert all(is_run_id(run_id) for _, run_id in made), made
+    for trigger, run_id in made:
+        event = {"cronplane": {"trigger": trigger.value, "run_id": run_id, "scheduled_for": "2026-11-27T09:00:00Z"}}
+        firing = Firing.from_event(event, {}, NOW)
+        assert (firing.trigger, firing.run_id) == (trigger, run_id)
+
+
+FIRE_TIME = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)  # a fire time still to come
+
+
+def backfill(run_id: str, scheduled_for: str = "2026-11-28T09:00:00Z") -> dict[str, Any]:
+    return {"cronplane": {"trigger": "backfill", "run_id": run_id, "scheduled_for": scheduled_for}}
+
+
+BORROWED = {
+    "manual under a backfill id": manual(run_id=backfill_run_id(FIRE_TIME), payload={"evil": True}),
+    "manual under a scheduled id": manual(run_id="20261128T090000Z-1a2b3c4d"),
+    "manual under a retry id": manual(run_id="20261127T090000Z-r1234567"),
+    "retry under a backfill id": {"cronplane": {"trigger": "retry", "run_id": backfill_run_id(FIRE_TIME)}},
+    "schedule under a manual id": {"cronplane": {"trigger": "schedule", "run_id": "20261127T090000Z-m1234567"}},
+    "backfill under a manual id": backfill("20261128T090000Z-m1234567"),
+    "backfill of another time": backfill(backfill_run_id(FIRE_TIME), scheduled_for="2026-11-27T09:00:00Z"),
+    "backfill b-id of another time": backfill("20261127T090000Z-b1234567"),
+    "backfill without scheduled_for": {"cronplane": {"trigger": "backfill", "run_id": backfill_run_id(FIRE_TIME)}},
+}
+
+
+@pytest.mark.parametrize("event", BORROWED.values(), ids=BORROWED.keys())
+def test_a_run_id_of_another_trigger_or_time_is_refused_and_the_real_backfill_still_runs(
+    env: Env, event: dict[str, Any]
+) -> None:
+    wrapper = env.wrapper(COUNTING)
+    refused = wrapper.handle(event, FakeLambdaContext())
+    assert refused["status"] == "failed" and refused["error"].startswith("InvalidEvent: event refused: run_id ")
+    assert wrapper.job_function.__globals__["CALLS"] == []  # the job did not run
+    assert [r["run_id"] for r in env.runs()] == [refused["run_id"]]  # recorded under a fresh id only
+    assert refused["run_id"] != event["cronplane"]["run_id"]
+
+    # The operator's backfill of that fire time runs (it is not a duplicate of the attack).
+    real = wrapper.handle(backfill(backfill_run_id(FIRE_TIME)), FakeLambdaContext())
+    assert (real["run_id"], real["status"]) == (backfill_run_id(FIRE_TIME), "succeeded")
+    assert wrapper.job_function.__globals__["CALLS"] == [backfill_run_id(FIRE_TIME)]
+
+
+def test_borrowed_id_refusal_says_which_form_fits() -> None:
+    with pytest.raises(InvalidEvent) as info:
+        Firing.from_event(manual(run_id="20261128T090000Z-backfill"), {}, NOW)
+    assert str(info.value) == (
+        "run_id '20261128T090000Z-backfill' is not a manual run's id (<time>-m<7 hex digits>); "
+        "leave it out and the run gets a fresh one"
+    )
+    with pytest.raises(InvalidEvent, match=r"does not name the backfilled time \(scheduled_for 20261127T090000Z\)"):
+        Firing.from_event(backfill("20261128T090000Z-backfill", "2026-11-27T09:00:00Z"), {}, NOW)
 
 
 def test_refusal_names_the_field_and_is_an_invalid_event() -> None:

@@ -13,6 +13,7 @@ from cronplane.aws.kinds import (
     alias,
     function,
     invoke_config,
+    kms_key,
     log_group,
     permission,
     queue,
@@ -78,6 +79,7 @@ _BUILT_IN = (
     invoke_config.KIND,
     alias.KIND,
     permission.KIND,
+    kms_key.KIND,
     topic.KIND,
     alarm.KIND,
 )

@@ -33,7 +33,7 @@ DEFINITION_KEYS = (
 )
 
 
-class Alarm(ResourceKind):
+class AlarmKind(ResourceKind):
     name = Kind.ALARM
     slots: ClassVar[Mapping[str, int]] = {"alarm": JOB_ORDER["alarm"]}
     tagging_type = "cloudwatch:alarm"
@@ -122,4 +122,4 @@ class Alarm(ResourceKind):
         return [alarm.attr("tags", ctx.tags(res))]
 
 
-KIND = Alarm()
+KIND = AlarmKind()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class Alias(ResourceKind):
+class AliasKind(ResourceKind):
     name = Kind.ALIAS
     slots: ClassVar[Mapping[str, int]] = {"alias": JOB_ORDER["alias"]}
     tagged = False
@@ -89,4 +89,4 @@ class Alias(ResourceKind):
         return [alias, warm]
 
 
-KIND = Alias()
+KIND = AliasKind()

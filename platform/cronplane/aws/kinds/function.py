@@ -24,7 +24,7 @@ CONFIG_FIELDS = frozenset(
 )
 
 
-class Function(ResourceKind):
+class FunctionKind(ResourceKind):
     name = Kind.FUNCTION
     slots: ClassVar[Mapping[str, int]] = {"fn": JOB_ORDER["fn"]}
     tagging_type = "lambda:function"
@@ -250,4 +250,4 @@ def visible(fn: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-KIND = Function()
+KIND = FunctionKind()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class InvokeConfig(ResourceKind):
+class InvokeConfigKind(ResourceKind):
     name = Kind.INVOKE_CONFIG
     slots: ClassVar[Mapping[str, int]] = {"inv": JOB_ORDER["inv"]}
     tagged = False
@@ -74,4 +74,4 @@ class InvokeConfig(ResourceKind):
         return [config]
 
 
-KIND = InvokeConfig()
+KIND = InvokeConfigKind()

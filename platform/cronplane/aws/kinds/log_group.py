@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class LogGroup(ResourceKind):
+class LogGroupKind(ResourceKind):
     name = Kind.LOG_GROUP
     slots: ClassVar[Mapping[str, int]] = {"log": JOB_ORDER["log"]}
 
@@ -103,4 +103,4 @@ def _skips(res: Resource) -> list[Skip]:
     return skips
 
 
-KIND = LogGroup()
+KIND = LogGroupKind()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class Permission(ResourceKind):
+class LambdaPermissionKind(ResourceKind):
     name = Kind.PERMISSION
     slots: ClassVar[Mapping[str, int]] = {"perm": JOB_ORDER["perm"]}
     tagged = False
@@ -87,4 +87,4 @@ class Permission(ResourceKind):
         return [grant.attr("source_account", ctx.text(h["source_account"]))]
 
 
-KIND = Permission()
+KIND = LambdaPermissionKind()

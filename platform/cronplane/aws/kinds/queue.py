@@ -44,7 +44,7 @@ SEND_BATCH_BYTES = 256 * 1024  # SQS's limit on one send_message_batch request
 MOVE_EMPTY_POLLS = 5
 
 
-class Queue(ResourceKind):
+class QueueKind(ResourceKind):
     name = Kind.QUEUE
     slots: ClassVar[Mapping[str, int]] = {"dlq": JOB_ORDER["dlq"]}
     reads_details = True
@@ -307,4 +307,4 @@ def _by_size(entries: list[SendMessageBatchRequestEntryTypeDef]) -> Iterator[lis
         yield chunk
 
 
-KIND = Queue()
+KIND = QueueKind()

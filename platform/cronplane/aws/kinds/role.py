@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class Role(ResourceKind):
+class RoleKind(ResourceKind):
     name = Kind.ROLE
     slots: ClassVar[Mapping[str, int]] = {"role": JOB_ORDER["role"], "srole": JOB_ORDER["srole"]}
     reads_details = True
@@ -160,4 +160,4 @@ def _skips(res: Resource) -> list[Skip]:
     return [("CKV_AWS_111", "Lambda's VPC network-interface actions work only on Resource *", "cloudformation")]
 
 
-KIND = Role()
+KIND = RoleKind()

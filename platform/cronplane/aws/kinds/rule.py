@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class Rule(ResourceKind):
+class RuleKind(ResourceKind):
     name = Kind.RULE
     slots: ClassVar[Mapping[str, int]] = {"rule": JOB_ORDER["rule"]}
     reads_details = True
@@ -172,4 +172,4 @@ class Rule(ResourceKind):
         return [rule, out]
 
 
-KIND = Rule()
+KIND = RuleKind()

@@ -35,7 +35,7 @@ SKIPS: tuple[Skip, ...] = (
 READ_ONLY = ("Arn", "CreationDate", "LastModificationDate", "ResponseMetadata")
 
 
-class Schedule(ResourceKind):
+class SchedulerScheduleKind(ResourceKind):
     name = Kind.SCHEDULE
     slots: ClassVar[Mapping[str, int]] = {"sched": JOB_ORDER["sched"]}
     tagged = False
@@ -193,4 +193,4 @@ def _definition(ctx: ApplyContext) -> dict[str, Any]:
     return params
 
 
-KIND = Schedule()
+KIND = SchedulerScheduleKind()

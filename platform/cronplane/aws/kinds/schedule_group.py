@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class ScheduleGroup(ResourceKind):
+class ScheduleGroupKind(ResourceKind):
     name = Kind.SCHEDULE_GROUP
     slots: ClassVar[Mapping[str, int]] = {"group": 1}  # after the history table
     shared = True
@@ -72,4 +72,4 @@ class ScheduleGroup(ResourceKind):
         return [group.attr("name", ctx.text(res.name)).attr("tags", ctx.tags(res))]
 
 
-KIND = ScheduleGroup()
+KIND = ScheduleGroupKind()

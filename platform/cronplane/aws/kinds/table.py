@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cronplane.aws.export.context import CfnContext, TfContext
 
 
-class Table(ResourceKind):
+class TableKind(ResourceKind):
     name = Kind.TABLE
     slots: ClassVar[Mapping[str, int]] = {"table": 0}  # before everything: the deploy lock lives in it
     tagging_type = "dynamodb:table"
@@ -149,4 +149,4 @@ class Table(ResourceKind):
 
 SKIPS: tuple[Skip, ...] = (("CKV_AWS_119", "encrypted with the AWS managed DynamoDB key, as jobctl deploy creates it"),)
 
-KIND = Table()
+KIND = TableKind()

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cronplane.aws.client import AwsCallError
-from cronplane.aws.export.context import tf_name
+from cronplane.aws.export.context import TfContext, tf_name
 from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, tag_dict, tag_list
 from cronplane.build.resources import CONFIG_TAG, Kind, Resource
@@ -27,12 +27,12 @@ from cronplane.runtime.alerts import EMAILS_ATTRIBUTE
 
 if TYPE_CHECKING:
     from cronplane.aws.client import AwsClient
-    from cronplane.aws.export.context import CfnContext, TfContext
+    from cronplane.aws.export.context import CfnContext
 
 
-class Topic(ResourceKind):
+class TopicKind(ResourceKind):
     name = Kind.TOPIC
-    slots: ClassVar[Mapping[str, int]] = {"topic": 2}  # after the history table and the Scheduler group
+    slots: ClassVar[Mapping[str, int]] = {"topic": 3}  # after the table, the Scheduler group, its key
     tagging_type = "sns"
     shared = True
     unused_reason = "no job has alerts"
@@ -136,7 +136,7 @@ class Topic(ResourceKind):
         props = {
             "TopicName": ctx.text(res.name),
             "DisplayName": ctx.text(attrs["DisplayName"]),
-            "KmsMasterKeyId": attrs["KmsMasterKeyId"],
+            "KmsMasterKeyId": self._key(attrs, ctx),
             "Tags": ctx.tags(res),
         }
         policy = {"Topics": [{"Ref": topic_id}], "PolicyDocument": ctx.text(json.loads(attrs["Policy"]))}
@@ -161,7 +161,7 @@ class Topic(ResourceKind):
         attrs = res.hidden["attributes"]
         name = tf_name(res)
         topic = Block("resource", (self.tf_type, name)).attr("name", ctx.text(res.name))
-        topic.attr("display_name", ctx.text(attrs["DisplayName"])).attr("kms_master_key_id", attrs["KmsMasterKeyId"])
+        topic.attr("display_name", ctx.text(attrs["DisplayName"])).attr("kms_master_key_id", self._key(attrs, ctx))
         topic.attr("tags", ctx.tags(res))
         policy = Block("resource", ("aws_sns_topic_policy", name)).attr("arn", Raw(f"{self.tf_type}.{name}.arn"))
         out = [topic, policy.attr("policy", ctx.document(json.loads(attrs["Policy"])))]
@@ -170,6 +170,19 @@ class Topic(ResourceKind):
             email.attr("topic_arn", Raw(f"{self.tf_type}.{name}.arn")).attr("protocol", "email")
             out.append(email.attr("endpoint", address).attr("filter_policy", filter_policy(address)))
         return out
+
+    @staticmethod
+    def _key(attrs: Mapping[str, Any], ctx: CfnContext | TfContext) -> Any:
+        """The key's alias, as deploy sets it; a reference to the exported alias when the
+        export holds it (the namespace's alert key), so the topic comes after it."""
+        key = ctx.find(Kind.KEY, attrs["KmsMasterKeyId"])
+        if key is None:
+            return attrs["KmsMasterKeyId"]
+        if isinstance(ctx, TfContext):
+            from cronplane.aws.kinds.kms_key import tf_key_name
+
+            return Raw(f"aws_kms_alias.{tf_key_name(key)}.name")
+        return {"Ref": ctx.logical_id(key, "Alias")}  # an alias's Ref is its name
 
 
 def _address_id(address: str) -> str:
@@ -186,4 +199,4 @@ def filter_policy(address: str) -> str:
     return json.dumps({EMAILS_ATTRIBUTE: [address]}, separators=(",", ":"))
 
 
-KIND = Topic()
+KIND = TopicKind()

@@ -12,21 +12,21 @@ from typing import Any
 import click
 
 from cronplane.cli.views.text import plural
-from cronplane.ops.audit import AuditReport, FireCheck, JobAudit, Outcome
+from cronplane.ops.audit import AuditReport, FireCheck, FireOutcome, JobAudit
 from cronplane.ops.backfill import BackfillPlan, BackfillRun
 from cronplane.ops.dlq import DlqMessage, ReplayResult
 from cronplane.ops.pause import PauseCase, PauseOutcome
 from cronplane.runtime.schema import iso
 
 _COLOURS = {
-    Outcome.OK: "green",
-    Outcome.LATE: "yellow",
-    Outcome.MISSED: "red",
-    Outcome.FAILED: "red",
-    Outcome.TIMED_OUT: "red",
-    Outcome.LOST: "red",
-    Outcome.SKIPPED: "yellow",
-    Outcome.PAUSED: "cyan",
+    FireOutcome.OK: "green",
+    FireOutcome.LATE: "yellow",
+    FireOutcome.MISSED: "red",
+    FireOutcome.FAILED: "red",
+    FireOutcome.TIMED_OUT: "red",
+    FireOutcome.LOST: "red",
+    FireOutcome.SKIPPED: "yellow",
+    FireOutcome.PAUSED: "cyan",
 }
 
 
@@ -69,18 +69,18 @@ def _job_lines(job: JobAudit, style: Callable[[str, str | None], str]) -> list[s
     if job.note:
         lines.append(f"  note: {job.note}")
     for check in job.checks:
-        if check.outcome in (Outcome.OK, Outcome.PAUSED, Outcome.DISABLED):
+        if check.outcome in (FireOutcome.OK, FireOutcome.PAUSED, FireOutcome.DISABLED):
             continue  # ok is the rule; paused / disabled stretches are shown as periods
         lines.append("  " + _check_line(check, style))
     for period in job.paused:
         until = _t(period.end) if period.end else "now (still paused)"
         reason = f": {period.reason}" if period.reason else ""
-        count = sum(1 for c in job.checks if c.outcome is Outcome.PAUSED and period.covers(c.fire_time))
+        count = sum(1 for c in job.checks if c.outcome is FireOutcome.PAUSED and period.covers(c.fire_time))
         lines.append(
             f"  {style('paused', 'cyan')} {_t(period.start)} .. {until} by {period.actor}{reason} ({plural(count, 'fire time')})"
         )
-    if job.count(Outcome.DISABLED):
-        lines.append(f"  disabled in the manifest: {job.count(Outcome.DISABLED)} fire times not expected")
+    if job.count(FireOutcome.DISABLED):
+        lines.append(f"  disabled in the manifest: {job.count(FireOutcome.DISABLED)} fire times not expected")
     if job.unmatched:
         lines.append("  runs that match no fire time (listed, not checked):")
     for run in job.unmatched:

@@ -104,19 +104,40 @@ def backfill_run_id(scheduled_for: datetime) -> str:
 
 
 # The run ids an event may carry (the three forms above): ``<time_key>-<8 hex>`` (a scheduled
-# firing), ``<time_key>-<s|m|r|b><7 hex>`` (``new_run_id``) or ``<time_key>-backfill``. Never
+# firing), ``<time_key>-<s|m|r|b><7 hex>`` (``new_run_id``) or ``<time_key>-backfill`` (with
+# ``-<n>`` when ``jobctl backfill`` runs a time again whose earlier backfill was skipped). Never
 # anything else: a run id is a sort key, and one like "~lock" would name another item.
 RUN_ID_FORMAT = "<YYYYMMDDTHHMMSSZ>-<8 hex digits | s, m, r or b + 7 hex digits | backfill>"
 _RUN_ID = re.compile(
     r"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3])[0-5]\d[0-5]\dZ"
-    r"-(?:[0-9a-f]{8}|[smrb][0-9a-f]{7}|backfill)"
+    r"-(?:[0-9a-f]{8}|[smrb][0-9a-f]{7}|backfill(?:-[1-9]\d{0,3})?)"
 )
+TIME_KEY_LENGTH = len("20261127T090000Z")
 
 
 def is_run_id(value: object) -> bool:
     """``value`` is a run id of one of the forms ``scheduled_run_id`` / ``new_run_id`` /
     ``backfill_run_id`` make (what the runtime accepts from an event)."""
     return isinstance(value, str) and _RUN_ID.fullmatch(value) is not None
+
+
+def run_id_triggers(run_id: str) -> frozenset[Trigger]:
+    """The triggers whose runs carry ids of ``run_id``'s form (``run_id`` is a run id). A run id
+    names how its run started, so an event may not borrow another trigger's id: a manual run
+    under a future time's ``-backfill`` id would turn that time's real backfill into a duplicate.
+    ``b`` + 7 hex digits is also 8 hex digits, so it fits a scheduled firing as well."""
+    suffix = run_id[TIME_KEY_LENGTH + 1 :]
+    if suffix.startswith("backfill"):
+        return frozenset({Trigger.BACKFILL})
+    lettered = {"s": Trigger.SCHEDULE, "m": Trigger.MANUAL, "r": Trigger.RETRY}  # none is a hex digit
+    if suffix[:1] in lettered:
+        return frozenset({lettered[suffix[:1]]})
+    return frozenset({Trigger.SCHEDULE, Trigger.BACKFILL} if suffix.startswith("b") else {Trigger.SCHEDULE})
+
+
+def run_id_time_key(run_id: str) -> str:
+    """The ``time_key`` a run id starts with."""
+    return run_id[:TIME_KEY_LENGTH]
 
 
 def duplicate_run_id(run_id: str, request_id: str) -> str:
