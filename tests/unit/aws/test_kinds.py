@@ -203,7 +203,7 @@ def test_the_registry_refuses_a_second_kind_of_the_same_name_and_names_an_unknow
 
     with pytest.raises(ValueError, match="registered already"):
         register(AnotherRole())
-    assert type(kind_of(Kind.ROLE)).__name__ == "Role"
+    assert type(kind_of(Kind.ROLE)).__name__ == "RoleKind"
     with pytest.raises(CronplaneError, match=r"unknown resource kind 's3 bucket'.*register it in"):
         kind_of("s3 bucket")
 
