@@ -240,6 +240,26 @@ def test_a_secret_under_another_teams_prefix_is_refused() -> None:
     assert guardrails.secret_findings(secrets) == []  # without the teams: no guess
 
 
+def test_validate_refuses_another_teams_secret_and_the_policy_builder_does_too(project: Path) -> None:
+    """Through the loader: job ``report`` (team billing) names infra's secret, while a job of
+    team infra exists in the manifest; and the policy builder refuses the same job built
+    without the loader."""
+    text = """\
+    secrets:
+      DB: "ssm:/infra/db-password"
+  cleanup:
+    handler: infra/tmp_cleanup.py:handler
+    schedule: cron(0 4 * * ? *)
+"""
+    [(line, path, message)] = refusals(project, text)
+    assert (line, path) == (11, "jobs.report.secrets.DB") and "secret belongs to team infra" in message
+    manifest = load_manifest(write(project, text.replace("/infra/", "/billing/")), now=NOW)
+    job = manifest.job("report")
+    stolen = replace(job, secrets=(Secret("DB", "ssm", "/infra/db-password"),))
+    with pytest.raises(Exception, match="secret belongs to team infra"):
+        iam.execution_policy(manifest, stolen, account_id=ACCOUNT, region="eu-west-1")
+
+
 def test_validate_through_jobctl_is_one_line_per_refusal_with_file_and_line(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -322,7 +322,8 @@ class _JobBuilder:
         jobs = self.data.get("jobs")
         job_names = [k for k in jobs if isinstance(k, str)] if isinstance(jobs, dict) else []
         found = guardrails.permission_findings(self.namespace or "", name, job_names, settings.get("permissions"))
-        found += guardrails.secret_findings(settings.get("secrets"))
+        teams = {t for t in map(team_of, self._all_settings()) if t}
+        found += guardrails.secret_findings(settings.get("secrets"), team=team_of(settings), teams=teams)
         reason = settings.get("allow_privileged")
         excepted = isinstance(reason, str) and len(reason.strip()) >= guardrails.MIN_REASON_CHARS
         for finding in found:

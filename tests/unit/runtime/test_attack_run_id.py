@@ -224,7 +224,7 @@ def test_borrowed_id_refusal_says_which_form_fits() -> None:
     with pytest.raises(InvalidEvent) as info:
         Firing.from_event(manual(run_id="20261128T090000Z-backfill"), {}, NOW)
     assert str(info.value) == (
-        "run_id '20261128T090000Z-backfill' is not a manual run's id (<time>-m<7 hex digits>); "
+        "event refused: run_id '20261128T090000Z-backfill' is not a manual run's id (<time>-m<7 hex digits>); "
         "leave it out and the run gets a fresh one"
     )
     with pytest.raises(InvalidEvent, match=r"does not name the backfilled time \(scheduled_for 20261127T090000Z\)"):
