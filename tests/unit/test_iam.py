@@ -12,12 +12,11 @@ from cronplane.build import iam
 from cronplane.build.iam import (
     PolicyError,
     execution_policy,
-    find_wildcards,
     lambda_trust_policy,
-    policy_problems,
     scheduler_policy,
     scheduler_trust_policy,
 )
+from cronplane.build.policy_checks import find_wildcards, policy_problems
 from cronplane.manifest.models import Job, Manifest, Permission, Secret, Vpc
 
 ACCOUNT = "123456789012"

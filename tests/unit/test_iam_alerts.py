@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cronplane.build import iam
+from cronplane.build import iam, policy_checks
 from cronplane.build.alerting import topic_policy
 from cronplane.build.arns import Arns
 from cronplane.manifest.models import AlertPolicy, Job, Manifest
@@ -27,7 +27,7 @@ def job(name: str, *routes: str) -> Job:
 def statements_of(target: Job, *others: Job) -> dict[str, dict[str, Any]]:
     manifest = Manifest(namespace=NS, region=REGION, jobs=(target, *others))
     policy = iam.execution_policy(manifest, target, account_id=ACCOUNT, region=REGION)
-    assert iam.policy_problems(policy) == [] and iam.find_wildcards(policy) == []
+    assert policy_checks.policy_problems(policy) == [] and policy_checks.find_wildcards(policy) == []
     return {s["Sid"]: s for s in policy["Statement"]}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from cronplane.build.iam import find_wildcards
+from cronplane.build.policy_checks import find_wildcards
 from cronplane.build.resources import desired_state
 from cronplane.manifest.loader import load_manifest
 from cronplane.manifest.models import TriggerMode

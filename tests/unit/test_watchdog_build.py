@@ -18,7 +18,7 @@ import pytest
 from parliament import analyze_policy_string
 
 from cronplane.build import watchdog
-from cronplane.build.iam import find_wildcards
+from cronplane.build.policy_checks import find_wildcards
 from cronplane.build.resources import Kind, desired_state
 from cronplane.manifest import names
 from cronplane.manifest.models import AlertPolicy, Job, Manifest
