@@ -163,3 +163,23 @@ def count_calls(client: Any) -> Callable[[], list[str]]:
     seen: list[str] = []
     client.meta.events.register("before-call.*.*", lambda model, **_: seen.append(model.name))
     return lambda: list(seen)
+
+
+# The continuation tests' job: attempt 1 fails with a retryable error; attempt 2 waits for the
+# test's GATE, then succeeds.
+FLAKY_THEN_SLOW = """
+    import threading
+    STARTED, GATE = threading.Event(), threading.Event()
+    CALLS = []
+
+    class ProviderDown(ConnectionError):
+        pass
+
+    def handler(event, context):
+        CALLS.append(context.attempt)
+        if context.attempt == 1:
+            raise ProviderDown("provider reset the connection")
+        STARTED.set()
+        GATE.wait(10)
+        return {"ok": context.attempt}
+"""

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from runtime_helpers import (
+    FLAKY_THEN_SLOW,
     REGION,
     TABLE,
     Env,
@@ -34,23 +35,6 @@ from cronplane.runtime.schema import RunLock, RunRecord, RunStatus, create_table
 from cronplane.runtime.store import DynamoRunStore, RunStore
 from cronplane.runtime.wrapper import Clock
 
-# Attempt 1 fails with a retryable error; attempt 2 waits for the test's GATE, then succeeds.
-FLAKY_THEN_SLOW = """
-    import threading
-    STARTED, GATE = threading.Event(), threading.Event()
-    CALLS = []
-
-    class ProviderDown(ConnectionError):
-        pass
-
-    def handler(event, context):
-        CALLS.append(context.attempt)
-        if context.attempt == 1:
-            raise ProviderDown("provider reset the connection")
-        STARTED.set()
-        GATE.wait(10)
-        return {"ok": context.attempt}
-"""
 # Backoff up to 10 s and 0.5 s usable: attempt 2 is handed over. The large margin leaves the
 # hand-over's invoke seconds of its own, so the test decides the order of events, not the clock.
 RETRY = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}

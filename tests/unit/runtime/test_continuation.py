@@ -9,6 +9,7 @@ import random
 import threading
 
 from runtime_helpers import (
+    FLAKY_THEN_SLOW,
     Env,
     FakeLambdaContext,
     env,  # noqa: F401 - the fixture
@@ -17,23 +18,6 @@ from runtime_helpers import (
 
 from cronplane.runtime.wrapper import Clock
 
-# Attempt 1 fails with a retryable error; attempt 2 waits for the test's GATE, then succeeds.
-FLAKY_THEN_SLOW = """
-    import threading
-    STARTED, GATE = threading.Event(), threading.Event()
-    CALLS = []
-
-    class ProviderDown(ConnectionError):
-        pass
-
-    def handler(event, context):
-        CALLS.append(context.attempt)
-        if context.attempt == 1:
-            raise ProviderDown("provider reset the connection")
-        STARTED.set()
-        GATE.wait(10)
-        return {"ok": context.attempt}
-"""
 # Backoff between 0 and 10 s: with 2.5 s left and a 2 s margin attempt 2 is handed over.
 RETRY = {"max_attempts": 3, "backoff_base": 10, "backoff_cap": 10}
 
