@@ -52,7 +52,8 @@ from cronplane.build.desired import (
     encode_state as encode_state,
 )
 from cronplane.manifest import names
-from cronplane.manifest.models import Job, Manifest, TriggerMode
+from cronplane.manifest.loader import on_scheduler
+from cronplane.manifest.models import Job, Manifest
 
 RUNTIME = "python3.12"
 ENTRY_HANDLER = "cronplane.runtime.entry.handler"
@@ -84,10 +85,6 @@ DEFAULT_ACCOUNT = "123456789012"  # moto's account, for local runs that have no 
 
 
 # --- helpers other stages use ---------------------------------------------------------------
-
-
-def uses_scheduler(manifest: Manifest, job: Job) -> bool:
-    return manifest.trigger_mode == TriggerMode.SCHEDULER or bool(getattr(job.schedule, "needs_scheduler", False))
 
 
 def is_one_time(job: Job) -> bool:
@@ -192,7 +189,7 @@ def desired_state(
             tags=base_tags(manifest),
         )
     )
-    if any(uses_scheduler(manifest, job) for job in manifest.jobs):
+    if any(on_scheduler(manifest, job) for job in manifest.jobs):
         group = names.schedule_group(ns)
         out.append(Resource(Kind.SCHEDULE_GROUP, group, None, "group", arns.group(group), tags=base_tags(manifest)))
     from cronplane.build.alerting import topic_resources
@@ -235,7 +232,7 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
     path = names.role_path(ns)
     role = names.role_name(ns, name)
     role_arn = arns.role(path, role)
-    scheduler = uses_scheduler(manifest, job)
+    scheduler = on_scheduler(manifest, job)
     rule = names.rule_name(ns, name)
     rule_arn = arns.rule(rule)
     log_group = names.log_group_name(ns, name)

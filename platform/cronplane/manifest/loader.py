@@ -97,8 +97,11 @@ def _first_per_path(earlier: list[Problem], later: list[Problem]) -> list[Proble
 
 
 def on_scheduler(manifest: Manifest, job: Job) -> bool:
-    """Whether the job is triggered by EventBridge Scheduler (else a classic rule)."""
-    return manifest.trigger_mode is TriggerMode.SCHEDULER or job.schedule.needs_scheduler
+    """Whether the job is triggered by EventBridge Scheduler (else a classic rule): every job
+    with ``trigger_mode: scheduler`` (which deploy also picks for ``auto`` when the account's
+    rule quota has no room: ``aws.quotas``), and any job whose schedule needs it (timezone,
+    at()) or that has a ``start_window`` (a flexible time window exists only on Scheduler)."""
+    return manifest.trigger_mode is TriggerMode.SCHEDULER or job.schedule.needs_scheduler or job.start_window > 0
 
 
 class _JobBuilder:

@@ -41,6 +41,15 @@ class TriggerMode(str, Enum):
     SCHEDULER = "scheduler"
 
 
+class RoleMode(str, Enum):
+    """Manifest-level switch: ``per_job`` gives every job its own execution role (and, on
+    Scheduler, its own Scheduler role); ``per_team`` shares roles per team, for accounts where
+    one role per job would not fit IAM's role quota (see docs/quotas.md)."""
+
+    PER_JOB = "per_job"
+    PER_TEAM = "per_team"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 3  # total attempts, the first one included
@@ -139,6 +148,9 @@ class Job:
     # reason the job needs a privileged grant; ``jobctl plan`` shows it with what it waives.
     allow_privileged: str | None = None
     alerts: AlertPolicy | None = None  # None: nobody is told (no alert resources at all)
+    # Minutes EventBridge Scheduler may delay a firing to spread load (its flexible time
+    # window); 0: fire on time. A job with a window is on Scheduler.
+    start_window: int = 0
     line: int | None = None  # where the job starts in jobs.yaml, for messages
 
     @property
@@ -173,6 +185,7 @@ class Manifest:
     jobs: tuple[Job, ...]
     history: HistorySettings = HistorySettings()
     trigger_mode: TriggerMode = TriggerMode.AUTO
+    role_mode: RoleMode = RoleMode.PER_JOB
     path: str = "jobs.yaml"
     root: str = "."  # directory holding jobs.yaml; jobs/ is resolved against it
 
