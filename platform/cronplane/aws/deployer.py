@@ -39,6 +39,7 @@ from cronplane.aws.inventory import Inventory, LiveState
 from cronplane.aws.lock import DEFAULT_WAIT, DeployLock
 from cronplane.aws.planner import Op, Plan
 from cronplane.aws.planner import plan as make_plan
+from cronplane.aws.quotas import AccountQuotas, check_plan, place_triggers, with_notes
 from cronplane.build.resources import DesiredState, Kind, desired_state
 from cronplane.errors import CronplaneError
 from cronplane.manifest import names
@@ -79,6 +80,7 @@ class Deployer:
         self.lock_wait = lock_wait
         self.lock_holder = lock_holder
         self._last_live: LiveState | None = None
+        self._account = AccountQuotas(client)  # read afresh by each plan / deploy
 
     # -- stages -------------------------------------------------------------------------------
     def desired(self, manifest: Manifest, *, build: bool = True) -> DesiredState:
@@ -104,7 +106,9 @@ class Deployer:
         return desired_state(manifest, account_id=account, region=region, code=code, partition=partition_of(region))
 
     def _desired_and_live(self, manifest: Manifest, build: bool) -> tuple[DesiredState, LiveState]:
-        """The packages are built while the inventory reads (work here, mostly waiting there)."""
+        """The packages are built while the inventory reads (work here, mostly waiting there).
+        Then the triggers are placed (``trigger_mode: auto`` may need Scheduler when the event
+        bus has no room for the rules: ``aws.quotas``), which needs the live state."""
         region = self.client.region
         pool = ThreadPoolExecutor(1, "inventory", initializer=leave_signals_to_the_main_thread)
         try:
@@ -113,7 +117,11 @@ class Deployer:
             live = reading.result()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        return self._desired(manifest, region, code, live), live
+        if not build:  # destroy: where the triggers would go does not matter
+            return self._desired(manifest, region, code, live), live
+        placed, notes = place_triggers(manifest, live, self._account)
+        desired = self._desired(placed, region, code, live)
+        return replace(desired, notes=desired.notes + notes), live
 
     def plan(
         self,
@@ -137,11 +145,17 @@ class Deployer:
         for name in unpause:
             manifest.job(name)  # an unknown job name is a user error, not a silent no-op
         if desired is None:
+            self._account = AccountQuotas(self.client)
             desired, live = self._desired_and_live(manifest, build=not destroy)
         else:
             live = self.inventory.load(manifest.namespace)
         self._last_live = live
-        return desired, self._settle(desired, live, unpause=unpause, destroy=destroy, include_history=include_history)
+        planned = self._settle(desired, live, unpause=unpause, destroy=destroy, include_history=include_history)
+        if destroy:
+            return desired, planned
+        # Before anything is written (deploy creates the history table only after this): a plan
+        # over an AWS quota stops here, naming the quota, the numbers and the way out.
+        return desired, with_notes(planned, check_plan(planned, desired, self._account))
 
     def _settle(self, desired: DesiredState, live: LiveState, **options: object) -> Plan:
         for _ in range(MAX_PLAN_ROUNDS):
