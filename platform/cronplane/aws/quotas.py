@@ -89,9 +89,12 @@ class AccountQuotas:
         return self._cache[key]
 
     def applied(self, fact: facts.QuotaFact) -> Limit:
-        """The applied value from Service Quotas, else the documented default."""
-        if fact.service_code is None or fact.quota_code is None:
-            return Limit(fact.default, "documented default")
+        """The applied value from Service Quotas, else the documented default for the deploy's
+        Region. (IAM's quotas are global, asked in us-east-1: roles are read from IAM's own
+        account summary instead, ``roles``.)"""
+        default = fact.default_in(self._region())
+        if fact.service_code is None or fact.quota_code is None or fact.sq_region not in (None, self._region()):
+            return Limit(default, "documented default")
         service_code, quota_code = fact.service_code, fact.quota_code
 
         def read() -> Limit:
@@ -100,15 +103,22 @@ class AccountQuotas:
                     "service-quotas", "get_service_quota", ServiceCode=service_code, QuotaCode=quota_code
                 )
             except (AwsCallError, AwsError) as exc:
+                # NoSuchResourceException: Service Quotas has no applied value for it.
                 why = exc.code if isinstance(exc, AwsCallError) else "unreadable"
-                return Limit(fact.default, f"documented default; Service Quotas: {why}")
+                return Limit(default, f"documented default; Service Quotas: {why}")
             value = answer.get("Quota", {}).get("Value")
             if value is None:
-                return Limit(fact.default, "documented default")
-            return Limit(int(value), "applied, from Service Quotas")
+                return Limit(default, "documented default")
+            return Limit(fact.from_service_quotas(float(value)), "applied, from Service Quotas")
 
         result: Limit = self._once(f"quota:{fact.key}", read)
         return result
+
+    def _region(self) -> str | None:
+        try:
+            return self.client.region
+        except AwsError:
+            return None
 
     def rules_on_bus(self) -> list[str]:
         """Names of every rule on the default event bus, the namespace's and everyone else's."""

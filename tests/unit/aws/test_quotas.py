@@ -139,3 +139,12 @@ def test_an_unchanged_deploy_reads_no_quota(tmp_path: Path, aws: None) -> None:
         op.startswith(("service-quotas.", "iam.GetAccountSummary", "lambda.GetAccountSettings")) for op in counts
     )
     assert counts["events.ListRules"] == 1  # the inventory's own listing; the bus is not counted
+
+
+def test_regions_with_a_smaller_rule_quota_use_their_own_default(tmp_path: Path, aws: None) -> None:
+    # EventBridge allows 100 rules per bus by default in af-south-1 and eu-south-1, 300 elsewhere.
+    path = write_manifest(tmp_path, 150)
+    path.write_text(path.read_text().replace(f"region: {REGION}", "region: eu-south-1"))
+    plan = Deployer(AwsClient(AwsConfig(region="eu-south-1"))).plan(load_manifest(str(path)))
+    assert {a.kind for a in plan.actions if a.kind in (Kind.RULE, Kind.SCHEDULE)} == {Kind.SCHEDULE}
+    assert any("over its quota of 100 (documented default" in n for n in plan.notes)
