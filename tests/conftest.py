@@ -31,6 +31,9 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # botocore falls back to the EC2/ECS metadata endpoints when no credentials are set; tests
     # only ever talk to 127.0.0.1.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # moto in-process stands behind clients configured for real AWS, which cronplane paces at
+    # AWS's API rates; the tests of pacing itself set or drop this.
+    monkeypatch.setenv("CRONPLANE_PACING", "off")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
 

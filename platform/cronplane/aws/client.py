@@ -11,9 +11,15 @@ What it owns, so no caller has to:
   its clients are botocore's, and its resources are not used);
 - counting: every call is recorded as a read or a write (the no-change deploy must make zero
   writes, and the benchmarks report the split), and per operation (``operation_counts``);
+- pacing: every attempt first takes a token from its operation family's bucket
+  (``cronplane.aws.pacing``, AWS's documented rates), shared by all threads using the client.
+  ``pacer`` None: pace when talking to real AWS (no ``endpoint_url``); through an endpoint
+  (`jobctl dev`, moto) only if ``CRONPLANE_PACING=aws``; ``CRONPLANE_PACING=off``: never.
+  ``pacer.waited`` is the time spent waiting, per family;
 - retries with backoff and an injectable ``sleep`` for throttling, server errors and IAM's
   propagation delay ("The role defined for the function cannot be assumed by Lambda" right
-  after ``create_role``); botocore's own retries are off, so every attempt is counted;
+  after ``create_role``); botocore's own retries are off, so every attempt is counted. A quota
+  error (``AwsCallError.quota_exceeded``: rules on a bus, roles in the account) is not retried;
 - errors: botocore failures become ``AwsError`` with one clear line (``cronplane.aws.failures``);
   a failed call keeps its AWS error code in ``AwsCallError.code`` so callers can branch on
   "already exists" or "not found" without importing botocore;
@@ -33,6 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 from cronplane.aws.failures import NO_CREDENTIALS, NO_REGION, readable, retryable, translate, unreachable
 from cronplane.aws.failures import NOT_FOUND_CODES as NOT_FOUND_CODES  # the one definition, handed on
 from cronplane.aws.failures import AwsCallError as AwsCallError
+from cronplane.aws.pacing import Pacer, default_pacer
 from cronplane.aws.session import AwsConfig
 from cronplane.errors import AwsError
 
@@ -108,11 +115,13 @@ class AwsClient:
         session: botocore.session.Session | None = None,
         connect_timeout: float = 10,
         read_timeout: float | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         """``read_timeout`` None: a minute, and a synchronous Invoke's whole length for Lambda.
         A quick probe (``run-now --local`` asking whether the history table answers) passes
-        ``max_attempts=1`` and short timeouts."""
+        ``max_attempts=1`` and short timeouts. ``pacer`` None: see the module's docstring."""
         self.config = config
+        self.pacer = pacer if pacer is not None else default_pacer(config.endpoint_url)
         self.sleep = sleep or _sleep
         self.max_attempts = max_attempts
         self.before_write = before_write
@@ -236,6 +245,7 @@ class AwsClient:
             self.before_write(call)
         method = getattr(client, operation)
         for attempt in range(1, self.max_attempts + 1):
+            self.pacer.acquire(service, operation)  # every attempt is a request AWS meters
             with self._lock:
                 self.calls.append(call)
             try:
@@ -246,7 +256,7 @@ class AwsClient:
                 code, detail = readable(
                     str(err.get("Code", "Unknown")), str(err.get("Message", "")) or str(exc), status
                 )
-                if attempt < self.max_attempts and (retryable(code, detail) or status >= 500):
+                if attempt < self.max_attempts and (retryable(code, detail, service) or status >= 500):
                     self.sleep(_backoff(attempt))
                     continue
                 raise translate(service, operation, code, detail) from exc

@@ -1,6 +1,8 @@
 """What a failed AWS call means, in one place: the error codes callers branch on (not found,
 throttled, access denied ...), which failures are worth another try, and the one-line message a
-user reads. ``AwsClient.call`` is the only caller of the translation; everything else catches
+user reads. A quota error (a count that is full: rules on a bus, roles in the account, code
+storage) is never retried as throttling; its message names the quota and the way out.
+``AwsClient.call`` is the only caller of the translation; everything else catches
 ``AwsCallError`` and looks at its ``code``.
 
 No boto3 or botocore here: this module is plain data and strings.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from cronplane.aws import quota_facts as facts
 from cronplane.errors import AwsError
 
 # "There is no such thing": every service's word for it. Callers test ``exc.not_found``.
@@ -34,9 +37,27 @@ THROTTLING_CODES = frozenset(
         "ProvisionedThroughputExceededException",
         "RequestThrottled",
         "SlowDown",
-        "LimitExceededException",
     }
 )
+# "Something is full", in each service's words. Not retried: waiting does not empty it.
+QUOTA_CODES = frozenset(
+    {
+        "LimitExceededException",  # EventBridge rules per bus, KMS keys, CloudWatch Logs log groups ...
+        "LimitExceeded",  # IAM: roles, policies, policy size; CloudWatch: alarms
+        "ServiceQuotaExceededException",  # EventBridge Scheduler: schedules, schedule groups
+        "CodeStorageExceededException",  # Lambda: function and layer storage
+        "ResourceLimitExceeded",
+        "TopicLimitExceeded",  # SNS
+        "SubscriptionLimitExceeded",
+    }
+)
+# The same words for a refusal that passes, per service (from each one's API reference):
+# DynamoDB answers LimitExceededException when over 500 table operations are in flight at once.
+# Lambda's TooManyRequestsException is its throttling (429) and stays in THROTTLING_CODES.
+TRANSIENT_LIMITS = frozenset({("dynamodb", "LimitExceededException")})
+# A quota code whose message speaks of a request rate is throttling after all (Scheduler files
+# "throttling errors on CreateSchedule request rate" under ServiceQuotaExceededException).
+RATE_WORDS = ("rate exceeded", "request rate", "throttl", "too many requests", "per second")
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedException"}
 )
@@ -99,14 +120,16 @@ NO_REGION = "No AWS region: pass --region, set AWS_REGION, or set region: in job
 
 class AwsCallError(AwsError):
     """An AWS call that failed with an error code the caller may handle (``code``); its
-    message is the one line a user reads."""
+    message is the one line a user reads. ``quota_exceeded``: AWS refused because a quota is
+    full (the message names it and the way out); another try cannot succeed."""
 
-    def __init__(self, service: str, operation: str, code: str, detail: str) -> None:
+    def __init__(self, service: str, operation: str, code: str, detail: str, *, quota_exceeded: bool = False) -> None:
         super().__init__(f"AWS {service} {operation} failed: {code}: {detail}")
         self.service = service
         self.operation = operation
         self.code = code
         self.detail = detail
+        self.quota_exceeded = quota_exceeded
 
     @property
     def not_found(self) -> bool:
@@ -119,9 +142,11 @@ def iam_action(service: str, operation: str) -> str:
     return f"{_IAM_PREFIX.get(service, service)}:{name}"
 
 
-def retryable(code: str, detail: str) -> bool:
+def retryable(code: str, detail: str, service: str = "") -> bool:
     if code in THROTTLING_CODES or code in SERVER_ERROR_CODES:
         return True
+    if code in QUOTA_CODES:
+        return not quota_exceeded(service, code, detail)  # a transient twin, or a rate after all
     if code == "ResourceConflictException" and any(m in detail for m in BUSY_MARKERS):
         return True  # a Lambda update still in progress; "already exists" is not retried
     return code == "InvalidParameterValueException" and any(m in detail for m in PROPAGATION_MARKERS)
@@ -144,8 +169,58 @@ def readable(code: str, detail: str, status: int) -> tuple[str, str]:
     return code, " ".join(detail.split())
 
 
+def quota_exceeded(service: str, code: str, detail: str) -> bool:
+    """Whether the error says a quota is full (and so another try cannot help)."""
+    if code not in QUOTA_CODES or (service, code) in TRANSIENT_LIMITS:
+        return False
+    return not any(word in detail.lower() for word in RATE_WORDS)
+
+
 def translate(service: str, operation: str, code: str, detail: str) -> AwsCallError:
+    if quota_exceeded(service, code, detail):
+        return AwsCallError(service, operation, code, quota_message(service, operation, detail), quota_exceeded=True)
+    if code in QUOTA_CODES:  # retried as throttling, and still refused
+        return AwsCallError(service, operation, code, f"{detail} — still throttled after retries; try again later.")
     return AwsCallError(service, operation, code, hinted(code, detail, denied_action(service, operation, detail)))
+
+
+# Which quota a refusal is about, by the call that met it ((service, "*"): any other call), and
+# the way out. The numbers and Service Quotas codes are in ``quota_facts``.
+_QUOTA_FACTS = (
+    ("events", "put_rule", facts.RULES_PER_BUS),
+    ("iam", "create_role", facts.IAM_ROLES),
+    ("iam", "put_role_policy", facts.ROLE_POLICY_SIZE),
+    ("scheduler", "create_schedule", facts.SCHEDULES),
+    ("scheduler", "create_schedule_group", facts.SCHEDULE_GROUPS),
+    ("logs", "create_log_group", facts.LOG_GROUPS),
+    ("lambda", "*", facts.CODE_STORAGE),
+)
+_QUOTA_OF: dict[tuple[str, str], tuple[str, str]] = {
+    **{(service, op): (f"the {fact.title} quota", fact.fix) for service, op, fact in _QUOTA_FACTS},
+    ("events", "put_targets"): (
+        "the EventBridge targets per rule quota",
+        "a rule holds at most 5 targets (not adjustable); remove those added to it outside cronplane",
+    ),
+    ("iam", "attach_role_policy"): (
+        "the IAM managed policies per role quota",
+        "attach fewer managed policies, or request an increase of Service Quotas code L-0DA4ABF3",
+    ),
+    ("iam", "*"): ("an IAM quota", "IAM's message names it; `role_mode: per_team` makes fewer roles and policies"),
+}
+
+
+def quota_message(service: str, operation: str, detail: str) -> str:
+    """AWS's words, then which quota and the way out: ``... — the EventBridge rules per event bus
+    quota is full, and retrying cannot help: set `trigger_mode: scheduler` ...``."""
+    quota, fix = (
+        _QUOTA_OF.get((service, operation))
+        or _QUOTA_OF.get((service, "*"))
+        or (
+            f"an AWS {service} quota",
+            "AWS's message names it; delete what is unused, or request an increase in Service Quotas",
+        )
+    )
+    return f"{detail} — {quota} is full, and retrying cannot help: {fix}."
 
 
 def denied_action(service: str, operation: str, detail: str) -> str:
