@@ -16,27 +16,12 @@ from cronplane.cli.exit_status import ExitStatus
 from cronplane.cli.options import manifest_option, output_option
 from cronplane.cli.views import manifest as view
 from cronplane.errors import CronplaneError, JobNotFoundError, ManifestError
+from cronplane.manifest.fanout import DEFAULT_CONCURRENCY, crowded_minutes, describe
 from cronplane.manifest.loader import AS_OF_EPOCH, NAME_RE, load_manifest
 from cronplane.manifest.loader import schema as manifest_schema
 from cronplane.manifest.models import Job
 
 UTC = dt.UTC
-
-
-@click.command("validate")
-@manifest_option
-def validate(manifest_path: str) -> ExitStatus:
-    """Check jobs.yaml and report every problem in one pass.
-
-    Exit 0 when valid (one summary line), 1 when not (one FILE:LINE: path: message line per
-    problem on stderr), 2 on a usage error."""
-    try:
-        manifest = load_manifest(manifest_path)
-    except ManifestError as exc:
-        click.echo("\n".join(view.validate_problems(manifest_path, exc.problems)), err=True)
-        return ExitStatus.FAILURE
-    click.echo(view.validate_summary(manifest_path, manifest))
-    return ExitStatus.OK
 
 
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
@@ -51,6 +36,38 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if not 1970 <= moment.year <= 2199:  # EventBridge's years; beyond them date arithmetic overflows
         raise click.BadParameter(f"{value!r} is outside the years schedules can fire in (1970-2199)")
     return moment
+
+
+@click.command("validate")
+@manifest_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Concurrent Lambda executions the account allows, for the fan-out warnings "
+    f"(default: Lambda's {DEFAULT_CONCURRENCY:,}; more when the quota was raised).",
+)
+@click.option("--now", "now", callback=_parse_now, hidden=True, help="Reference time (tests).")
+def validate(manifest_path: str, concurrency: int | None, now: dt.datetime | None) -> ExitStatus:
+    """Check jobs.yaml and report every problem in one pass.
+
+    Exit 0 when valid (one summary line; warnings on stderr, such as minutes in which more jobs
+    fire than Lambda can start at once), 1 when not (one FILE:LINE: path: message line per
+    problem on stderr), 2 on a usage error."""
+    now = _aware(now, UTC) if now else None
+    try:
+        manifest = load_manifest(manifest_path, now=now)
+    except ManifestError as exc:
+        click.echo("\n".join(view.validate_problems(manifest_path, exc.problems)), err=True)
+        return ExitStatus.FAILURE
+    click.echo(view.validate_summary(manifest_path, manifest))
+    limit = concurrency or DEFAULT_CONCURRENCY
+    source = "the account allows (--concurrency)" if concurrency else "Lambda allows by default"
+    warnings = describe(crowded_minutes(manifest, limit, now), limit, source)
+    if warnings:
+        click.echo("\n".join(view.validate_warnings(manifest_path, warnings)), err=True)
+    return ExitStatus.OK
 
 
 def _parse_zone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -89,6 +89,9 @@ def job_from_settings(
         log_retention_days=int(s.get("log_retention_days", 30)),
         allow_privileged=s.get("allow_privileged"),
         alerts=alert_policy(s.get("alerts")),
+        # Any schedule may have one: Scheduler applies the window to rate(), cron() and at()
+        # alike (on at() it delays the one run), and on_scheduler puts the job there.
+        start_window=int(s.get("start_window", 0)),
         line=line,
     )
 

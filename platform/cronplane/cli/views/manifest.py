@@ -36,6 +36,11 @@ def validate_summary(manifest_path: str, manifest: Manifest) -> str:
     )
 
 
+def validate_warnings(manifest_path: str, warnings: Sequence[str]) -> list[str]:
+    """What is valid but will hurt on AWS (``manifest.fanout``), one line each (stderr)."""
+    return [f"{manifest_path}: warning: {warning}" for warning in warnings]
+
+
 # -- list -----------------------------------------------------------------------------------
 def jobs_table(manifest: Manifest, upcoming: Mapping[str, dt.datetime | None]) -> list[str]:
     """``upcoming``: each job's next fire time (None: never again)."""
