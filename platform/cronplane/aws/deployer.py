@@ -39,7 +39,7 @@ from cronplane.aws.inventory import Inventory, LiveState
 from cronplane.aws.lock import DEFAULT_WAIT, DeployLock
 from cronplane.aws.planner import Op, Plan
 from cronplane.aws.planner import plan as make_plan
-from cronplane.aws.quotas import AccountQuotas, check_plan, place_triggers, with_notes
+from cronplane.aws.quotas import AccountQuotas, check_plan, fanout_notes, place_triggers, with_notes
 from cronplane.build.resources import DesiredState, Kind, desired_state
 from cronplane.errors import CronplaneError
 from cronplane.manifest import names
@@ -155,7 +155,8 @@ class Deployer:
             return desired, planned
         # Before anything is written (deploy creates the history table only after this): a plan
         # over an AWS quota stops here, naming the quota, the numbers and the way out.
-        return desired, with_notes(planned, check_plan(planned, desired, self._account))
+        notes = check_plan(planned, desired, self._account) + fanout_notes(planned, manifest, self._account)
+        return desired, with_notes(planned, notes)
 
     def _settle(self, desired: DesiredState, live: LiveState, **options: object) -> Plan:
         for _ in range(MAX_PLAN_ROUNDS):

@@ -269,6 +269,24 @@ def check_plan(plan: Plan, desired: DesiredState, account: AccountQuotas) -> tup
     return tuple(counted + unknown)
 
 
+def fanout_notes(plan: Plan, manifest: Manifest, account: AccountQuotas) -> tuple[str, ...]:
+    """When the plan adds or changes triggers: the minutes in which more of the namespace's
+    jobs start than the account's Lambda concurrency allows (``validate`` says the same against
+    the documented default; here the account's own limit, one read)."""
+    from cronplane.aws.kinds import kind_of
+    from cronplane.manifest.fanout import crowded_minutes, describe
+
+    touched = any(kind_of(a.kind).trigger is not None and a.op in (Op.CREATE, Op.UPDATE) for a in plan.actions)
+    enabled = sum(1 for job in manifest.jobs if job.enabled)
+    if not touched or enabled <= 1:
+        return ()
+    limit = account.concurrency()
+    if enabled <= limit.value:
+        return ()  # they could all start in the same minute
+    crowded = crowded_minutes(manifest, limit.value)
+    return tuple(describe(crowded, limit.value, source=f"the account allows ({limit.source})"))
+
+
 def with_notes(plan: Plan, notes: Iterable[str]) -> Plan:
     extra = tuple(notes)
     return replace(plan, notes=plan.notes + extra) if extra else plan

@@ -148,3 +148,25 @@ def test_regions_with_a_smaller_rule_quota_use_their_own_default(tmp_path: Path,
     plan = Deployer(AwsClient(AwsConfig(region="eu-south-1"))).plan(load_manifest(str(path)))
     assert {a.kind for a in plan.actions if a.kind in (Kind.RULE, Kind.SCHEDULE)} == {Kind.SCHEDULE}
     assert any("over its quota of 100 (documented default" in n for n in plan.notes)
+
+
+def test_plan_warns_of_minutes_crowded_beyond_the_accounts_concurrency(
+    tmp_path: Path, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.servicequotas.models import ServiceQuotasBackend
+
+    def applied(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+        if (service_code, quota_code) != ("lambda", "L-B99A9384"):
+            from moto.servicequotas.exceptions import NoSuchResource
+
+            raise NoSuchResource
+        return {"ServiceCode": service_code, "QuotaCode": quota_code, "QuotaName": "Concurrency", "Value": 2.0}
+
+    monkeypatch.setattr(ServiceQuotasBackend, "get_service_quota", applied)
+    # 130 hourly jobs on minutes i % 60: minutes 0-9 of every hour have 3 jobs, the others 2.
+    plan = Deployer(client()).plan(load_manifest(str(write_manifest(tmp_path, 130))))
+    fanout = [n for n in plan.notes if n.startswith("fan-out:")]
+    assert fanout, plan.notes
+    assert "3 jobs fire" in fanout[0]
+    assert "more than the 2 concurrent executions the account allows (applied, from Service Quotas)" in fanout[0]
+    assert "`start_window:" in fanout[0]
