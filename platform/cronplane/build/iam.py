@@ -79,6 +79,16 @@ VPC_ENI_ACTIONS = (
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 KMS_ACTIONS = ("kms:Decrypt",)
 LAMBDA_SERVICE_ACTIONS = frozenset(LOG_ACTIONS + KMS_ACTIONS + VPC_ENI_ACTIONS)
+# The Sids of the statements a shared role (``build.team_roles``) treats apart: the platform's
+# statements on the resources cronplane names for the job (log group, DLQ and self-invoke merged
+# there), and the grants Lambda uses outside the function, where IAM cannot tell jobs apart.
+SID_LOGS, SID_HISTORY, SID_DLQ, SID_INVOKE = (
+    "WriteOwnLogs",
+    "OwnRunRecords",
+    "SendToOwnDeadLetterQueue",
+    "InvokeSelfForRetries",
+)
+SID_JOB_KEY, SID_VPC = "DecryptWithJobKey", "ManageVpcNetworkInterfaces"
 _KMS_KEY_ID = re.compile(r"^(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
 
 
@@ -111,14 +121,14 @@ def execution_policy(
 
     statements: list[dict[str, Any]] = [
         {
-            "Sid": "WriteOwnLogs",
+            "Sid": SID_LOGS,
             "Effect": "Allow",
             "Action": list(LOG_ACTIONS),
             # Log streams are addressed as log-group:NAME:log-stream:STREAM, hence the ":*".
             "Resource": [arn("logs", f"log-group:{names.log_group_name(namespace, job.name)}:*")],
         },
         {
-            "Sid": "OwnRunRecords",
+            "Sid": SID_HISTORY,
             "Effect": "Allow",
             "Action": list(RUN_HISTORY_ACTIONS),
             "Resource": [table_arn],
@@ -127,13 +137,13 @@ def execution_policy(
             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [job.name]}},
         },
         {
-            "Sid": "SendToOwnDeadLetterQueue",
+            "Sid": SID_DLQ,
             "Effect": "Allow",
             "Action": list(DLQ_ACTIONS),
             "Resource": [arn("sqs", names.dlq_name(namespace, job.name))],
         },
         {
-            "Sid": "InvokeSelfForRetries",
+            "Sid": SID_INVOKE,
             "Effect": "Allow",
             "Action": list(SELF_INVOKE_ACTIONS),
             # ":*" covers the alias (and versions) the trigger targets with provisioned concurrency.
@@ -166,7 +176,7 @@ def execution_policy(
         # managed keys (aws/ssm, aws/secretsmanager) no grant is needed at all.
         statements.append(
             {
-                "Sid": "DecryptWithJobKey",
+                "Sid": SID_JOB_KEY,
                 "Effect": "Allow",
                 "Action": list(KMS_ACTIONS),
                 "Resource": [_kms_key_arn(arn, job.kms_key, manifest, job)],
@@ -175,7 +185,7 @@ def execution_policy(
     if job.vpc is not None:
         statements.append(
             {
-                "Sid": "ManageVpcNetworkInterfaces",
+                "Sid": SID_VPC,
                 "Effect": "Allow",
                 "Action": list(VPC_ENI_ACTIONS),
                 # AWS offers no narrower resource here: DescribeNetworkInterfaces only works on
@@ -341,23 +351,25 @@ def privileged_grants(manifest: Manifest, job: Job) -> list[str]:
     ``jobctl plan`` lists next to the reason."""
     if not job.allow_privileged:
         return []
-    findings = guardrails.job_findings(
-        manifest.namespace, job, [j.name for j in manifest.jobs], teams={j.team for j in manifest.jobs}
-    )
-    return list(dict.fromkeys(f.grant for f in findings if f.waivable))
+    return list(dict.fromkeys(f.grant for f in _findings(manifest, job) if f.waivable))
 
 
 def _check_guardrails(manifest: Manifest, job: Job) -> None:
     """``validate`` refuses these already; checked again here so that no policy is ever built
     from a Job that did not come through the loader (``manifest.guardrails``)."""
-    findings = guardrails.job_findings(
-        manifest.namespace, job, [j.name for j in manifest.jobs], teams={j.team for j in manifest.jobs}
-    )
-    refused = [f for f in findings if not (f.waivable and job.allow_privileged)]
+    refused = [f for f in _findings(manifest, job) if not (f.waivable and job.allow_privileged)]
     if refused:
         first = refused[0]
         where = ".".join(str(p) for p in first.path)
         raise PolicyError(f"{_where(manifest, job)}: {where}: {first.refusal}")
+
+
+def _findings(manifest: Manifest, job: Job) -> list[guardrails.Finding]:
+    # The other jobs' names matter only to declared permissions, the teams only to secrets:
+    # without them the check costs nothing per other job (10,000 jobs: 10,000 checks, not 10^8).
+    job_names = [j.name for j in manifest.jobs] if job.permissions else []
+    teams = {j.team for j in manifest.jobs} if job.secrets else set()
+    return guardrails.job_findings(manifest.namespace, job, job_names, teams=teams)
 
 
 def _check_size(manifest: Manifest, job: Job, policy: dict[str, Any]) -> None:

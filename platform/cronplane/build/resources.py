@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from cronplane.build.arns import Arns
 from cronplane.build.desired import (
@@ -54,6 +55,9 @@ from cronplane.build.desired import (
 from cronplane.manifest import names
 from cronplane.manifest.loader import on_scheduler
 from cronplane.manifest.models import Job, Manifest
+
+if TYPE_CHECKING:
+    from cronplane.build.team_roles import SharedRoles
 
 RUNTIME = "python3.12"
 ENTRY_HANDLER = "cronplane.runtime.entry.handler"
@@ -195,13 +199,18 @@ def desired_state(
     from cronplane.build.alerting import topic_resources
 
     out.extend(topic_resources(manifest, arns))  # only when some job has alerts
+    from cronplane.build.team_roles import shared_roles
+
+    shared = shared_roles(manifest, arns, base_tags(manifest))  # role_mode: per_team only
+    out.extend(shared.resources if shared else ())
     for job in manifest.jobs:
         sha, zip_bytes = code[job.name]
-        out.extend(job_resources(manifest, job, arns, sha, zip_bytes))
+        out.extend(job_resources(manifest, job, arns, sha, zip_bytes, shared))
     from cronplane.build.watchdog import watchdog_resources
 
     out.extend(watchdog_resources(manifest, arns, code))  # only when some job has alerts
-    return DesiredState(ns, account_id, region, tuple(out), privileged_notes(manifest))
+    notes = privileged_notes(manifest) + (shared.notes if shared else ())
+    return DesiredState(ns, account_id, region, tuple(out), notes)
 
 
 def privileged_notes(manifest: Manifest) -> tuple[str, ...]:
@@ -218,7 +227,11 @@ def privileged_notes(manifest: Manifest) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes: bytes | None) -> list[Resource]:
+def job_resources(
+    manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes: bytes | None, shared: SharedRoles | None = None
+) -> list[Resource]:
+    """The job's own resources; with ``shared`` roles (``role_mode: per_team``) it has no role of
+    its own: its function runs with its team's shared role, its schedule with the namespace's."""
     from cronplane.build import iam
 
     ns, name = manifest.namespace, job.name
@@ -239,13 +252,16 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
     state = "ENABLED" if job.enabled else "DISABLED"
     out: list[Resource] = []
 
-    trust = {"path": path, "trust": iam.lambda_trust_policy()}
-    policy = {
-        "policy": iam.execution_policy(
-            manifest, job, account_id=arns.account, region=arns.region, partition=arns.partition
-        )
-    }
-    out.append(Resource(Kind.ROLE, role, name, "role", role_arn, visible=trust, hidden=policy, tags=tags))
+    if shared is None:
+        trust = {"path": path, "trust": iam.lambda_trust_policy()}
+        policy = {
+            "policy": iam.execution_policy(
+                manifest, job, account_id=arns.account, region=arns.region, partition=arns.partition
+            )
+        }
+        out.append(Resource(Kind.ROLE, role, name, "role", role_arn, visible=trust, hidden=policy, tags=tags))
+    else:
+        role_arn = shared.role_of(name)
     queue_attrs = {"SqsManagedSseEnabled": "true", "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
     if not scheduler:
         # EventBridge puts undeliverable firings here only if the queue policy lets the rule.
@@ -289,13 +305,15 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
         out.append(Resource(Kind.ALIAS, fn_name, name, "alias", target_arn, hidden=warm))
     if scheduler:
         srole = names.scheduler_role_name(ns, name)
-        srole_arn = arns.role(path, srole)
-        strust = {"path": path, "trust": iam.scheduler_trust_policy(arns.account, arns.group(names.schedule_group(ns)))}
-        spolicy = {"policy": iam.scheduler_policy(fn_arn, dlq_arn)}
-        out.append(Resource(Kind.ROLE, srole, name, "srole", srole_arn, visible=strust, hidden=spolicy, tags=tags))
+        srole_arn = arns.role(path, srole) if shared is None else str(shared.scheduler)
+        if shared is None:
+            group_arn = arns.group(names.schedule_group(ns))
+            strust = {"path": path, "trust": iam.scheduler_trust_policy(arns.account, group_arn)}
+            spolicy = {"policy": iam.scheduler_policy(fn_arn, dlq_arn)}
+            out.append(Resource(Kind.ROLE, srole, name, "srole", srole_arn, visible=strust, hidden=spolicy, tags=tags))
         group = names.schedule_group(ns)
         sched = names.schedule_name(ns, name)
-        schedule = {
+        schedule: dict[str, object] = {
             "group": group,
             "expression": job.schedule.expression,
             "timezone": job.timezone or "UTC",
@@ -306,6 +324,10 @@ def job_resources(manifest: Manifest, job: Job, arns: Arns, sha: str, zip_bytes:
             "dlq": dlq_arn,
             "input": SCHEDULE_INPUT,
         }
+        if job.start_window:
+            # Only when set: a schedule without one keeps the recorded hash it was deployed
+            # with, so adding the setting to cronplane rewrites no existing schedule.
+            schedule["start_window"] = job.start_window
         shown = {"state": state, "target_arn": target_arn}
         out.append(
             Resource(Kind.SCHEDULE, sched, name, "sched", arns.schedule(group, sched), visible=shown, hidden=schedule)

@@ -113,7 +113,7 @@ class Finding:
 
 def permission_findings(namespace: str, job: str, job_names: Iterable[str], permissions: object) -> list[Finding]:
     """Every guardrail the ``permissions`` setting (as written in jobs.yaml) crosses."""
-    platform = _PlatformNames(namespace, job, job_names)
+    platform: _PlatformNames | None = None  # names every job's resources: made only when needed
     found: list[Finding] = []
     for index, statement in enumerate(permissions if isinstance(permissions, list) else []):
         if not isinstance(statement, Mapping) or statement.get("effect", "Allow") != "Allow":
@@ -123,6 +123,7 @@ def permission_findings(namespace: str, job: str, job_names: Iterable[str], perm
         for number, action in actions:
             found.extend(_action_findings(("permissions", index, "actions", number), action))
         for number, resource in resources:
+            platform = platform or _PlatformNames(namespace, job, job_names)
             found.extend(_resource_findings(("permissions", index, "resources", number), resource, platform))
     return found
 

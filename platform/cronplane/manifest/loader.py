@@ -30,6 +30,7 @@ from cronplane.manifest.models import (
     HistorySettings,
     Job,
     Manifest,
+    RoleMode,
     TriggerMode,
 )
 from cronplane.manifest.plaintext_secrets import env_secret, payload_secrets
@@ -84,6 +85,7 @@ def load_manifest(
         jobs=tuple(j for j in jobs if j is not None),
         history=HistorySettings(**data.get("history", {})),
         trigger_mode=TriggerMode(data.get("trigger_mode", "auto")),
+        role_mode=RoleMode(data.get("role_mode", RoleMode.PER_JOB.value)),
         path=file,
         root=root,
     )
@@ -325,8 +327,10 @@ class _JobBuilder:
         jobs = self.data.get("jobs")
         job_names = [k for k in jobs if isinstance(k, str)] if isinstance(jobs, dict) else []
         found = guardrails.permission_findings(self.namespace or "", name, job_names, settings.get("permissions"))
-        teams = {t for t in map(team_of, self._all_settings()) if t}
-        found += guardrails.secret_findings(settings.get("secrets"), team=team_of(settings), teams=teams)
+        secrets = settings.get("secrets")
+        # Every job's team, only for a job with secrets: for all jobs it would cost jobs² steps.
+        teams = {t for t in map(team_of, self._all_settings()) if t} if secrets else set()
+        found += guardrails.secret_findings(secrets, team=team_of(settings), teams=teams)
         reason = settings.get("allow_privileged")
         excepted = isinstance(reason, str) and len(reason.strip()) >= guardrails.MIN_REASON_CHARS
         for finding in found:

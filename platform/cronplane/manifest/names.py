@@ -149,6 +149,52 @@ def role_path(namespace: str) -> str:
     return f"/cronplane/{namespace}/"
 
 
+# Roles shared by many jobs (``role_mode: per_team``, ``build.team_roles``) live under a path of
+# their own inside the namespace's: the two role kinds tell theirs apart by it. Their names take the
+# place of a job in the per-job naming, behind "_", which no job name holds (NAME_RE): a shared
+# role's name never equals a job's role name, nor the watchdog's.
+SHARED_ROLE_DIR = "_shared/"
+TEAM_ROLE_PREFIX = "_team-"
+TEAM_ROLE_SUFFIX = "-exec"
+TEAM_ROLE_INDEX_ROOM = 3  # digits kept free for a role's index: up to 1,000 roles per team
+ROLE_NAME_LIMIT = 64
+NAMESPACE_MAX_LENGTH = 32  # what manifest.loader allows
+
+
+def shared_role_path(namespace: str) -> str:
+    """IAM path of the namespace's shared roles (``/cronplane/acme/_shared/``)."""
+    return f"{role_path(namespace)}{SHARED_ROLE_DIR}"
+
+
+def team_label(team: str) -> str:
+    """The team as its shared roles' names hold it: the team itself, or, for a name too long to
+    fit IAM's 64 characters next to the longest namespace, its start and a CRC-32 of the whole
+    name (``data-eng-3fa9c1``). Never depends on the namespace (an export's namespace is an
+    input), nor on the role's index, so adding a role never renames the others;
+    ``build.team_roles`` refuses a manifest in which two teams would get the same label."""
+    fixed = len(f"{SEPARATOR}{TEAM_ROLE_PREFIX}-{'9' * TEAM_ROLE_INDEX_ROOM}{TEAM_ROLE_SUFFIX}")
+    room = ROLE_NAME_LIMIT - NAMESPACE_MAX_LENGTH - fixed
+    if len(team) <= room:
+        return team
+    import zlib
+
+    digest = f"{zlib.crc32(team.encode()):08x}"[:6]
+    return f"{team[: room - len(digest) - 1]}-{digest}"
+
+
+def team_role_name(namespace: str, team: str, index: int) -> str:
+    """The ``index``-th shared execution role of ``team`` (``acme--_team-billing-0-exec``).
+    Injective: the namespace ends at the first ``--``, the index is the last ``-``-separated
+    part before ``-exec`` and holds digits only, the team label is what lies between."""
+    return f"{job_prefix(namespace)}{TEAM_ROLE_PREFIX}{team_label(team)}-{index}{TEAM_ROLE_SUFFIX}"
+
+
+def namespace_scheduler_role_name(namespace: str) -> str:
+    """The one role EventBridge Scheduler uses for every job of the namespace under
+    ``role_mode: per_team`` (``acme--_scheduler``)."""
+    return f"{job_prefix(namespace)}_scheduler"
+
+
 def job_names(namespace: str, job: str) -> list[AwsName]:
     """Every generated name of a job with the AWS limit it must fit."""
     return [

@@ -305,6 +305,11 @@ def _schedule(out: Normalized, name: str, p: Mapping[str, Any], target: Mapping[
         "dlq": target["dlq"] if tf else target["DeadLetterConfig"]["Arn"],
         "input": target["input" if tf else "Input"],
     }
+    window = p["FlexibleTimeWindow"]
+    if window == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": window.get("MaximumWindowInMinutes")}:
+        hidden["start_window"] = window["MaximumWindowInMinutes"]  # only a job with one has it
+    else:
+        assert window == {"Mode": "OFF"}, window
     visible = {"state": state, "target_arn": target["arn" if tf else "Arn"]}
     _entry(out, Kind.SCHEDULE, name, visible=visible, hidden=hidden)
 
@@ -648,7 +653,7 @@ def _tf_alarm(out: Normalized, b: dict[str, Any]) -> None:
 
 
 def _tf_schedule(out: Normalized, b: dict[str, Any]) -> None:
-    assert b["flexible_time_window"] == [{"mode": "OFF"}]
+    [window] = b["flexible_time_window"]
     [target] = b["target"]
     retry = target["retry_policy"][0]
     flat = {
@@ -661,4 +666,7 @@ def _tf_schedule(out: Normalized, b: dict[str, Any]) -> None:
         "input": target["input"],
         "arn": target["arn"],
     }
-    _schedule(out, b["name"], b, flat, tf=True)
+    flexible = {"Mode": window["mode"]}
+    if "maximum_window_in_minutes" in window:
+        flexible["MaximumWindowInMinutes"] = window["maximum_window_in_minutes"]
+    _schedule(out, b["name"], {**b, "FlexibleTimeWindow": flexible}, flat, tf=True)

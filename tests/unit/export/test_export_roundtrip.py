@@ -52,6 +52,8 @@ def test_the_every_field_manifest_reaches_every_kind_and_setting(exports) -> Non
     assert "${HOME}/%{x}" in fn.visible["environment"].values()
     permission = next(r for r in desired.resources if r.kind == Kind.PERMISSION and r.job == "warm-rule")
     assert permission.hidden["qualifier"] == "live"
+    schedule = next(r for r in desired.resources if r.kind == Kind.SCHEDULE and r.job == "everything")
+    assert schedule.hidden["start_window"] == 15
 
 
 @pytest.mark.parametrize("fmt", ["terraform", "cloudformation"])

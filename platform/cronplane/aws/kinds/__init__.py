@@ -70,6 +70,7 @@ def trigger_kind(trigger: str) -> ResourceKind:
 _BUILT_IN = (
     function.KIND,
     role.KIND,
+    role.TEAM_KIND,  # role_mode: per_team's shared roles
     queue.KIND,
     log_group.KIND,
     rule.KIND,

@@ -1,7 +1,10 @@
 """EventBridge Scheduler schedules: the trigger of a job with a timezone, an ``at()`` or
 ``trigger_mode: scheduler``. A schedule cannot carry tags: it belongs to whoever owns its group,
-the namespace's schedule group. Listed from the group with their state and target; the rest of
-the definition is a hidden detail. ``jobctl pause`` / ``resume`` switch its state."""
+the namespace's schedule group. Its state and target are visible settings, the rest of the
+definition a hidden detail. Vouched for by the job's state record (``aws.vouch``): listed from the
+group only with ``--refresh`` or when the records cannot vouch (100 a page); else read one by one
+(GetSchedule, definition included) when the plan needs one. ``jobctl pause`` / ``resume`` switch
+its state."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class SchedulerScheduleKind(ResourceKind):
     tagged = False
     reads_details = True
     trigger = TriggerKind.SCHEDULE
+    vouched = True  # listed only with --refresh (100 a page): see aws.vouch
 
     def owner(self, namespace: str) -> tuple[str, str]:
         return (Kind.SCHEDULE_GROUP, names.schedule_group(namespace))
@@ -61,20 +65,34 @@ class SchedulerScheduleKind(ResourceKind):
             for sched in schedules
         ]
 
+    def named_for(self, namespace: str, job: str) -> str:
+        return names.schedule_name(namespace, job)
+
+    def stand_in(self, scope: Listing, job: str, function: LiveResource) -> LiveResource | None:
+        group = scope.found.get(self.owner(scope.namespace))
+        if group is None:
+            return None  # recorded, but its group is gone (and its schedules with it): read it
+        name = self.named_for(scope.namespace, job)
+        arn = f"{group.arn.replace(':schedule-group/', ':schedule/')}/{name}"
+        return LiveResource(self.name, name, arn, tags=group.tags, vouched=True)
+
+    def read_one(self, client: AwsClient, scope: Listing, name: str) -> LiveResource | None:
+        group = scope.found.get(self.owner(scope.namespace))
+        if group is None:
+            return None
+        try:
+            s = client.call("scheduler", "get_schedule", Name=name, GroupName=group.name)
+        except AwsCallError as exc:
+            if exc.not_found:
+                return None
+            raise
+        # The one read holds the definition too: its details come with it.
+        shown = {"state": s.get("State"), "target_arn": (s.get("Target") or {}).get("Arn")}
+        return LiveResource(self.name, name, s["Arn"], shown, tags=group.tags, details=_details(s))
+
     def read_details(self, client: AwsClient, res: LiveResource, namespace: str) -> dict[str, Any]:
-        s = client.call("scheduler", "get_schedule", Name=res.name, GroupName=names.schedule_group(namespace))
-        target = s.get("Target", {})
-        return {
-            "group": s.get("GroupName"),
-            "expression": s.get("ScheduleExpression"),
-            "timezone": s.get("ScheduleExpressionTimezone"),
-            "description": s.get("Description", ""),
-            "action_after_completion": s.get("ActionAfterCompletion"),
-            "role_arn": target.get("RoleArn"),
-            "retry": target.get("RetryPolicy"),
-            "dlq": (target.get("DeadLetterConfig") or {}).get("Arn"),
-            "input": target.get("Input"),
-        }
+        group = names.schedule_group(namespace)
+        return _details(client.call("scheduler", "get_schedule", Name=res.name, GroupName=group))
 
     def delete(self, ctx: ApplyContext) -> None:
         ctx.ignore_missing("scheduler", "delete_schedule", Name=ctx.action.name, GroupName=names.schedule_group(ctx.ns))
@@ -136,7 +154,7 @@ class SchedulerScheduleKind(ResourceKind):
             "GroupName": {"Ref": ctx.id_of(Kind.SCHEDULE_GROUP, h["group"])},
             "ScheduleExpression": h["expression"],
             "ScheduleExpressionTimezone": h["timezone"],
-            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "FlexibleTimeWindow": flexible_time_window(h),
             "Description": h["description"],
             "State": res.visible["state"],
             "Target": {
@@ -157,7 +175,11 @@ class SchedulerScheduleKind(ResourceKind):
         schedule.attr("schedule_expression", h["expression"])
         schedule.attr("schedule_expression_timezone", h["timezone"])
         schedule.attr("description", h["description"]).attr("state", res.visible["state"])
-        schedule.block(Block("flexible_time_window").attr("mode", "OFF"))
+        window = flexible_time_window(h)
+        flexible = Block("flexible_time_window").attr("mode", window["Mode"])
+        if "MaximumWindowInMinutes" in window:
+            flexible.attr("maximum_window_in_minutes", window["MaximumWindowInMinutes"])
+        schedule.block(flexible)
         target = Block("target").attr("arn", ctx.arn(res.visible["target_arn"]))
         target.attr("role_arn", ctx.arn(h["role_arn"])).attr("input", h["input"])
         target.block(
@@ -177,7 +199,7 @@ def _definition(ctx: ApplyContext) -> dict[str, Any]:
         "GroupName": h["group"],
         "ScheduleExpression": h["expression"],
         "ScheduleExpressionTimezone": h["timezone"],
-        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "FlexibleTimeWindow": flexible_time_window(h),
         "Description": h["description"],
         "State": res.visible["state"],
         "Target": {
@@ -191,6 +213,38 @@ def _definition(ctx: ApplyContext) -> dict[str, Any]:
     if h.get("action_after_completion"):
         params["ActionAfterCompletion"] = h["action_after_completion"]
     return params
+
+
+def _details(s: Mapping[str, Any]) -> dict[str, Any]:
+    """A get_schedule answer in the shape of ``Resource.hidden``."""
+    target = s.get("Target", {})
+    return {
+        "group": s.get("GroupName"),
+        "expression": s.get("ScheduleExpression"),
+        "timezone": s.get("ScheduleExpressionTimezone"),
+        "description": s.get("Description", ""),
+        "action_after_completion": s.get("ActionAfterCompletion"),
+        "role_arn": target.get("RoleArn"),
+        "retry": target.get("RetryPolicy"),
+        "dlq": (target.get("DeadLetterConfig") or {}).get("Arn"),
+        "input": target.get("Input"),
+        **_window_details(s.get("FlexibleTimeWindow")),
+    }
+
+
+def flexible_time_window(hidden: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's ``start_window`` as Scheduler's FlexibleTimeWindow: it starts each firing at a
+    moment of its choosing within that many minutes after the time; without one, on time."""
+    minutes = hidden.get("start_window") or 0
+    return {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": minutes} if minutes else {"Mode": "OFF"}
+
+
+def _window_details(window: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``start_window`` as the desired hidden settings hold it: only when there is one (see
+    ``build.resources.job_resources``)."""
+    if (window or {}).get("Mode") != "FLEXIBLE":
+        return {}
+    return {"start_window": (window or {}).get("MaximumWindowInMinutes")}
 
 
 KIND = SchedulerScheduleKind()
