@@ -30,6 +30,7 @@ from cronplane.aws import quota_facts as facts
 from cronplane.aws.client import AwsCallError
 from cronplane.aws.plan import Op, Plan
 from cronplane.build.desired import DesiredState, Kind
+from cronplane.build.team_roles import TEAM_ROLE
 from cronplane.errors import AwsError, CronplaneError
 from cronplane.manifest import names
 from cronplane.manifest.loader import on_scheduler
@@ -207,11 +208,16 @@ def place_triggers(manifest: Manifest, live: LiveState, account: AccountQuotas) 
 
 
 # -- 2. the check -----------------------------------------------------------------------------------
-def _count(plan: Plan, kind: str, op: Op) -> int:
-    return sum(1 for a in plan.actions if a.kind == kind and a.op == op)
+# Kinds that are IAM roles: a job's own (role_mode: per_job) and the shared ones (per_team).
+ROLE_KINDS = (Kind.ROLE, TEAM_ROLE)
 
 
-def _adds(plan: Plan, kind: str) -> bool:
+def _count(plan: Plan, kind: str | tuple[str, ...], op: Op) -> int:
+    kinds = (kind,) if isinstance(kind, str) else kind
+    return sum(1 for a in plan.actions if a.kind in kinds and a.op == op)
+
+
+def _adds(plan: Plan, kind: str | tuple[str, ...]) -> bool:
     return _count(plan, kind, Op.CREATE) > 0
 
 
@@ -220,9 +226,9 @@ def usages(plan: Plan, desired: DesiredState, account: AccountQuotas) -> tuple[l
     what could not be counted."""
     found: list[Usage] = []
     unknown: list[str] = []
-    if _adds(plan, Kind.ROLE):
+    if _adds(plan, ROLE_KINDS):
         now, limit = account.roles()
-        after = now + _count(plan, Kind.ROLE, Op.CREATE) - _count(plan, Kind.ROLE, Op.DELETE)
+        after = now + _count(plan, ROLE_KINDS, Op.CREATE) - _count(plan, ROLE_KINDS, Op.DELETE)
         found.append(Usage(facts.IAM_ROLES, limit, now, after))
     if _adds(plan, Kind.RULE):
         rules = account.rules_on_bus()

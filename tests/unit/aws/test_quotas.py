@@ -170,3 +170,13 @@ def test_plan_warns_of_minutes_crowded_beyond_the_accounts_concurrency(
     assert "3 jobs fire" in fanout[0]
     assert "more than the 2 concurrent executions the account allows (applied, from Service Quotas)" in fanout[0]
     assert "`start_window:" in fanout[0]
+
+
+def test_per_team_roles_fit_where_per_job_roles_do_not(tmp_path: Path, aws: None) -> None:
+    manifest = load_manifest(str(write_manifest(tmp_path, 1200, extra="trigger_mode: scheduler\nrole_mode: per_team")))
+    aws_client = client()
+    plan = Deployer(aws_client).plan(manifest)
+    roles = [a for a in plan.actions if a.kind in ("iam team role", Kind.ROLE) and a.op.value == "create"]
+    assert 1 < len(roles) < 1000
+    assert f"IAM roles per account: 0 now, {len(roles):,} after this deploy, of 1,000" in "\n".join(plan.notes)
+    assert aws_client.writes == 0
