@@ -1,13 +1,19 @@
 """What `jobctl audit` costs: requests and wall time to audit a per-minute job, against a moto
 server process on 127.0.0.1 (the HTTP path boto3 takes to AWS).
 
-    .venv/bin/python benchmarks/bench_audit.py [--days 1 7] [--result-bytes 200]
+    .venv/bin/python benchmarks/bench_audit.py [--days 1 7] [--result-bytes 200] [--jobs 2000 10000]
 
 For each window it writes one run record per minute, shaped as the runtime writes them (one
 attempt, a short JSON result), then audits the window and prints the DynamoDB Query pages, all
 requests by operation, and the audit's wall time (median of 3), split into waiting for the history Query and the work on
 this side. The window ends now, as `jobctl audit --since Nd` runs it in monitoring (a window in
 the past costs one more Query, for DLQ retries started after it). No Scan is ever made.
+
+With ``--jobs``: `jobctl audit --since 3h` over every job of a namespace of N jobs on
+EventBridge Scheduler (the watchdog benchmark's fleet and history, ``tests/support/watch_fleet``),
+as it is (the schedules from one listing of the group, ``AUDIT_WORKERS`` jobs at a time) and as
+it was (a GetSchedule and the group's tags per job, one job after the other), against the
+watchdog benchmark's moto server (a Query looks its partition up).
 """
 
 from __future__ import annotations
@@ -65,7 +71,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, nargs="+", default=[1, 7])
     parser.add_argument("--result-bytes", type=int, default=200)
+    parser.add_argument("--jobs", type=int, nargs="*", default=[], help="audit namespaces of these many jobs")
     args = parser.parse_args()
+    if args.jobs:
+        audit_namespaces(args.jobs)
+        return
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION)
     import boto3
 
@@ -155,6 +165,83 @@ def main() -> None:
             assert "dynamodb.Scan" not in calls
     finally:
         stop_moto_server(proc)
+
+
+def audit_namespaces(counts: list[int]) -> None:
+    """``jobctl audit --since 3h`` over every job of a namespace of each size (see the docstring)."""
+    import subprocess
+
+    import boto3
+
+    from bench_watchdog import PATCHED_SERVER
+    from support import watch_fleet
+    from support.motoserver import free_port, wait_http
+
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PATCHED_SERVER, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/moto-api/")
+        print(f"moto server {url}: jobctl audit --since 3h over a namespace on Scheduler")
+        print(f"  {'jobs':>6} {'audit':<10} {'calls':>7} {'wall s':>7} {'CPU s':>6}  calls by operation")
+        for count in counts:
+            audit_namespace(count, url, boto3, watch_fleet)
+    finally:
+        stop_moto_server(proc)
+
+
+def audit_namespace(count: int, url: str, boto3: Any, watch_fleet: Any) -> None:
+    from cronplane.manifest.models import TriggerMode
+
+    namespace = f"bench{count}"
+    scheduler, dynamodb = (boto3.client(s, region_name=REGION, endpoint_url=url) for s in ("scheduler", "dynamodb"))
+    table = names.history_table(namespace)
+    create_table(dynamodb, table)
+    group = names.schedule_group(namespace)
+    scheduler.create_schedule_group(
+        Name=group,
+        Tags=[
+            {"Key": names.NAMESPACE_TAG, "Value": namespace},
+            {"Key": names.MANAGED_BY_TAG, "Value": names.MANAGED_BY_VALUE},
+        ],
+    )
+    watched = watch_fleet.fleet(count)
+    for job in watched:
+        scheduler.create_schedule(
+            Name=names.schedule_name(namespace, job.name),
+            GroupName=group,
+            ScheduleExpression=job.schedule.expression,
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": f"arn:aws:lambda:{REGION}:123456789012:function:x",
+                "RoleArn": "arn:aws:iam::123456789012:role/x",
+            },
+        )
+    jobs = tuple(Job(name=j.name, handler="infra/t.py:handler", schedule=j.schedule, team="infra") for j in watched)
+    manifest = Manifest(namespace=namespace, region=REGION, jobs=jobs, trigger_mode=TriggerMode.SCHEDULER)
+    # Scheduler stamps each schedule's CreationDate now: 3 hours of history from then on, audited.
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    watch_fleet.write(dynamodb, table, watch_fleet.history(watched, now))
+    for label, workers, listing in (("as is", audit_module.AUDIT_WORKERS, True), ("as before", 1, False)):
+        saved = audit_module.AUDIT_WORKERS, audit_module.listed_schedules
+        audit_module.AUDIT_WORKERS = workers
+        if not listing:
+            audit_module.listed_schedules = lambda *a, **kw: {}
+        try:
+            clients = AwsClient(AwsConfig(region=REGION, endpoint_url=url))
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            report = audit(
+                clients, manifest, [j.name for j in jobs], since=now - timedelta(hours=3), until=now, now=now
+            )
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        finally:
+            audit_module.AUDIT_WORKERS, audit_module.listed_schedules = saved
+        calls = report.requests
+        ops = ", ".join(f"{k}={v:,}" for k, v in sorted(calls.items()))
+        print(f"  {count:>6,} {label:<10} {sum(calls.values()):>7,} {wall:>7.1f} {cpu:>6.1f}  {ops}", flush=True)
 
 
 if __name__ == "__main__":

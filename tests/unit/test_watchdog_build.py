@@ -155,7 +155,7 @@ def test_the_watchdogs_role_may_read_histories_record_alerts_and_publish_nothing
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{NS}--_watchdog:*"],
         ),
-        "ReadJobHistories": (["dynamodb:Query"], [table]),
+        "ReadJobHistories": (["dynamodb:Query"], [table, f"{table}/index/by-time"]),
         "RecordAlerts": (["dynamodb:PutItem"], [table]),
         "PublishAlerts": (["sns:Publish"], sorted([TOPIC, PAGER])),
         "ReadWebhookUrls": (["ssm:GetParameter"], [f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/billing/slack"]),
@@ -177,3 +177,37 @@ def test_the_zip_changes_only_with_what_the_watchdog_reads(field: str) -> None:
     sha = {m_id: watchdog.watchdog_package(m).sha256 for m_id, m in (("base", base), ("moved", moved))}  # type: ignore[union-attr]
     assert sha["base"] != sha["moved"]
     assert watchdog.watchdog_package(described).sha256 == sha["base"]  # type: ignore[union-attr]
+
+
+def test_a_start_window_is_added_to_the_graces_the_watchdog_reads() -> None:
+    policy = AlertPolicy(ROUTES, late_after_s=120, missed_after_s=900)
+    windowed = manifest(replace(job("report", alerts=policy), start_window=10))
+    (watched,) = watchdog.watch_config(windowed).jobs
+    assert (watched.start_window_s, watched.late_grace_s, watched.missed_grace_s) == (600, 720, 1500)
+    assert (watched.late_after_s, watched.missed_after_s) == (120, 900)  # as the manifest says them
+    (plain,) = watchdog.watch_config(manifest(job("report", alerts=policy))).jobs
+    assert (plain.start_window_s, plain.late_grace_s) == (0, 120)
+    # A config written before start windows existed reads as none.
+    data = watchdog.watch_config(windowed).to_dict()
+    del data["jobs"][0]["start_window_s"]
+    assert WatchConfig.from_dict(data).jobs[0].late_grace_s == 120
+
+
+def test_the_function_gets_more_memory_and_so_cpu_for_thousands_of_jobs() -> None:
+    assert [watchdog.memory_mb(n) for n in (1, 999, 1000, 4999, 5000, 10000)] == [256, 256, 1024, 1024, 1769, 1769]
+    function = resources(WATCHED)[(Kind.FUNCTION, names.watchdog_function(NS))]
+    assert function.visible["memory"] == 256  # type: ignore[attr-defined]
+
+
+def test_every_item_the_watchdog_writes_fits_the_attributes_its_role_may_write() -> None:
+    from datetime import UTC, datetime
+
+    from cronplane.ops.watch_reads import watch_item
+    from cronplane.runtime.schema import AlertRecord, WatchStart
+
+    now = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    record = AlertRecord.new(
+        "report", "missed", "2026-11-27T08:00:00Z", moment=now, now=now, retention_days=30, routes=("x",), note="n"
+    )
+    for item in (watch_item(record), watch_item(WatchStart("report", "2026-11-27T08:00:00Z", "cron(0 * * * ? *) UTC"))):
+        assert set(item) <= set(watchdog.ALERT_ATTRIBUTES)

@@ -23,15 +23,15 @@ Rules the planner enforces:
   not a change: the user chooses between resuming and setting ``enabled: false``;
 - tags are the manifest's: a "tags" change lists old -> new, and the applier removes keys no
   longer wanted (AWS's own ``aws:`` tags are never compared). Tags of kinds the bulk read does
-  not return are read only when that resource's recorded hash changed.
+  not return are read only when that resource's recorded hash changed;
+- a vouched resource (not listed: the job's record stands in, ``aws.vouch``) is as desired when
+  the record's hashes are the desired ones; otherwise, or when its job is paused or it is to be
+  created, it is read (``needs_details``) and compared as a listed one.
 
 What differs between kinds (taggable? listed, or a recorded sub-resource of the function?
-shared? where in a job's order?) the planner asks the kind (``aws.kinds.kind_of``); it names no
-kind itself.
-
-When the planner needs facts the bulk inventory does not hold (tags of a role it would delete,
-old values of a changed policy), it lists them in ``Plan.needs_tags`` / ``Plan.needs_details``;
-the deployer fetches them and plans again.
+shared? where in a job's order?) the planner asks the kind (``aws.kinds.kind_of``). Facts the
+bulk inventory does not hold (tags of a role it would delete, old values of a changed policy) it
+lists in ``Plan.needs_tags`` / ``Plan.needs_details``; the deployer fetches them and plans again.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from cronplane.aws.kinds import KINDS, kind_of
 from cronplane.aws.ownership import ManagedElsewhereError, NameClashError, deploying_tool, elsewhere_message
 from cronplane.aws.plan import Action, Drift, FieldChange, Op, Plan
 from cronplane.aws.plan_order import order_job, position
+from cronplane.aws.vouch import record_of, vouches
 from cronplane.build.resources import (
     CONFIG_TAG,
     DesiredState,
@@ -203,20 +204,10 @@ class _Planner:
                 if slot in state and slot not in wanted:
                     why = "no longer needed by the job"
                     actions.append(Action(Op.DELETE, kind.name, fn.name, job, why, live=live_fn))
-        new_state = {r.slot: r.hidden_hash() for r in resources}
+        new_state = record_of(resources)
         if new_state != state:
-            actions.append(
-                Action(
-                    Op.RECORD,
-                    fn.kind,
-                    fn.name,
-                    job,
-                    "record applied settings",
-                    (FieldChange(CONFIG_TAG, encode_state(state) or None, encode_state(new_state)),),
-                    fn,
-                    live_fn,
-                )
-            )
+            record = FieldChange(CONFIG_TAG, encode_state(state) or None, encode_state(new_state))
+            actions.append(Action(Op.RECORD, fn.kind, fn.name, job, "record applied settings", (record,), fn, live_fn))
         if actions:
             self.per_job.setdefault(job, []).extend(actions)
 
@@ -240,6 +231,11 @@ class _Planner:
                 )
             return None
         lr = self.live.get(res.kind, res.name)
+        if lr is not None and lr.vouched and res.job not in self.live.paused and vouches(state, res):
+            return None  # its job's record says it is as desired (a pause may have changed it)
+        if (lr is not None and lr.vouched) or (lr is None and self.live.unknown(res.kind, res.name)):
+            self.needs_details.add(res.key)  # read it, then compare
+            return None
         if lr is None:
             reason = "new job" if live_fn is None else "missing"
             return Action(Op.CREATE, res.kind, res.name, res.job, reason, desired=res)

@@ -37,6 +37,7 @@ from cronplane.build.resources import (
 from cronplane.manifest import names
 from cronplane.manifest.watch_config import WATCH_PERIOD, WATCHDOG_HANDLER, WatchConfig, WatchedJob
 from cronplane.runtime.alerts import ALERT_TOPIC
+from cronplane.runtime.schema import INDEX_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,6 +48,7 @@ HANDLER = WATCHDOG_HANDLER
 CONFIG_ENTRY = "cronplane/watchdog/config.json"
 TIMEOUT_S = 60
 MEMORY_MB = 256
+MEMORY_STEPS = ((5000, 1769), (1000, 1024))  # (watched jobs from, MB): ``memory_mb``
 ARCHITECTURE = "arm64"
 LOG_RETENTION_DAYS = 14
 RULE_INPUT = '{"cronplane":{"trigger":"watchdog"}}'
@@ -70,13 +72,16 @@ MODULES = (
     "ops/alert_trial.py",
     "ops/matching.py",
     "ops/watch_findings.py",
+    "ops/watch_reads.py",
     "ops/watchdog.py",
     "watchdog/__init__.py",
     "watchdog/entry.py",
 )
-# Every attribute an alert record or a watch start has (``runtime.schema.control``): the only
-# ones the watchdog's PutItem may write, so it cannot write a run record.
+# Every attribute an alert record or a watch start has (``runtime.schema.control``), and the
+# index attribute the watchdog stores them under (``ops.watch_reads.watch_item``): the only ones
+# its PutItem may write, so it cannot write a run record.
 ALERT_ATTRIBUTES = (
+    "gsi_pk",
     "job",
     "run_id",
     "kind",
@@ -92,6 +97,14 @@ ALERT_ATTRIBUTES = (
     "since",
     "schedule",
 )
+
+
+def memory_mb(watched: int) -> int:
+    """The function's memory for ``watched`` jobs. Lambda gives CPU in proportion to memory
+    (1,769 MB is one vCPU), and a pass over thousands of jobs is mostly CPU: parsing the
+    index's pages, and, on a first pass or in an outage of many jobs, thousands of partition
+    reads and writes (``benchmarks/bench_watchdog.py``)."""
+    return next((mb for threshold, mb in MEMORY_STEPS if watched >= threshold), MEMORY_MB)
 
 
 def watched_jobs(manifest: Manifest) -> list[Job]:
@@ -116,6 +129,7 @@ def watch_config(manifest: Manifest) -> WatchConfig:
                 late_after_s=policy.late_after_s,
                 missed_after_s=policy.missed_after_s,
                 function=names.function_name(manifest.namespace, job.name),
+                start_window_s=job.start_window * 60,
             )
         )
     return WatchConfig(
@@ -175,7 +189,7 @@ def watchdog_resources(manifest: Manifest, arns: Arns, code: Mapping[str, tuple[
         "handler": HANDLER,
         "role": role_arn,
         "timeout": TIMEOUT_S,
-        "memory": MEMORY_MB,
+        "memory": memory_mb(len(jobs)),
         "description": f"cronplane watchdog of namespace {ns}: late, missed and lost runs",
         "environment": {ALERT_TOPIC: topic_arn, "CRONPLANE_NAMESPACE": ns},
         "architecture": ARCHITECTURE,
@@ -237,11 +251,12 @@ def watchdog_policy(manifest: Manifest, jobs: list[Job], arns: Arns, topic_arn: 
             "Resource": [f"{arns.log_group(log_group)}:*"],
         },
         {
-            # Every job's partition: its runs, pause events and alert records, and the pause markers.
+            # Every job's partition: its runs, pause events and alert records, and the pause
+            # markers; and the by-time index: every job's runs and alert records at once.
             "Sid": "ReadJobHistories",
             "Effect": "Allow",
             "Action": ["dynamodb:Query"],
-            "Resource": [table_arn],
+            "Resource": [table_arn, f"{table_arn}/index/{INDEX_NAME}"],
         },
         {
             "Sid": "RecordAlerts",

@@ -38,6 +38,19 @@ class WatchedJob:
     late_after_s: int
     missed_after_s: int
     function: str  # its Lambda function, for the log link of an alert
+    # The job's ``start_window`` (Scheduler may start it up to this late on purpose): added to
+    # both graces, so a run that Scheduler has not started yet is neither late nor missed.
+    start_window_s: int = 0
+
+    @property
+    def late_grace_s(self) -> int:
+        """No run this long after a fire time: late (``late_after`` + the start window)."""
+        return self.late_after_s + self.start_window_s
+
+    @property
+    def missed_grace_s(self) -> int:
+        """No run this long after a fire time: missed (``missed_after`` + the start window)."""
+        return self.missed_after_s + self.start_window_s
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +69,7 @@ class WatchedJob:
             "late_after_s": self.late_after_s,
             "missed_after_s": self.missed_after_s,
             "function": self.function,
+            "start_window_s": self.start_window_s,
         }
 
     @classmethod
@@ -76,6 +90,7 @@ class WatchedJob:
             late_after_s=int(data["late_after_s"]),
             missed_after_s=int(data["missed_after_s"]),
             function=str(data.get("function") or ""),
+            start_window_s=int(data.get("start_window_s") or 0),
         )
 
     @property

@@ -6,6 +6,11 @@ Flow per job: live trigger (enabled? since when?) ─▶ one bounded Query of th
 pause events) ─▶ fire times ─▶ ``classify`` (pure) ─▶ ``JobAudit``. The CLI renders the audits
 and turns ``AuditReport.exit_code`` into the process exit code (0 clean, 3 problems).
 
+Many jobs: the Scheduler jobs' triggers come from one listing of the namespace's schedule group
+(100 per call, its owner checked once) instead of two calls per job (``listed_schedules``), and
+``AUDIT_WORKERS`` jobs are audited at a time. A job's grace is ``--grace`` plus its
+``start_window`` (Scheduler may start it up to that late on purpose).
+
 When was a job deployed? Scheduler schedules report their CreationDate. EventBridge rules do
 not, so for them the deploy time is the earlier of the function's LastModified (it existed at
 least since then) and the oldest time its history proves it existed (a scheduled run's fire
@@ -17,12 +22,14 @@ never blames a job for fire times before it existed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cronplane.aws.client import AwsCallError
+from cronplane.aws.kinds import TriggerKind, trigger_kind
 from cronplane.errors import AwsError
 from cronplane.manifest import names
 from cronplane.manifest.models import Job, Manifest
@@ -39,7 +46,7 @@ from cronplane.ops.matching import (
     pause_periods,
 )
 from cronplane.ops.pause import read_marker
-from cronplane.ops.switch import TriggerState, find_trigger
+from cronplane.ops.switch import TriggerState, expected_kind, find_trigger
 from cronplane.runtime.schema import PauseEvent, RunRecord
 
 if TYPE_CHECKING:
@@ -49,6 +56,8 @@ DEFAULT_GRACE_SECONDS = 120
 NOT_DEPLOYED_NOTE = "not deployed: no EventBridge rule or Scheduler schedule found (run `jobctl deploy`)"
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 3
+AUDIT_WORKERS = 8  # jobs audited at a time (each a few calls, mostly waiting)
+SCHEDULES_PER_PAGE = 100  # ListSchedules' largest MaxResults
 
 
 @dataclass(frozen=True)
@@ -122,11 +131,59 @@ def audit(
     now: datetime,
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
 ) -> AuditReport:
-    audits = tuple(
-        audit_job(clients, manifest, manifest.job(name), since=since, until=until, now=now, grace_seconds=grace_seconds)
-        for name in job_names
-    )
+    jobs = [manifest.job(name) for name in job_names]
+    known = listed_schedules(clients, manifest, jobs)
+
+    def one(job: Job) -> JobAudit:
+        return audit_job(
+            clients, manifest, job, since=since, until=until, now=now, grace_seconds=grace_seconds, known=known
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, min(AUDIT_WORKERS, len(jobs)))) as pool:
+        audits = tuple(pool.map(one, jobs))
     return AuditReport(since, until, grace_seconds, audits, clients.operation_counts())
+
+
+def listed_schedules(clients: AwsClient, manifest: Manifest, jobs: list[Job]) -> dict[str, TriggerState]:
+    """The live schedules of the ``jobs`` deploy puts on Scheduler, by job, from one listing of
+    the namespace's group, when that costs fewer calls than reading each (a GetSchedule and the
+    group's tags per job). Empty when it does not, or when there is no group: then each job's
+    trigger is looked for as ``find_trigger`` does."""
+    on_scheduler = {
+        names.schedule_name(manifest.namespace, job.name): job.name
+        for job in jobs
+        if expected_kind(manifest, job) is TriggerKind.SCHEDULE
+    }
+    in_group = sum(1 for job in manifest.jobs if expected_kind(manifest, job) is TriggerKind.SCHEDULE)
+    if 2 * len(on_scheduler) <= 1 + -(-in_group // SCHEDULES_PER_PAGE):
+        return {}
+    group = names.schedule_group(manifest.namespace)
+    try:
+        listed = clients.paginate(
+            "scheduler", "list_schedules", "Schedules", GroupName=group, MaxResults=SCHEDULES_PER_PAGE
+        )
+    except AwsCallError as exc:
+        if exc.not_found:
+            return {}
+        raise
+    states = {
+        on_scheduler[entry["Name"]]: TriggerState(
+            TriggerKind.SCHEDULE,
+            entry["Name"],
+            group,
+            entry.get("State") == "ENABLED",
+            entry["CreationDate"].astimezone(UTC) if isinstance(entry.get("CreationDate"), datetime) else None,
+            entry.get("Arn", ""),
+        )
+        for entry in listed
+        if entry.get("Name") in on_scheduler
+    }
+    if states:  # a schedule is whoever's its group is: one check for them all
+        kind, first = trigger_kind(TriggerKind.SCHEDULE), next(iter(states.values()))
+        names.check_owner(
+            kind.trigger_label(first), manifest.namespace, kind.trigger_owner_tags(clients, first), doing="act on it"
+        )
+    return states
 
 
 def audit_job(
@@ -138,8 +195,10 @@ def audit_job(
     until: datetime,
     now: datetime,
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
+    known: Mapping[str, TriggerState] | None = None,
 ) -> JobAudit:
-    trigger = find_trigger(clients, manifest, job)
+    """One job's audit; ``known``: live triggers already read (``listed_schedules``), by job."""
+    trigger = (known or {}).get(job.name) or find_trigger(clients, manifest, job)
     if trigger is None:
         return JobAudit(job.name, since, until, None, None, "", note=NOT_DEPLOYED_NOTE)
     items = read_window(clients.dynamodb, names.history_table(manifest.namespace), job.name, since, until, now)
@@ -181,7 +240,7 @@ def audit_window(
         fire_times,
         runs,
         periods,
-        grace_seconds=grace_seconds,
+        grace_seconds=grace_seconds + job.start_window * 60,
         now=now,
         since=since,
         until=until,

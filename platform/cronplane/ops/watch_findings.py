@@ -3,7 +3,7 @@ records, watch start) and the time in, what to record and send (``Step``) and wh
 (``OpenAlert``) out. ``ops.watchdog`` reads the items and carries the steps out.
 
 - Findings: ``late`` / ``missed`` (a fire time with no run ``late_after`` / ``missed_after``
-  after it, matched by ``ops.matching.classify``, the engine of ``jobctl audit``; paused
+  after it, each plus the job's ``start_window``, matched by ``ops.matching.classify``, the engine of ``jobctl audit``; paused
   periods left out), ``lost`` (running past its deadline: ``runs.status``), ``failed`` /
   ``timed_out`` (already announced by the job's wrapper: recorded, not sent again). Only after
   the watch start (``WatchStart``), only the kinds the job's ``alerts.on`` names.
@@ -106,10 +106,14 @@ class JobItems:
     events: tuple[PauseEvent, ...] = ()
     alerts: tuple[AlertRecord, ...] = ()
     watch: WatchStart | None = None
+    # Sort keys of the watchdog's items read without the index attribute (written before the
+    # index of alert records existed, or by someone else): ``ops.watchdog`` puts them back with it.
+    unindexed: frozenset[str] = frozenset()
 
 
 def lookback(job: WatchedJob) -> timedelta:
-    return timedelta(seconds=max(job.late_after_s, job.missed_after_s)) + WATCH_SLACK
+    """How far back a pass reads the job's runs: its graces (with its start window) + ``WATCH_SLACK``."""
+    return timedelta(seconds=max(job.late_grace_s, job.missed_grace_s)) + WATCH_SLACK
 
 
 def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime) -> JobWatch:
@@ -162,8 +166,8 @@ def observe(job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: d
 def _findings(
     job: WatchedJob, items: JobItems, marker: PauseMarker | None, now: datetime, watch: WatchStart
 ) -> tuple[list[WatchdogFinding], list[RunRecord]]:
-    """Late and missed fire times (``classify`` with ``late_after`` as its grace), lost and
-    failed runs, and the successes, all after the watch start."""
+    """Late and missed fire times (``classify`` with ``late_after`` + the start window as its
+    grace), lost and failed runs, and the successes, all after the watch start."""
     watched_from = watch.since_time
     since = max(watched_from, now - lookback(job))
     runs = [r for r in items.runs if r.status]
@@ -174,13 +178,13 @@ def _findings(
         fire_times,
         runs,
         periods,
-        grace_seconds=job.late_after_s,
+        grace_seconds=job.late_grace_s,
         now=now,
         since=since,
         until=now,
         deployed_at=watched_from,
     )
-    missed_after = timedelta(seconds=job.missed_after_s)
+    missed_after = timedelta(seconds=job.missed_grace_s)
     findings = [
         WatchdogFinding(
             MISSED if now - check.fire_time >= missed_after else LATE, iso(check.fire_time), check.fire_time
@@ -206,6 +210,14 @@ def _open_records(records: Iterable[AlertRecord]) -> list[AlertRecord]:
     records = list(records)
     closed_until = _last_recovery(records)
     return [r for r in records if r.kind in COVERED_BY and (closed_until is None or r.moment_time > closed_until)]
+
+
+def decisive_records(records: Iterable[AlertRecord], now: datetime) -> list[AlertRecord]:
+    """The records a pass's decisions rest on: the last ``recovered`` and every record after it
+    (older ones only name events that recovery closed)."""
+    records = [r for r in records if _plausible(r.moment or r.sent_at, now)]
+    closed_until = _last_recovery(records)
+    return [r for r in records if closed_until is None or r.moment_time >= closed_until]
 
 
 def _plausible(stamp: str, now: datetime) -> bool:
@@ -271,3 +283,48 @@ def open_alerts(watch: JobWatch, sent: Mapping[str, tuple[tuple[str, ...], str]]
             )
         )
     return out
+
+
+def alert_document(
+    namespace: str, job: WatchedJob, step: Step, findings: list[WatchdogFinding], region: str, now: datetime
+) -> alerts.Alert:
+    """The notification of ``step``'s ``findings`` (those this pass recorded first)."""
+    run = findings[0].run if step.kind in (LOST, RECOVERED) else None
+    fire_times = tuple(f.event for f in findings) if step.kind in (LATE, MISSED) else ()
+    if run is not None and run.scheduled_for:
+        fire_times = (run.scheduled_for,)
+    log_url = alerts.log_url(region, f"/aws/lambda/{job.function}") if job.function else ""
+    if run is not None:
+        steps = alerts.next_steps(job.name, run.run_id, log_url, dead_letter=step.kind == LOST)
+    else:
+        hours = int((now - findings[0].moment).total_seconds() // 3600) + 1
+        steps = (
+            f"jobctl audit {job.name} --since {hours}h",
+            f"jobctl history {job.name}",
+            f"Is its trigger enabled? jobctl list; jobctl resume {job.name} if it was paused",
+        )
+    window = f" ({_span(job.start_window_s)} start window included)" if job.start_window_s else ""
+    what = {
+        LATE: f"not started {_span(job.late_grace_s)} after its fire time{window}",
+        MISSED: f"no run {_span(job.missed_grace_s)} after its fire time{window}",
+        LOST: (run.error if run is not None else None)
+        or "still running past its deadline: the function died without a final record",
+    }.get(step.kind, "")
+    return alerts.Alert(
+        job=job.name,
+        team=job.team,
+        owner=job.owner,
+        kind=step.kind,
+        fire_times=fire_times,
+        run_id=run.run_id if run is not None else "",
+        attempts=len(run.attempts) if run is not None else 0,
+        error="; ".join(filter(None, [what, step.note])),
+        namespace=namespace,
+        region=region,
+        log_url=log_url,
+        next_steps=steps,
+    )
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"

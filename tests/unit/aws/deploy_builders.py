@@ -9,6 +9,7 @@ from typing import Any
 
 from cronplane.aws.inventory import LiveResource, LiveState
 from cronplane.aws.kinds import kind_of
+from cronplane.aws.vouch import record_of
 from cronplane.build.resources import (
     CONFIG_TAG,
     DesiredState,
@@ -49,7 +50,7 @@ def live_from(desired: DesiredState, *, with_tags: bool = False) -> LiveState:
     found: dict[tuple[str, str], LiveResource] = {}
     for job in desired.jobs():
         resources = desired.of_job(job)
-        state = encode_state({r.slot: r.hidden_hash() for r in resources})
+        state = encode_state(record_of(resources))
         for r in resources:
             kind = kind_of(r.kind)
             if not kind.listed:

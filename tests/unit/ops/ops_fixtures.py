@@ -5,7 +5,6 @@ depend on the deploy code."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import zipfile
@@ -113,7 +112,9 @@ def deploy(table: str) -> Callable[..., dict[str, str]]:
         if manifest.trigger_mode == TriggerMode.SCHEDULER or job.schedule.needs_scheduler:
             scheduler = boto3.client("scheduler", region_name=region)
             group = names.schedule_group(manifest.namespace)
-            with contextlib.suppress(scheduler.exceptions.ConflictException):
+            try:  # moto replaces an existing group (and drops its schedules) where AWS refuses
+                scheduler.get_schedule_group(Name=group)
+            except scheduler.exceptions.ResourceNotFoundException:
                 scheduler.create_schedule_group(Name=group, Tags=tag_list)
             scheduler.create_schedule(
                 Name=names.schedule_name(manifest.namespace, job.name),

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from watch_fixtures import TABLE, Namespace, config, utc, watched
 
-from cronplane.ops.watchdog import NOTICE_LOG_KEY, read_job
+from cronplane.ops.watch_reads import read_job
+from cronplane.ops.watchdog import NOTICE_LOG_KEY
 from cronplane.runtime.schema import AlertRecord, WatchStart, to_item
 
 EVERY_10_MIN = "cron(0/10 * * * ? *)"
+# Each test twice: reading every partition, and reading the index first.
+pytestmark = pytest.mark.usefixtures("both_readings")
 START = utc("2026-11-27T09:00:30Z")
 
 

@@ -5,12 +5,14 @@ before the watch start, kinds the job's ``on`` leaves out, disabled jobs)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from ops_fixtures import put_run
 from watch_fixtures import EMAIL, TABLE, Namespace, config, utc, watched
 
-from cronplane.ops.watchdog import read_job
+from cronplane.ops.watch_reads import read_job
 from cronplane.runtime.schema import (
     AlertRecord,
     PauseAction,
@@ -22,6 +24,8 @@ from cronplane.runtime.schema import (
     to_item,
 )
 
+# Each test twice: reading every partition, and reading the index first.
+pytestmark = pytest.mark.usefixtures("both_readings")
 START = utc("2026-11-27T09:00:30Z")  # the first pass: the watch starts here
 EVERY_10_MIN = "cron(0/10 * * * ? *)"
 
@@ -259,3 +263,21 @@ def test_a_job_that_cannot_be_read_does_not_silence_the_others(namespace: Namesp
     report = namespace.watch(config(good, bad), utc("2026-11-27T09:13:00Z"))
     assert [n.job for n in report.sent] == ["report"]
     assert len(report.errors) == 1 and report.errors[0].startswith("bad: ")
+
+
+def test_a_start_window_is_part_of_the_grace(namespace: Namespace) -> None:
+    """Scheduler may start a job with ``start_window: 10`` up to 10 minutes after its time: its
+    late and missed graces count from the end of that window."""
+    cfg = config(replace(watched(), start_window_s=600))  # hourly; late after 5m, missed after 30m
+    namespace.watch(cfg, utc("2026-11-27T08:59:00Z"))
+    namespace.watch(cfg, utc("2026-11-27T09:06:00Z"))
+    namespace.watch(cfg, utc("2026-11-27T09:14:00Z"))
+    assert namespace.published() == []  # without the window: late at 09:05
+    namespace.watch(cfg, utc("2026-11-27T09:16:00Z"))
+    (late,) = namespace.published()
+    assert (late["kind"], late["fire_times"]) == ("late", ["2026-11-27T09:00:00Z"])
+    assert late["error"].startswith("not started 15m after its fire time (10m start window included)")
+    namespace.watch(cfg, utc("2026-11-27T09:39:00Z"))
+    assert namespace.published() == []  # without the window: missed at 09:30
+    namespace.watch(cfg, utc("2026-11-27T09:41:00Z"))
+    assert kinds(namespace.published()) == [("report", "missed", ["2026-11-27T09:00:00Z"])]

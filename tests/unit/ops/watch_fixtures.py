@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from cronplane.manifest.watch_config import WatchConfig, WatchedJob
+from cronplane.ops import watchdog
 from cronplane.ops.watchdog import Notice, PassReport, WatchClients, run_pass
 from cronplane.runtime.alerts import parse_routes
 from cronplane.runtime.schema import create_table
@@ -98,6 +99,15 @@ class Namespace:
 
     def put(self, item: dict[str, Any]) -> None:
         self.dynamodb.put_item(TableName=TABLE, Item=item)
+
+
+@pytest.fixture(params=["partitions", "index"])
+def both_readings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A test module that uses this (``pytestmark = pytest.mark.usefixtures("both_readings")``)
+    runs each test twice: the passes reading each job's partition, and reading the index first
+    (which a pass does from ``INDEX_FROM_JOBS`` watched jobs on). Both must say the same."""
+    monkeypatch.setattr(watchdog, "INDEX_FROM_JOBS", 1 if request.param == "index" else 10**6)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ next, so the deploy stages only iterate and dispatch:
   as a recorded sub-resource of the job's function, whether it is shared by the namespace, the
   slots it fills in a job's state record and their place in the dependency order;
 - reading (``aws.inventory``): the bulk listing, its tags, its hidden details for field diffs;
+  for a kind the jobs' state records vouch for (``aws.vouch``), what stands in for the listing
+  and one resource read by name;
 - applying (``aws.executor``): create / update / delete, each idempotent — an "already exists"
   answer is adopted when the resource carries this namespace's tag and refused otherwise;
 - for triggers (rules, schedules): reading, enabling and disabling, for pause / resume / audit;
@@ -50,6 +52,9 @@ class LiveResource(KindAndName):
     tags: Mapping[str, str] | None = None  # None: not read (only read when the planner needs them)
     url: str | None = None  # SQS queues are addressed by URL
     details: Mapping[str, Any] | None = None  # hidden settings, read only to show field diffs
+    # True: not read. The job's state record stands in for it (a ``vouched`` kind): it exists, and
+    # its settings are known only as the record's hashes (``aws.vouch``).
+    vouched: bool = False
 
 
 @dataclass
@@ -118,6 +123,13 @@ class ResourceKind:
     # before planning its delete, to say so (``loss_note``), and hands a rename's delete the
     # resource replacing it (``Action.desired``), which the kind's delete moves the data to first.
     holds_data: ClassVar[bool] = False
+    # The job's state record stands in for its listing (``aws.vouch``): a deploy lists it only
+    # with --refresh, or when the records cannot vouch (``aws.inventory``). One slot per job.
+    vouched: ClassVar[bool] = False
+    list_page: ClassVar[int] = 100  # AWS's page size of its list call: reading one by one or listing?
+    # Created before and deleted after a job's vouched resources (its DLQ): one whose job has no
+    # state record shows a deploy or prune cut short, and the vouched kinds are listed then.
+    witness: ClassVar[bool] = False
 
     @property
     def tags_listed(self) -> bool:
@@ -141,6 +153,21 @@ class ResourceKind:
         """Every resource of this kind in the namespace, with its visible settings, in as few
         calls as AWS allows (one paginated list). Unlisted kinds find nothing."""
         return ()
+
+    def named_for(self, namespace: str, job: str) -> str:
+        """The name of ``job``'s resource of this kind (for a vouched or a witness kind)."""
+        raise NotImplementedError(f"{self.name}: named_for")
+
+    def stand_in(self, scope: Listing, job: str, function: LiveResource) -> LiveResource | None:
+        """For a vouched kind: ``job``'s resource as its state record vouches for it, unread
+        (``vouched``: named and addressed as the listing would, no settings); None when it cannot
+        be (then the planner asks for a read)."""
+        raise NotImplementedError(f"{self.name}: stand_in")
+
+    def read_one(self, client: AwsClient, scope: Listing, name: str) -> LiveResource | None:
+        """For a vouched kind: one resource read by name as the listing would find it, with its
+        tags when the planner would ask for them; None when it does not exist."""
+        raise NotImplementedError(f"{self.name}: read_one")
 
     def read_tags(self, client: AwsClient, res: LiveResource) -> dict[str, str]:
         """Its tags, when the listing did not return them: one read, only for resources the

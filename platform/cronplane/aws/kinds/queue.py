@@ -19,6 +19,7 @@ from cronplane.aws.export.hcl import Block, Raw
 from cronplane.aws.kinds.base import ApplyContext, Listing, LiveResource, ResourceKind, json_document
 from cronplane.build.resources import JOB_ORDER, Kind, Resource, canonical_json
 from cronplane.errors import AwsError
+from cronplane.manifest import names
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
@@ -49,10 +50,17 @@ class QueueKind(ResourceKind):
     slots: ClassVar[Mapping[str, int]] = {"dlq": JOB_ORDER["dlq"]}
     reads_details = True
     holds_data = True  # failed runs waiting for `jobctl dlq replay`
+    # Made before a job's log group and schedule, deleted after them: a DLQ whose job has no state
+    # record means a deploy or prune was cut short, and those kinds are listed (aws.vouch).
+    witness = True
 
     def list_live(self, client: AwsClient, scope: Listing) -> list[LiveResource]:
+        # 1,000 a page (ListQueues' most): 10 calls for 10,000 jobs.
         urls = client.paginate("sqs", "list_queues", "QueueUrls", QueueNamePrefix=scope.prefix, MaxResults=1000)
         return [LiveResource(self.name, url.rstrip("/").rsplit("/", 1)[-1], "", url=url) for url in urls]
+
+    def named_for(self, namespace: str, job: str) -> str:
+        return names.dlq_name(namespace, job)
 
     def read_tags(self, client: AwsClient, res: LiveResource) -> dict[str, str]:
         return dict(client.call("sqs", "list_queue_tags", QueueUrl=res.url).get("Tags", {}))
