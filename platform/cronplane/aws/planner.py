@@ -143,6 +143,8 @@ class _Planner:
         if lr is None:
             self.first.append(Action(Op.CREATE, res.kind, res.name, None, "shared resource missing", desired=res))
             return
+        if lr.tags is None and kind_of(res.kind).recorded_hash(lr) == res.hidden_hash():
+            return  # its last deploy recorded these settings where the listing shows them
         owned = self.ours(lr)
         if owned is None:
             self.needs_tags.add(lr.key)  # a kind whose listing does not return tags
@@ -153,9 +155,11 @@ class _Planner:
         if self.managed_elsewhere(lr):
             return
         fields = _tag_changes(res.tags, lr.tags or {})
-        old = (lr.tags or {}).get(CONFIG_TAG)
+        old, kind = (lr.tags or {}).get(CONFIG_TAG), kind_of(res.kind)
         if old != res.hidden_hash():
             fields.append(FieldChange("settings", old, res.hidden_hash()))
+        elif kind.records_in_listing and kind.recorded_hash(lr) != old:  # put the listing's record back
+            fields.append(FieldChange("record", kind.recorded_hash(lr), old))
         if fields:
             self.first.append(Action(Op.UPDATE, res.kind, res.name, None, "settings differ", tuple(fields), res, lr))
 
@@ -305,7 +309,9 @@ class _Planner:
             if key in desired_keys or kind.kept:
                 continue
             if kind.shared:
-                if self.ours(lr) and not self.managed_elsewhere(lr):
+                if lr.tags is None:
+                    self.needs_tags.add(key)  # whose it is decides whether it goes: read its tags
+                elif self.ours(lr) and not self.managed_elsewhere(lr):
                     why = f"destroy namespace {self.ns}" if destroying else kind.unused_reason
                     self.last.append(Action(Op.DELETE, lr.kind, lr.name, None, why, live=lr))
                 continue
@@ -373,14 +379,8 @@ class _Planner:
         for job in sorted(self.per_job):
             ordered.extend(order_job(self.per_job[job]))
         ordered.extend(sorted(self.last, key=position, reverse=True))
-        return Plan(
-            self.ns,
-            tuple(ordered),
-            tuple(dict.fromkeys(self.notes)),
-            frozenset(self.needs_tags),
-            frozenset(self.needs_details),
-            tuple(self.drift),
-        )
+        notes, needs = tuple(dict.fromkeys(self.notes)), (frozenset(self.needs_tags), frozenset(self.needs_details))
+        return Plan(self.ns, tuple(ordered), notes, *needs, tuple(self.drift))
 
 
 def _tag_changes(want: Mapping[str, str], have: Mapping[str, str]) -> list[FieldChange]:
@@ -388,9 +388,7 @@ def _tag_changes(want: Mapping[str, str], have: Mapping[str, str]) -> list[Field
     record and AWS's own ``aws:`` tags (which no one may change) are not compared."""
     wanted = dict(want)
     had = {k: v for k, v in dict(have).items() if k != CONFIG_TAG and not k.startswith("aws:")}
-    if wanted == had:
-        return []
-    return [FieldChange("tags", had, wanted)]
+    return [] if wanted == had else [FieldChange("tags", had, wanted)]
 
 
 __all__ = ["Action", "Drift", "FieldChange", "Op", "Plan", "order_job", "plan"]

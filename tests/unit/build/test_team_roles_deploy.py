@@ -70,17 +70,20 @@ def test_per_team_deploys_records_its_hash_and_switches_back_and_forth(example: 
     iam_client = boto3.client("iam")
     billing = live_roles()["acme-jobs--_team-billing-0-exec"]
     assert billing["Path"] == "/cronplane/acme-jobs/_shared/"
-    assert billing["Description"] == "cronplane team billing: execution role 0 of namespace acme-jobs"
-    tags = {t["Key"]: t["Value"] for t in iam_client.list_role_tags(RoleName=billing["RoleName"])["Tags"]}
     desired = next(r for r in result.plan.actions if r.name == billing["RoleName"]).desired
+    # The hash is recorded at the end of the description too: ListRoles shows it, tags it does not.
+    assert billing["Description"] == (
+        f"cronplane team billing: execution role 0 of namespace acme-jobs [cronplane:config={desired.hidden_hash()}]"
+    )
+    tags = {t["Key"]: t["Value"] for t in iam_client.list_role_tags(RoleName=billing["RoleName"])["Tags"]}
     assert tags[CONFIG_TAG] == desired.hidden_hash() and tags[names.TEAM_TAG] == "billing"
     policy = iam_client.get_role_policy(RoleName=billing["RoleName"], PolicyName="cronplane")["PolicyDocument"]
     assert policy == desired.hidden["policy"]
 
     again, client = deploy(example)
     assert not again.plan.has_changes and client.writes == 0
-    counts = client.operation_counts()  # one listing for both role kinds; each shared role's tags
-    assert counts["iam.ListRoles"] == 1 and counts["iam.ListRoleTags"] == 3
+    counts = client.operation_counts()  # one listing for both role kinds, and no role's tags
+    assert counts["iam.ListRoles"] == 1 and "iam.ListRoleTags" not in counts
 
     back, _ = deploy(replace(example, role_mode=RoleMode.PER_JOB))
     ops = [(a.op, a.kind) for a in back.plan.changes]
@@ -155,3 +158,19 @@ def test_teams_an_export_cannot_tell_apart_are_one_clear_error(tmp_path: Path, a
     for fmt in ExportFormat:
         with pytest.raises(ExportError, match=r"teams 'data-ops' and 'data_ops' get the same .* rename one"):
             export(twins, fmt, tmp_path / fmt.value)
+
+
+def test_a_shared_role_changed_behind_cronplanes_back_is_read_and_put_right(example: Manifest) -> None:
+    """The description's hash vouches only for what the last deploy applied: a role whose
+    description no longer carries the desired hash is read (its tags) and updated."""
+    deploy(example)
+    iam_client = boto3.client("iam")
+    name = "acme-jobs--_team-infra-0-exec"
+    iam_client.update_role_description(RoleName=name, Description="edited by hand")
+    result, client = deploy(example)
+    assert [a.name for a in result.plan.changes] == [name]
+    assert client.operation_counts()["iam.ListRoleTags"] == 2  # for the plan shown, and again under the lock
+    described = live_roles()[name]["Description"]
+    assert described.startswith("cronplane team infra") and "[cronplane:config=" in described
+    quiet = deploy(example)[1]
+    assert quiet.writes == 0 and "iam.ListRoleTags" not in quiet.operation_counts()

@@ -169,6 +169,15 @@ class ResourceKind:
         tags when the planner would ask for them; None when it does not exist."""
         raise NotImplementedError(f"{self.name}: read_one")
 
+    # A shared kind that records its hash where its listing shows it (``recorded_hash``).
+    records_in_listing: ClassVar[bool] = False
+
+    def recorded_hash(self, res: LiveResource) -> str | None:
+        """For a shared kind whose listing returns no tags: the settings' hash its last deploy
+        recorded where the listing shows it (a shared role's description), else None. Equal to
+        the desired hash, it vouches that the resource is this namespace's and as desired."""
+        return None
+
     def read_tags(self, client: AwsClient, res: LiveResource) -> dict[str, str]:
         """Its tags, when the listing did not return them: one read, only for resources the
         planner is about to touch."""
