@@ -33,6 +33,7 @@ from cronplane.runtime.schema import (
     INDEX_NAME,
     INDEX_PARTITION_KEY,
     PAUSED_PARTITION,
+    WATCH_INDEX_VALUE,
     AlertRecord,
     Item,
     PauseEvent,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 # ``gsi_pk`` of the watchdog's own items (alert records, watch starts): their partition of the
 # ``by-time`` index, beside the runs' "run". The history's readers only ever ask for "run".
-WATCH_INDEX_VALUE = "watch"
 # The alert records' and watch starts' fields (with ``ttl``, so an item put back keeps its expiry).
 WATCH_ATTRIBUTES = (
     "job",

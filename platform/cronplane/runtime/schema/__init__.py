@@ -10,8 +10,10 @@ Table ``{namespace}-history``:
 - partition key ``job`` (S), sort key ``run_id`` (S). A run id starts with the firing's time in
   a sortable compact form (``time_key``), so one job's runs newest-first, or within a window,
   is one Query.
-- GSI ``by-time``: partition key ``gsi_pk`` (always ``"run"`` on run records, absent elsewhere,
-  so the index is sparse), sort key ``run_id``: all jobs' latest runs is one Query on it.
+- GSI ``by-time``: partition key ``gsi_pk`` (``"run"`` on run records, ``"watch"`` on the
+  watchdog's alert records and watch starts, absent elsewhere, so the index is sparse), sort key
+  ``run_id``: all jobs' latest runs is one Query on it, and a watchdog pass reads every job's
+  alert state in a few more.
 - TTL attribute ``ttl`` (epoch seconds).
 
 Items (partition, sort key -> record):
@@ -57,6 +59,7 @@ from cronplane.runtime.schema.layout import (
     SORT_KEY,
     TIMED_ITEMS_END,
     TTL_ATTRIBUTE,
+    WATCH_INDEX_VALUE,
     RunStatus,
     Trigger,
     backfill_run_id,
@@ -127,6 +130,7 @@ __all__ = [
     "SORT_KEY",
     "TIMED_ITEMS_END",
     "TTL_ATTRIBUTE",
+    "WATCH_INDEX_VALUE",
     "AlertRecord",
     "Attempt",
     "DeployLockRecord",
