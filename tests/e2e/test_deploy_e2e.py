@@ -370,17 +370,18 @@ def test_second_deploy_waits_then_stops_on_the_lock(moto_server: str, aws: Any, 
 # A `jobctl` process that signals itself at its k-th resource write: a deploy killed (SIGKILL),
 # interrupted (Ctrl-C = SIGINT) or terminated (SIGTERM) part-way, for real.
 SIGNALLING_JOBCTL = """
-import os, signal, sys
+import itertools, os, signal, sys
 from cronplane.aws import client as aws_client
 
 k, sig = int(sys.argv[1]), getattr(signal, sys.argv[2])
-seen = {"n": 0}
+# The deploy's workers write at once: next() on a count is one step under the GIL, where
+# "n += 1" then "n == k" let two threads step past k together and nobody signal.
+writes = itertools.count(1)
 
 def hook(call):
     if call.service == "dynamodb":  # the history table and the lock item
         return
-    seen["n"] += 1
-    if seen["n"] == k:
+    if next(writes) == k:
         os.kill(os.getpid(), sig)
 
 original = aws_client.AwsClient.__init__
