@@ -3,6 +3,7 @@ settings read on demand, progress, failures that release the lock, look-alike fu
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -134,13 +135,12 @@ def test_progress_counts_every_change_of_the_deploy(manifest: Manifest) -> None:
 
 
 def test_failure_part_way_reports_progress_and_releases_the_lock(manifest: Manifest) -> None:
-    writes = {"n": 0}
+    writes = itertools.count(1)  # atomic: the deploy's workers write at once
 
     def fail_at_12(call: Call) -> None:
         if call.service == "dynamodb":
             return
-        writes["n"] += 1
-        if writes["n"] == 12:
+        if next(writes) == 12:
             raise AwsError("AWS lambda create_function failed: ServiceException: boom")
 
     dep, _ = deployer(before_write=fail_at_12)
@@ -233,13 +233,12 @@ def test_reserved_concurrency_change_is_shown_and_applied(manifest: Manifest) ->
 def test_ctrl_c_releases_the_lock_and_a_rerun_converges(manifest: Manifest, k: int) -> None:
     """Ctrl-C at the k-th resource write: k=1 lands in the main thread (the Scheduler group),
     k=5 inside a job's worker thread. Either way the lock is freed on the way out."""
-    writes = {"n": 0}
+    writes = itertools.count(1)  # atomic: the deploy's workers write at once
 
     def interrupt(call: Call) -> None:
         if call.service == "dynamodb":
             return
-        writes["n"] += 1
-        if writes["n"] == k:
+        if next(writes) == k:
             raise KeyboardInterrupt
 
     dep, _ = deployer(before_write=interrupt)
