@@ -382,7 +382,7 @@ def hook(call):
     if call.service == "dynamodb":  # the history table and the lock item
         return
     if next(writes) == k:
-        os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), sig)  # to the process, as Ctrl-C or `kill` send it
 
 original = aws_client.AwsClient.__init__
 

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from cronplane.aws.client import AwsCallError, AwsClient
+from cronplane.aws.executor import leave_signals_to_the_main_thread
 from cronplane.aws.lock_holder import ProcessIdentity, holder_gone, this_process
 from cronplane.aws.lock_holder import process_alive as process_alive  # where tests and callers look
 from cronplane.errors import AwsError, CronplaneError, DeployLockedError
@@ -210,6 +211,9 @@ class DeployLock:
             beat.join(timeout=5)
 
     def _heartbeat(self, stop: threading.Event) -> None:
+        # Ctrl-C and SIGTERM belong to the main thread, which stops the deploy: a signal the
+        # kernel handed to this thread instead could reach Python's handler late, or not at all.
+        leave_signals_to_the_main_thread()
         while not stop.wait(self.heartbeat_s):
             if not self.held:
                 return

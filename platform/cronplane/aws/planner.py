@@ -299,8 +299,7 @@ class _Planner:
             FieldChange(k, lr.details.get(k), v)
             for k, v in res.hidden.items()
             if canonical_json(lr.details.get(k)) != canonical_json(v)
-        ]  # and a setting dropped from the manifest (a start_window removed) shows as old -> none
-        fields += [FieldChange(k, v, None) for k, v in lr.details.items() if k not in res.hidden and v is not None]
+        ]
         # Details equal but hash differs: tags (not in details) changed.
         return fields or [FieldChange("tags", None, dict(res.tags))]
 
