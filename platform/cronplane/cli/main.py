@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     succeeded (exit 0), exits with its status otherwise."""
     args = list(sys.argv[1:] if argv is None else argv)
     program = argv is None  # the process itself (console script, python -m), not a test calling in
+    _take_the_stop_signals()
     if program and _command_of(args) not in RUN_UNTIL_STOPPED:
         # A command builds a big heap at once (botocore's service models and clients: ~70k
         # objects the collector tracks) and leaves almost no garbage in cycles (~3 objects per
@@ -126,6 +127,17 @@ def main(argv: list[str] | None = None) -> None:
         gc.freeze()
     if status is not ExitStatus.OK:
         sys.exit(int(status))
+
+
+def _take_the_stop_signals() -> None:
+    """Ctrl-C and SIGTERM must reach jobctl's main thread, which stops a deploy cleanly: a
+    signal mask is inherited across exec, and a parent that started jobctl from a thread with
+    them blocked (a supervisor, a CI runner's worker thread) would leave jobctl deaf to both."""
+    import signal
+    import threading
+
+    if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 # Commands that run until stopped keep Python's garbage collector: they allocate without end.
