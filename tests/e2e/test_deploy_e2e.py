@@ -374,6 +374,9 @@ import itertools, os, signal, sys
 from cronplane.aws import client as aws_client
 
 k, sig = int(sys.argv[1]), getattr(signal, sys.argv[2])
+# As a terminal starts jobctl: a suite run in the background of a non-interactive shell has
+# SIGINT ignored, which its children inherit (and then Ctrl-C could not reach this one).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 # The deploy's workers write at once: next() on a count is one step under the GIL, where
 # "n += 1" then "n == k" let two threads step past k together and nobody signal.
 writes = itertools.count(1)
