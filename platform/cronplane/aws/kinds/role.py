@@ -76,23 +76,8 @@ class RoleKind(ResourceKind):
 
     def create(self, ctx: ApplyContext) -> None:
         res = ctx.res
-        try:
-            ctx.call(
-                "iam",
-                "create_role",
-                RoleName=res.name,
-                Path=res.visible["path"],
-                AssumeRolePolicyDocument=json.dumps(res.visible["trust"]),
-                Description=description(str(res.job), ctx.ns),
-                Tags=tag_list(res.tags),
-            )
-        except AwsCallError as exc:
-            if exc.code != "EntityAlreadyExists":
-                raise
-            ctx.adopt(tag_dict(ctx.client.paginate("iam", "list_role_tags", "Tags", RoleName=res.name)))
-            self._configure(ctx, adopted=True)
-            return
-        self._configure(ctx, adopted=False)
+        made = create_role(ctx, res.visible["path"], res.visible["trust"], description(str(res.job), ctx.ns))
+        self._configure(ctx, adopted=not made)
 
     def update(self, ctx: ApplyContext) -> None:
         self._configure(ctx, adopted=False)
@@ -180,6 +165,28 @@ def recorded_in(description: str) -> str | None:
     return tail[:-1] if mark and head and tail.endswith("]") and "]" not in tail[:-1] else None
 
 
+def create_role(ctx: ApplyContext, path: str, trust: Any, described: str) -> bool:
+    """Create ``ctx.res`` as a role; False when it already existed and, being ours (its
+    namespace tag), was adopted (an interrupted deploy made it)."""
+    res = ctx.res
+    try:
+        ctx.call(
+            "iam",
+            "create_role",
+            RoleName=res.name,
+            Path=path,
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Description=described,
+            Tags=tag_list(res.tags),
+        )
+    except AwsCallError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise
+        ctx.adopt(tag_dict(ctx.client.paginate("iam", "list_role_tags", "Tags", RoleName=res.name)))
+        return False
+    return True
+
+
 def delete_role(ctx: ApplyContext) -> None:
     """Its inline and attached policies first: IAM deletes no role that has any."""
     name = ctx.action.name
@@ -253,21 +260,8 @@ class TeamRoleKind(ResourceKind):
 
     def create(self, ctx: ApplyContext) -> None:
         res = ctx.res
-        try:
-            ctx.call(
-                "iam",
-                "create_role",
-                RoleName=res.name,
-                Path=res.hidden["path"],
-                AssumeRolePolicyDocument=json.dumps(res.hidden["trust"]),
-                Description=res.hidden["description"],
-                Tags=tag_list(res.tags),
-            )
-        except AwsCallError as exc:
-            if exc.code != "EntityAlreadyExists":
-                raise
-            ctx.adopt(self.read_tags(ctx.client, LiveResource(self.name, res.name, res.arn)))
-            self.update(ctx)
+        if not create_role(ctx, res.hidden["path"], res.hidden["trust"], res.hidden["description"]):
+            self.update(ctx)  # adopted: every setting again
             return
         self._policy(ctx)
         self._record(ctx)
